@@ -1,0 +1,104 @@
+// Command dbx-credd is the dbx-cred daemon: it keeps workspace credentials in
+// the OS keyring and serves tokens to the dbx-cred helper over a private
+// Unix socket.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/dbx-cred/dbx-cred/daemon"
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/internal/version"
+)
+
+const usage = `dbx-credd keeps your Databricks credentials in the OS keyring and serves
+short-lived access to them over a private socket. You talk to it with dbx-cred.
+
+Usage:
+  dbx-credd run [flags]     run in the foreground until SIGINT or SIGTERM
+  dbx-credd version         print the version
+  dbx-credd help            show this help
+
+Flags of run:
+  --socket PATH             socket to serve on (default: $DBX_CRED_SOCKET, else
+                            $XDG_RUNTIME_DIR/dbx-cred/agent.sock, else a private
+                            directory under the temp dir named with your uid)
+  --log-level LEVEL         debug, info, warn or error (default info); logs go to
+                            stderr and never contain secrets
+  --keyring-timeout DUR     bound on every keyring call (default 5s)
+
+Secrets live only in the OS keyring (service "dbx-cred", one item per profile).
+Non-secret profile data lives in $XDG_CONFIG_HOME/dbx-cred/profiles.json.
+
+Exit status: 0 after a clean shutdown, 1 when the daemon cannot start (the
+message says why and how to fix it), 64 on a usage error.
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 64
+	}
+	switch args[0] {
+	case "run":
+		return runDaemon(args[1:], stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "dbx-credd %s\n", version.Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "dbx-credd: unknown command %q\n\n%s", args[0], usage)
+	return 64
+}
+
+func runDaemon(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dbx-credd run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	socket := fs.String("socket", "", "")
+	level := fs.String("log-level", "info", "")
+	timeout := fs.Duration("keyring-timeout", store.DefaultTimeout, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 64
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "dbx-credd run: unexpected argument %q (secrets are never taken as arguments)\n", fs.Arg(0))
+		return 64
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "dbx-credd run: --log-level %q: use debug, info, warn or error\n", *level)
+		return 64
+	}
+	if *timeout <= 0 {
+		fmt.Fprintf(stderr, "dbx-credd run: --keyring-timeout must be positive, e.g. 5s\n")
+		return 64
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	err := daemon.Run(ctx, daemon.Config{Socket: *socket, KeyringTimeout: *timeout, Log: log})
+	if err != nil {
+		msg := err.Error()
+		fmt.Fprintf(stderr, "dbx-credd: %s\n", strings.TrimSpace(msg))
+		return 1
+	}
+	return 0
+}

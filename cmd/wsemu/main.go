@@ -1,0 +1,89 @@
+// Command wsemu serves a fake Databricks workspace for manual testing of
+// dbx-cred and other Databricks clients. See internal/wsemu.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "wsemu:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("wsemu", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (plain HTTP)")
+	userName := fs.String("user", "alice@example.com", "user to create; a never-expiring PAT is issued for it")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: wsemu [--listen ADDR] [--user NAME]
+
+wsemu is a TEST DOUBLE of a Databricks workspace, not a real workspace. It
+emulates host metadata, SCIM Me and the Token API (create/list/delete) in
+memory, over plain HTTP, so credential tooling can be exercised without a
+real account. Tokens it issues are worthless anywhere else, which is why it
+prints its fake PAT:
+
+  host=http://ADDR user=USER pat=dapi...
+
+State is lost when it exits (SIGINT/SIGTERM).
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", *listen, err)
+	}
+	emu := wsemu.New()
+	pat := emu.AddUser(*userName)
+	// Print the bound address, not the flag, so --listen 127.0.0.1:0 works.
+	fmt.Fprintf(stdout, "host=http://%s user=%s pat=%s\n", ln.Addr(), *userName, pat)
+
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHelpSaysTestDouble(t *testing.T) {
+	var out strings.Builder
+	err := run(t.Context(), []string{"--help"}, io.Discard, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v, want flag.ErrHelp", err)
+	}
+	if !strings.Contains(out.String(), "TEST DOUBLE") || !strings.Contains(out.String(), "--listen") {
+		t.Errorf("help text:\n%s", out.String())
+	}
+}
+
+func TestServesUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--user", "bob@example.com"}, pw, io.Discard)
+		pw.Close()
+	}()
+
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading banner: %v", err)
+	}
+	m := regexp.MustCompile(`^host=(http://127\.0\.0\.1:\d+) user=bob@example\.com pat=(dapi[0-9a-f]{32})\n$`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("banner %q", line)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }() // drain until run closes the pipe
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m[1]+"/api/2.0/preview/scim/v2/Me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+m[2])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("Me: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("Me status %d", resp.StatusCode)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop after cancel")
+	}
+}

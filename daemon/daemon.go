@@ -1,0 +1,109 @@
+// Package daemon wires dbx-credd together: hardening, the keyring store, the
+// profile manager, the private socket with its peer check, and the gRPC
+// service. Each piece lives in its own subpackage; this one only assembles
+// them and runs them until the context ends.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/dbx-cred/dbx-cred/daemon/harden"
+	"github.com/dbx-cred/dbx-cred/daemon/peercred"
+	"github.com/dbx-cred/dbx-cred/daemon/profiles"
+	"github.com/dbx-cred/dbx-cred/daemon/registry"
+	"github.com/dbx-cred/dbx-cred/daemon/server"
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+	"github.com/dbx-cred/dbx-cred/internal/safesocket"
+	"github.com/dbx-cred/dbx-cred/internal/version"
+)
+
+// KeyringService is the service name of every keyring item dbx-cred writes.
+const KeyringService = "dbx-cred"
+
+// Config is how dbx-credd run was asked to run. Empty fields take defaults.
+type Config struct {
+	Socket         string        // default: safesocket.Path
+	RegistryPath   string        // default: registry.DefaultPath
+	KeyringTimeout time.Duration // default: store.DefaultTimeout
+	Getenv         func(string) string
+	Log            *slog.Logger
+}
+
+// Run serves until ctx is done, then stops gracefully and removes the socket.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	hardened, err := harden.Apply()
+	if err != nil {
+		log.Warn("process hardening incomplete", "err", err)
+	}
+	if cfg.Socket == "" {
+		cfg.Socket = safesocket.Path(getenv)
+	}
+	if cfg.RegistryPath == "" {
+		if cfg.RegistryPath, err = registry.DefaultPath(); err != nil {
+			return err
+		}
+	}
+	st := store.NewKeyring(KeyringService, cfg.KeyringTimeout, getenv)
+	mgr, err := profiles.New(cfg.RegistryPath, st, workspace.New(30*time.Second), log)
+	if err != nil {
+		return fmt.Errorf("load profiles: %w", err)
+	}
+
+	ln, err := safesocket.Listen(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	uid := os.Getuid()
+	g := grpc.NewServer(
+		grpc.Creds(peercred.TransportCredentials()),
+		grpc.ChainUnaryInterceptor(peercred.UnaryInterceptor(uid)),
+		grpc.ChainStreamInterceptor(peercred.StreamInterceptor(uid)),
+	)
+	server.New(mgr, server.Info{
+		Version:        version.Version,
+		PID:            os.Getpid(),
+		Started:        time.Now(),
+		Socket:         cfg.Socket,
+		RegistryPath:   cfg.RegistryPath,
+		KeyringBackend: st.Backend(),
+		Hardened:       hardened,
+	}, log).Register(g)
+
+	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
+		"keyring", st.Backend(), "profiles", len(mgr.Names()), "hardened", hardened, "version", version.Version)
+
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ln) }()
+	select {
+	case err := <-served:
+		if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("serve on %s: %w", cfg.Socket, err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "cause", context.Cause(ctx))
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		g.Stop()
+	}
+	return nil
+}

@@ -1,0 +1,209 @@
+package profiles
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/dbx-cred/dbx-cred/daemon/registry"
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+)
+
+type fakeValidator struct{ good string }
+
+func (f fakeValidator) Me(_ context.Context, host, token string) (workspace.User, error) {
+	if strings.Contains(host, "unreachable") {
+		return workspace.User{}, &workspace.UnreachableError{Host: host, Err: errors.New("connection refused")}
+	}
+	if token != f.good {
+		return workspace.User{}, workspace.ErrRejected
+	}
+	return workspace.User{UserName: "alice@example.com"}, nil
+}
+
+// countingStore counts reads, to prove the keyring is read once per profile.
+type countingStore struct {
+	store.Store
+	gets atomic.Int32
+	fail atomic.Bool
+}
+
+func (c *countingStore) Get(ctx context.Context, k string) (string, error) {
+	c.gets.Add(1)
+	if c.fail.Load() {
+		return "", &store.UnavailableError{Op: "read", Key: k, Reason: "locked", Fix: "unlock it", Err: errors.New("locked")}
+	}
+	return c.Store.Get(ctx, k)
+}
+
+func newManager(t *testing.T, st store.Store) (*Manager, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "profiles.json")
+	m, err := New(path, st, fakeValidator{good: "dapi-good"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, path
+}
+
+func TestLoginStoresOnlyValidTokens(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	m, path := newManager(t, st)
+
+	if _, _, err := m.Login(ctx, "prod", "https://ws.example.com", "dapi-bad"); !errors.Is(err, ErrNeedsLogin) || !strings.Contains(err.Error(), "nothing was stored") {
+		t.Fatalf("bad token: %v", err)
+	}
+	if _, _, err := m.Login(ctx, "prod", "unreachable.example.com", "dapi-good"); err == nil || !strings.Contains(err.Error(), "cannot reach workspace https://unreachable.example.com") {
+		t.Fatalf("unreachable: %v", err)
+	}
+	if _, _, err := m.Login(ctx, "prod", "ftp://x", "dapi-good"); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("bad host: %v", err)
+	}
+	if _, err := st.Get(ctx, "prod"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a failed login stored something: %v", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("a failed login wrote the registry")
+	}
+
+	p, replaced, err := m.Login(ctx, "prod", "WS.example.com/", " dapi-good\n")
+	if err != nil || replaced || p.Host != "https://ws.example.com" || p.UserName != "alice@example.com" || p.State != Ready {
+		t.Fatalf("login: %+v %v %v", p, replaced, err)
+	}
+	b, _ := os.ReadFile(path)
+	if strings.Contains(string(b), "dapi-good") {
+		t.Fatal("the registry file holds the secret")
+	}
+	list, _ := registry.Load(path)
+	if len(list) != 1 || list[0].Name != "prod" {
+		t.Fatalf("registry: %+v", list)
+	}
+}
+
+func TestTokenReadsKeyringOnceAndSurvivesKeyringFailure(t *testing.T) {
+	ctx := context.Background()
+	st := &countingStore{Store: store.NewMemory()}
+	m, path := newManager(t, st)
+	if _, _, err := m.Login(ctx, "prod", "ws.example.com", "dapi-good"); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh manager (a restarted daemon) must go to the keyring once.
+	m2, err := New(path, st, fakeValidator{}, m.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := m2.List(); len(l) != 1 || l[0].State != Stored {
+		t.Fatalf("after restart: %+v", l)
+	}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if tok, err := m2.Token(ctx, "prod"); err != nil || tok.Value != "dapi-good" {
+				t.Errorf("Token = %+v, %v", tok, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := st.gets.Load(); n != 1 {
+		t.Fatalf("keyring read %d times, want 1", n)
+	}
+	st.fail.Store(true)
+	if tok, err := m2.Token(ctx, "prod"); err != nil || tok.Value != "dapi-good" {
+		t.Fatalf("a keyring failure after loading stopped service: %v", err)
+	}
+}
+
+func TestKeyringFailureIsReportedAndRetried(t *testing.T) {
+	ctx := context.Background()
+	st := &countingStore{Store: store.NewMemory()}
+	m, path := newManager(t, st)
+	m.Login(ctx, "prod", "ws.example.com", "dapi-good")
+	m2, _ := New(path, st, fakeValidator{}, m.log)
+	st.fail.Store(true)
+	var ue *store.UnavailableError
+	if _, err := m2.Token(ctx, "prod"); !errors.As(err, &ue) {
+		t.Fatalf("err = %v, want UnavailableError", err)
+	}
+	if l := m2.List(); l[0].State != KeyringUnavailable || !strings.Contains(l[0].StateMessage, "unlock it") {
+		t.Fatalf("state: %+v", l[0])
+	}
+	st.fail.Store(false)
+	if _, err := m2.Token(ctx, "prod"); err != nil {
+		t.Fatalf("recovery: %v", err)
+	}
+}
+
+func TestUnknownProfileListsKnownOnes(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newManager(t, store.NewMemory())
+	if _, err := m.Token(ctx, "nope"); !errors.Is(err, ErrUnknownProfile) || !strings.Contains(err.Error(), "no profiles yet") {
+		t.Fatalf("empty: %v", err)
+	}
+	m.Login(ctx, "prod", "ws.example.com", "dapi-good")
+	m.Login(ctx, "dev", "ws2.example.com", "dapi-good")
+	if _, err := m.Token(ctx, "nope"); !errors.Is(err, ErrUnknownProfile) || !strings.Contains(err.Error(), "known profiles: dev, prod") {
+		t.Fatalf("known: %v", err)
+	}
+}
+
+func TestLogout(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	m, path := newManager(t, st)
+	m.Login(ctx, "prod", "ws.example.com", "dapi-good")
+	if err := m.Logout(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, "prod"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("secret survived logout")
+	}
+	if l, _ := registry.Load(path); len(l) != 0 {
+		t.Fatalf("registry after logout: %+v", l)
+	}
+	if err := m.Logout(ctx, "prod"); !errors.Is(err, ErrUnknownProfile) {
+		t.Fatalf("second logout: %v", err)
+	}
+}
+
+func TestRegistryFailureRollsBackTheKeyring(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	m, err := New(filepath.Join(blocker, "profiles.json"), st, fakeValidator{good: "dapi-good"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The registry's directory becomes a regular file: every save fails.
+	os.WriteFile(blocker, nil, 0o600)
+	if _, _, err := m.Login(ctx, "prod", "ws.example.com", "dapi-good"); err == nil {
+		t.Fatal("login succeeded without a registry")
+	}
+	if _, err := st.Get(ctx, "prod"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("the keyring kept a secret the registry does not know")
+	}
+}
+
+func TestValidateName(t *testing.T) {
+	for _, bad := range []string{"", " x", "x ", "__settings__", "a]b", "a\nb", strings.Repeat("x", 129)} {
+		if ValidateName(bad) == nil {
+			t.Errorf("ValidateName(%q) accepted", bad)
+		}
+	}
+	for _, good := range []string{"DEFAULT", "prod", "my ws", "a'b\"c$(x)`y`;z", "ünïcode"} {
+		if err := ValidateName(good); err != nil {
+			t.Errorf("ValidateName(%q) = %v", good, err)
+		}
+	}
+}

@@ -1,0 +1,178 @@
+// Package server implements the AgentService on top of the profile manager:
+// it translates requests and results to the wire and errors to gRPC status
+// codes with messages meant for the user. Peer checks happen before it, in
+// daemon/peercred's interceptors.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/dbx-cred/dbx-cred/daemon/peercred"
+	"github.com/dbx-cred/dbx-cred/daemon/profiles"
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+)
+
+// Info describes the running daemon for Status.
+type Info struct {
+	Version        string
+	PID            int
+	Started        time.Time
+	Socket         string
+	RegistryPath   string
+	KeyringBackend string
+	Hardened       bool
+}
+
+// Server is the AgentService.
+type Server struct {
+	pb.UnimplementedAgentServiceServer
+	profiles *profiles.Manager
+	info     Info
+	log      *slog.Logger
+}
+
+// New returns a Server.
+func New(m *profiles.Manager, info Info, log *slog.Logger) *Server {
+	return &Server{profiles: m, info: info, log: log}
+}
+
+// Register adds the service to g.
+func (s *Server) Register(g *grpc.Server) { pb.RegisterAgentServiceServer(g, s) }
+
+// GetToken implements AgentService.
+func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) {
+	if len(req.GetScopes()) > 0 {
+		return nil, status.Error(codes.Unimplemented, "scoped tokens are not supported yet by this dbx-credd")
+	}
+	tok, err := s.profiles.Token(ctx, req.GetProfile())
+	if err != nil {
+		return nil, s.fail(ctx, "get token", req.GetProfile(), err)
+	}
+	resp := &pb.GetTokenResponse{
+		AccessToken: tok.Value,
+		TokenType:   "Bearer",
+		Kind:        pb.TokenKind_TOKEN_KIND_PAT,
+		Profile:     toProto(tok.Profile),
+	}
+	if !tok.Expiry.IsZero() {
+		resp.Expiry = timestamppb.New(tok.Expiry)
+	}
+	return resp, nil
+}
+
+// Login implements AgentService.
+func (s *Server) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginResponse, error) {
+	p, replaced, err := s.profiles.Login(ctx, req.GetProfile(), req.GetHost(), req.GetToken())
+	if err != nil {
+		return nil, s.fail(ctx, "login", req.GetProfile(), err)
+	}
+	return &pb.LoginResponse{Profile: toProto(p), Replaced: replaced}, nil
+}
+
+// Logout implements AgentService.
+func (s *Server) Logout(ctx context.Context, req *pb.LogoutRequest) (*pb.LogoutResponse, error) {
+	if err := s.profiles.Logout(ctx, req.GetProfile()); err != nil {
+		return nil, s.fail(ctx, "logout", req.GetProfile(), err)
+	}
+	return &pb.LogoutResponse{}, nil
+}
+
+// ListProfiles implements AgentService.
+func (s *Server) ListProfiles(context.Context, *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
+	list := s.profiles.List()
+	out := make([]*pb.Profile, len(list))
+	for i, p := range list {
+		out[i] = toProto(p)
+	}
+	return &pb.ListProfilesResponse{Profiles: out}, nil
+}
+
+// Status implements AgentService.
+func (s *Server) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error) {
+	return &pb.StatusResponse{
+		Version:        s.info.Version,
+		Pid:            int64(s.info.PID),
+		Started:        timestamppb.New(s.info.Started),
+		Socket:         s.info.Socket,
+		KeyringBackend: s.info.KeyringBackend,
+		RegistryPath:   s.info.RegistryPath,
+		ProfileCount:   int32(len(s.profiles.Names())),
+		Hardened:       s.info.Hardened,
+	}, nil
+}
+
+// fail logs err and maps it to a status. Error texts never contain secrets:
+// the layers below only ever put profile names and hosts in them.
+func (s *Server) fail(ctx context.Context, op, profile string, err error) error {
+	code := Code(err)
+	attrs := []any{"op", op, "profile", profile, "code", code.String(), "err", err}
+	if p, ok := peercred.FromContext(ctx); ok {
+		attrs = append(attrs, "peer_uid", p.UID, "peer_pid", p.PID)
+	}
+	if code == codes.Internal || code == codes.FailedPrecondition {
+		s.log.Error("request failed", attrs...)
+	} else {
+		s.log.Info("request refused", attrs...)
+	}
+	return status.Error(code, err.Error())
+}
+
+// Code maps the daemon's errors to gRPC codes; the helper maps those to exit
+// codes (proto/dbxcred/v1/agent.proto lists them).
+func Code(err error) codes.Code {
+	var unavailable *store.UnavailableError
+	var unreachable *workspace.UnreachableError
+	switch {
+	case errors.Is(err, profiles.ErrUnknownProfile):
+		return codes.NotFound
+	case errors.Is(err, profiles.ErrBadInput):
+		return codes.InvalidArgument
+	case errors.Is(err, profiles.ErrNeedsLogin):
+		return codes.Unauthenticated
+	case errors.As(err, &unavailable):
+		return codes.FailedPrecondition
+	case errors.As(err, &unreachable):
+		return codes.Unavailable
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded
+	}
+	return codes.Internal
+}
+
+func toProto(p profiles.Profile) *pb.Profile {
+	out := &pb.Profile{
+		Name:         p.Name,
+		Host:         p.Host,
+		UserName:     p.UserName,
+		StateMessage: p.StateMessage,
+	}
+	if p.Kind == profiles.KindPAT {
+		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_PAT
+	}
+	if !p.Created.IsZero() {
+		out.Created = timestamppb.New(p.Created)
+	}
+	switch p.State {
+	case profiles.Ready:
+		out.State = pb.ProfileState_PROFILE_STATE_READY
+	case profiles.Stored:
+		out.State = pb.ProfileState_PROFILE_STATE_STORED
+	case profiles.NeedsLogin:
+		out.State = pb.ProfileState_PROFILE_STATE_NEEDS_LOGIN
+	case profiles.KeyringUnavailable:
+		out.State = pb.ProfileState_PROFILE_STATE_KEYRING_UNAVAILABLE
+	}
+	return out
+}

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/zalando/go-keyring"
+)
+
+// DefaultTimeout bounds each keyring call. go-keyring calls cannot be
+// cancelled and block forever when an unlock prompt is shown to nobody
+// (platform.md); 5 s is long enough for a real prompt answered at once.
+const DefaultTimeout = 5 * time.Second
+
+// Keyring stores secrets in the OS keyring (Secret Service, macOS Keychain,
+// Windows Credential Manager) under one service name, one item per key.
+type Keyring struct {
+	service string
+	timeout time.Duration
+	getenv  func(string) string
+}
+
+// NewKeyring returns a Keyring for service. timeout <= 0 means DefaultTimeout.
+// getenv is consulted for the session bus address before each call.
+func NewKeyring(service string, timeout time.Duration, getenv func(string) string) *Keyring {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Keyring{service: service, timeout: timeout, getenv: getenv}
+}
+
+// Backend implements Store.
+func (k *Keyring) Backend() string { return backendName }
+
+// Get implements Store.
+func (k *Keyring) Get(ctx context.Context, key string) (string, error) {
+	var secret string
+	err := k.call(ctx, "read", key, func() error {
+		var err error
+		secret, err = keyring.Get(k.service, key)
+		return err
+	})
+	return secret, err
+}
+
+// Set implements Store.
+func (k *Keyring) Set(ctx context.Context, key, secret string) error {
+	return k.call(ctx, "write", key, func() error { return keyring.Set(k.service, key, secret) })
+}
+
+// Delete implements Store.
+func (k *Keyring) Delete(ctx context.Context, key string) error {
+	return k.call(ctx, "delete", key, func() error { return keyring.Delete(k.service, key) })
+}
+
+// call runs one keyring operation under the timeout. A call that times out
+// keeps running in its goroutine (go-keyring offers no way to abort it); the
+// result is dropped when it finally returns. The channel is buffered so that
+// goroutine never blocks on a reader that has gone.
+func (k *Keyring) call(ctx context.Context, verb, key string, op func() error) error {
+	if err := preflight(k.getenv); err != nil {
+		return &UnavailableError{Op: verb, Key: key, Reason: err.reason, Fix: err.fix, Err: err.err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- op() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, keyring.ErrNotFound) {
+			return fmt.Errorf("%s %q: %w", verb, key, ErrNotFound)
+		}
+		if errors.Is(err, keyring.ErrSetDataTooBig) {
+			return fmt.Errorf("keyring %s of %q: the secret is larger than this keyring accepts: %w", verb, key, err)
+		}
+		reason, fix := classify(err)
+		return &UnavailableError{Op: verb, Key: key, Reason: reason, Fix: fix, Err: err}
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &UnavailableError{Op: verb, Key: key,
+				Reason: fmt.Sprintf("the keyring did not answer within %s", k.timeout),
+				Fix:    timeoutFix, Err: ctx.Err()}
+		}
+		return fmt.Errorf("keyring %s of %q: %w", verb, key, ctx.Err())
+	}
+}
+
+// UnavailableError means the keyring could not be used at all (as opposed to
+// a missing item). Its message names the cause and the fix; it never carries
+// a secret, only the key (a profile name).
+type UnavailableError struct {
+	Op, Key     string
+	Reason, Fix string
+	Err         error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("cannot %s %q in the OS keyring: %s. Fix: %s (cause: %v)", e.Op, e.Key, e.Reason, e.Fix, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+type preflightError struct {
+	reason, fix string
+	err         error
+}
+
+// classify turns a backend error into words a user can act on. The strings
+// matched are the ones godbus and go-keyring produce (platform.md).
+func classify(err error) (reason, fix string) {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "dbus-launch"), strings.Contains(msg, "DBUS_SESSION_BUS_ADDRESS"):
+		return "there is no D-Bus session bus", noBusFix
+	case strings.Contains(msg, "org.freedesktop.secrets was not provided"),
+		strings.Contains(msg, "ServiceUnknown"):
+		return "no Secret Service provider is running on the session bus", noProviderFix
+	case strings.Contains(msg, "failed to unlock"), strings.Contains(msg, "IsLocked"),
+		strings.Contains(msg, "dismissed"):
+		return "the keyring collection is locked and could not be unlocked", lockedFix
+	case strings.Contains(msg, "no such object"), strings.Contains(msg, "UnknownObject"):
+		return "the keyring has no usable collection", lockedFix
+	}
+	return "the keyring returned an error", otherFix
+}

@@ -1,0 +1,50 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Memory is a Store in process memory, for unit tests of logic above the
+// store. Secrets vanish with the process: never use it in the daemon.
+type Memory struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// NewMemory returns an empty Memory store.
+func NewMemory() *Memory { return &Memory{m: map[string]string{}} }
+
+// Backend implements Store.
+func (m *Memory) Backend() string { return "memory" }
+
+// Get implements Store.
+func (m *Memory) Get(ctx context.Context, key string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.m[key]
+	if !ok {
+		return "", fmt.Errorf("read %q: %w", key, ErrNotFound)
+	}
+	return s, ctx.Err()
+}
+
+// Set implements Store.
+func (m *Memory) Set(ctx context.Context, key, secret string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.m[key] = secret
+	return ctx.Err()
+}
+
+// Delete implements Store.
+func (m *Memory) Delete(ctx context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.m[key]; !ok {
+		return fmt.Errorf("delete %q: %w", key, ErrNotFound)
+	}
+	delete(m.m, key)
+	return ctx.Err()
+}

@@ -1,0 +1,89 @@
+package helper
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+)
+
+const listHelp = `
+Lists the daemon's profiles: name, workspace host, user, and state. Secrets
+are never shown. States:
+  ready                the token is in the daemon's memory
+  stored               the token is in the keyring, not read yet
+  needs-login          the token is missing or was rejected: log in again
+  keyring-unavailable  the keyring could not be read (see the message)`
+
+type profileJSON struct {
+	Name         string    `json:"name"`
+	Host         string    `json:"host"`
+	UserName     string    `json:"user_name,omitempty"`
+	Kind         string    `json:"kind"`
+	State        string    `json:"state"`
+	StateMessage string    `json:"state_message,omitempty"`
+	Created      time.Time `json:"created,omitempty"`
+}
+
+func runList(c *cli, args []string) error {
+	fs := c.flags("list", "[--json]", listHelp)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var resp *pb.ListProfilesResponse
+	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+		var err error
+		resp, err = client.ListProfiles(ctx, &pb.ListProfilesRequest{})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	list := make([]profileJSON, 0, len(resp.GetProfiles()))
+	for _, p := range resp.GetProfiles() {
+		list = append(list, profileJSON{
+			Name: p.GetName(), Host: p.GetHost(), UserName: p.GetUserName(),
+			Kind: enumWord(p.GetKind().String(), "CREDENTIAL_KIND_"), State: enumWord(p.GetState().String(), "PROFILE_STATE_"),
+			StateMessage: p.GetStateMessage(), Created: p.GetCreated().AsTime(),
+		})
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.io.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(c.io.Stderr, "No profiles yet. Add one with: dbx-cred login -p NAME --host <workspace URL>")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.io.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROFILE\tHOST\tUSER\tSTATE")
+	for _, p := range list {
+		state := p.State
+		if p.StateMessage != "" {
+			state += ": " + p.StateMessage
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(p.Name), p.Host, printable(p.UserName), state)
+	}
+	return tw.Flush()
+}
+
+// enumWord turns PROFILE_STATE_NEEDS_LOGIN into needs-login.
+func enumWord(s, prefix string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s, prefix)), "_", "-")
+}
+
+// printable keeps terminal escapes in names from reaching the terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,97 @@
+package helper
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+)
+
+const loginHelp = `
+Stores a personal access token for a workspace in the OS keyring, after
+checking with the workspace that it works (and learning whose it is).
+
+The token is read from a hidden prompt when stdin is a terminal, or from
+stdin when it is piped; never from the command line, where it would land in
+shell history and the process list:
+
+  dbx-cred login -p prod --host https://adb-123.azuredatabricks.net
+  pass show databricks/prod | dbx-cred login -p prod --host adb-123.azuredatabricks.net
+
+The host may omit https://; http:// is kept as given (for local emulators).
+Logging in to an existing profile replaces its token.`
+
+func runLogin(c *cli, args []string) error {
+	fs := c.flags("login", "[-p NAME] --host URL", loginHelp)
+	profile := c.profileFlag(fs)
+	host := fs.String("host", "", "workspace URL, e.g. https://adb-123.azuredatabricks.net")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *host == "" {
+		return usageErr("login needs --host, the workspace URL, e.g. --host https://adb-1234567890123456.7.azuredatabricks.net")
+	}
+	token, err := c.readToken(*profile, *host)
+	if err != nil {
+		return err
+	}
+	var resp *pb.LoginResponse
+	// Validation talks to the workspace, which may be slow to answer.
+	err = c.call(90*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+		var err error
+		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	p := resp.GetProfile()
+	verb := "Stored"
+	if resp.GetReplaced() {
+		verb = "Replaced"
+	}
+	fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in the OS keyring.\n", verb, p.GetName(), p.GetHost(), p.GetUserName())
+	fmt.Fprintf(c.io.Stdout, "Try: dbx-cred token -p %s\n", quoteArg(p.GetName()))
+	return nil
+}
+
+// readToken takes the token from a hidden prompt or from piped stdin.
+func (c *cli) readToken(profile, host string) (string, error) {
+	var raw []byte
+	if c.stdinIsTerminal() {
+		fmt.Fprintf(c.io.Stderr, "Personal access token for profile %q (%s): ", profile, host)
+		b, err := readHidden(c.io.StdinFd)
+		fmt.Fprintln(c.io.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("read the token from the terminal: %w", err)
+		}
+		raw = b
+	} else {
+		// One line is enough; the limit keeps a mistaken pipe of a large
+		// file from being sent anywhere.
+		line, err := bufio.NewReader(io.LimitReader(c.io.Stdin, 16<<10)).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return "", fmt.Errorf("read the token from stdin: %w", err)
+		}
+		raw = []byte(line)
+	}
+	token := strings.TrimSpace(string(raw))
+	if token == "" {
+		return "", usageErr("no token given: paste it at the prompt, or pipe it on stdin (echo \"$TOKEN\" | dbx-cred login ...)")
+	}
+	return token, nil
+}
+
+// quoteArg quotes a profile name for a command suggestion, only when needed.
+func quoteArg(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

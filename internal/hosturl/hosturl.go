@@ -1,0 +1,103 @@
+// Package hosturl turns what a user types as a workspace address into the one
+// canonical form used everywhere else: scheme and host (and port), no path,
+// no trailing slash. Both the daemon (to store profiles) and the helper (to
+// map git and SDK hosts to profiles) compare hosts in this form.
+package hosturl
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// Example is shown in every error so the user sees what a good host looks like.
+const Example = "https://adb-1234567890123456.7.azuredatabricks.net"
+
+// Normalize returns the canonical workspace URL for s. A missing scheme means
+// https; http is accepted as given, for local emulators and proxies.
+func Normalize(s string) (string, error) {
+	raw := strings.TrimSpace(s)
+	if raw == "" {
+		return "", fmt.Errorf("no workspace host given: pass --host, e.g. --host %s", Example)
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", invalid(s, "it is not a URL")
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https", "http":
+	default:
+		return "", invalid(s, fmt.Sprintf("scheme %q is not http or https", u.Scheme))
+	}
+	if u.User != nil {
+		return "", invalid(s, "it must not carry a user name or password")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", invalid(s, "it must not have a query or fragment")
+	}
+	if p := strings.TrimRight(u.Path, "/"); p != "" {
+		return "", invalid(s, fmt.Sprintf("it has a path (%q); give only the workspace address", u.Path))
+	}
+	host := strings.ToLower(u.Hostname())
+	if !validHost(host) {
+		return "", invalid(s, "the host name is not valid")
+	}
+	port := u.Port()
+	if port != "" && !validPort(port) {
+		return "", invalid(s, fmt.Sprintf("port %q is not valid", port))
+	}
+	out := strings.ToLower(u.Scheme) + "://"
+	if strings.Contains(host, ":") {
+		out += "[" + host + "]"
+	} else {
+		out += host
+	}
+	if port != "" && !(u.Scheme == "https" && port == "443") && !(u.Scheme == "http" && port == "80") {
+		out += ":" + port
+	}
+	return out, nil
+}
+
+func invalid(s, why string) error {
+	return fmt.Errorf("invalid workspace host %q: %s; use the workspace URL, e.g. %s", s, why, Example)
+}
+
+// validHost accepts IP literals and DNS names made of letters, digits, '-'
+// and '.', which also keeps shell and header metacharacters out of hosts.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validPort(p string) bool {
+	if len(p) > 5 {
+		return false
+	}
+	n := 0
+	for _, c := range p {
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n > 0 && n < 65536
+}
