@@ -74,7 +74,7 @@ test-deps:
 
 # The whole suite, under a private D-Bus session with a real gnome-keyring.
 test: test-deps
-	scripts/with-secret-service $(GO) test -race -count=1 -timeout 15m ./...
+	CGO_ENABLED=1 scripts/with-secret-service $(GO) test -race -count=1 -timeout 15m ./...
 
 bench: test-deps build
 	bench/run

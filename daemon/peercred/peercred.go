@@ -70,12 +70,9 @@ func (c *transportCreds) Clone() credentials.TransportCredentials {
 	return &transportCreds{info: c.info}
 }
 
-// OverrideServerName is deprecated in gRPC and unused; kept to satisfy
-// the interface.
-func (c *transportCreds) OverrideServerName(name string) error {
-	c.info.ServerName = name
-	return nil
-}
+// OverrideServerName is deprecated in gRPC and has no meaning on a Unix
+// socket; it exists only to satisfy the interface.
+func (c *transportCreds) OverrideServerName(string) error { return nil }
 
 func handshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	// Only a Unix socket carries kernel-checked credentials; on TCP,

@@ -1,0 +1,31 @@
+package helper
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestHelperStaysThin keeps the helper from linking the Databricks SDK or the
+// keyring: it runs on every git, curl and SDK call, so every import costs
+// start-up time, and the keyring is the daemon's business alone.
+func TestHelperStaysThin(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/dbx-cred/dbx-cred/cmd/dbx-cred").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v: %s", err, out)
+	}
+	forbidden := []string{
+		"github.com/databricks/databricks-sdk-go",
+		"github.com/zalando/go-keyring",
+		"github.com/godbus/dbus",
+		"github.com/danieljoos/wincred",
+		"github.com/kardianos/service",
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if strings.HasPrefix(dep, f) {
+				t.Errorf("cmd/dbx-cred links %s", dep)
+			}
+		}
+	}
+}
