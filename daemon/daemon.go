@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/dbx-cred/dbx-cred/daemon/harden"
 	"github.com/dbx-cred/dbx-cred/daemon/peercred"
@@ -71,7 +73,7 @@ func Run(ctx context.Context, cfg Config) error {
 	uid := os.Getuid()
 	g := grpc.NewServer(
 		grpc.Creds(peercred.TransportCredentials()),
-		grpc.ChainUnaryInterceptor(peercred.UnaryInterceptor(uid)),
+		grpc.ChainUnaryInterceptor(logRefusals(log), peercred.UnaryInterceptor(uid)),
 		grpc.ChainStreamInterceptor(peercred.StreamInterceptor(uid)),
 	)
 	server.New(mgr, server.Info{
@@ -106,4 +108,17 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Stop()
 	}
 	return nil
+}
+
+// logRefusals records peers refused by the uid check: a stranger on the
+// socket is a security event the user should be able to find in the log.
+func logRefusals(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if status.Code(err) == codes.PermissionDenied {
+			p, _ := peercred.FromContext(ctx)
+			log.Warn("refused a connection from another user", "method", info.FullMethod, "peer_uid", p.UID, "peer_pid", p.PID)
+		}
+		return resp, err
+	}
 }

@@ -209,8 +209,8 @@ func TestOtherUIDIsRefused(t *testing.T) {
 	if code == 0 || strings.Contains(out, w.pat) || !strings.Contains(errOut, "connection from uid 65534 refused") {
 		t.Fatalf("other uid: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if !strings.Contains(w.daemonLog(), "65534") {
-		t.Log("daemon log does not mention the refused uid")
+	if !strings.Contains(w.daemonLog(), "refused a connection from another user") || !strings.Contains(w.daemonLog(), "peer_uid=65534") {
+		t.Fatalf("the refusal is not in the daemon log:\n%s", w.daemonLog())
 	}
 }
 

@@ -16,8 +16,8 @@ quoted so that nothing in them can run as code. Evaluate them in your shell:
 
 --unset prints the lines that remove them again.`
 
-// envVars are the variables env sets; --unset removes the same ones.
-var envNames = [...]string{"DATABRICKS_HOST", "DATABRICKS_TOKEN"}
+// envNames are the variables env sets; --unset removes the same ones.
+func envNames() []string { return []string{"DATABRICKS_HOST", "DATABRICKS_TOKEN"} }
 
 func runEnv(c *cli, args []string) error {
 	fs := c.flags("env", "[-p NAME] [--shell SHELL] [--unset]", envHelp)
@@ -32,7 +32,7 @@ func runEnv(c *cli, args []string) error {
 		return usageErr("--shell: %v", err)
 	}
 	if *unset {
-		out, err := envfmt.Unset(sh, envNames[:])
+		out, err := envfmt.Unset(sh, envNames())
 		if err != nil {
 			return err
 		}
