@@ -22,6 +22,7 @@ package dbxcredv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -34,6 +35,123 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Channel is how a token left the daemon, for the audit log.
+type Channel int32
+
+const (
+	Channel_CHANNEL_UNSPECIFIED Channel = 0
+	Channel_CHANNEL_TOKEN       Channel = 1 // dbx-cred token
+	Channel_CHANNEL_ENV         Channel = 2 // dbx-cred env
+	Channel_CHANNEL_EXEC        Channel = 3 // dbx-cred exec
+	Channel_CHANNEL_GIT         Channel = 4 // dbx-cred git
+	Channel_CHANNEL_CURL        Channel = 5 // dbx-cred curl-config / netrc
+	Channel_CHANNEL_CLI         Channel = 6 // dbx-cred auth token (databricks_cli_path)
+	Channel_CHANNEL_METADATA    Channel = 7 // the metadata-service endpoint
+)
+
+// Enum value maps for Channel.
+var (
+	Channel_name = map[int32]string{
+		0: "CHANNEL_UNSPECIFIED",
+		1: "CHANNEL_TOKEN",
+		2: "CHANNEL_ENV",
+		3: "CHANNEL_EXEC",
+		4: "CHANNEL_GIT",
+		5: "CHANNEL_CURL",
+		6: "CHANNEL_CLI",
+		7: "CHANNEL_METADATA",
+	}
+	Channel_value = map[string]int32{
+		"CHANNEL_UNSPECIFIED": 0,
+		"CHANNEL_TOKEN":       1,
+		"CHANNEL_ENV":         2,
+		"CHANNEL_EXEC":        3,
+		"CHANNEL_GIT":         4,
+		"CHANNEL_CURL":        5,
+		"CHANNEL_CLI":         6,
+		"CHANNEL_METADATA":    7,
+	}
+)
+
+func (x Channel) Enum() *Channel {
+	p := new(Channel)
+	*p = x
+	return p
+}
+
+func (x Channel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Channel) Descriptor() protoreflect.EnumDescriptor {
+	return file_dbxcred_v1_agent_proto_enumTypes[0].Descriptor()
+}
+
+func (Channel) Type() protoreflect.EnumType {
+	return &file_dbxcred_v1_agent_proto_enumTypes[0]
+}
+
+func (x Channel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Channel.Descriptor instead.
+func (Channel) EnumDescriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
+// TokenMode is how a profile serves tokens.
+type TokenMode int32
+
+const (
+	TokenMode_TOKEN_MODE_UNSPECIFIED TokenMode = 0
+	// Clients get short-lived tokens minted from the stored root.
+	TokenMode_TOKEN_MODE_ROTATING TokenMode = 1
+	// Clients get the stored token itself.
+	TokenMode_TOKEN_MODE_STATIC TokenMode = 2
+)
+
+// Enum value maps for TokenMode.
+var (
+	TokenMode_name = map[int32]string{
+		0: "TOKEN_MODE_UNSPECIFIED",
+		1: "TOKEN_MODE_ROTATING",
+		2: "TOKEN_MODE_STATIC",
+	}
+	TokenMode_value = map[string]int32{
+		"TOKEN_MODE_UNSPECIFIED": 0,
+		"TOKEN_MODE_ROTATING":    1,
+		"TOKEN_MODE_STATIC":      2,
+	}
+)
+
+func (x TokenMode) Enum() *TokenMode {
+	p := new(TokenMode)
+	*p = x
+	return p
+}
+
+func (x TokenMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TokenMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_dbxcred_v1_agent_proto_enumTypes[1].Descriptor()
+}
+
+func (TokenMode) Type() protoreflect.EnumType {
+	return &file_dbxcred_v1_agent_proto_enumTypes[1]
+}
+
+func (x TokenMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TokenMode.Descriptor instead.
+func (TokenMode) EnumDescriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{1}
+}
 
 // CredentialKind is what the keyring holds for a profile.
 type CredentialKind int32
@@ -67,11 +185,11 @@ func (x CredentialKind) String() string {
 }
 
 func (CredentialKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_dbxcred_v1_agent_proto_enumTypes[0].Descriptor()
+	return file_dbxcred_v1_agent_proto_enumTypes[2].Descriptor()
 }
 
 func (CredentialKind) Type() protoreflect.EnumType {
-	return &file_dbxcred_v1_agent_proto_enumTypes[0]
+	return &file_dbxcred_v1_agent_proto_enumTypes[2]
 }
 
 func (x CredentialKind) Number() protoreflect.EnumNumber {
@@ -80,7 +198,7 @@ func (x CredentialKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CredentialKind.Descriptor instead.
 func (CredentialKind) EnumDescriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{0}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{2}
 }
 
 // TokenKind is what a client is handed.
@@ -123,11 +241,11 @@ func (x TokenKind) String() string {
 }
 
 func (TokenKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_dbxcred_v1_agent_proto_enumTypes[1].Descriptor()
+	return file_dbxcred_v1_agent_proto_enumTypes[3].Descriptor()
 }
 
 func (TokenKind) Type() protoreflect.EnumType {
-	return &file_dbxcred_v1_agent_proto_enumTypes[1]
+	return &file_dbxcred_v1_agent_proto_enumTypes[3]
 }
 
 func (x TokenKind) Number() protoreflect.EnumNumber {
@@ -136,7 +254,7 @@ func (x TokenKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TokenKind.Descriptor instead.
 func (TokenKind) EnumDescriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{3}
 }
 
 // ProfileState tells whether a profile can serve tokens right now.
@@ -183,11 +301,11 @@ func (x ProfileState) String() string {
 }
 
 func (ProfileState) Descriptor() protoreflect.EnumDescriptor {
-	return file_dbxcred_v1_agent_proto_enumTypes[2].Descriptor()
+	return file_dbxcred_v1_agent_proto_enumTypes[4].Descriptor()
 }
 
 func (ProfileState) Type() protoreflect.EnumType {
-	return &file_dbxcred_v1_agent_proto_enumTypes[2]
+	return &file_dbxcred_v1_agent_proto_enumTypes[4]
 }
 
 func (x ProfileState) Number() protoreflect.EnumNumber {
@@ -196,7 +314,7 @@ func (x ProfileState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProfileState.Descriptor instead.
 func (ProfileState) EnumDescriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 // Profile is a workspace profile without its secret.
@@ -211,9 +329,24 @@ type Profile struct {
 	Created  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created,proto3" json:"created,omitempty"`
 	State    ProfileState           `protobuf:"varint,6,opt,name=state,proto3,enum=dbxcred.v1.ProfileState" json:"state,omitempty"`
 	// Why the profile is in its state, for humans; empty when READY.
-	StateMessage  string `protobuf:"bytes,7,opt,name=state_message,json=stateMessage,proto3" json:"state_message,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StateMessage string    `protobuf:"bytes,7,opt,name=state_message,json=stateMessage,proto3" json:"state_message,omitempty"`
+	Mode         TokenMode `protobuf:"varint,8,opt,name=mode,proto3,enum=dbxcred.v1.TokenMode" json:"mode,omitempty"`
+	// Lifetime of minted tokens (rotating mode).
+	TokenLifetime *durationpb.Duration `protobuf:"bytes,9,opt,name=token_lifetime,json=tokenLifetime,proto3" json:"token_lifetime,omitempty"`
+	// Expiry of the token currently served; unset if none or never.
+	CurrentExpiry *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=current_expiry,json=currentExpiry,proto3" json:"current_expiry,omitempty"`
+	// When the daemon plans to mint the next token.
+	NextRenewal *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=next_renewal,json=nextRenewal,proto3" json:"next_renewal,omitempty"`
+	// The last renewal or keyring error, for humans.
+	LastError string `protobuf:"bytes,12,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// How many minted tokens of this profile are alive in the workspace.
+	LiveDerivedTokens int32 `protobuf:"varint,13,opt,name=live_derived_tokens,json=liveDerivedTokens,proto3" json:"live_derived_tokens,omitempty"`
+	// Expiry of the stored root token, when known.
+	RootExpiry *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=root_expiry,json=rootExpiry,proto3" json:"root_expiry,omitempty"`
+	// Set when the root expires within 14 days: what to do about it.
+	RootExpiryWarning string `protobuf:"bytes,15,opt,name=root_expiry_warning,json=rootExpiryWarning,proto3" json:"root_expiry_warning,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Profile) Reset() {
@@ -295,13 +428,76 @@ func (x *Profile) GetStateMessage() string {
 	return ""
 }
 
+func (x *Profile) GetMode() TokenMode {
+	if x != nil {
+		return x.Mode
+	}
+	return TokenMode_TOKEN_MODE_UNSPECIFIED
+}
+
+func (x *Profile) GetTokenLifetime() *durationpb.Duration {
+	if x != nil {
+		return x.TokenLifetime
+	}
+	return nil
+}
+
+func (x *Profile) GetCurrentExpiry() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CurrentExpiry
+	}
+	return nil
+}
+
+func (x *Profile) GetNextRenewal() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextRenewal
+	}
+	return nil
+}
+
+func (x *Profile) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Profile) GetLiveDerivedTokens() int32 {
+	if x != nil {
+		return x.LiveDerivedTokens
+	}
+	return 0
+}
+
+func (x *Profile) GetRootExpiry() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RootExpiry
+	}
+	return nil
+}
+
+func (x *Profile) GetRootExpiryWarning() string {
+	if x != nil {
+		return x.RootExpiryWarning
+	}
+	return ""
+}
+
 type GetTokenRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
-	// Reserved for later: restrict a derived token to these scopes.
+	// Restrict a derived token to these scopes (Token API "scopes").
 	Scopes []string `protobuf:"bytes,2,rep,name=scopes,proto3" json:"scopes,omitempty"`
-	// Reserved for later: mint a new token even if the current one is valid.
-	ForceRefresh  bool `protobuf:"varint,3,opt,name=force_refresh,json=forceRefresh,proto3" json:"force_refresh,omitempty"`
+	// Mint a new token even if the current one is valid.
+	ForceRefresh bool `protobuf:"varint,3,opt,name=force_refresh,json=forceRefresh,proto3" json:"force_refresh,omitempty"`
+	// Find the profile by workspace host instead (normalised comparison);
+	// used when profile is empty.
+	Host string `protobuf:"bytes,4,opt,name=host,proto3" json:"host,omitempty"`
+	// With host: the account id, for account-level profiles.
+	AccountId string `protobuf:"bytes,5,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// How the caller will use the token, for the audit log.
+	Channel       Channel `protobuf:"varint,6,opt,name=channel,proto3,enum=dbxcred.v1.Channel" json:"channel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -355,6 +551,27 @@ func (x *GetTokenRequest) GetForceRefresh() bool {
 		return x.ForceRefresh
 	}
 	return false
+}
+
+func (x *GetTokenRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *GetTokenRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *GetTokenRequest) GetChannel() Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return Channel_CHANNEL_UNSPECIFIED
 }
 
 type GetTokenResponse struct {
@@ -443,7 +660,11 @@ type LoginRequest struct {
 	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
 	// The secret. It travels only over the private socket and is stored only
 	// in the OS keyring.
-	Token         string `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
+	Token string `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
+	// Serve the stored token itself instead of minting short-lived ones.
+	Static bool `protobuf:"varint,4,opt,name=static,proto3" json:"static,omitempty"`
+	// Lifetime of minted tokens; unset means the default (1 h).
+	TokenLifetime *durationpb.Duration `protobuf:"bytes,5,opt,name=token_lifetime,json=tokenLifetime,proto3" json:"token_lifetime,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -497,6 +718,20 @@ func (x *LoginRequest) GetToken() string {
 		return x.Token
 	}
 	return ""
+}
+
+func (x *LoginRequest) GetStatic() bool {
+	if x != nil {
+		return x.Static
+	}
+	return false
+}
+
+func (x *LoginRequest) GetTokenLifetime() *durationpb.Duration {
+	if x != nil {
+		return x.TokenLifetime
+	}
+	return nil
 }
 
 type LoginResponse struct {
@@ -760,9 +995,13 @@ type StatusResponse struct {
 	RegistryPath string `protobuf:"bytes,6,opt,name=registry_path,json=registryPath,proto3" json:"registry_path,omitempty"`
 	ProfileCount int32  `protobuf:"varint,7,opt,name=profile_count,json=profileCount,proto3" json:"profile_count,omitempty"`
 	// True when the process refuses core dumps and same-uid ptrace.
-	Hardened      bool `protobuf:"varint,8,opt,name=hardened,proto3" json:"hardened,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Hardened bool `protobuf:"varint,8,opt,name=hardened,proto3" json:"hardened,omitempty"`
+	// Every profile with its token state.
+	Profiles []*Profile `protobuf:"bytes,9,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	// Base URL of the metadata-service listener, e.g. http://127.0.0.1:8471.
+	MetadataListen string `protobuf:"bytes,10,opt,name=metadata_listen,json=metadataListen,proto3" json:"metadata_listen,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -851,12 +1090,537 @@ func (x *StatusResponse) GetHardened() bool {
 	return false
 }
 
+func (x *StatusResponse) GetProfiles() []*Profile {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetMetadataListen() string {
+	if x != nil {
+		return x.MetadataListen
+	}
+	return ""
+}
+
+type RotateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profile       string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateRequest) Reset() {
+	*x = RotateRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateRequest) ProtoMessage() {}
+
+func (x *RotateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateRequest.ProtoReflect.Descriptor instead.
+func (*RotateRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RotateRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+type RotateResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile *Profile               `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// True when the old root was revoked in the workspace.
+	OldRootRevoked bool `protobuf:"varint,2,opt,name=old_root_revoked,json=oldRootRevoked,proto3" json:"old_root_revoked,omitempty"`
+	// What the user still has to do, e.g. revoke the old root by hand.
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateResponse) Reset() {
+	*x = RotateResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateResponse) ProtoMessage() {}
+
+func (x *RotateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateResponse.ProtoReflect.Descriptor instead.
+func (*RotateResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RotateResponse) GetProfile() *Profile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *RotateResponse) GetOldRootRevoked() bool {
+	if x != nil {
+		return x.OldRootRevoked
+	}
+	return false
+}
+
+func (x *RotateResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ReportRejectedRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// The token the client saw rejected; the daemon compares it with what it
+	// serves and ignores stale reports.
+	AccessToken string `protobuf:"bytes,2,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// Alternative to profile, as in GetTokenRequest.
+	Host          string `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRejectedRequest) Reset() {
+	*x = ReportRejectedRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRejectedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRejectedRequest) ProtoMessage() {}
+
+func (x *ReportRejectedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRejectedRequest.ProtoReflect.Descriptor instead.
+func (*ReportRejectedRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ReportRejectedRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *ReportRejectedRequest) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *ReportRejectedRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+type ReportRejectedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when the daemon dropped the token and will serve a new one.
+	Renewed       bool `protobuf:"varint,1,opt,name=renewed,proto3" json:"renewed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRejectedResponse) Reset() {
+	*x = ReportRejectedResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRejectedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRejectedResponse) ProtoMessage() {}
+
+func (x *ReportRejectedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRejectedResponse.ProtoReflect.Descriptor instead.
+func (*ReportRejectedResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ReportRejectedResponse) GetRenewed() bool {
+	if x != nil {
+		return x.Renewed
+	}
+	return false
+}
+
+type MetadataURLRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// Replace the URL's secret path; the old URL stops working at once.
+	Rotate        bool `protobuf:"varint,2,opt,name=rotate,proto3" json:"rotate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetadataURLRequest) Reset() {
+	*x = MetadataURLRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetadataURLRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetadataURLRequest) ProtoMessage() {}
+
+func (x *MetadataURLRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetadataURLRequest.ProtoReflect.Descriptor instead.
+func (*MetadataURLRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MetadataURLRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *MetadataURLRequest) GetRotate() bool {
+	if x != nil {
+		return x.Rotate
+	}
+	return false
+}
+
+type MetadataURLResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Url   string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// The profile's host, for DATABRICKS_HOST.
+	Host          string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetadataURLResponse) Reset() {
+	*x = MetadataURLResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetadataURLResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetadataURLResponse) ProtoMessage() {}
+
+func (x *MetadataURLResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetadataURLResponse.ProtoReflect.Descriptor instead.
+func (*MetadataURLResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *MetadataURLResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *MetadataURLResponse) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+type AuditRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many events; 0 means all that are kept.
+	Limit         int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditRequest) Reset() {
+	*x = AuditRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditRequest) ProtoMessage() {}
+
+func (x *AuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditRequest.ProtoReflect.Descriptor instead.
+func (*AuditRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *AuditRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type AuditEvent struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Time    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Profile string                 `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
+	Channel Channel                `protobuf:"varint,3,opt,name=channel,proto3,enum=dbxcred.v1.Channel" json:"channel,omitempty"`
+	PeerUid int64                  `protobuf:"varint,4,opt,name=peer_uid,json=peerUid,proto3" json:"peer_uid,omitempty"`
+	PeerPid int64                  `protobuf:"varint,5,opt,name=peer_pid,json=peerPid,proto3" json:"peer_pid,omitempty"`
+	// The peer's executable, when the OS tells it.
+	PeerExe string    `protobuf:"bytes,6,opt,name=peer_exe,json=peerExe,proto3" json:"peer_exe,omitempty"`
+	Kind    TokenKind `protobuf:"varint,7,opt,name=kind,proto3,enum=dbxcred.v1.TokenKind" json:"kind,omitempty"`
+	// Expiry of the token handed out; unset if it does not expire.
+	TokenExpiry   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=token_expiry,json=tokenExpiry,proto3" json:"token_expiry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AuditEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetChannel() Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return Channel_CHANNEL_UNSPECIFIED
+}
+
+func (x *AuditEvent) GetPeerUid() int64 {
+	if x != nil {
+		return x.PeerUid
+	}
+	return 0
+}
+
+func (x *AuditEvent) GetPeerPid() int64 {
+	if x != nil {
+		return x.PeerPid
+	}
+	return 0
+}
+
+func (x *AuditEvent) GetPeerExe() string {
+	if x != nil {
+		return x.PeerExe
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetKind() TokenKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TokenKind_TOKEN_KIND_UNSPECIFIED
+}
+
+func (x *AuditEvent) GetTokenExpiry() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TokenExpiry
+	}
+	return nil
+}
+
+type AuditResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditResponse) Reset() {
+	*x = AuditResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditResponse) ProtoMessage() {}
+
+func (x *AuditResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditResponse.ProtoReflect.Descriptor instead.
+func (*AuditResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AuditResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 var File_dbxcred_v1_agent_proto protoreflect.FileDescriptor
 
 const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x16dbxcred/v1/agent.proto\x12\n" +
-	"dbxcred.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x02\n" +
+	"dbxcred.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x05\n" +
 	"\aProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1b\n" +
@@ -864,22 +1628,39 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x04kind\x18\x04 \x01(\x0e2\x1a.dbxcred.v1.CredentialKindR\x04kind\x124\n" +
 	"\acreated\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12.\n" +
 	"\x05state\x18\x06 \x01(\x0e2\x18.dbxcred.v1.ProfileStateR\x05state\x12#\n" +
-	"\rstate_message\x18\a \x01(\tR\fstateMessage\"h\n" +
+	"\rstate_message\x18\a \x01(\tR\fstateMessage\x12)\n" +
+	"\x04mode\x18\b \x01(\x0e2\x15.dbxcred.v1.TokenModeR\x04mode\x12@\n" +
+	"\x0etoken_lifetime\x18\t \x01(\v2\x19.google.protobuf.DurationR\rtokenLifetime\x12A\n" +
+	"\x0ecurrent_expiry\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\rcurrentExpiry\x12=\n" +
+	"\fnext_renewal\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vnextRenewal\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\f \x01(\tR\tlastError\x12.\n" +
+	"\x13live_derived_tokens\x18\r \x01(\x05R\x11liveDerivedTokens\x12;\n" +
+	"\vroot_expiry\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"rootExpiry\x12.\n" +
+	"\x13root_expiry_warning\x18\x0f \x01(\tR\x11rootExpiryWarning\"\xca\x01\n" +
 	"\x0fGetTokenRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12#\n" +
-	"\rforce_refresh\x18\x03 \x01(\bR\fforceRefresh\"\xe2\x01\n" +
+	"\rforce_refresh\x18\x03 \x01(\bR\fforceRefresh\x12\x12\n" +
+	"\x04host\x18\x04 \x01(\tR\x04host\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x05 \x01(\tR\taccountId\x12-\n" +
+	"\achannel\x18\x06 \x01(\x0e2\x13.dbxcred.v1.ChannelR\achannel\"\xe2\x01\n" +
 	"\x10GetTokenResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12\x1d\n" +
 	"\n" +
 	"token_type\x18\x02 \x01(\tR\ttokenType\x122\n" +
 	"\x06expiry\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06expiry\x12)\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x15.dbxcred.v1.TokenKindR\x04kind\x12-\n" +
-	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"R\n" +
+	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"\xac\x01\n" +
 	"\fLoginRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x14\n" +
-	"\x05token\x18\x03 \x01(\tR\x05token\"Z\n" +
+	"\x05token\x18\x03 \x01(\tR\x05token\x12\x16\n" +
+	"\x06static\x18\x04 \x01(\bR\x06static\x12@\n" +
+	"\x0etoken_lifetime\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\rtokenLifetime\"Z\n" +
 	"\rLoginResponse\x12-\n" +
 	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12\x1a\n" +
 	"\breplaced\x18\x02 \x01(\bR\breplaced\")\n" +
@@ -889,7 +1670,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x13ListProfilesRequest\"G\n" +
 	"\x14ListProfilesResponse\x12/\n" +
 	"\bprofiles\x18\x01 \x03(\v2\x13.dbxcred.v1.ProfileR\bprofiles\"\x0f\n" +
-	"\rStatusRequest\"\x99\x02\n" +
+	"\rStatusRequest\"\xf3\x02\n" +
 	"\x0eStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x03R\x03pid\x124\n" +
@@ -898,7 +1679,55 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x0fkeyring_backend\x18\x05 \x01(\tR\x0ekeyringBackend\x12#\n" +
 	"\rregistry_path\x18\x06 \x01(\tR\fregistryPath\x12#\n" +
 	"\rprofile_count\x18\a \x01(\x05R\fprofileCount\x12\x1a\n" +
-	"\bhardened\x18\b \x01(\bR\bhardened*J\n" +
+	"\bhardened\x18\b \x01(\bR\bhardened\x12/\n" +
+	"\bprofiles\x18\t \x03(\v2\x13.dbxcred.v1.ProfileR\bprofiles\x12'\n" +
+	"\x0fmetadata_listen\x18\n" +
+	" \x01(\tR\x0emetadataListen\")\n" +
+	"\rRotateRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\"\x83\x01\n" +
+	"\x0eRotateResponse\x12-\n" +
+	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12(\n" +
+	"\x10old_root_revoked\x18\x02 \x01(\bR\x0eoldRootRevoked\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"h\n" +
+	"\x15ReportRejectedRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12!\n" +
+	"\faccess_token\x18\x02 \x01(\tR\vaccessToken\x12\x12\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\"2\n" +
+	"\x16ReportRejectedResponse\x12\x18\n" +
+	"\arenewed\x18\x01 \x01(\bR\arenewed\"F\n" +
+	"\x12MetadataURLRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
+	"\x06rotate\x18\x02 \x01(\bR\x06rotate\";\n" +
+	"\x13MetadataURLResponse\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\"$\n" +
+	"\fAuditRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\xc0\x02\n" +
+	"\n" +
+	"AuditEvent\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\aprofile\x18\x02 \x01(\tR\aprofile\x12-\n" +
+	"\achannel\x18\x03 \x01(\x0e2\x13.dbxcred.v1.ChannelR\achannel\x12\x19\n" +
+	"\bpeer_uid\x18\x04 \x01(\x03R\apeerUid\x12\x19\n" +
+	"\bpeer_pid\x18\x05 \x01(\x03R\apeerPid\x12\x19\n" +
+	"\bpeer_exe\x18\x06 \x01(\tR\apeerExe\x12)\n" +
+	"\x04kind\x18\a \x01(\x0e2\x15.dbxcred.v1.TokenKindR\x04kind\x12=\n" +
+	"\ftoken_expiry\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vtokenExpiry\"?\n" +
+	"\rAuditResponse\x12.\n" +
+	"\x06events\x18\x01 \x03(\v2\x16.dbxcred.v1.AuditEventR\x06events*\xa2\x01\n" +
+	"\aChannel\x12\x17\n" +
+	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rCHANNEL_TOKEN\x10\x01\x12\x0f\n" +
+	"\vCHANNEL_ENV\x10\x02\x12\x10\n" +
+	"\fCHANNEL_EXEC\x10\x03\x12\x0f\n" +
+	"\vCHANNEL_GIT\x10\x04\x12\x10\n" +
+	"\fCHANNEL_CURL\x10\x05\x12\x0f\n" +
+	"\vCHANNEL_CLI\x10\x06\x12\x14\n" +
+	"\x10CHANNEL_METADATA\x10\a*W\n" +
+	"\tTokenMode\x12\x1a\n" +
+	"\x16TOKEN_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13TOKEN_MODE_ROTATING\x10\x01\x12\x15\n" +
+	"\x11TOKEN_MODE_STATIC\x10\x02*J\n" +
 	"\x0eCredentialKind\x12\x1f\n" +
 	"\x1bCREDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CREDENTIAL_KIND_PAT\x10\x01*m\n" +
@@ -912,13 +1741,17 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x13PROFILE_STATE_READY\x10\x01\x12\x18\n" +
 	"\x14PROFILE_STATE_STORED\x10\x02\x12\x1d\n" +
 	"\x19PROFILE_STATE_NEEDS_LOGIN\x10\x03\x12%\n" +
-	"!PROFILE_STATE_KEYRING_UNAVAILABLE\x10\x042\xe8\x02\n" +
+	"!PROFILE_STATE_KEYRING_UNAVAILABLE\x10\x042\x90\x05\n" +
 	"\fAgentService\x12E\n" +
 	"\bGetToken\x12\x1b.dbxcred.v1.GetTokenRequest\x1a\x1c.dbxcred.v1.GetTokenResponse\x12<\n" +
 	"\x05Login\x12\x18.dbxcred.v1.LoginRequest\x1a\x19.dbxcred.v1.LoginResponse\x12?\n" +
 	"\x06Logout\x12\x19.dbxcred.v1.LogoutRequest\x1a\x1a.dbxcred.v1.LogoutResponse\x12Q\n" +
 	"\fListProfiles\x12\x1f.dbxcred.v1.ListProfilesRequest\x1a .dbxcred.v1.ListProfilesResponse\x12?\n" +
-	"\x06Status\x12\x19.dbxcred.v1.StatusRequest\x1a\x1a.dbxcred.v1.StatusResponseB9Z7github.com/dbx-cred/dbx-cred/proto/dbxcred/v1;dbxcredv1b\x06proto3"
+	"\x06Status\x12\x19.dbxcred.v1.StatusRequest\x1a\x1a.dbxcred.v1.StatusResponse\x12?\n" +
+	"\x06Rotate\x12\x19.dbxcred.v1.RotateRequest\x1a\x1a.dbxcred.v1.RotateResponse\x12W\n" +
+	"\x0eReportRejected\x12!.dbxcred.v1.ReportRejectedRequest\x1a\".dbxcred.v1.ReportRejectedResponse\x12N\n" +
+	"\vMetadataURL\x12\x1e.dbxcred.v1.MetadataURLRequest\x1a\x1f.dbxcred.v1.MetadataURLResponse\x12<\n" +
+	"\x05Audit\x12\x18.dbxcred.v1.AuditRequest\x1a\x19.dbxcred.v1.AuditResponseB9Z7github.com/dbx-cred/dbx-cred/proto/dbxcred/v1;dbxcredv1b\x06proto3"
 
 var (
 	file_dbxcred_v1_agent_proto_rawDescOnce sync.Once
@@ -932,50 +1765,84 @@ func file_dbxcred_v1_agent_proto_rawDescGZIP() []byte {
 	return file_dbxcred_v1_agent_proto_rawDescData
 }
 
-var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_dbxcred_v1_agent_proto_goTypes = []any{
-	(CredentialKind)(0),           // 0: dbxcred.v1.CredentialKind
-	(TokenKind)(0),                // 1: dbxcred.v1.TokenKind
-	(ProfileState)(0),             // 2: dbxcred.v1.ProfileState
-	(*Profile)(nil),               // 3: dbxcred.v1.Profile
-	(*GetTokenRequest)(nil),       // 4: dbxcred.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),      // 5: dbxcred.v1.GetTokenResponse
-	(*LoginRequest)(nil),          // 6: dbxcred.v1.LoginRequest
-	(*LoginResponse)(nil),         // 7: dbxcred.v1.LoginResponse
-	(*LogoutRequest)(nil),         // 8: dbxcred.v1.LogoutRequest
-	(*LogoutResponse)(nil),        // 9: dbxcred.v1.LogoutResponse
-	(*ListProfilesRequest)(nil),   // 10: dbxcred.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),  // 11: dbxcred.v1.ListProfilesResponse
-	(*StatusRequest)(nil),         // 12: dbxcred.v1.StatusRequest
-	(*StatusResponse)(nil),        // 13: dbxcred.v1.StatusResponse
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(Channel)(0),                   // 0: dbxcred.v1.Channel
+	(TokenMode)(0),                 // 1: dbxcred.v1.TokenMode
+	(CredentialKind)(0),            // 2: dbxcred.v1.CredentialKind
+	(TokenKind)(0),                 // 3: dbxcred.v1.TokenKind
+	(ProfileState)(0),              // 4: dbxcred.v1.ProfileState
+	(*Profile)(nil),                // 5: dbxcred.v1.Profile
+	(*GetTokenRequest)(nil),        // 6: dbxcred.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),       // 7: dbxcred.v1.GetTokenResponse
+	(*LoginRequest)(nil),           // 8: dbxcred.v1.LoginRequest
+	(*LoginResponse)(nil),          // 9: dbxcred.v1.LoginResponse
+	(*LogoutRequest)(nil),          // 10: dbxcred.v1.LogoutRequest
+	(*LogoutResponse)(nil),         // 11: dbxcred.v1.LogoutResponse
+	(*ListProfilesRequest)(nil),    // 12: dbxcred.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),   // 13: dbxcred.v1.ListProfilesResponse
+	(*StatusRequest)(nil),          // 14: dbxcred.v1.StatusRequest
+	(*StatusResponse)(nil),         // 15: dbxcred.v1.StatusResponse
+	(*RotateRequest)(nil),          // 16: dbxcred.v1.RotateRequest
+	(*RotateResponse)(nil),         // 17: dbxcred.v1.RotateResponse
+	(*ReportRejectedRequest)(nil),  // 18: dbxcred.v1.ReportRejectedRequest
+	(*ReportRejectedResponse)(nil), // 19: dbxcred.v1.ReportRejectedResponse
+	(*MetadataURLRequest)(nil),     // 20: dbxcred.v1.MetadataURLRequest
+	(*MetadataURLResponse)(nil),    // 21: dbxcred.v1.MetadataURLResponse
+	(*AuditRequest)(nil),           // 22: dbxcred.v1.AuditRequest
+	(*AuditEvent)(nil),             // 23: dbxcred.v1.AuditEvent
+	(*AuditResponse)(nil),          // 24: dbxcred.v1.AuditResponse
+	(*timestamppb.Timestamp)(nil),  // 25: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 26: google.protobuf.Duration
 }
 var file_dbxcred_v1_agent_proto_depIdxs = []int32{
-	0,  // 0: dbxcred.v1.Profile.kind:type_name -> dbxcred.v1.CredentialKind
-	14, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
-	2,  // 2: dbxcred.v1.Profile.state:type_name -> dbxcred.v1.ProfileState
-	14, // 3: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
-	1,  // 4: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
-	3,  // 5: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
-	3,  // 6: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
-	3,  // 7: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
-	14, // 8: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
-	4,  // 9: dbxcred.v1.AgentService.GetToken:input_type -> dbxcred.v1.GetTokenRequest
-	6,  // 10: dbxcred.v1.AgentService.Login:input_type -> dbxcred.v1.LoginRequest
-	8,  // 11: dbxcred.v1.AgentService.Logout:input_type -> dbxcred.v1.LogoutRequest
-	10, // 12: dbxcred.v1.AgentService.ListProfiles:input_type -> dbxcred.v1.ListProfilesRequest
-	12, // 13: dbxcred.v1.AgentService.Status:input_type -> dbxcred.v1.StatusRequest
-	5,  // 14: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
-	7,  // 15: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
-	9,  // 16: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
-	11, // 17: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
-	13, // 18: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	2,  // 0: dbxcred.v1.Profile.kind:type_name -> dbxcred.v1.CredentialKind
+	25, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
+	4,  // 2: dbxcred.v1.Profile.state:type_name -> dbxcred.v1.ProfileState
+	1,  // 3: dbxcred.v1.Profile.mode:type_name -> dbxcred.v1.TokenMode
+	26, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
+	25, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
+	25, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
+	25, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
+	0,  // 8: dbxcred.v1.GetTokenRequest.channel:type_name -> dbxcred.v1.Channel
+	25, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
+	3,  // 10: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
+	5,  // 11: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
+	26, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
+	5,  // 13: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
+	5,  // 14: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
+	25, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
+	5,  // 16: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
+	5,  // 17: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
+	25, // 18: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	0,  // 19: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
+	3,  // 20: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
+	25, // 21: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
+	23, // 22: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
+	6,  // 23: dbxcred.v1.AgentService.GetToken:input_type -> dbxcred.v1.GetTokenRequest
+	8,  // 24: dbxcred.v1.AgentService.Login:input_type -> dbxcred.v1.LoginRequest
+	10, // 25: dbxcred.v1.AgentService.Logout:input_type -> dbxcred.v1.LogoutRequest
+	12, // 26: dbxcred.v1.AgentService.ListProfiles:input_type -> dbxcred.v1.ListProfilesRequest
+	14, // 27: dbxcred.v1.AgentService.Status:input_type -> dbxcred.v1.StatusRequest
+	16, // 28: dbxcred.v1.AgentService.Rotate:input_type -> dbxcred.v1.RotateRequest
+	18, // 29: dbxcred.v1.AgentService.ReportRejected:input_type -> dbxcred.v1.ReportRejectedRequest
+	20, // 30: dbxcred.v1.AgentService.MetadataURL:input_type -> dbxcred.v1.MetadataURLRequest
+	22, // 31: dbxcred.v1.AgentService.Audit:input_type -> dbxcred.v1.AuditRequest
+	7,  // 32: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
+	9,  // 33: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
+	11, // 34: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
+	13, // 35: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
+	15, // 36: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
+	17, // 37: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
+	19, // 38: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
+	21, // 39: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
+	24, // 40: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
+	32, // [32:41] is the sub-list for method output_type
+	23, // [23:32] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_dbxcred_v1_agent_proto_init() }
@@ -988,8 +1855,8 @@ func file_dbxcred_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dbxcred_v1_agent_proto_rawDesc), len(file_dbxcred_v1_agent_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   11,
+			NumEnums:      5,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

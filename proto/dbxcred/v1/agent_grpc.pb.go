@@ -32,11 +32,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AgentService_GetToken_FullMethodName     = "/dbxcred.v1.AgentService/GetToken"
-	AgentService_Login_FullMethodName        = "/dbxcred.v1.AgentService/Login"
-	AgentService_Logout_FullMethodName       = "/dbxcred.v1.AgentService/Logout"
-	AgentService_ListProfiles_FullMethodName = "/dbxcred.v1.AgentService/ListProfiles"
-	AgentService_Status_FullMethodName       = "/dbxcred.v1.AgentService/Status"
+	AgentService_GetToken_FullMethodName       = "/dbxcred.v1.AgentService/GetToken"
+	AgentService_Login_FullMethodName          = "/dbxcred.v1.AgentService/Login"
+	AgentService_Logout_FullMethodName         = "/dbxcred.v1.AgentService/Logout"
+	AgentService_ListProfiles_FullMethodName   = "/dbxcred.v1.AgentService/ListProfiles"
+	AgentService_Status_FullMethodName         = "/dbxcred.v1.AgentService/Status"
+	AgentService_Rotate_FullMethodName         = "/dbxcred.v1.AgentService/Rotate"
+	AgentService_ReportRejected_FullMethodName = "/dbxcred.v1.AgentService/ReportRejected"
+	AgentService_MetadataURL_FullMethodName    = "/dbxcred.v1.AgentService/MetadataURL"
+	AgentService_Audit_FullMethodName          = "/dbxcred.v1.AgentService/Audit"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -55,8 +59,18 @@ type AgentServiceClient interface {
 	Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
 	// ListProfiles describes every profile. It never returns secrets.
 	ListProfiles(ctx context.Context, in *ListProfilesRequest, opts ...grpc.CallOption) (*ListProfilesResponse, error)
-	// Status describes the daemon itself.
+	// Status describes the daemon itself and every profile's token state.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// Rotate replaces a profile's long-lived root token with a new one.
+	Rotate(ctx context.Context, in *RotateRequest, opts ...grpc.CallOption) (*RotateResponse, error)
+	// ReportRejected tells the daemon a client saw this token rejected (e.g.
+	// git's "erase"), so it stops serving it and renews.
+	ReportRejected(ctx context.Context, in *ReportRejectedRequest, opts ...grpc.CallOption) (*ReportRejectedResponse, error)
+	// MetadataURL returns (and optionally rotates) the profile's
+	// metadata-service URL on 127.0.0.1 for SDK clients.
+	MetadataURL(ctx context.Context, in *MetadataURLRequest, opts ...grpc.CallOption) (*MetadataURLResponse, error)
+	// Audit returns the most recent token hand-outs, newest last.
+	Audit(ctx context.Context, in *AuditRequest, opts ...grpc.CallOption) (*AuditResponse, error)
 }
 
 type agentServiceClient struct {
@@ -117,6 +131,46 @@ func (c *agentServiceClient) Status(ctx context.Context, in *StatusRequest, opts
 	return out, nil
 }
 
+func (c *agentServiceClient) Rotate(ctx context.Context, in *RotateRequest, opts ...grpc.CallOption) (*RotateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateResponse)
+	err := c.cc.Invoke(ctx, AgentService_Rotate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) ReportRejected(ctx context.Context, in *ReportRejectedRequest, opts ...grpc.CallOption) (*ReportRejectedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportRejectedResponse)
+	err := c.cc.Invoke(ctx, AgentService_ReportRejected_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) MetadataURL(ctx context.Context, in *MetadataURLRequest, opts ...grpc.CallOption) (*MetadataURLResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MetadataURLResponse)
+	err := c.cc.Invoke(ctx, AgentService_MetadataURL_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) Audit(ctx context.Context, in *AuditRequest, opts ...grpc.CallOption) (*AuditResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuditResponse)
+	err := c.cc.Invoke(ctx, AgentService_Audit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -133,8 +187,18 @@ type AgentServiceServer interface {
 	Logout(context.Context, *LogoutRequest) (*LogoutResponse, error)
 	// ListProfiles describes every profile. It never returns secrets.
 	ListProfiles(context.Context, *ListProfilesRequest) (*ListProfilesResponse, error)
-	// Status describes the daemon itself.
+	// Status describes the daemon itself and every profile's token state.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// Rotate replaces a profile's long-lived root token with a new one.
+	Rotate(context.Context, *RotateRequest) (*RotateResponse, error)
+	// ReportRejected tells the daemon a client saw this token rejected (e.g.
+	// git's "erase"), so it stops serving it and renews.
+	ReportRejected(context.Context, *ReportRejectedRequest) (*ReportRejectedResponse, error)
+	// MetadataURL returns (and optionally rotates) the profile's
+	// metadata-service URL on 127.0.0.1 for SDK clients.
+	MetadataURL(context.Context, *MetadataURLRequest) (*MetadataURLResponse, error)
+	// Audit returns the most recent token hand-outs, newest last.
+	Audit(context.Context, *AuditRequest) (*AuditResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -159,6 +223,18 @@ func (UnimplementedAgentServiceServer) ListProfiles(context.Context, *ListProfil
 }
 func (UnimplementedAgentServiceServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedAgentServiceServer) Rotate(context.Context, *RotateRequest) (*RotateResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Rotate not implemented")
+}
+func (UnimplementedAgentServiceServer) ReportRejected(context.Context, *ReportRejectedRequest) (*ReportRejectedResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReportRejected not implemented")
+}
+func (UnimplementedAgentServiceServer) MetadataURL(context.Context, *MetadataURLRequest) (*MetadataURLResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method MetadataURL not implemented")
+}
+func (UnimplementedAgentServiceServer) Audit(context.Context, *AuditRequest) (*AuditResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Audit not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -271,6 +347,78 @@ func _AgentService_Status_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_Rotate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).Rotate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_Rotate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).Rotate(ctx, req.(*RotateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_ReportRejected_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportRejectedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).ReportRejected(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_ReportRejected_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).ReportRejected(ctx, req.(*ReportRejectedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_MetadataURL_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MetadataURLRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).MetadataURL(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_MetadataURL_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).MetadataURL(ctx, req.(*MetadataURLRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_Audit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuditRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).Audit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_Audit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).Audit(ctx, req.(*AuditRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -297,6 +445,22 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _AgentService_Status_Handler,
+		},
+		{
+			MethodName: "Rotate",
+			Handler:    _AgentService_Rotate_Handler,
+		},
+		{
+			MethodName: "ReportRejected",
+			Handler:    _AgentService_ReportRejected_Handler,
+		},
+		{
+			MethodName: "MetadataURL",
+			Handler:    _AgentService_MetadataURL_Handler,
+		},
+		{
+			MethodName: "Audit",
+			Handler:    _AgentService_Audit_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
