@@ -230,8 +230,24 @@ func (m *Manager) Logout(ctx context.Context, name string) error {
 	return nil
 }
 
+// TokenRequest asks for a token by profile name, or by workspace host when
+// Profile is empty.
+type TokenRequest struct {
+	Profile      string
+	Host         string
+	Scopes       []string
+	ForceRefresh bool
+}
+
 // Token returns the profile's token, reading the keyring only the first time.
-func (m *Manager) Token(ctx context.Context, name string) (Token, error) {
+func (m *Manager) Token(ctx context.Context, req TokenRequest) (Token, error) {
+	name := req.Profile
+	if name == "" && req.Host != "" {
+		var err error
+		if name, err = m.ProfileForHost(req.Host); err != nil {
+			return Token{}, err
+		}
+	}
 	e, err := m.lookup(name)
 	if err != nil {
 		return Token{}, err
@@ -303,6 +319,32 @@ func (m *Manager) lookup(name string) (*entry, error) {
 	}
 	return nil, fmt.Errorf("%w %q: known profiles: %s (choose one with -p NAME, or log in with dbx-cred login -p %s --host <workspace URL>)",
 		ErrUnknownProfile, name, strings.Join(known, ", "), name)
+}
+
+// ProfileForHost finds the one profile whose host is host (both normalised).
+// Several matches are an error that lists them, since picking one silently
+// could hand out the wrong user's token.
+func (m *Manager) ProfileForHost(host string) (string, error) {
+	norm, err := hosturl.Normalize(host)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
+	var matches []string
+	m.mu.RLock()
+	for n, e := range m.entries {
+		if e.meta.Host == norm {
+			matches = append(matches, n)
+		}
+	}
+	m.mu.RUnlock()
+	sort.Strings(matches)
+	switch len(matches) {
+	case 0:
+		return "", fmt.Errorf("%w: no profile for host %s: log in with dbx-cred login -p NAME --host %s", ErrUnknownProfile, norm, norm)
+	case 1:
+		return matches[0], nil
+	}
+	return "", fmt.Errorf("%w: several profiles use host %s (%s): choose one with --profile", ErrBadInput, norm, strings.Join(matches, ", "))
 }
 
 // Names lists profile names in order.

@@ -109,7 +109,7 @@ func TestTokenReadsKeyringOnceAndSurvivesKeyringFailure(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if tok, err := m2.Token(ctx, "prod"); err != nil || tok.Value != "dapi-good" {
+			if tok, err := m2.Token(ctx, TokenRequest{Profile: "prod"}); err != nil || tok.Value != "dapi-good" {
 				t.Errorf("Token = %+v, %v", tok, err)
 			}
 		}()
@@ -119,7 +119,7 @@ func TestTokenReadsKeyringOnceAndSurvivesKeyringFailure(t *testing.T) {
 		t.Fatalf("keyring read %d times, want 1", n)
 	}
 	st.fail.Store(true)
-	if tok, err := m2.Token(ctx, "prod"); err != nil || tok.Value != "dapi-good" {
+	if tok, err := m2.Token(ctx, TokenRequest{Profile: "prod"}); err != nil || tok.Value != "dapi-good" {
 		t.Fatalf("a keyring failure after loading stopped service: %v", err)
 	}
 }
@@ -132,14 +132,14 @@ func TestKeyringFailureIsReportedAndRetried(t *testing.T) {
 	m2, _ := New(path, st, fakeValidator{}, m.log)
 	st.fail.Store(true)
 	var ue *store.UnavailableError
-	if _, err := m2.Token(ctx, "prod"); !errors.As(err, &ue) {
+	if _, err := m2.Token(ctx, TokenRequest{Profile: "prod"}); !errors.As(err, &ue) {
 		t.Fatalf("err = %v, want UnavailableError", err)
 	}
 	if l := m2.List(); l[0].State != KeyringUnavailable || !strings.Contains(l[0].StateMessage, "unlock it") {
 		t.Fatalf("state: %+v", l[0])
 	}
 	st.fail.Store(false)
-	if _, err := m2.Token(ctx, "prod"); err != nil {
+	if _, err := m2.Token(ctx, TokenRequest{Profile: "prod"}); err != nil {
 		t.Fatalf("recovery: %v", err)
 	}
 }
@@ -147,12 +147,12 @@ func TestKeyringFailureIsReportedAndRetried(t *testing.T) {
 func TestUnknownProfileListsKnownOnes(t *testing.T) {
 	ctx := context.Background()
 	m, _ := newManager(t, store.NewMemory())
-	if _, err := m.Token(ctx, "nope"); !errors.Is(err, ErrUnknownProfile) || !strings.Contains(err.Error(), "no profiles yet") {
+	if _, err := m.Token(ctx, TokenRequest{Profile: "nope"}); !errors.Is(err, ErrUnknownProfile) || !strings.Contains(err.Error(), "no profiles yet") {
 		t.Fatalf("empty: %v", err)
 	}
 	m.Login(ctx, "prod", "ws.example.com", "dapi-good")
 	m.Login(ctx, "dev", "ws2.example.com", "dapi-good")
-	if _, err := m.Token(ctx, "nope"); !errors.Is(err, ErrUnknownProfile) || !strings.Contains(err.Error(), "known profiles: dev, prod") {
+	if _, err := m.Token(ctx, TokenRequest{Profile: "nope"}); !errors.Is(err, ErrUnknownProfile) || !strings.Contains(err.Error(), "known profiles: dev, prod") {
 		t.Fatalf("known: %v", err)
 	}
 }
@@ -205,5 +205,22 @@ func TestValidateName(t *testing.T) {
 		if err := ValidateName(good); err != nil {
 			t.Errorf("ValidateName(%q) = %v", good, err)
 		}
+	}
+}
+
+func TestProfileForHost(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newManager(t, store.NewMemory())
+	m.Login(ctx, "prod", "https://ws.example.com", "dapi-good")
+	m.Login(ctx, "dev", "https://dev.example.com", "dapi-good")
+	m.Login(ctx, "dev2", "dev.example.com/", "dapi-good")
+	if tok, err := m.Token(ctx, TokenRequest{Host: "WS.example.com/"}); err != nil || tok.Profile.Name != "prod" {
+		t.Fatalf("by host: %+v %v", tok, err)
+	}
+	if _, err := m.Token(ctx, TokenRequest{Host: "https://none.example.com"}); !errors.Is(err, ErrUnknownProfile) {
+		t.Fatalf("unknown host: %v", err)
+	}
+	if _, err := m.ProfileForHost("https://dev.example.com"); !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "dev, dev2") {
+		t.Fatalf("ambiguous host: %v", err)
 	}
 }

@@ -54,7 +54,9 @@ func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.Get
 	if len(req.GetScopes()) > 0 {
 		return nil, status.Error(codes.Unimplemented, "scoped tokens are not supported yet by this dbx-credd")
 	}
-	tok, err := s.profiles.Token(ctx, req.GetProfile())
+	tok, err := s.profiles.Token(ctx, profiles.TokenRequest{
+		Profile: req.GetProfile(), Host: req.GetHost(), Scopes: req.GetScopes(), ForceRefresh: req.GetForceRefresh(),
+	})
 	if err != nil {
 		return nil, s.fail(ctx, "get token", req.GetProfile(), err)
 	}
