@@ -39,12 +39,13 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 type Client struct {
 	dialTimeout  time.Duration
 	retryTimeout time.Duration
+	http         *http.Client
 }
 
 // New returns a Client. retryTimeout bounds the SDK's own retries of 429
 // and 5xx answers (it would otherwise retry for 5 minutes).
 func New(retryTimeout time.Duration) *Client {
-	return &Client{dialTimeout: 5 * time.Second, retryTimeout: retryTimeout}
+	return &Client{dialTimeout: 5 * time.Second, retryTimeout: retryTimeout, http: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // User is who a token belongs to.
