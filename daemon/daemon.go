@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dbx-cred/dbx-cred/daemon/audit"
 	"github.com/dbx-cred/dbx-cred/daemon/harden"
 	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
@@ -35,6 +36,7 @@ type Config struct {
 	Socket         string        // default: safesocket.Path
 	RegistryPath   string        // default: registry.DefaultPath
 	KeyringTimeout time.Duration // default: store.DefaultTimeout
+	MetadataListen string        // default: metadata.DefaultListen; "off" disables it
 	Getenv         func(string) string
 	Log            *slog.Logger
 }
@@ -59,7 +61,13 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	st := store.NewKeyring(KeyringService, cfg.KeyringTimeout, getenv)
-	mgr, err := profiles.New(cfg.RegistryPath, st, workspace.New(30*time.Second), log)
+	ws := workspace.New(30 * time.Second)
+	mgr, err := profiles.New(cfg.RegistryPath, st, ws, profiles.Rotation{
+		Tokens: ws.Tokens,
+		// Minted tokens live under their own service name, so no profile
+		// name can ever collide with one.
+		Derived: store.NewKeyring(KeyringService+"-derived", cfg.KeyringTimeout, getenv),
+	}, log)
 	if err != nil {
 		return fmt.Errorf("load profiles: %w", err)
 	}
@@ -69,6 +77,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer ln.Close()
+
+	// After the socket: a second daemon must fail with "already serving",
+	// not with the port the first one holds.
+	aud := audit.New(audit.DefaultSize, log)
+	meta, metaServed, err := startMetadata(cfg.MetadataListen, mgr, st, aud, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetadata(meta, log)
 
 	uid := os.Getuid()
 	g := grpc.NewServer(
@@ -84,10 +101,19 @@ func Run(ctx context.Context, cfg Config) error {
 		RegistryPath:   cfg.RegistryPath,
 		KeyringBackend: st.Backend(),
 		Hardened:       hardened,
-	}, log).Register(g)
+		MetadataListen: metadataBase(meta),
+	}, log).WithAudit(aud).WithMetadata(metadataURLs(meta)).Register(g)
 
 	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
-		"keyring", st.Backend(), "profiles", len(mgr.Names()), "hardened", hardened, "version", version.Version)
+		"keyring", st.Backend(), "profiles", len(mgr.Names()), "hardened", hardened, "version", version.Version,
+		"metadata_listen", metadataBase(meta))
+
+	// Renewals and the leftover clean-up run beside the server; on the way
+	// out they stop after it, keeping minted tokens for the next daemon.
+	bgCtx, stopBg := context.WithCancel(context.Background())
+	bgDone := make(chan struct{})
+	go func() { mgr.Run(bgCtx, time.Hour); close(bgDone) }()
+	defer func() { stopBg(); <-bgDone }()
 
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(ln) }()
@@ -97,6 +123,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("serve on %s: %w", cfg.Socket, err)
 		}
 		return nil
+	case err := <-metaServed:
+		g.Stop()
+		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "cause", context.Cause(ctx))

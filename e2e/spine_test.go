@@ -12,7 +12,7 @@ import (
 )
 
 type listed struct {
-	Name, Host, UserName, Kind, State, StateMessage string
+	Name, Host, UserName, Kind, State, StateMessage, Mode string
 }
 
 func list(t *testing.T, w *world) map[string]listed {
@@ -24,13 +24,14 @@ func list(t *testing.T, w *world) map[string]listed {
 		Kind         string `json:"kind"`
 		State        string `json:"state"`
 		StateMessage string `json:"state_message"`
+		Mode         string `json:"mode"`
 	}
 	if err := json.Unmarshal([]byte(w.mustHelper("", "list", "--json")), &raw); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]listed{}
 	for _, p := range raw {
-		out[p.Name] = listed{p.Name, p.Host, p.UserName, p.Kind, p.State, p.StateMessage}
+		out[p.Name] = listed{p.Name, p.Host, p.UserName, p.Kind, p.State, p.StateMessage, p.Mode}
 	}
 	return out
 }
@@ -45,12 +46,18 @@ func TestLoginTokenEnvListLogoutAcrossRestart(t *testing.T) {
 	if !strings.Contains(out, w.user) || strings.Contains(out, w.pat) {
 		t.Fatalf("login output: %q", out)
 	}
-	if got := w.mustHelper("", "token", "-p", "prod"); got != w.pat+"\n" {
-		t.Fatalf("token printed %q", got)
+	// A rotating profile (the default) hands out a minted token, never the
+	// stored one.
+	derived := strings.TrimSuffix(w.mustHelper("", "token", "-p", "prod"), "\n")
+	if derived == w.pat || strings.ContainsAny(derived, " \n") {
+		t.Fatalf("token printed %q", derived)
+	}
+	if u, ok := w.emu.Authenticate(derived); !ok || u != w.user {
+		t.Fatal("the printed token does not work in the workspace")
 	}
 	// DATABRICKS_CONFIG_PROFILE is the default profile.
 	w.env["DATABRICKS_CONFIG_PROFILE"] = "prod"
-	if got := w.mustHelper("", "token"); got != w.pat+"\n" {
+	if got := w.mustHelper("", "token"); got != derived+"\n" {
 		t.Fatalf("token via DATABRICKS_CONFIG_PROFILE printed %q", got)
 	}
 	delete(w.env, "DATABRICKS_CONFIG_PROFILE")
@@ -60,12 +67,12 @@ func TestLoginTokenEnvListLogoutAcrossRestart(t *testing.T) {
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Env = w.environ()
 	got, err := cmd.Output()
-	if err != nil || string(got) != w.srv.URL+"\n"+w.pat {
+	if err != nil || string(got) != w.srv.URL+"\n"+derived {
 		t.Fatalf("bash eval: %q, %v", got, err)
 	}
 
 	l := list(t, w)
-	if p := l["prod"]; p.Host != w.srv.URL || p.UserName != w.user || p.State != "ready" || p.Kind != "pat" {
+	if p := l["prod"]; p.Host != w.srv.URL || p.UserName != w.user || p.State != "ready" || p.Kind != "pat" || p.Mode != "rotating" {
 		t.Fatalf("list: %+v", l)
 	}
 	if table := w.mustHelper("", "list"); !strings.Contains(table, "prod") || strings.Contains(table, w.pat) {
@@ -81,11 +88,9 @@ func TestLoginTokenEnvListLogoutAcrossRestart(t *testing.T) {
 		t.Fatalf("socket left after SIGTERM: %v", err)
 	}
 	w.startDaemon()
-	if p := list(t, w)["prod"]; p.State != "stored" {
-		t.Fatalf("after restart, before use: %+v", p)
-	}
-	if got := w.mustHelper("", "token", "-p", "prod"); got != w.pat+"\n" {
-		t.Fatalf("token after restart printed %q", got)
+	// The restarted daemon reuses the minted token it kept in the keyring.
+	if got := w.mustHelper("", "token", "-p", "prod"); got != derived+"\n" {
+		t.Fatalf("token after restart printed %q, want the kept %q", got, derived)
 	}
 	if p := list(t, w)["prod"]; p.State != "ready" {
 		t.Fatalf("after restart, after use: %+v", p)
@@ -105,11 +110,15 @@ func TestLoginTokenEnvListLogoutAcrossRestart(t *testing.T) {
 	if _, ok := w.ss.lookup("prod"); ok {
 		t.Fatal("the keyring item survived logout")
 	}
+	if _, ok := w.emu.Authenticate(derived); ok {
+		t.Fatal("logout did not revoke the minted token")
+	}
 	if _, errOut, code := w.helper("", "token", "-p", "prod"); code != 3 || !strings.Contains(errOut, "unknown profile") {
 		t.Fatalf("token after logout: %d %q", code, errOut)
 	}
 	w.stopDaemon()
 	w.assertNoSecretOnDisk(w.pat)
+	w.assertNoSecretOnDisk(derived)
 	if !strings.Contains(w.daemonLog(), "profile logged in") {
 		t.Fatal("the daemon log is missing (the secret scan would prove nothing)")
 	}
@@ -305,9 +314,11 @@ func TestKeyringWithoutProvider(t *testing.T) {
 
 func TestLockedKeyringKeepsServingWhatIsInMemory(t *testing.T) {
 	w := newWorld(t)
+	// Static profiles are read from the keyring at first use; rotating ones
+	// are loaded at start to reuse and clean up their minted tokens.
 	w.startDaemon("--keyring-timeout", "2s")
-	w.login("a")
-	w.login("b")
+	w.mustHelper(w.pat+"\n", "login", "-p", "a", "--static", "--host", w.srv.URL)
+	w.mustHelper(w.pat+"\n", "login", "-p", "b", "--static", "--host", w.srv.URL)
 	w.stopDaemon()
 	w.startDaemon("--keyring-timeout", "2s")
 	w.mustHelper("", "token", "-p", "a") // a is now in memory, b is not
@@ -330,3 +341,5 @@ func TestLockedKeyringKeepsServingWhatIsInMemory(t *testing.T) {
 	// The daemon is still alive and answering.
 	w.mustHelper("", "status")
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -24,6 +24,7 @@ type profileJSON struct {
 	Host         string    `json:"host"`
 	UserName     string    `json:"user_name,omitempty"`
 	Kind         string    `json:"kind"`
+	Mode         string    `json:"mode"`
 	State        string    `json:"state"`
 	StateMessage string    `json:"state_message,omitempty"`
 	Created      time.Time `json:"created,omitempty"`
@@ -48,7 +49,7 @@ func runList(c *cli, args []string) error {
 	for _, p := range resp.GetProfiles() {
 		list = append(list, profileJSON{
 			Name: p.GetName(), Host: p.GetHost(), UserName: p.GetUserName(),
-			Kind: enumWord(p.GetKind().String(), "CREDENTIAL_KIND_"), State: enumWord(p.GetState().String(), "PROFILE_STATE_"),
+			Kind: enumWord(p.GetKind().String(), "CREDENTIAL_KIND_"), Mode: enumWord(p.GetMode().String(), "TOKEN_MODE_"), State: enumWord(p.GetState().String(), "PROFILE_STATE_"),
 			StateMessage: p.GetStateMessage(), Created: p.GetCreated().AsTime(),
 		})
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
@@ -23,14 +25,25 @@ shell history and the process list:
   pass show databricks/prod | dbx-cred login -p prod --host adb-123.azuredatabricks.net
 
 The host may omit https://; http:// is kept as given (for local emulators).
-Logging in to an existing profile replaces its token.`
+Logging in to an existing profile replaces its token.
+
+By default the stored token never leaves the daemon: clients get short-lived
+tokens minted from it (Token API), renewed before they expire and revoked
+when superseded. --token-lifetime sets their life (default 1h). Where the
+workspace does not let you create tokens, --static serves the stored token
+itself.`
 
 func runLogin(c *cli, args []string) error {
 	fs := c.flags("login", "[-p NAME] --host URL", loginHelp)
 	profile := c.profileFlag(fs)
 	host := fs.String("host", "", "workspace URL, e.g. https://adb-123.azuredatabricks.net")
+	static := fs.Bool("static", false, "serve the stored token itself instead of minting short-lived ones")
+	lifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of minted tokens, e.g. 30m (at least 10s)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *lifetime < 10*time.Second || *lifetime%time.Second != 0 {
+		return usageErr("--token-lifetime %s: give whole seconds, at least 10s, e.g. --token-lifetime 30m", *lifetime)
 	}
 	if *host == "" {
 		return usageErr("login needs --host, the workspace URL, e.g. --host https://adb-1234567890123456.7.azuredatabricks.net")
@@ -43,7 +56,8 @@ func runLogin(c *cli, args []string) error {
 	// Validation talks to the workspace, which may be slow to answer.
 	err = c.call(90*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
 		var err error
-		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token})
+		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token,
+			Static: *static, TokenLifetime: durationpb.New(*lifetime)})
 		return err
 	})
 	if err != nil {
@@ -55,6 +69,9 @@ func runLogin(c *cli, args []string) error {
 		verb = "Replaced"
 	}
 	fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in the OS keyring.\n", verb, p.GetName(), p.GetHost(), p.GetUserName())
+	if p.GetMode() == pb.TokenMode_TOKEN_MODE_ROTATING {
+		fmt.Fprintf(c.io.Stdout, "Clients get tokens that live %s, minted from it; it never leaves the daemon.\n", p.GetTokenLifetime().AsDuration())
+	}
 	fmt.Fprintf(c.io.Stdout, "Try: dbx-cred token -p %s\n", quoteArg(p.GetName()))
 	return nil
 }

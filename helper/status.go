@@ -15,14 +15,41 @@ backend, registry file, number of profiles, and whether the process is
 hardened against core dumps and debugger attach.`
 
 type statusJSON struct {
-	Version        string    `json:"version"`
-	PID            int64     `json:"pid"`
-	Started        time.Time `json:"started"`
-	Socket         string    `json:"socket"`
-	KeyringBackend string    `json:"keyring_backend"`
-	RegistryPath   string    `json:"registry_path"`
-	Profiles       int32     `json:"profiles"`
-	Hardened       bool      `json:"hardened"`
+	Version        string              `json:"version"`
+	PID            int64               `json:"pid"`
+	Started        time.Time           `json:"started"`
+	Socket         string              `json:"socket"`
+	KeyringBackend string              `json:"keyring_backend"`
+	RegistryPath   string              `json:"registry_path"`
+	ProfileCount   int32               `json:"profile_count"`
+	Hardened       bool                `json:"hardened"`
+	Profiles       []profileStatusJSON `json:"profiles"`
+}
+
+// profileStatusJSON is one profile's token state; times are RFC 3339.
+type profileStatusJSON struct {
+	Name              string     `json:"name"`
+	Mode              string     `json:"mode"`
+	UserName          string     `json:"user_name,omitempty"`
+	State             string     `json:"state"`
+	TokenLifetime     string     `json:"token_lifetime,omitempty"`
+	CurrentExpiry     *time.Time `json:"current_expiry,omitempty"`
+	NextRenewal       *time.Time `json:"next_renewal,omitempty"`
+	LastError         string     `json:"last_error,omitempty"`
+	LiveDerivedTokens int32      `json:"live_derived_tokens"`
+	RootExpiry        *time.Time `json:"root_expiry,omitempty"`
+	RootExpiryWarning string     `json:"root_expiry_warning,omitempty"`
+}
+
+func optTime(ts interface {
+	IsValid() bool
+	AsTime() time.Time
+}) *time.Time {
+	if !ts.IsValid() {
+		return nil
+	}
+	t := ts.AsTime()
+	return &t
 }
 
 func runStatus(c *cli, args []string) error {
@@ -40,8 +67,21 @@ func runStatus(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	s := statusJSON{r.GetVersion(), r.GetPid(), r.GetStarted().AsTime(), r.GetSocket(),
-		r.GetKeyringBackend(), r.GetRegistryPath(), r.GetProfileCount(), r.GetHardened()}
+	s := statusJSON{Version: r.GetVersion(), PID: r.GetPid(), Started: r.GetStarted().AsTime(), Socket: r.GetSocket(),
+		KeyringBackend: r.GetKeyringBackend(), RegistryPath: r.GetRegistryPath(), ProfileCount: r.GetProfileCount(), Hardened: r.GetHardened(),
+		Profiles: []profileStatusJSON{}}
+	for _, p := range r.GetProfiles() {
+		ps := profileStatusJSON{
+			Name: p.GetName(), Mode: enumWord(p.GetMode().String(), "TOKEN_MODE_"), UserName: p.GetUserName(),
+			State: enumWord(p.GetState().String(), "PROFILE_STATE_"), LastError: p.GetLastError(),
+			LiveDerivedTokens: p.GetLiveDerivedTokens(), RootExpiryWarning: p.GetRootExpiryWarning(),
+			CurrentExpiry: optTime(p.GetCurrentExpiry()), NextRenewal: optTime(p.GetNextRenewal()), RootExpiry: optTime(p.GetRootExpiry()),
+		}
+		if p.GetTokenLifetime() != nil {
+			ps.TokenLifetime = p.GetTokenLifetime().AsDuration().String()
+		}
+		s.Profiles = append(s.Profiles, ps)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(c.io.Stdout)
 		enc.SetIndent("", "  ")
@@ -49,6 +89,27 @@ func runStatus(c *cli, args []string) error {
 	}
 	fmt.Fprintf(c.io.Stdout, "dbx-credd %s, pid %d, up since %s\n", s.Version, s.PID, s.Started.Local().Format(time.RFC3339))
 	fmt.Fprintf(c.io.Stdout, "socket:    %s\nkeyring:   %s\nregistry:  %s\nprofiles:  %d\nhardened:  %v\n",
-		s.Socket, s.KeyringBackend, s.RegistryPath, s.Profiles, s.Hardened)
+		s.Socket, s.KeyringBackend, s.RegistryPath, s.ProfileCount, s.Hardened)
+	for _, p := range s.Profiles {
+		fmt.Fprintf(c.io.Stdout, "\nprofile %s (%s, %s) %s\n", printable(p.Name), p.Mode, printable(p.UserName), p.State)
+		if p.TokenLifetime != "" {
+			fmt.Fprintf(c.io.Stdout, "  token lifetime:  %s\n  live tokens:     %d\n", p.TokenLifetime, p.LiveDerivedTokens)
+		}
+		if p.CurrentExpiry != nil {
+			fmt.Fprintf(c.io.Stdout, "  current expires: %s\n", p.CurrentExpiry.Local().Format(time.RFC3339))
+		}
+		if p.NextRenewal != nil {
+			fmt.Fprintf(c.io.Stdout, "  next renewal:    %s\n", p.NextRenewal.Local().Format(time.RFC3339))
+		}
+		if p.RootExpiry != nil {
+			fmt.Fprintf(c.io.Stdout, "  root expires:    %s\n", p.RootExpiry.Local().Format(time.RFC3339))
+		}
+		if p.RootExpiryWarning != "" {
+			fmt.Fprintf(c.io.Stdout, "  WARNING: %s\n", p.RootExpiryWarning)
+		}
+		if p.LastError != "" {
+			fmt.Fprintf(c.io.Stdout, "  last error:      %s\n", printable(p.LastError))
+		}
+	}
 	return nil
 }

@@ -1,9 +1,8 @@
 package helper
 
 import (
-	"context"
 	"fmt"
-	"time"
+	"strings"
 
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
@@ -14,16 +13,24 @@ for use in scripts:
 
   curl -H "Authorization: Bearer $(dbx-cred token -p prod)" ...
 
+For a rotating profile (the default) this is a short-lived token minted from
+the stored one; it dies on its own within its lifetime. --scope asks for a
+token restricted to some scopes (least privilege), e.g.:
+
+  dbx-cred token -p prod --scope sql
+
 Prefer "dbx-cred env" or tool-specific helpers over keeping the token in a
 variable.`
 
 func runToken(c *cli, args []string) error {
 	fs := c.flags("token", "[-p NAME]", tokenHelp)
 	profile := c.profileFlag(fs)
+	var scopes scopeList
+	fs.Var(&scopes, "scope", "restrict the token to this scope (repeatable, or comma-separated), e.g. --scope sql")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	tok, err := c.getToken(*profile)
+	tok, err := c.fetchToken(&pb.GetTokenRequest{Profile: *profile, Scopes: scopes, Channel: pb.Channel_CHANNEL_TOKEN})
 	if err != nil {
 		return err
 	}
@@ -31,13 +38,16 @@ func runToken(c *cli, args []string) error {
 	return err
 }
 
-// getToken is the one RPC most commands make.
-func (c *cli) getToken(profile string) (*pb.GetTokenResponse, error) {
-	var resp *pb.GetTokenResponse
-	err := c.call(30*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
-		var err error
-		resp, err = client.GetToken(ctx, &pb.GetTokenRequest{Profile: profile})
-		return err
-	})
-	return resp, err
+// scopeList collects --scope values.
+type scopeList []string
+
+func (s *scopeList) String() string { return strings.Join(*s, ",") }
+
+func (s *scopeList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*s = append(*s, part)
+		}
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 )
@@ -48,12 +49,21 @@ type Profile struct {
 	registry.Profile
 	State        State
 	StateMessage string
+
+	// Token state; rotation fields are zero for static profiles.
+	Lifetime      time.Duration
+	CurrentExpiry time.Time
+	NextRenewal   time.Time
+	LastError     string
+	LiveDerived   int
+	RootWarning   string
 }
 
 // Token is what a client is handed.
 type Token struct {
 	Value   string
 	Expiry  time.Time // zero: does not expire
+	Derived bool      // minted from the root, not the root itself
 	Profile Profile
 }
 
@@ -76,14 +86,23 @@ type entry struct {
 	loaded   bool
 	state    State
 	stateMsg string
+
+	// mintMu is shared by this profile's token sources and its leftover
+	// clean-up (tokensource.Config.Lock).
+	mintMu      sync.Mutex
+	srcMu       sync.Mutex
+	sources     map[string]*tokensource.Derived // by scope key
+	liveDerived int                             // from the last clean-up pass
 }
 
 // Manager is safe for concurrent use.
 type Manager struct {
 	registryPath string
+	daemonID     string
 	store        store.Store
 	validator    Validator
 	log          *slog.Logger
+	rot          Rotation
 
 	// writeMu serialises Login and Logout end to end, so the registry file
 	// and the keyring change together.
@@ -92,14 +111,18 @@ type Manager struct {
 	entries map[string]*entry
 }
 
-// New loads the registry at registryPath.
-func New(registryPath string, st store.Store, v Validator, log *slog.Logger) (*Manager, error) {
-	list, err := registry.Load(registryPath)
+// New loads the registry at registryPath. rot may be the zero Rotation
+// when no profile rotates (unit tests of static profiles).
+func New(registryPath string, st store.Store, v Validator, rot Rotation, log *slog.Logger) (*Manager, error) {
+	data, err := registry.Load(registryPath)
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{registryPath: registryPath, store: st, validator: v, log: log, entries: map[string]*entry{}}
-	for _, p := range list {
+	m := &Manager{registryPath: registryPath, daemonID: data.DaemonID, store: st, validator: v, rot: rot.withDefaults(), log: log, entries: map[string]*entry{}}
+	if m.daemonID == "" {
+		m.daemonID = newDaemonID()
+	}
+	for _, p := range data.Profiles {
 		m.entries[p.Name] = &entry{meta: p, state: Stored}
 	}
 	return m, nil
@@ -130,7 +153,7 @@ func ValidateName(name string) error {
 
 // Login validates token against host, stores it and records the profile.
 // Nothing is stored unless the workspace accepts the token.
-func (m *Manager) Login(ctx context.Context, name, host, token string) (p Profile, replaced bool, err error) {
+func (m *Manager) Login(ctx context.Context, name, host, token string, opt LoginOptions) (p Profile, replaced bool, err error) {
 	if err := ValidateName(name); err != nil {
 		return Profile{}, false, err
 	}
@@ -152,6 +175,18 @@ func (m *Manager) Login(ctx context.Context, name, host, token string) (p Profil
 		}
 		return Profile{}, false, fmt.Errorf("validate the token against %s (nothing was stored): %w", host, err)
 	}
+	lifetime, err := opt.lifetime()
+	if err != nil {
+		return Profile{}, false, err
+	}
+	var first tokensource.Token
+	if !opt.Static {
+		// A first mint proves the workspace lets this user create tokens,
+		// before anything is stored.
+		if first, err = m.trialMint(ctx, name, host, token, lifetime); err != nil {
+			return Profile{}, false, err
+		}
+	}
 	blob, err := json.Marshal(secret{Version: 1, Kind: KindPAT, Token: token})
 	if err != nil {
 		return Profile{}, false, fmt.Errorf("encode the credential: %w", err)
@@ -166,12 +201,23 @@ func (m *Manager) Login(ctx context.Context, name, host, token string) (p Profil
 	if err := m.store.Set(ctx, name, string(blob)); err != nil {
 		return Profile{}, false, fmt.Errorf("store the token of profile %q: %w", name, err)
 	}
-	meta := registry.Profile{Name: name, Host: host, UserName: user.UserName, Kind: KindPAT, Created: time.Now().UTC().Truncate(time.Second)}
+	meta := registry.Profile{Name: name, Host: host, UserName: user.UserName, Kind: KindPAT, Created: time.Now().UTC().Truncate(time.Second), Mode: ModeStatic}
+	if !opt.Static {
+		meta.Mode, meta.LifetimeSeconds = ModeRotating, int64(lifetime/time.Second)
+	}
 	if err := m.saveRegistry(name, &meta); err != nil {
 		m.rollbackSet(ctx, name, old)
+		m.revokeQuietly(host, token, first.ID)
 		return Profile{}, false, err
 	}
+	if old != nil {
+		m.closeSources(ctx, old, true)
+	}
 	e := &entry{meta: meta, token: token, loaded: true, state: Ready}
+	if !opt.Static {
+		m.persist(ctx, name, "", first)
+		m.sourceWith(e, nil, first)
+	}
 	m.mu.Lock()
 	m.entries[name] = e
 	m.mu.Unlock()
@@ -207,16 +253,18 @@ func (m *Manager) saveRegistry(name string, meta *registry.Profile) error {
 	if meta != nil {
 		list = append(list, *meta)
 	}
-	return registry.Save(m.registryPath, list)
+	return registry.Save(m.registryPath, registry.Data{DaemonID: m.daemonID, Profiles: list})
 }
 
 // Logout deletes the profile's secret and registry entry.
 func (m *Manager) Logout(ctx context.Context, name string) error {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
-	if _, err := m.lookup(name); err != nil {
+	e, err := m.lookup(name)
+	if err != nil {
 		return err
 	}
+	m.closeSources(ctx, e, true)
 	if err := m.store.Delete(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("delete the token of profile %q (the profile is kept): %w", name, err)
 	}
@@ -253,18 +301,22 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (Token, error) {
 		return Token{}, err
 	}
 	e.mu.RLock()
-	if e.loaded {
-		t := Token{Value: e.token, Profile: e.viewLocked()}
-		e.mu.RUnlock()
-		return t, nil
-	}
+	loaded := e.loaded
 	e.mu.RUnlock()
-	if err := m.loadSecret(ctx, e); err != nil {
-		return Token{}, err
+	if !loaded {
+		if err := m.loadSecret(ctx, e); err != nil {
+			return Token{}, err
+		}
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return Token{Value: e.token, Profile: e.viewLocked()}, nil
+	if e.meta.Mode != ModeRotating {
+		if len(req.Scopes) > 0 {
+			return Token{}, fmt.Errorf("%w: profile %q serves its stored token as is (--static), which cannot be narrowed to scopes", ErrBadInput, name)
+		}
+		e.mu.RLock()
+		defer e.mu.RUnlock()
+		return Token{Value: e.token, Profile: e.viewLocked()}, nil
+	}
+	return m.derivedToken(ctx, e, req)
 }
 
 // loadSecret reads e's secret from the store once; concurrent callers wait
@@ -379,8 +431,12 @@ func (e *entry) setState(s State, msg string) {
 
 func (e *entry) view() Profile {
 	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.viewLocked()
+	p := e.viewLocked()
+	live := e.liveDerived
+	e.mu.RUnlock()
+	p.LiveDerived = live
+	e.tokenStatus(&p, time.Now())
+	return p
 }
 
 func (e *entry) viewLocked() Profile {

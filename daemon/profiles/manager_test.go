@@ -44,10 +44,13 @@ func (c *countingStore) Get(ctx context.Context, k string) (string, error) {
 	return c.Store.Get(ctx, k)
 }
 
+// static: these tests are about storage, not rotation (tokensource's tests).
+var static = LoginOptions{Static: true}
+
 func newManager(t *testing.T, st store.Store) (*Manager, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "profiles.json")
-	m, err := New(path, st, fakeValidator{good: "dapi-good"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m, err := New(path, st, fakeValidator{good: "dapi-good"}, Rotation{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,13 +62,13 @@ func TestLoginStoresOnlyValidTokens(t *testing.T) {
 	st := store.NewMemory()
 	m, path := newManager(t, st)
 
-	if _, _, err := m.Login(ctx, "prod", "https://ws.example.com", "dapi-bad"); !errors.Is(err, ErrNeedsLogin) || !strings.Contains(err.Error(), "nothing was stored") {
+	if _, _, err := m.Login(ctx, "prod", "https://ws.example.com", "dapi-bad", static); !errors.Is(err, ErrNeedsLogin) || !strings.Contains(err.Error(), "nothing was stored") {
 		t.Fatalf("bad token: %v", err)
 	}
-	if _, _, err := m.Login(ctx, "prod", "unreachable.example.com", "dapi-good"); err == nil || !strings.Contains(err.Error(), "cannot reach workspace https://unreachable.example.com") {
+	if _, _, err := m.Login(ctx, "prod", "unreachable.example.com", "dapi-good", static); err == nil || !strings.Contains(err.Error(), "cannot reach workspace https://unreachable.example.com") {
 		t.Fatalf("unreachable: %v", err)
 	}
-	if _, _, err := m.Login(ctx, "prod", "ftp://x", "dapi-good"); !errors.Is(err, ErrBadInput) {
+	if _, _, err := m.Login(ctx, "prod", "ftp://x", "dapi-good", static); !errors.Is(err, ErrBadInput) {
 		t.Fatalf("bad host: %v", err)
 	}
 	if _, err := st.Get(ctx, "prod"); !errors.Is(err, store.ErrNotFound) {
@@ -75,7 +78,7 @@ func TestLoginStoresOnlyValidTokens(t *testing.T) {
 		t.Fatal("a failed login wrote the registry")
 	}
 
-	p, replaced, err := m.Login(ctx, "prod", "WS.example.com/", " dapi-good\n")
+	p, replaced, err := m.Login(ctx, "prod", "WS.example.com/", " dapi-good\n", static)
 	if err != nil || replaced || p.Host != "https://ws.example.com" || p.UserName != "alice@example.com" || p.State != Ready {
 		t.Fatalf("login: %+v %v %v", p, replaced, err)
 	}
@@ -83,7 +86,8 @@ func TestLoginStoresOnlyValidTokens(t *testing.T) {
 	if strings.Contains(string(b), "dapi-good") {
 		t.Fatal("the registry file holds the secret")
 	}
-	list, _ := registry.Load(path)
+	data, _ := registry.Load(path)
+	list := data.Profiles
 	if len(list) != 1 || list[0].Name != "prod" {
 		t.Fatalf("registry: %+v", list)
 	}
@@ -93,11 +97,11 @@ func TestTokenReadsKeyringOnceAndSurvivesKeyringFailure(t *testing.T) {
 	ctx := context.Background()
 	st := &countingStore{Store: store.NewMemory()}
 	m, path := newManager(t, st)
-	if _, _, err := m.Login(ctx, "prod", "ws.example.com", "dapi-good"); err != nil {
+	if _, _, err := m.Login(ctx, "prod", "ws.example.com", "dapi-good", static); err != nil {
 		t.Fatal(err)
 	}
 	// A fresh manager (a restarted daemon) must go to the keyring once.
-	m2, err := New(path, st, fakeValidator{}, m.log)
+	m2, err := New(path, st, fakeValidator{}, Rotation{}, m.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +132,8 @@ func TestKeyringFailureIsReportedAndRetried(t *testing.T) {
 	ctx := context.Background()
 	st := &countingStore{Store: store.NewMemory()}
 	m, path := newManager(t, st)
-	m.Login(ctx, "prod", "ws.example.com", "dapi-good")
-	m2, _ := New(path, st, fakeValidator{}, m.log)
+	m.Login(ctx, "prod", "ws.example.com", "dapi-good", static)
+	m2, _ := New(path, st, fakeValidator{}, Rotation{}, m.log)
 	st.fail.Store(true)
 	var ue *store.UnavailableError
 	if _, err := m2.Token(ctx, TokenRequest{Profile: "prod"}); !errors.As(err, &ue) {
@@ -150,8 +154,8 @@ func TestUnknownProfileListsKnownOnes(t *testing.T) {
 	if _, err := m.Token(ctx, TokenRequest{Profile: "nope"}); !errors.Is(err, ErrUnknownProfile) || !strings.Contains(err.Error(), "no profiles yet") {
 		t.Fatalf("empty: %v", err)
 	}
-	m.Login(ctx, "prod", "ws.example.com", "dapi-good")
-	m.Login(ctx, "dev", "ws2.example.com", "dapi-good")
+	m.Login(ctx, "prod", "ws.example.com", "dapi-good", static)
+	m.Login(ctx, "dev", "ws2.example.com", "dapi-good", static)
 	if _, err := m.Token(ctx, TokenRequest{Profile: "nope"}); !errors.Is(err, ErrUnknownProfile) || !strings.Contains(err.Error(), "known profiles: dev, prod") {
 		t.Fatalf("known: %v", err)
 	}
@@ -161,14 +165,14 @@ func TestLogout(t *testing.T) {
 	ctx := context.Background()
 	st := store.NewMemory()
 	m, path := newManager(t, st)
-	m.Login(ctx, "prod", "ws.example.com", "dapi-good")
+	m.Login(ctx, "prod", "ws.example.com", "dapi-good", static)
 	if err := m.Logout(ctx, "prod"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Get(ctx, "prod"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("secret survived logout")
 	}
-	if l, _ := registry.Load(path); len(l) != 0 {
+	if l, _ := registry.Load(path); len(l.Profiles) != 0 {
 		t.Fatalf("registry after logout: %+v", l)
 	}
 	if err := m.Logout(ctx, "prod"); !errors.Is(err, ErrUnknownProfile) {
@@ -181,13 +185,13 @@ func TestRegistryFailureRollsBackTheKeyring(t *testing.T) {
 	st := store.NewMemory()
 	dir := t.TempDir()
 	blocker := filepath.Join(dir, "file")
-	m, err := New(filepath.Join(blocker, "profiles.json"), st, fakeValidator{good: "dapi-good"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m, err := New(filepath.Join(blocker, "profiles.json"), st, fakeValidator{good: "dapi-good"}, Rotation{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The registry's directory becomes a regular file: every save fails.
 	os.WriteFile(blocker, nil, 0o600)
-	if _, _, err := m.Login(ctx, "prod", "ws.example.com", "dapi-good"); err == nil {
+	if _, _, err := m.Login(ctx, "prod", "ws.example.com", "dapi-good", static); err == nil {
 		t.Fatal("login succeeded without a registry")
 	}
 	if _, err := st.Get(ctx, "prod"); !errors.Is(err, store.ErrNotFound) {
@@ -211,9 +215,9 @@ func TestValidateName(t *testing.T) {
 func TestProfileForHost(t *testing.T) {
 	ctx := context.Background()
 	m, _ := newManager(t, store.NewMemory())
-	m.Login(ctx, "prod", "https://ws.example.com", "dapi-good")
-	m.Login(ctx, "dev", "https://dev.example.com", "dapi-good")
-	m.Login(ctx, "dev2", "dev.example.com/", "dapi-good")
+	m.Login(ctx, "prod", "https://ws.example.com", "dapi-good", static)
+	m.Login(ctx, "dev", "https://dev.example.com", "dapi-good", static)
+	m.Login(ctx, "dev2", "dev.example.com/", "dapi-good", static)
 	if tok, err := m.Token(ctx, TokenRequest{Host: "WS.example.com/"}); err != nil || tok.Profile.Name != "prod" {
 		t.Fatalf("by host: %+v %v", tok, err)
 	}

@@ -21,12 +21,28 @@ type Profile struct {
 	UserName string    `json:"user_name,omitempty"`
 	Kind     string    `json:"kind"`
 	Created  time.Time `json:"created"`
+	// Mode is "rotating" (serve minted short-lived tokens) or "static".
+	Mode string `json:"mode,omitempty"`
+	// LifetimeSeconds of minted tokens, rotating mode.
+	LifetimeSeconds int64 `json:"lifetime_seconds,omitempty"`
+	// RootID and RootExpiry are known for roots dbx-cred created itself
+	// (dbx-cred rotate); ids and times are not secret.
+	RootID     string    `json:"root_id,omitempty"`
+	RootExpiry time.Time `json:"root_expiry,omitzero"`
+}
+
+// Data is the registry's whole content.
+type Data struct {
+	// DaemonID names this installation in the comments of tokens it mints,
+	// so its clean-up never touches tokens another machine's dbx-cred made.
+	DaemonID string    `json:"daemon_id,omitempty"`
+	Profiles []Profile `json:"profiles"`
 }
 
 // file is the on-disk form; the version lets later releases migrate it.
 type file struct {
-	Version  int       `json:"version"`
-	Profiles []Profile `json:"profiles"`
+	Version int `json:"version"`
+	Data
 }
 
 const currentVersion = 1
@@ -42,30 +58,30 @@ func DefaultPath() (string, error) {
 }
 
 // Load reads the registry at path. A missing file is an empty registry.
-func Load(path string) ([]Profile, error) {
+func Load(path string) (Data, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return Data{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read profile registry: %w", err)
+		return Data{}, fmt.Errorf("read profile registry: %w", err)
 	}
 	var f file
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("read profile registry %s: it is not valid JSON (%v); move it aside and log in again", path, err)
+		return Data{}, fmt.Errorf("read profile registry %s: it is not valid JSON (%v); move it aside and log in again", path, err)
 	}
 	if f.Version > currentVersion {
-		return nil, fmt.Errorf("profile registry %s is version %d, newer than this dbx-credd understands (%d): upgrade dbx-cred", path, f.Version, currentVersion)
+		return Data{}, fmt.Errorf("profile registry %s is version %d, newer than this dbx-credd understands (%d): upgrade dbx-cred", path, f.Version, currentVersion)
 	}
-	return f.Profiles, nil
+	return f.Data, nil
 }
 
 // Save replaces the registry at path atomically: a reader sees the old file
 // or the new one, never a torn one, even across a crash.
-func Save(path string, profiles []Profile) error {
-	sorted := append([]Profile(nil), profiles...)
+func Save(path string, d Data) error {
+	sorted := append([]Profile(nil), d.Profiles...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	b, err := json.MarshalIndent(file{Version: currentVersion, Profiles: sorted}, "", "  ")
+	b, err := json.MarshalIndent(file{Version: currentVersion, Data: Data{DaemonID: d.DaemonID, Profiles: sorted}}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode profile registry: %w", err)
 	}

@@ -11,17 +11,18 @@ import (
 
 func TestSaveLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cfg", "profiles.json")
-	if got, err := Load(path); err != nil || got != nil {
+	if got, err := Load(path); err != nil || got.Profiles != nil {
 		t.Fatalf("Load of a missing file = %v, %v", got, err)
 	}
 	created := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	in := []Profile{{Name: "prod", Host: "https://a.example.com", UserName: "a@b.c", Kind: "pat", Created: created},
 		{Name: "dev", Host: "https://b.example.com", Kind: "pat", Created: created}}
-	if err := Save(path, in); err != nil {
+	if err := Save(path, Data{DaemonID: "abc", Profiles: in}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Load(path)
-	if err != nil || len(got) != 2 || got[0].Name != "dev" || got[1] != in[0] {
+	d, err := Load(path)
+	got := d.Profiles
+	if err != nil || d.DaemonID != "abc" || len(got) != 2 || got[0].Name != "dev" || got[1] != in[0] {
 		t.Fatalf("Load = %+v, %v", got, err)
 	}
 	if runtime.GOOS != "windows" {

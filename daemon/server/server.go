@@ -13,8 +13,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/dbx-cred/dbx-cred/daemon/audit"
 	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
@@ -31,6 +33,7 @@ type Info struct {
 	RegistryPath   string
 	KeyringBackend string
 	Hardened       bool
+	MetadataListen string // base URL of the metadata service; "" when off
 }
 
 // Server is the AgentService.
@@ -39,6 +42,8 @@ type Server struct {
 	profiles *profiles.Manager
 	info     Info
 	log      *slog.Logger
+	audit    *audit.Log   // see WithAudit
+	metadata MetadataURLs // see WithMetadata
 }
 
 // New returns a Server.
@@ -63,18 +68,21 @@ func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.Get
 	resp := &pb.GetTokenResponse{
 		AccessToken: tok.Value,
 		TokenType:   "Bearer",
-		Kind:        pb.TokenKind_TOKEN_KIND_PAT,
+		Kind:        tokenKind(tok),
 		Profile:     toProto(tok.Profile),
 	}
 	if !tok.Expiry.IsZero() {
 		resp.Expiry = timestamppb.New(tok.Expiry)
 	}
+	s.served(ctx, req.GetChannel(), tok, resp.Kind)
 	return resp, nil
 }
 
 // Login implements AgentService.
 func (s *Server) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginResponse, error) {
-	p, replaced, err := s.profiles.Login(ctx, req.GetProfile(), req.GetHost(), req.GetToken())
+	p, replaced, err := s.profiles.Login(ctx, req.GetProfile(), req.GetHost(), req.GetToken(), profiles.LoginOptions{
+		Static: req.GetStatic(), Lifetime: req.GetTokenLifetime().AsDuration(),
+	})
 	if err != nil {
 		return nil, s.fail(ctx, "login", req.GetProfile(), err)
 	}
@@ -86,17 +94,22 @@ func (s *Server) Logout(ctx context.Context, req *pb.LogoutRequest) (*pb.LogoutR
 	if err := s.profiles.Logout(ctx, req.GetProfile()); err != nil {
 		return nil, s.fail(ctx, "logout", req.GetProfile(), err)
 	}
+	s.forgetMetadataURL(ctx, req.GetProfile())
 	return &pb.LogoutResponse{}, nil
 }
 
 // ListProfiles implements AgentService.
 func (s *Server) ListProfiles(context.Context, *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
+	return &pb.ListProfilesResponse{Profiles: s.listProto()}, nil
+}
+
+func (s *Server) listProto() []*pb.Profile {
 	list := s.profiles.List()
 	out := make([]*pb.Profile, len(list))
 	for i, p := range list {
 		out[i] = toProto(p)
 	}
-	return &pb.ListProfilesResponse{Profiles: out}, nil
+	return out
 }
 
 // Status implements AgentService.
@@ -110,6 +123,8 @@ func (s *Server) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse,
 		RegistryPath:   s.info.RegistryPath,
 		ProfileCount:   int32(len(s.profiles.Names())),
 		Hardened:       s.info.Hardened,
+		MetadataListen: s.info.MetadataListen,
+		Profiles:       s.listProto(),
 	}, nil
 }
 
@@ -176,5 +191,30 @@ func toProto(p profiles.Profile) *pb.Profile {
 	case profiles.KeyringUnavailable:
 		out.State = pb.ProfileState_PROFILE_STATE_KEYRING_UNAVAILABLE
 	}
+	out.Mode = pb.TokenMode_TOKEN_MODE_STATIC
+	if p.Mode == profiles.ModeRotating {
+		out.Mode = pb.TokenMode_TOKEN_MODE_ROTATING
+		out.TokenLifetime = durationpb.New(p.Lifetime)
+	}
+	out.CurrentExpiry = stamp(p.CurrentExpiry)
+	out.NextRenewal = stamp(p.NextRenewal)
+	out.RootExpiry = stamp(p.RootExpiry)
+	out.LastError = p.LastError
+	out.LiveDerivedTokens = int32(p.LiveDerived)
+	out.RootExpiryWarning = p.RootWarning
 	return out
+}
+
+func stamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func tokenKind(t profiles.Token) pb.TokenKind {
+	if t.Derived {
+		return pb.TokenKind_TOKEN_KIND_DERIVED_PAT
+	}
+	return pb.TokenKind_TOKEN_KIND_PAT
 }

@@ -1,0 +1,40 @@
+package helper
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+)
+
+const rotateHelp = `
+Replaces the profile's stored long-lived token: the daemon creates a new one
+with it (90 days), checks that it works, stores it in the keyring, and
+revokes the old one when dbx-cred created it. A token you pasted at login
+was not created by dbx-cred, so you are told to revoke it yourself.
+
+  dbx-cred rotate -p prod`
+
+func runRotate(c *cli, args []string) error {
+	fs := c.flags("rotate", "[-p NAME]", rotateHelp)
+	profile := c.profileFlag(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var resp *pb.RotateResponse
+	err := c.call(90*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+		var err error
+		resp, err = client.Rotate(ctx, &pb.RotateRequest{Profile: *profile})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	exp := "never"
+	if e := resp.GetProfile().GetRootExpiry(); e != nil {
+		exp = e.AsTime().Local().Format(time.RFC3339)
+	}
+	fmt.Fprintf(c.io.Stdout, "Rotated the stored token of profile %q (new one expires %s); %s.\n", *profile, exp, resp.GetMessage())
+	return nil
+}
