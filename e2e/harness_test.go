@@ -248,7 +248,9 @@ func (w *world) tryStartDaemon(args ...string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(built.daemon, append([]string{"run", "--log-level", "debug"}, args...)...)
+	// Any free port for the metadata service, so tests (and other runs on
+	// the machine) never fight over the default one; args may override it.
+	cmd := exec.Command(built.daemon, append([]string{"run", "--log-level", "debug", "--metadata-listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = w.environ()
 	cmd.Stdout, cmd.Stderr = lg, lg
 	if err := cmd.Start(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/dbx-cred/dbx-cred/helper/envfmt"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
 const envHelp = `
@@ -14,16 +15,27 @@ quoted so that nothing in them can run as code. Evaluate them in your shell:
   dbx-cred env -p prod --shell fish | source          # fish
   dbx-cred env -p prod --shell powershell | Invoke-Expression
 
---unset prints the lines that remove them again.`
+With --mode metadata no token enters the environment: it exports
+DATABRICKS_HOST, DATABRICKS_AUTH_TYPE=metadata-service and
+DATABRICKS_METADATA_SERVICE_URL (the daemon's local endpoint for this
+profile), and the SDKs, the Databricks CLI and Terraform fetch and refresh
+the token there themselves:
 
-// envNames are the variables env sets; --unset removes the same ones.
-func envNames() []string { return []string{"DATABRICKS_HOST", "DATABRICKS_TOKEN"} }
+  eval "$(dbx-cred env -p prod --mode metadata)" && databricks current-user me
+
+Either mode also sets DATABRICKS_AUTH_TYPE and clears the other mode's
+variables, so no stale credential wins.
+
+--unset prints the lines that remove every variable either mode sets:
+
+  eval "$(dbx-cred env --unset)"`
 
 func runEnv(c *cli, args []string) error {
-	fs := c.flags("env", "[-p NAME] [--shell SHELL] [--unset]", envHelp)
+	fs := c.flags("env", "[-p NAME] [--mode token|metadata] [--shell SHELL] [--unset]", envHelp)
 	profile := c.profileFlag(fs)
 	shell := fs.String("shell", "sh", "output syntax: "+envfmt.Shells)
 	unset := fs.Bool("unset", false, "print lines that unset the variables instead")
+	mode := fs.String("mode", modeToken, modeUsage())
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -32,24 +44,29 @@ func runEnv(c *cli, args []string) error {
 		return usageErr("--shell: %v", err)
 	}
 	if *unset {
-		out, err := envfmt.Unset(sh, envNames())
+		out, err := envfmt.Unset(sh, allClientVars())
 		if err != nil {
 			return err
 		}
 		_, err = fmt.Fprint(c.io.Stdout, out)
 		return err
 	}
-	tok, err := c.getToken(*profile)
+	if err := checkMode(*mode); err != nil {
+		return err
+	}
+	vars, err := c.clientVars(*profile, *mode, pb.Channel_CHANNEL_ENV)
 	if err != nil {
 		return err
 	}
-	out, err := envfmt.Export(sh, []envfmt.Var{
-		{Name: "DATABRICKS_HOST", Value: tok.GetProfile().GetHost()},
-		{Name: "DATABRICKS_TOKEN", Value: tok.GetAccessToken()},
-	})
+	// Clear first, then set: the output's last status is the export's.
+	unsetLines, err := envfmt.Unset(sh, vars.unset)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprint(c.io.Stdout, out)
+	exports, err := envfmt.Export(sh, vars.set)
+	if err != nil {
+		return fmt.Errorf("format the export lines: %w", err)
+	}
+	_, err = fmt.Fprint(c.io.Stdout, unsetLines+exports)
 	return err
 }

@@ -46,10 +46,18 @@ func commands() []command {
 	return []command{
 		{"login", "store a workspace token in the OS keyring (read from a hidden prompt or stdin)", runLogin},
 		{"token", "print a token for a profile, and nothing else", runToken},
-		{"env", "print shell lines that export DATABRICKS_HOST and DATABRICKS_TOKEN", runEnv},
+		{"env", "print shell lines that export DATABRICKS_HOST and DATABRICKS_TOKEN (or a metadata URL)", runEnv},
+		{"exec", "run a command with the profile's Databricks variables set", runExec},
+		{"git", "git credential helper: git config credential.helper '!dbx-cred git'", runGit},
+		{"curl-config", "print a curl -K config with the token header", runCurlConfig},
+		{"netrc", "print a netrc entry for curl --netrc-file", runNetrc},
+		{"auth", "\"auth token\": the Databricks CLI's protocol, for databricks_cli_path", runAuth},
 		{"list", "list profiles: name, host, user, state (never secrets)", runList},
 		{"logout", "delete a profile and its token from the keyring", runLogout},
+		{"metadata-url", "print the profile's metadata-service URL for SDKs (auth type metadata-service)", runMetadataURL},
+		{"audit", "show the latest tokens handed out: when, profile, channel, process (never tokens)", runAudit},
 		{"status", "show the daemon's state", runStatus},
+		{"rotate", "replace a profile's stored token with a new one", runRotate},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -73,6 +81,8 @@ Examples:
   dbx-cred login -p prod --host https://adb-123.azuredatabricks.net
   dbx-cred token -p prod                                 # prints the token
   eval "$(dbx-cred env -p prod)"                         # export it in this shell
+  dbx-cred exec -p prod -- databricks current-user me     # or in one command's
+  curl -K <(dbx-cred curl-config -p prod) https://adb-123.azuredatabricks.net/api/2.0/clusters/list
   dbx-cred list
 
 Environment:
@@ -95,7 +105,7 @@ Run "dbx-cred <command> --help" for a command's flags.
 func usage(w io.Writer) {
 	fmt.Fprint(w, usageHead)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, usageTail)
 }

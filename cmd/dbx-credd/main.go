@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/dbx-cred/dbx-cred/daemon"
+	"github.com/dbx-cred/dbx-cred/daemon/metadata"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/internal/version"
 )
@@ -35,6 +36,11 @@ Flags of run:
   --log-level LEVEL         debug, info, warn or error (default info); logs go to
                             stderr and never contain secrets
   --keyring-timeout DUR     bound on every keyring call (default 5s)
+  --metadata-listen ADDR    where the metadata service for Databricks SDKs listens:
+                            127.0.0.1:PORT (default 127.0.0.1:8471), 0 for any free
+                            port, or off. Each profile gets its own secret URL
+                            (dbx-cred metadata-url -p NAME); on Linux only your
+                            user's processes are answered
 
 Secrets live only in the OS keyring (service "dbx-cred", one item per profile).
 Non-secret profile data lives in $XDG_CONFIG_HOME/dbx-cred/profiles.json.
@@ -71,6 +77,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	socket := fs.String("socket", "", "")
 	level := fs.String("log-level", "info", "")
 	timeout := fs.Duration("keyring-timeout", store.DefaultTimeout, "")
+	metadataListen := fs.String("metadata-listen", metadata.DefaultListen, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -90,11 +97,15 @@ func runDaemon(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dbx-credd run: --keyring-timeout must be positive, e.g. 5s\n")
 		return 64
 	}
+	if _, _, err := metadata.ParseListen(*metadataListen); err != nil {
+		fmt.Fprintf(stderr, "dbx-credd run: %v\n", err)
+		return 64
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	err := daemon.Run(ctx, daemon.Config{Socket: *socket, KeyringTimeout: *timeout, Log: log})
+	err := daemon.Run(ctx, daemon.Config{Socket: *socket, KeyringTimeout: *timeout, MetadataListen: *metadataListen, Log: log})
 	if err != nil {
 		msg := err.Error()
 		fmt.Fprintf(stderr, "dbx-credd: %s\n", strings.TrimSpace(msg))

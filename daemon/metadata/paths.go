@@ -1,0 +1,198 @@
+package metadata
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+)
+
+// keyPrefix names a profile's URL secret in the keyring: "[metadata]prod".
+// Profile names cannot contain '[' (profiles.ValidateName), so these keys
+// never collide with a profile's own credential item. ("\x00" would do the
+// same but D-Bus strings may not contain NUL.)
+const keyPrefix = "[metadata]"
+
+// secretBytes of randomness per URL: unguessable and, as base64url, a single
+// 43-character path segment with nothing to escape.
+const secretBytes = 32
+
+// retryEvery bounds how often unknown paths make us retry keyring reads
+// that failed (a locked keyring that is unlocked later).
+const retryEvery = 10 * time.Second
+
+// Key is the store key of profile's URL secret.
+func Key(profile string) string { return keyPrefix + profile }
+
+// Paths holds each profile's secret URL path. The secrets live in the store
+// (the OS keyring) so URLs survive restarts, and in memory so a request
+// never waits for the keyring once they are read. They are read lazily, on
+// the first request whose path is not known yet, so a daemon that never
+// serves the metadata service never touches the keyring for it. Safe for
+// concurrent use.
+type Paths struct {
+	store store.Store
+	names func() []string // every profile, for loading
+	log   *slog.Logger
+
+	// writeMu serialises keyring reads and writes of secrets end to end,
+	// so a read in flight cannot resurrect a secret just forgotten.
+	writeMu  sync.Mutex
+	lastFail time.Time // of the last load that failed; guarded by writeMu
+
+	mu      sync.RWMutex
+	secrets map[string][]byte // profile -> path segment
+	checked map[string]bool   // profiles whose keyring item was read (found or not)
+}
+
+// NewPaths returns an empty Paths backed by st; names lists the profiles
+// whose secrets may be in st.
+func NewPaths(st store.Store, names func() []string, log *slog.Logger) *Paths {
+	return &Paths{store: st, names: names, log: log, secrets: map[string][]byte{}, checked: map[string]bool{}}
+}
+
+// Lookup is Match, reading from the store the secrets not read yet when
+// nothing matches. After a failed read (a locked keyring) it tries again
+// at most every retryEvery, so unknown paths cannot hammer the keyring.
+func (p *Paths) Lookup(ctx context.Context, seg string) (string, bool) {
+	if name, ok := p.Match(seg); ok {
+		return name, true
+	}
+	if !p.loadUnchecked(ctx) {
+		return "", false
+	}
+	return p.Match(seg)
+}
+
+func (p *Paths) loadUnchecked(ctx context.Context) bool {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	if !p.lastFail.IsZero() && time.Since(p.lastFail) < retryEvery {
+		return false
+	}
+	var todo []string
+	p.mu.RLock()
+	for _, n := range p.names() {
+		if !p.checked[n] {
+			todo = append(todo, n)
+		}
+	}
+	p.mu.RUnlock()
+	if len(todo) == 0 {
+		return false
+	}
+	if err := p.load(ctx, todo); err != nil {
+		p.lastFail = time.Now()
+		p.log.Warn("metadata service: cannot read URL secrets from the keyring; retrying on a later request", "err", err)
+	} else {
+		p.lastFail = time.Time{}
+	}
+	return true
+}
+
+// load reads the URL secrets of profiles from the store; writeMu is held.
+// A profile without one has no URL until someone asks for it. It returns
+// the first failure.
+func (p *Paths) load(ctx context.Context, profiles []string) error {
+	var first error
+	for _, name := range profiles {
+		s, err := p.store.Get(ctx, Key(name))
+		switch {
+		case err == nil:
+			p.set(name, []byte(s))
+		case errors.Is(err, store.ErrNotFound):
+			p.mu.Lock()
+			p.checked[name] = true
+			p.mu.Unlock()
+		case first == nil:
+			first = fmt.Errorf("read the metadata URL of profile %q: %w", name, err)
+		}
+	}
+	return first
+}
+
+// Secret returns profile's path segment, creating and storing one when the
+// profile has none; rotate replaces it, and the old one stops matching at
+// once. Nothing changes in memory unless the store accepted the new secret.
+func (p *Paths) Secret(ctx context.Context, profile string, rotate bool) (string, error) {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	if !rotate {
+		p.mu.RLock()
+		s, ok := p.secrets[profile]
+		p.mu.RUnlock()
+		if ok {
+			return string(s), nil
+		}
+		// Not in memory: it may be in the keyring but unread (a failed
+		// start-up read). Never replace a secret we merely could not read.
+		s2, err := p.store.Get(ctx, Key(profile))
+		switch {
+		case err == nil:
+			p.set(profile, []byte(s2))
+			return s2, nil
+		case !errors.Is(err, store.ErrNotFound):
+			return "", fmt.Errorf("read the metadata URL of profile %q: %w", profile, err)
+		}
+	}
+	b := make([]byte, secretBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate a metadata URL: %w", err)
+	}
+	s := base64.RawURLEncoding.EncodeToString(b)
+	if err := p.store.Set(ctx, Key(profile), s); err != nil {
+		return "", fmt.Errorf("store the metadata URL of profile %q: %w", profile, err)
+	}
+	p.set(profile, []byte(s))
+	return s, nil
+}
+
+func (p *Paths) set(profile string, s []byte) {
+	p.mu.Lock()
+	p.secrets[profile] = s
+	p.checked[profile] = true
+	p.mu.Unlock()
+}
+
+// Forget drops profile's URL from memory at once and from the store.
+func (p *Paths) Forget(ctx context.Context, profile string) error {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	p.mu.Lock()
+	delete(p.secrets, profile)
+	delete(p.checked, profile)
+	p.mu.Unlock()
+	if err := p.store.Delete(ctx, Key(profile)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("delete the metadata URL of profile %q: %w", profile, err)
+	}
+	return nil
+}
+
+// Match returns the profile whose secret is seg. It compares seg with every
+// profile's secret in constant time and without stopping at a match, so
+// the time taken tells nothing about which profile (if any) matched, nor
+// how much of a guess was right.
+func (p *Paths) Match(seg string) (string, bool) {
+	in := []byte(seg)
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	found, idx := 0, -1
+	names := make([]string, 0, len(p.secrets))
+	for name, s := range p.secrets {
+		eq := subtle.ConstantTimeCompare(in, s)
+		idx = subtle.ConstantTimeSelect(eq, len(names), idx)
+		found |= eq
+		names = append(names, name)
+	}
+	if found == 1 {
+		return names[idx], true
+	}
+	return "", false
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package tcppeer
+
+import "net/netip"
+
+func lookup(netip.AddrPort, netip.AddrPort) (Peer, error) { return Peer{}, ErrUnsupported }

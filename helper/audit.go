@@ -1,0 +1,97 @@
+package helper
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+)
+
+const auditHelp = `
+Shows the most recent tokens dbx-credd handed out, oldest first: when, for
+which profile, through which channel (token, env, git, metadata, ...), to
+which user id, process id and executable, and until when the token is
+valid. Never the tokens themselves. The daemon keeps the last 1024
+hand-outs in memory and also logs each one ("token served").
+
+For the metadata service the kernel names the calling user but not always
+the process: pid 0 means it was not found.`
+
+type auditJSON struct {
+	Time    time.Time  `json:"time"`
+	Profile string     `json:"profile"`
+	Channel string     `json:"channel"`
+	PeerUID int64      `json:"peer_uid"`
+	PeerPID int64      `json:"peer_pid"`
+	PeerExe string     `json:"peer_exe,omitempty"`
+	Kind    string     `json:"kind"`
+	Expiry  *time.Time `json:"token_expiry,omitempty"`
+}
+
+func runAudit(c *cli, args []string) error {
+	fs := c.flags("audit", "[--json] [-n N]", auditHelp)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	n := fs.Int("n", 0, "show at most the N most recent hand-outs (default: all kept)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *n < 0 {
+		return usageErr("audit: -n must not be negative")
+	}
+	var resp *pb.AuditResponse
+	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+		var err error
+		resp, err = client.Audit(ctx, &pb.AuditRequest{Limit: int32(min(*n, 1<<30))})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	events := make([]auditJSON, 0, len(resp.GetEvents()))
+	for _, e := range resp.GetEvents() {
+		ev := auditJSON{Time: e.GetTime().AsTime(), Profile: e.GetProfile(),
+			Channel: enumWord(e.GetChannel().String(), "CHANNEL_"), PeerUID: e.GetPeerUid(), PeerPID: e.GetPeerPid(),
+			PeerExe: e.GetPeerExe(), Kind: enumWord(e.GetKind().String(), "TOKEN_KIND_")}
+		if e.GetTokenExpiry() != nil {
+			t := e.GetTokenExpiry().AsTime()
+			ev.Expiry = &t
+		}
+		events = append(events, ev)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.io.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(events)
+	}
+	if len(events) == 0 {
+		fmt.Fprintln(c.io.Stderr, "No tokens handed out since dbx-credd started.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.io.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tPROFILE\tCHANNEL\tUID\tPID\tEXE\tEXPIRY")
+	for _, e := range events {
+		expiry := "never"
+		if e.Expiry != nil {
+			expiry = e.Expiry.Local().Format(time.RFC3339)
+		}
+		exe := e.PeerExe
+		if exe == "" {
+			exe = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Time.Local().Format(time.RFC3339), printable(e.Profile),
+			e.Channel, uidWord(e.PeerUID), e.PeerPID, printable(exe), expiry)
+	}
+	return tw.Flush()
+}
+
+// uidWord shows -1 (the OS could not say) as "?".
+func uidWord(uid int64) string {
+	if uid < 0 {
+		return "?"
+	}
+	return strconv.FormatInt(uid, 10)
+}

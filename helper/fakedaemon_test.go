@@ -1,0 +1,138 @@
+package helper
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+)
+
+// fakeDaemon is an AgentService that answers from fields and records what it
+// was asked, so helper tests can check requests (channels, hosts) and feed
+// the output formats values no real daemon would allow.
+type fakeDaemon struct {
+	pb.UnimplementedAgentServiceServer
+	socket string
+
+	mu       sync.Mutex
+	tokens   map[string]*pb.GetTokenResponse // by profile name
+	byHost   map[string]string               // normalised host -> profile
+	metadata *pb.MetadataURLResponse         // nil: Unimplemented
+	rejects  bool                            // ReportRejected implemented
+	got      []*pb.GetTokenRequest
+	rejected []*pb.ReportRejectedRequest
+}
+
+func newFakeDaemon(t *testing.T) *fakeDaemon {
+	t.Helper()
+	// Unix socket paths are limited to ~100 bytes; t.TempDir() can be longer.
+	dir, err := os.MkdirTemp("", "dbxh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	f := &fakeDaemon{socket: filepath.Join(dir, "s"), tokens: map[string]*pb.GetTokenResponse{}, byHost: map[string]string{}}
+	l, err := net.Listen("unix", f.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	pb.RegisterAgentServiceServer(g, f)
+	go g.Serve(l)
+	t.Cleanup(g.Stop)
+	return f
+}
+
+func (f *fakeDaemon) add(profile, host, token string, resp *pb.GetTokenResponse) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if resp == nil {
+		resp = &pb.GetTokenResponse{}
+	}
+	resp.AccessToken, resp.TokenType = token, "Bearer"
+	if resp.Profile == nil {
+		resp.Profile = &pb.Profile{}
+	}
+	resp.Profile.Name, resp.Profile.Host = profile, host
+	f.tokens[profile] = resp
+	f.byHost[host] = profile
+}
+
+func (f *fakeDaemon) GetToken(_ context.Context, req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, req)
+	name := req.GetProfile()
+	if name == "" {
+		name = f.byHost[req.GetHost()]
+	}
+	tok, ok := f.tokens[name]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "unknown profile %q", name)
+	}
+	return tok, nil
+}
+
+func (f *fakeDaemon) MetadataURL(_ context.Context, req *pb.MetadataURLRequest) (*pb.MetadataURLResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.metadata == nil {
+		return nil, status.Error(codes.Unimplemented, "method MetadataURL not implemented")
+	}
+	return f.metadata, nil
+}
+
+func (f *fakeDaemon) ReportRejected(_ context.Context, req *pb.ReportRejectedRequest) (*pb.ReportRejectedResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.rejects {
+		return nil, status.Error(codes.Unimplemented, "method ReportRejected not implemented")
+	}
+	f.rejected = append(f.rejected, req)
+	return &pb.ReportRejectedResponse{Renewed: true}, nil
+}
+
+// with changes the fake's answers under its lock (the race detector cannot
+// see the ordering that the socket gives).
+func (f *fakeDaemon) with(fn func(f *fakeDaemon)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakeDaemon) reports() []*pb.ReportRejectedRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*pb.ReportRejectedRequest(nil), f.rejected...)
+}
+
+func (f *fakeDaemon) requests() []*pb.GetTokenRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*pb.GetTokenRequest(nil), f.got...)
+}
+
+// run runs dbx-cred in process against f.
+func (f *fakeDaemon) run(stdin string, env map[string]string, args ...string) (stdout, stderr string, code int) {
+	var out, errb bytes.Buffer
+	code = Main(args, IO{
+		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, StdinFd: -1,
+		Getenv: func(k string) string {
+			if k == "DBX_CRED_SOCKET" {
+				return f.socket
+			}
+			return env[k]
+		},
+	})
+	return out.String(), errb.String(), code
+}

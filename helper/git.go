@@ -1,0 +1,167 @@
+package helper
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/dbx-cred/dbx-cred/helper/gitcred"
+	"github.com/dbx-cred/dbx-cred/internal/hosturl"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+)
+
+const gitHelp = `
+A git credential helper: git runs it with get, store or erase and talks
+git's credential protocol on stdin/stdout (git-credential(1)). For "get" it
+answers with the token of the profile whose host matches the URL git is
+fetching, as username "token"; "store" and "erase" never write anything.
+
+Use it for one workspace host (recommended):
+
+  git config --global credential.https://adb-123.azuredatabricks.net.helper '!dbx-cred git'
+
+or for every host (it answers only for hosts of logged-in profiles and stays
+silent for others, so later helpers still run):
+
+  git config --global credential.helper '!dbx-cred git'
+
+The leading "!" makes git run the words as a command; without it git would
+look for a program called "git-credential-dbx-cred". An absolute path
+(/usr/local/bin/dbx-cred git) works without the "!" too. Add
+credential.useHttpPath=true only if another helper needs the path; dbx-cred
+matches on protocol and host alone.
+
+A git server that is not the workspace host itself (a proxy, a mirror) gets
+a profile named explicitly, in a per-URL section only, since with -p the
+token goes to whatever host git asks for:
+
+  git config --global credential.https://git.example.com.helper '!dbx-cred git -p prod'
+
+When the server rejects the token, git calls "erase"; dbx-cred then tells the
+daemon, which stops serving that token and renews it.`
+
+func runGit(c *cli, args []string) error {
+	fs := c.flags("git", "[-p NAME] get|store|erase", gitHelp)
+	profile := new(string)
+	// No $DATABRICKS_CONFIG_PROFILE default: by default the host git asks
+	// about picks the profile, so a token never goes to a host not its own.
+	fs.StringVar(profile, "profile", "", "use this profile whatever the host (per-URL config only)")
+	fs.StringVar(profile, "p", "", "short for --profile")
+	if err := fs.Parse(args); err != nil {
+		return parseFailure(err)
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return usageErr("git: no action: git runs \"dbx-cred git get\"; set it up with: git config --global credential.helper '!dbx-cred git' (see dbx-cred git --help)")
+	}
+	action := rest[0]
+	// Flags may also follow the action (dbx-cred git get -p prod).
+	if err := fs.Parse(rest[1:]); err != nil {
+		return parseFailure(err)
+	}
+	if fs.NArg() > 0 {
+		return usageErr("git: unexpected argument %q (see dbx-cred git --help)", fs.Arg(0))
+	}
+	switch action {
+	case "get", "store", "erase":
+	default:
+		// git-credential(1): helpers ignore operations they do not know.
+		return nil
+	}
+	req, err := gitcred.Parse(c.io.Stdin)
+	if err != nil {
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("git %s: %v", action, err)}
+	}
+	target, ok := gitTarget(req, *profile)
+	if !ok {
+		return nil // not ours: stay silent so git asks the next helper
+	}
+	switch action {
+	case "get":
+		return c.gitGet(target)
+	case "erase":
+		return c.gitErase(target, req.Password)
+	}
+	// store: the daemon already holds the credential; git's copy is never
+	// written anywhere.
+	return nil
+}
+
+// parseFailure maps a flag error: help is success, anything else a usage
+// error (the flag package has already printed why).
+func parseFailure(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &exitError{code: exitUsage}
+}
+
+// gitTarget picks what to ask the daemon for. Only http(s) URLs can carry a
+// Databricks token; anything else (ssh, a host that is not a valid host
+// name) is not ours.
+func gitTarget(req *gitcred.Request, profile string) (*pb.GetTokenRequest, bool) {
+	proto := strings.ToLower(req.Protocol)
+	if proto != "https" && proto != "http" {
+		return nil, false
+	}
+	if profile != "" {
+		return &pb.GetTokenRequest{Profile: profile, Channel: pb.Channel_CHANNEL_GIT}, true
+	}
+	if req.Host == "" {
+		return nil, false
+	}
+	host, err := hosturl.Normalize(proto + "://" + req.Host)
+	if err != nil {
+		return nil, false
+	}
+	return &pb.GetTokenRequest{Host: host, Channel: pb.Channel_CHANNEL_GIT}, true
+}
+
+func (c *cli) gitGet(target *pb.GetTokenRequest) error {
+	tok, err := c.fetchToken(target)
+	if err != nil {
+		var ee *exitError
+		if target.Host != "" && errors.As(err, &ee) && ee.code == exitNoProfile {
+			return nil // no profile for this host: let other helpers answer
+		}
+		return err
+	}
+	ans := gitcred.Answer{Username: "token", Password: tok.GetAccessToken()}
+	if exp := tok.GetExpiry(); exp != nil {
+		// git (2.41+) drops a credential past this time instead of sending it.
+		ans.PasswordExpiryUTC = exp.AsTime().Unix()
+	}
+	if err := ans.Write(c.io.Stdout); err != nil {
+		return fmt.Errorf("git get: answer git: %w", err)
+	}
+	return nil
+}
+
+// gitErase reports the rejected token so the daemon renews it. A daemon
+// without ReportRejected, or a host with no profile, is not an error worth
+// showing on every failed push.
+func (c *cli) gitErase(target *pb.GetTokenRequest, password string) error {
+	if password == "" {
+		return nil
+	}
+	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+		_, err := client.ReportRejected(ctx, &pb.ReportRejectedRequest{
+			Profile: target.GetProfile(), Host: target.GetHost(), AccessToken: password,
+		})
+		switch status.Code(err) {
+		case codes.Unimplemented, codes.NotFound:
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("git erase: tell dbx-credd the token was rejected: %w", err)
+	}
+	return nil
+}

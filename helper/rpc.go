@@ -1,0 +1,44 @@
+package helper
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+)
+
+// tokenTimeout covers a keyring read and, in rotating mode, minting a token
+// in the workspace; both usually take milliseconds.
+const tokenTimeout = 30 * time.Second
+
+// fetchToken makes the GetToken RPC with a full request. Every caller sets
+// req.Channel so the daemon's audit log can tell env from git from curl.
+func (c *cli) fetchToken(req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) {
+	var resp *pb.GetTokenResponse
+	err := c.call(tokenTimeout, func(ctx context.Context, client pb.AgentServiceClient) error {
+		var err error
+		resp, err = client.GetToken(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// metadataURL asks for the profile's metadata-service URL. A daemon that
+// predates the endpoint answers Unimplemented; the user gets told what to
+// use instead rather than a bare status code.
+func (c *cli) metadataURL(profile string) (*pb.MetadataURLResponse, error) {
+	var resp *pb.MetadataURLResponse
+	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+		var err error
+		resp, err = client.MetadataURL(ctx, &pb.MetadataURLRequest{Profile: profile})
+		if status.Code(err) == codes.Unimplemented {
+			return &exitError{code: exitFailure, msg: "this dbx-credd does not serve the metadata-service endpoint " +
+				"(MetadataURL is unimplemented): upgrade dbx-credd, or use --mode token"}
+		}
+		return err
+	})
+	return resp, err
+}
