@@ -222,7 +222,11 @@ func (m *Manager) derivedToken(ctx context.Context, e *entry, req TokenRequest) 
 		}
 		return Token{}, fmt.Errorf("get a token for profile %q: %w", e.meta.Name, err)
 	}
-	return Token{Value: t.Value, Expiry: t.Expiry, Derived: true, Profile: e.view()}, nil
+	// The hot path: the cheap view (no token status), like static tokens.
+	e.mu.RLock()
+	p := e.viewLocked()
+	e.mu.RUnlock()
+	return Token{Value: t.Value, Expiry: t.Expiry, Derived: true, Profile: p}, nil
 }
 
 // closeSources stops a profile's renewals; with revoke, its minted tokens
@@ -469,4 +473,3 @@ func (e *entry) tokenStatus(p *Profile, now time.Time) {
 		}
 	}
 }
-
