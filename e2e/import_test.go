@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/databricks/databricks-sdk-go"
+
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+)
+
+// importWorld is a world with a daemon and a ~/.databrickscfg the SDK in
+// this process reads (DATABRICKS_CONFIG_FILE, isolated environment).
+func importWorld(t *testing.T, cfg func(w *world) string) (*world, string) {
+	t.Helper()
+	w := newWorld(t)
+	w.startDaemon()
+	cliHookEnv(t, w, cfg(w))
+	return w, filepath.Join(w.env["HOME"], ".databrickscfg")
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// backups returns the import's backups of path, checking each is 0600.
+func backups(t *testing.T, path string) []string {
+	t.Helper()
+	m, _ := filepath.Glob(path + ".dbx-cred-backup-*")
+	for _, b := range m {
+		if st, err := os.Stat(b); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("backup %s: %v, mode %v", b, err, st.Mode())
+		}
+	}
+	return m
+}
+
+func temps(path string) []string {
+	m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".dbx-cred-tmp-*"))
+	return m
+}
+
+func metadataURLOf(t *testing.T, w *world, profile string) string {
+	t.Helper()
+	r, err := w.agent().MetadataURL(context.Background(), &pb.MetadataURLRequest{Profile: profile})
+	if err != nil {
+		t.Fatalf("MetadataURL %s: %v", profile, err)
+	}
+	return r.GetUrl()
+}
+
+func wantMe(t *testing.T, cfg *databricks.Config, user string) {
+	t.Helper()
+	got, err := sdkCurrentUser(t, cfg)
+	if err != nil || got != user {
+		t.Fatalf("SDK CurrentUser.Me for profile %q: %q, %v; want %q", cfg.Profile, got, err, user)
+	}
+}
+
+func TestImportRewritesDatabrickscfg(t *testing.T) {
+	original := ""
+	w, path := importWorld(t, func(w *world) string {
+		original = "; team config: keep this comment\n[__settings__]\ndefault_profile = prod\n\n" +
+			"[DEFAULT]\ncluster_id = 0123-456\n\n" +
+			"[prod]\nhost      = " + w.srv.URL + "   # the emulator\ntoken     = " + w.pat + "\nwarehouse_id = wh1\n\n" +
+			"# this token is wrong on purpose\n[bad]\nhost = " + w.srv.URL + "\ntoken = dapi-not-a-real-token\n\n" +
+			"[notoken]\nhost = " + w.srv.URL + "\n"
+		return original
+	})
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	// The dry run shows the plan and changes nothing: no login, no backup.
+	out, errOut, code := w.helper("", "import", "--all", "--dry-run")
+	if code != 0 || !strings.Contains(out, "[prod]") || !strings.Contains(out, w.srv.URL) || !strings.Contains(out, "no token") ||
+		strings.Contains(out+errOut, w.pat) {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
+	}
+	if readFile(t, path) != original || len(backups(t, path)) != 0 || strings.Contains(w.mustHelper("", "list", "--json"), "prod") {
+		t.Fatal("the dry run changed something")
+	}
+
+	out, errOut, code = w.helper("", "import", "--all")
+	if code != 1 || !strings.Contains(out, "[prod] imported") || !strings.Contains(errOut, "[bad] NOT imported") ||
+		!strings.Contains(out, "[notoken] skipped") || !strings.Contains(errOut, "WARNING") || strings.Contains(out+errOut, w.pat) {
+		t.Fatalf("import: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	url := metadataURLOf(t, w, "prod")
+	want := strings.Replace(original, "token     = "+w.pat+"\nwarehouse_id = wh1\n",
+		"warehouse_id = wh1\nauth_type = metadata-service\nmetadata_service_url = "+url+"\n", 1)
+	if got := readFile(t, path); got != want {
+		t.Fatalf("rewritten file:\n%s\nwant:\n%s", got, want)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v, want the original 0640", st.Mode())
+	}
+	b := backups(t, path)
+	if len(b) != 1 || readFile(t, b[0]) != original || !strings.Contains(errOut, b[0]) {
+		t.Fatalf("backups %v; stderr %s", b, errOut)
+	}
+	if v, ok := w.ss.lookup("prod"); !ok || !strings.Contains(v, w.pat) {
+		t.Fatal("prod's token is not in the keyring")
+	}
+	if _, ok := w.ss.lookup("bad"); ok {
+		t.Fatal("the rejected token was stored")
+	}
+
+	// The real SDK reaches the emulator through the daemon, by profile name
+	// and through [__settings__] default_profile.
+	wantMe(t, &databricks.Config{Profile: "prod"}, w.user)
+	wantMe(t, &databricks.Config{}, w.user)
+
+	// Once the user deletes the backup, as told, no copy of the token is
+	// left on disk.
+	os.Remove(b[0])
+	w.stopDaemon()
+	w.assertNoSecretOnDisk(w.pat)
+}
+
+func TestImportViaCLIKeepTokenAndExport(t *testing.T) {
+	var pat2 string
+	w, path := importWorld(t, func(w *world) string {
+		pat2 = w.emu.AddUser("bob@example.com")
+		return "[prod]\nhost = " + w.srv.URL + "\ntoken = " + w.pat + "\n\n[keep]\nhost = " + w.srv.URL + "\ntoken = " + pat2 + "\n"
+	})
+	exe, _ := filepath.EvalSymlinks(built.helper)
+
+	w.mustHelper("", "import", "-p", "prod", "--via", "cli")
+	want := "[prod]\nhost = " + w.srv.URL + "\nauth_type = databricks-cli\ndatabricks_cli_path = " + exe + "\n\n[keep]\nhost = " + w.srv.URL + "\ntoken = " + pat2 + "\n"
+	if got := readFile(t, path); got != want {
+		t.Fatalf("after --via cli:\n%s\nwant:\n%s", got, want)
+	}
+	wantMe(t, &databricks.Config{Profile: "prod"}, w.user)
+
+	// --keep-token: logged in, auth_type set, the token line stays.
+	w.mustHelper("", "import", "-p", "keep", "--keep-token")
+	want = strings.Replace(want, "token = "+pat2+"\n", "token = "+pat2+"\nauth_type = metadata-service\nmetadata_service_url = "+metadataURLOf(t, w, "keep")+"\n", 1)
+	if got := readFile(t, path); got != want {
+		t.Fatalf("after --keep-token:\n%s\nwant:\n%s", got, want)
+	}
+	wantMe(t, &databricks.Config{Profile: "keep"}, "bob@example.com")
+
+	// Importing again changes nothing and leaves no new backup.
+	n := len(backups(t, path))
+	w.mustHelper("", "import", "--all", "--keep-token")
+	if readFile(t, path) != want || len(backups(t, path)) != n {
+		t.Fatal("a second import changed the file or made a backup")
+	}
+
+	// export prints blocks the SDK can use as they are.
+	block := w.mustHelper("", "export", "-p", "prod", "--format", "databrickscfg")
+	if wantBlock := "[prod]\nhost = " + w.srv.URL + "\nauth_type = metadata-service\nmetadata_service_url = " + metadataURLOf(t, w, "prod") + "\n"; block != wantBlock {
+		t.Fatalf("export:\n%s\nwant:\n%s", block, wantBlock)
+	}
+	cliHookEnv(t, w, block)
+	wantMe(t, &databricks.Config{Profile: "prod"}, w.user)
+	block = w.mustHelper("", "export", "-p", "prod", "--via", "cli")
+	if !strings.Contains(block, "auth_type = databricks-cli\ndatabricks_cli_path = "+exe+"\n") {
+		t.Fatalf("export --via cli:\n%s", block)
+	}
+	cliHookEnv(t, w, block)
+	wantMe(t, &databricks.Config{Profile: "prod"}, w.user)
+	out, errOut, code := w.helper("", "export", "-p", "prod", "--with-token")
+	if code != 0 || !strings.Contains(out, "\ntoken = ") || strings.Contains(out, "metadata_service_url") || !strings.Contains(errOut, "WARNING") {
+		t.Fatalf("export --with-token: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := w.helper("", "export", "-p", "nope"); code != 3 || !strings.Contains(errOut, "unknown profile") {
+		t.Fatalf("export of an unknown profile: exit %d: %s", code, errOut)
+	}
+
+	for _, b := range backups(t, path) {
+		os.Remove(b)
+	}
+	w.stopDaemon()
+	w.assertNoSecretOnDisk(w.pat)
+}
+
+// TestImportSurvivesACrashAtEachStep kills the import (through its test
+// hook) at each step and checks the invariants: the file is the old one or
+// the new one, never anything else; every token is in the file or in the
+// keyring; then a plain re-run finishes the job (logging the profiles in
+// again, which must keep their new minted tokens alive).
+func TestImportSurvivesACrashAtEachStep(t *testing.T) {
+	for _, step := range []string{"after-backup", "after-login", "after-temp-write", "after-rename"} {
+		t.Run(step, func(t *testing.T) {
+			var pat2, original string
+			w, path := importWorld(t, func(w *world) string {
+				pat2 = w.emu.AddUser("bob@example.com")
+				original = "# two profiles\n[prod]\nhost = " + w.srv.URL + "\ntoken = " + w.pat + "\n\n[stage]\nhost = " + w.srv.URL + "\ntoken = " + pat2 + "\n"
+				return original
+			})
+			tokens := map[string]string{"prod": w.pat, "stage": pat2}
+			final := func() string {
+				return "# two profiles\n[prod]\nhost = " + w.srv.URL + "\nauth_type = metadata-service\nmetadata_service_url = " + metadataURLOf(t, w, "prod") +
+					"\n\n[stage]\nhost = " + w.srv.URL + "\nauth_type = metadata-service\nmetadata_service_url = " + metadataURLOf(t, w, "stage") + "\n"
+			}
+
+			w.env["DBX_CRED_TEST_CRASH_AT"] = step // the daemon already runs: only the helper sees it
+			_, errOut, code := w.helper("", "import", "--all")
+			delete(w.env, "DBX_CRED_TEST_CRASH_AT")
+			if code != 99 {
+				t.Fatalf("import with the hook at %s: exit %d, want 99: %s", step, code, errOut)
+			}
+
+			cur := readFile(t, path)
+			if step == "after-rename" {
+				if cur != final() {
+					t.Fatalf("after the rename the file is neither old nor new:\n%s", cur)
+				}
+			} else if cur != original {
+				t.Fatalf("the file changed before the rename:\n%s", cur)
+			}
+			for profile, tok := range tokens {
+				v, inKeyring := w.ss.lookup(profile)
+				if !strings.Contains(cur, tok) && !(inKeyring && strings.Contains(v, tok)) {
+					t.Fatalf("%s's token is in neither the file nor the keyring", profile)
+				}
+			}
+			if step == "after-login" {
+				if v, ok := w.ss.lookup("prod"); !ok || !strings.Contains(v, w.pat) {
+					t.Fatal("the hook ran before the first login was stored")
+				}
+			}
+			if b := backups(t, path); len(b) != 1 || readFile(t, b[0]) != original {
+				t.Fatalf("backups after the crash: %v", b)
+			}
+			if n, want := len(temps(path)), map[bool]int{true: 1, false: 0}[step == "after-temp-write"]; n != want {
+				t.Fatalf("%d temporary files, want %d", n, want)
+			}
+
+			// A plain re-run completes the import.
+			out := w.mustHelper("", "import", "--all")
+			if got := readFile(t, path); got != final() {
+				t.Fatalf("after the re-run:\n%s\nwant:\n%s\n(output %s)", got, final(), out)
+			}
+			if n := len(temps(path)); n != 0 {
+				t.Fatalf("%d temporary files left after the re-run", n)
+			}
+			wantMe(t, &databricks.Config{Profile: "prod"}, w.user)
+			wantMe(t, &databricks.Config{Profile: "stage"}, "bob@example.com")
+		})
+	}
+}

@@ -1,0 +1,419 @@
+package helper
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dbx-cred/dbx-cred/internal/databrickscfg"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+)
+
+const importHelp = `
+Moves the tokens of a .databrickscfg into the OS keyring and rewrites the
+file so the Databricks CLI, SDKs and Terraform keep working, with no secret
+left in it:
+
+  dbx-cred import --all --dry-run        # show the plan; changes nothing
+  dbx-cred import --all                  # every profile with a token = line
+  dbx-cred import -p prod -p dev         # only these
+  dbx-cred import --all --via cli        # auth_type = databricks-cli instead
+
+For each chosen profile with a token, dbx-cred logs it in through dbx-credd
+(the workspace checks it first), makes sure the daemon serves it, and only
+then rewrites that profile: the token line goes, and
+
+  auth_type            = metadata-service
+  metadata_service_url = <the profile's URL from dbx-credd>      (--via metadata)
+
+or auth_type = databricks-cli and databricks_cli_path = <this dbx-cred>
+(--via cli) is set. --keep-token sets those but leaves the token line.
+Everything else in the file stays byte for byte: comments, blank lines, key
+order, other profiles, [__settings__]. A profile whose token the workspace
+rejects is left as it is and reported; the others go ahead.
+
+Before any change the file is copied to <file>.dbx-cred-backup-<UTC time>
+(mode 0600). That backup holds the plaintext tokens: delete it once the
+imported profiles work. The file is replaced in one rename, keeping its mode
+and owner; a symlinked file is replaced where the link points.
+
+The file is --config, else $DATABRICKS_CONFIG_FILE, else ~/.databrickscfg.
+dbx-credd must be running, and keep running for the rewritten profiles.`
+
+// importCrashEnv is a test hook, read only by import: set to after-backup,
+// after-login, after-temp-write or after-rename, dbx-cred exits with
+// importCrashCode at that point, without any clean-up, the way kill -9
+// would, so end-to-end tests can prove that a crash at any step leaves the
+// old file or the new one and every token in the file or the keyring. It
+// shares its name with dbx-credd's hook; the points differ. Leave it unset.
+const (
+	importCrashEnv  = "DBX_CRED_TEST_CRASH_AT"
+	importCrashCode = 99
+)
+
+// importItem is one chosen profile and what happened to it.
+type importItem struct {
+	name, host string
+	hasToken   bool
+	note       string // why it is skipped; empty when it is imported
+	err        error  // why the import failed
+	user       string
+	done       bool
+}
+
+func runImport(c *cli, args []string) error {
+	fs := c.flags("import", "[--config PATH] (-p NAME ... | --all) [--dry-run] [--keep-token] [--via metadata|cli]", importHelp)
+	var names nameList
+	fs.Var(&names, "profile", "a profile to import (repeatable)")
+	fs.Var(&names, "p", "short for --profile")
+	all := fs.Bool("all", false, "import every profile that has a token")
+	config := fs.String("config", "", "the file (default $DATABRICKS_CONFIG_FILE, else ~/.databrickscfg)")
+	dryRun := fs.Bool("dry-run", false, "print the plan; change nothing, log nothing in")
+	keep := fs.Bool("keep-token", false, "log in and set auth_type, but leave the token line in the file")
+	via := fs.String("via", "metadata", "how tools reach dbx-cred: metadata (metadata-service) or cli (databricks_cli_path)")
+	static := fs.Bool("static", false, "serve the stored tokens themselves instead of minting short-lived ones (see login --help)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkVia(*via); err != nil {
+		return err
+	}
+	if *all == (len(names) > 0) {
+		return usageErr("import: name the profiles with -p NAME (repeatable), or pass --all; try dbx-cred import --all --dry-run")
+	}
+	path, err := configPath(*config, c.io.Getenv)
+	if err != nil {
+		return err
+	}
+	target, err := databrickscfg.Open(path)
+	if err != nil {
+		return fmt.Errorf("import: %w: pass --config PATH or set DATABRICKS_CONFIG_FILE", err)
+	}
+	file := databrickscfg.Parse(target.Data)
+	if p := file.Problems(); len(p) > 0 {
+		return fmt.Errorf("import: the Databricks SDKs cannot read %s either (%s): fix that line first", target.Path, p[0])
+	}
+	items, err := importPlan(file, names, *all)
+	if err != nil {
+		return err
+	}
+	if *dryRun {
+		c.printPlan(target.Path, items, *via, *keep)
+		return nil
+	}
+	todo := 0
+	for _, it := range items {
+		if it.note == "" && it.err == nil {
+			todo++
+		}
+	}
+	if todo == 0 {
+		c.printResults(items)
+		fmt.Fprintf(c.io.Stdout, "Nothing to import from %s.\n", target.Path)
+		return failedErr(items, target.Path)
+	}
+	// The daemon must answer before anything is written.
+	if _, err := c.listProfiles(); err != nil {
+		return err
+	}
+	for _, tmp := range databrickscfg.StaleTemps(target.Path) {
+		// Left by an interrupted import; never the config itself.
+		if os.Remove(tmp) == nil {
+			fmt.Fprintf(c.io.Stderr, "Removed %s, left by an interrupted import.\n", tmp)
+		}
+	}
+	backup, err := target.Backup(time.Now())
+	if err != nil {
+		return fmt.Errorf("import: %w; nothing was changed", err)
+	}
+	c.crashAt("after-backup")
+	cliPath := ""
+	if *via == "cli" {
+		if cliPath, err = os.Executable(); err != nil {
+			return fmt.Errorf("import: find this dbx-cred's path for databricks_cli_path: %w; use --via metadata", err)
+		}
+	}
+	for _, it := range items {
+		if it.note != "" || it.err != nil {
+			continue
+		}
+		token, _ := file.Get(it.name, "token")
+		it.err = c.importOne(file, it, token, *via, cliPath, *keep, *static)
+	}
+	newData := file.Bytes()
+	if bytes.Equal(newData, target.Data) {
+		// Nothing to rewrite: this backup would only be one more copy of
+		// the tokens on disk.
+		os.Remove(backup)
+		backup = ""
+	} else {
+		tmp, err := target.WriteTemp(newData)
+		if err != nil {
+			return fmt.Errorf("import: %w; the tokens are in the keyring and %s is unchanged: run the import again", err, target.Path)
+		}
+		c.crashAt("after-temp-write")
+		if err := target.Commit(tmp); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		c.crashAt("after-rename")
+	}
+	c.printResults(items)
+	c.printNextSteps(target.Path, backup, items)
+	return failedErr(items, target.Path)
+}
+
+// importOne logs one profile in, checks that the daemon serves it, and
+// edits its section in file. The edit is made on a copy and kept only when
+// all of it succeeds, so a failure leaves the profile's lines as they were.
+func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cliPath string, keep, static bool) error {
+	var resp *pb.LoginResponse
+	err := c.call(90*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+		var err error
+		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: it.name, Host: it.host, Token: token, Static: static})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	it.user = resp.GetProfile().GetUserName()
+	// Read it back: the daemon must list the profile as usable before the
+	// token leaves the file.
+	list, err := c.listProfiles()
+	if err != nil {
+		return err
+	}
+	ok := false
+	for _, p := range list {
+		if p.GetName() == it.name {
+			st := p.GetState()
+			ok = st == pb.ProfileState_PROFILE_STATE_READY || st == pb.ProfileState_PROFILE_STATE_STORED
+		}
+	}
+	if !ok {
+		return fmt.Errorf("dbx-credd does not list %q as ready after logging it in: see dbx-cred list", it.name)
+	}
+	value := cliPath
+	if via == "metadata" {
+		md, err := c.metadataURL(it.name)
+		if err != nil {
+			return fmt.Errorf("%w (or import with --via cli)", err)
+		}
+		value = md.GetUrl()
+	}
+	c.crashAt("after-login")
+	g := databrickscfg.Parse(file.Bytes())
+	if !keep {
+		g.Delete(it.name, "token")
+	}
+	authType, key := viaKeys(via)
+	if err := g.Set(it.name, "auth_type", authType); err != nil {
+		return fmt.Errorf("edit the profile: %w", err)
+	}
+	if err := g.Set(it.name, key, value); err != nil {
+		return fmt.Errorf("edit the profile: %w", err)
+	}
+	*file = *g
+	it.done = true
+	return nil
+}
+
+// importPlan lists the chosen profiles with their host and what will be
+// done, without any secret.
+func importPlan(file *databrickscfg.File, names []string, all bool) ([]*importItem, error) {
+	if all {
+		names = nil
+		for _, s := range file.Sections() {
+			if s != databrickscfg.SettingsSection {
+				names = append(names, s)
+			}
+		}
+	}
+	var items []*importItem
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if n == databrickscfg.SettingsSection {
+			return nil, usageErr("import: [%s] holds settings, not a profile", n)
+		}
+		if !file.HasSection(n) {
+			return nil, usageErr("import: there is no profile [%s] in the file (see dbx-cred import --all --dry-run)", n)
+		}
+		it := &importItem{name: n}
+		it.host, _ = file.Get(n, "host")
+		_, it.hasToken = file.Get(n, "token")
+		switch {
+		case !it.hasToken:
+			it.note = "skipped: no token in the file"
+		case strings.TrimSpace(it.host) == "":
+			it.err = fmt.Errorf("it has a token but no host: add host = <workspace URL> to [%s]", n)
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+func (c *cli) printPlan(path string, items []*importItem, via string, keep bool) {
+	fmt.Fprintf(c.io.Stdout, "Plan for %s (dry run: nothing changes, nothing is logged in):\n", path)
+	authType, key := viaKeys(via)
+	value := "<its URL from dbx-credd>"
+	if via == "cli" {
+		value = "<this dbx-cred>"
+		if exe, err := os.Executable(); err == nil {
+			value = exe
+		}
+	}
+	tw := tabwriter.NewWriter(c.io.Stdout, 0, 4, 2, ' ', 0)
+	for _, it := range items {
+		what := ""
+		switch {
+		case it.err != nil:
+			what = "cannot import: " + it.err.Error()
+		case it.note != "":
+			what = it.note
+		default:
+			what = "log in to dbx-credd; "
+			if !keep {
+				what += "remove token; "
+			}
+			what += fmt.Sprintf("set auth_type = %s, %s = %s", authType, key, value)
+		}
+		fmt.Fprintf(tw, "  [%s]\t%s\t%s\n", printable(it.name), printable(it.host), what)
+	}
+	tw.Flush()
+	fmt.Fprintln(c.io.Stdout, "Run it without --dry-run to do it; the file is backed up first.")
+}
+
+func (c *cli) printResults(items []*importItem) {
+	for _, it := range items {
+		switch {
+		case it.done:
+			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as %s; the token is in the OS keyring.\n", printable(it.name), printable(it.host), printable(it.user))
+		case it.note != "":
+			fmt.Fprintf(c.io.Stdout, "[%s] %s.\n", printable(it.name), it.note)
+		case it.err != nil:
+			fmt.Fprintf(c.io.Stderr, "[%s] NOT imported, left unchanged in the file: %v\n", printable(it.name), it.err)
+		}
+	}
+}
+
+func (c *cli) printNextSteps(path, backup string, items []*importItem) {
+	var done []string
+	for _, it := range items {
+		if it.done {
+			done = append(done, it.name)
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	if backup != "" {
+		fmt.Fprintf(c.io.Stdout, "Rewrote %s.\n", path)
+	}
+	p := quoteArg(done[0])
+	fmt.Fprintf(c.io.Stdout, `
+Next steps:
+  dbx-credd install                        # keep dbx-credd running: the profiles now need it
+  dbx-cred list                            # the imported profiles should be ready
+  databricks current-user me -p %s       # tools use the rewritten profile as before
+`, p)
+	if backup != "" {
+		fmt.Fprintf(c.io.Stdout, "  rm %s   # once all works\n", quoteArg(backup))
+		fmt.Fprintf(c.io.Stderr, "WARNING: the backup %s holds the plaintext tokens of the original file: delete it once the imported profiles work.\n", backup)
+	}
+	if old := databrickscfg.Backups(path); len(old) > 1 || len(old) == 1 && old[0] != backup {
+		fmt.Fprintf(c.io.Stderr, "WARNING: older backups hold plaintext tokens too: %s\n", strings.Join(old, " "))
+	}
+}
+
+// failedErr is the exit error when some profile failed, nil otherwise.
+func failedErr(items []*importItem, path string) error {
+	var failed []string
+	for _, it := range items {
+		if it.err != nil {
+			failed = append(failed, it.name)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &exitError{code: exitFailure, msg: fmt.Sprintf("%d profile(s) not imported (%s): see above; they are unchanged in %s",
+		len(failed), strings.Join(failed, ", "), path)}
+}
+
+// crashAt implements the importCrashEnv test hook.
+func (c *cli) crashAt(point string) {
+	if c.io.Getenv(importCrashEnv) == point {
+		fmt.Fprintf(c.io.Stderr, "dbx-cred: test hook %s=%s: exiting\n", importCrashEnv, point)
+		// os.Exit runs no deferred calls, like the kill -9 it stands for.
+		os.Exit(importCrashCode)
+	}
+}
+
+func (c *cli) listProfiles() ([]*pb.Profile, error) {
+	var resp *pb.ListProfilesResponse
+	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+		var err error
+		resp, err = client.ListProfiles(ctx, &pb.ListProfilesRequest{})
+		return err
+	})
+	return resp.GetProfiles(), err
+}
+
+// configPath is where the SDKs look: --config, $DATABRICKS_CONFIG_FILE (a
+// leading ~ is the home directory, as the SDK reads it), ~/.databrickscfg.
+func configPath(flagValue string, getenv func(string) string) (string, error) {
+	p := flagValue
+	if p == "" {
+		p = getenv("DATABRICKS_CONFIG_FILE")
+	}
+	if p == "" {
+		p = "~/.databrickscfg"
+	}
+	if strings.HasPrefix(p, "~") {
+		home := getenv("HOME")
+		if runtime.GOOS == "windows" && home == "" {
+			home = getenv("USERPROFILE")
+		}
+		if home == "" {
+			return "", usageErr("cannot find your home directory for %s: pass --config PATH", p)
+		}
+		p = filepath.Join(home, p[1:])
+	}
+	return p, nil
+}
+
+// checkVia validates --via.
+func checkVia(via string) error {
+	if via != "metadata" && via != "cli" {
+		return usageErr("--via %q: use metadata (auth_type = metadata-service) or cli (auth_type = databricks-cli)", via)
+	}
+	return nil
+}
+
+// viaKeys returns the auth_type and the key that points tools at dbx-cred.
+func viaKeys(via string) (authType, key string) {
+	if via == "cli" {
+		return "databricks-cli", "databricks_cli_path"
+	}
+	return "metadata-service", "metadata_service_url"
+}
+
+// nameList collects repeated -p values; names are taken whole (they may
+// hold commas).
+type nameList []string
+
+func (n *nameList) String() string { return strings.Join(*n, " ") }
+
+func (n *nameList) Set(v string) error {
+	*n = append(*n, v)
+	return nil
+}
