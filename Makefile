@@ -21,15 +21,32 @@ LDFLAGS := -s -w -X github.com/dbx-cred/dbx-cred/internal/version.Version=$(VERS
 APT_PACKAGES := gnome-keyring dbus dbus-x11 libsecret-tools bash zsh fish git curl util-linux
 TEST_COMMANDS := gnome-keyring-daemon dbus-run-session gdbus secret-tool zsh fish git curl setpriv
 
-CROSS := darwin/arm64 darwin/amd64 windows/amd64 linux/arm64
+CROSS := darwin/arm64 darwin/amd64 windows/amd64 linux/arm64 linux/amd64
+# What "make dist" ships: the same platforms, built without cgo.
+DIST := linux/amd64 linux/arm64 darwin/arm64 darwin/amd64 windows/amd64
 
-.PHONY: all build test check generate tools test-deps bench clean fmt
+.PHONY: all build test check generate tools test-deps bench clean fmt install dist
 
 all: build
 
 build:
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/dbx-cred ./cmd/dbx-credd
+
+# Builds and installs both binaries for this user (~/.local/bin, or
+# PREFIX=DIR) and the per-user service where there is a service manager.
+install:
+	install/install.sh $(if $(PREFIX),--prefix '$(PREFIX)')
+
+# Stripped, version-stamped binaries for every platform, and their sums.
+dist:
+	rm -rf dist && mkdir -p dist
+	for p in $(DIST); do os=$${p%/*}; arch=$${p#*/}; ext=$$( [ $$os = windows ] && echo .exe || true ); \
+	  for b in dbx-cred dbx-credd; do \
+	    GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+	      -o dist/$$b-$(VERSION)-$$os-$$arch$$ext ./cmd/$$b || exit 1; \
+	  done; done
+	cd dist && sha256sum -- * > SHA256SUMS && cat SHA256SUMS
 
 $(TOOLS)/buf:
 	GOBIN=$(TOOLS) GOFLAGS= $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
@@ -80,4 +97,4 @@ bench: test-deps build
 	bench/run
 
 clean:
-	rm -rf bin .tools
+	rm -rf bin .tools dist

@@ -4,12 +4,14 @@ go 1.26.8
 
 require (
 	github.com/databricks/databricks-sdk-go v0.175.0
+	github.com/kardianos/service v1.3.0
 	github.com/zalando/go-keyring v0.2.8
 	golang.org/x/mod v0.41.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
+	gopkg.in/ini.v1 v1.67.0
 )
 
 require (
@@ -43,5 +45,4 @@ require (
 	golang.org/x/time v0.5.0 // indirect
 	google.golang.org/api v0.182.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
-	gopkg.in/ini.v1 v1.67.0 // indirect
 )

@@ -17,7 +17,9 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/daemon"
 	"github.com/dbx-cred/dbx-cred/daemon/metadata"
+	"github.com/dbx-cred/dbx-cred/daemon/service"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	"github.com/dbx-cred/dbx-cred/internal/version"
 )
 
@@ -26,6 +28,11 @@ short-lived access to them over a private socket. You talk to it with dbx-cred.
 
 Usage:
   dbx-credd run [flags]     run in the foreground until SIGINT or SIGTERM
+  dbx-credd install         install it as a service of your user that starts at
+                            login and restarts on failure (does not start it now)
+  dbx-credd uninstall       stop the service and remove it
+  dbx-credd start | stop    start or stop the installed service now
+  dbx-credd status          is the service installed, running, answering?
   dbx-credd version         print the version
   dbx-credd help            show this help
 
@@ -41,12 +48,30 @@ Flags of run:
                             port, or off. Each profile gets its own secret URL
                             (dbx-cred metadata-url -p NAME); on Linux only your
                             user's processes are answered
+                            (default: $DBX_CRED_METADATA_LISTEN, else 127.0.0.1:8471)
+
+The service (install):
+  Linux    a systemd user unit, ~/.config/systemd/user/dbx-credd.service
+           (WantedBy=default.target, Restart=on-failure); logs: journalctl --user -u dbx-credd
+  macOS    a launchd agent, ~/Library/LaunchAgents/io.github.dbx-cred.dbx-credd.plist
+           (RunAtLoad, KeepAlive); logs: ~/Library/Logs/dbx-cred/dbx-credd.log
+  Windows  not a Windows service (that runs as LocalSystem and cannot see your
+           Credential Manager) but a logon start of your user: the value
+           "dbx-credd" under HKCU\Software\Microsoft\Windows\CurrentVersion\Run.
+           "stop" is not supported there: end dbx-credd.exe in Task Manager
+  It runs this dbx-credd executable with "run". DBX_CRED_SOCKET and
+  DBX_CRED_METADATA_LISTEN, when set at install time, are carried into it;
+  otherwise it serves on the default socket, where dbx-cred looks. Without a
+  service, dbx-cred starts "dbx-credd run" itself on first use (set
+  DBX_CRED_NO_AUTOSTART=1 to turn that off).
 
 Secrets live only in the OS keyring (service "dbx-cred", one item per profile).
 Non-secret profile data lives in $XDG_CONFIG_HOME/dbx-cred/profiles.json.
 
 Exit status: 0 after a clean shutdown, 1 when the daemon cannot start (the
-message says why and how to fix it), 64 on a usage error.
+message says why and how to fix it), 3 when another dbx-credd already serves
+the socket, 64 on a usage error. status exits 0 when a daemon answers on the
+socket and 3 when none does.
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -59,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runDaemon(args[1:], stderr)
+	case "install", "uninstall", "start", "stop", "status":
+		return manageService(args[0], args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "dbx-credd %s\n", version.Version)
 		return 0
@@ -77,7 +104,13 @@ func runDaemon(args []string, stderr io.Writer) int {
 	socket := fs.String("socket", "", "")
 	level := fs.String("log-level", "info", "")
 	timeout := fs.Duration("keyring-timeout", store.DefaultTimeout, "")
-	metadataListen := fs.String("metadata-listen", metadata.DefaultListen, "")
+	listenDefault := metadata.DefaultListen
+	// From the environment too, so a daemon that a service manager or
+	// dbx-cred's autostart runs listens where the user chose.
+	if v := os.Getenv(service.EnvMetadataListen); v != "" {
+		listenDefault = v
+	}
+	metadataListen := fs.String("metadata-listen", listenDefault, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -109,6 +142,11 @@ func runDaemon(args []string, stderr io.Writer) int {
 	if err != nil {
 		msg := err.Error()
 		fmt.Fprintf(stderr, "dbx-credd: %s\n", strings.TrimSpace(msg))
+		// Its own status, so a service manager (RestartPreventExitStatus=3)
+		// and dbx-cred's autostart can tell "lost the race" from "broken".
+		if errors.Is(err, safesocket.ErrAlreadyRunning) {
+			return 3
+		}
 		return 1
 	}
 	return 0

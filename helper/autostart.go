@@ -1,0 +1,177 @@
+package helper
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// envNoAutostart turns autostart off, for users who run the daemon under a
+// supervisor of their own and would rather see "not running" (exit 2).
+const envNoAutostart = "DBX_CRED_NO_AUTOSTART"
+
+// autostartWait bounds the wait for a daemon we started. It serves within
+// tens of milliseconds; the rest is headroom for a loaded machine.
+const autostartWait = 3 * time.Second
+
+// exitAlreadyServing is dbx-credd run's status when another daemon holds the
+// socket's lock: at a cold start raced by several helpers, all but one
+// daemon exit with it, and the helpers use the winner.
+const exitAlreadyServing = 3
+
+// maxLogSize is when the autostart log is moved aside (to .1) before a start:
+// the daemon logs a line per token handed out and nothing else trims it.
+const maxLogSize = 1 << 20
+
+// mayAutostart reports whether err, from a call that reached no daemon,
+// allows starting one, as gpg starts gpg-agent.
+func (c *cli) mayAutostart(err error) bool {
+	if c.noAutostart || status.Code(err) != codes.Unavailable {
+		return false
+	}
+	v := c.io.Getenv(envNoAutostart)
+	return v == "" || v == "0"
+}
+
+// dialTracker dials the socket for gRPC and records whether a connection
+// was ever made: that, not the status code, tells "no daemon" from a
+// daemon's own Unavailable (an unreachable workspace), and it catches a
+// daemon that another helper started just after our dial failed.
+type dialTracker struct {
+	socket    string
+	connected atomic.Bool
+}
+
+// dial ignores gRPC's address: with a custom dialer gRPC passes the whole
+// "unix://..." target, and the path is what we dial anyway.
+func (d *dialTracker) dial(ctx context.Context, _ string) (net.Conn, error) {
+	var nd net.Dialer
+	conn, err := nd.DialContext(ctx, "unix", d.socket)
+	if err == nil {
+		d.connected.Store(true)
+	}
+	return conn, err
+}
+
+// autostart starts "dbx-credd run" on c.socket, detached from us and from
+// the terminal, and waits until something answers there. Helpers racing at
+// a cold start each start one; the socket's lock lets one serve and the
+// others exit at once, and every helper then finds the winner.
+func (c *cli) autostart() error {
+	if c.daemonAnswers() {
+		return nil // another helper's daemon came up meanwhile
+	}
+	logPath := filepath.Join(stateDir(c.io.Getenv), "dbx-credd.log")
+	notRunning := func(format string, a ...any) error {
+		return &exitError{code: exitNoDaemon, msg: fmt.Sprintf("dbx-credd is not running on %s and starting it failed: %s; "+
+			"start it yourself with \"dbx-credd run &\" (or \"dbx-credd install\" and \"dbx-credd start\"), "+
+			"or set DBX_CRED_SOCKET if it serves elsewhere", c.socket, fmt.Sprintf(format, a...))}
+	}
+	exe, err := findDaemon()
+	if err != nil {
+		return notRunning("%v", err)
+	}
+	lg, offset, err := openLog(logPath)
+	if err != nil {
+		return notRunning("%v", err)
+	}
+	// The socket is passed explicitly so the daemon serves exactly where
+	// this helper looks, whatever its environment says.
+	cmd := exec.Command(exe, "run", "--socket", c.socket)
+	cmd.Stdout, cmd.Stderr = lg, lg // stdin stays /dev/null
+	detach(cmd)
+	err = cmd.Start()
+	lg.Close() // the child holds its own copy
+	if err != nil {
+		return notRunning("run %s: %v", exe, err)
+	}
+	exited := make(chan int, 1)
+	go func() { cmd.Wait(); exited <- cmd.ProcessState.ExitCode() }()
+
+	deadline := time.Now().Add(autostartWait)
+	for !c.daemonAnswers() {
+		select {
+		case code := <-exited:
+			if code != exitAlreadyServing {
+				return notRunning("%s exited with status %d: %s (log: %s)", exe, code, lastLine(logPath, offset), logPath)
+			}
+			exited = nil // another helper's daemon won: wait for it to answer
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return notRunning("%s (pid %d) did not answer within %s (log: %s)", exe, cmd.Process.Pid, autostartWait, logPath)
+		}
+	}
+	return nil
+}
+
+// findDaemon looks next to this executable first, so a dbx-cred always
+// starts the dbx-credd it was installed with, then on PATH.
+func findDaemon() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), daemonName)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(daemonName)
+	if err != nil {
+		return "", fmt.Errorf("%s is neither next to dbx-cred nor on PATH (install both with install/install.sh)", daemonName)
+	}
+	return p, nil
+}
+
+// openLog opens the daemon's log for appending, private to the user: it
+// names profiles, hosts and processes, though never a token. It returns
+// the size before this start, to find what this start wrote.
+func openLog(path string) (*os.File, int64, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, 0, fmt.Errorf("create the log directory: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Size() > maxLogSize {
+		_ = os.Rename(path, path+".1") // at worst the log grows on
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open the daemon log: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("open the daemon log: %w", err)
+	}
+	return f, fi.Size(), nil
+}
+
+// lastLine gives the last line written to path after offset: the daemon's
+// own explanation of why it could not start.
+func lastLine(path string, offset int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "no log"
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, offset, 64<<10))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "log unreadable"
+	}
+	b = bytes.TrimSpace(b)
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	if len(b) == 0 {
+		return "it logged nothing"
+	}
+	return string(b)
+}

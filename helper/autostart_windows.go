@@ -1,0 +1,26 @@
+package helper
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/windows"
+)
+
+const daemonName = "dbx-credd.exe"
+
+// detach gives the daemon no console and its own process group, so it
+// outlives the helper and the console window, and Ctrl-C there misses it.
+func detach(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: windows.CREATE_NEW_PROCESS_GROUP | windows.DETACHED_PROCESS}
+}
+
+// stateDir is %LOCALAPPDATA%\dbx-cred, beside the default socket.
+func stateDir(getenv func(string) string) string {
+	if d := getenv("LOCALAPPDATA"); d != "" {
+		return filepath.Join(d, "dbx-cred")
+	}
+	return filepath.Join(os.TempDir(), "dbx-cred")
+}
