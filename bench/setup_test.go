@@ -143,9 +143,11 @@ func newWorld() (w *world, err error) {
 	}
 	w = &world{root: root}
 	w.stops = append(w.stops, func() { os.RemoveAll(root) })
+	// Not w itself: "return nil, err" sets it to nil before this runs.
+	undo := w
 	defer func() {
 		if err != nil {
-			w.close()
+			undo.close()
 		}
 	}()
 	for _, d := range []string{"home", "cfg", "run", "ss/run", "ss/data"} {

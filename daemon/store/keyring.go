@@ -21,7 +21,15 @@ type Keyring struct {
 	service string
 	timeout time.Duration
 	getenv  func(string) string
+	// slots bounds the calls in flight, abandoned (timed-out) ones
+	// included: a keyring slower than the callers (gnome-keyring rewrites
+	// its whole file on every write) must make them wait, not pile up
+	// goroutines and D-Bus calls until the bus refuses more.
+	slots chan struct{}
 }
+
+// maxKeyringCalls is how many calls one Keyring has in flight at most.
+const maxKeyringCalls = 4
 
 // NewKeyring returns a Keyring for service. timeout <= 0 means DefaultTimeout.
 // getenv is consulted for the session bus address before each call.
@@ -29,7 +37,7 @@ func NewKeyring(service string, timeout time.Duration, getenv func(string) strin
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &Keyring{service: service, timeout: timeout, getenv: getenv}
+	return &Keyring{service: service, timeout: timeout, getenv: getenv, slots: make(chan struct{}, maxKeyringCalls)}
 }
 
 // Backend implements Store.
@@ -67,7 +75,15 @@ func (k *Keyring) call(ctx context.Context, verb, key string, op func() error) e
 	ctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- op() }()
+	select {
+	case k.slots <- struct{}{}:
+		go func() {
+			defer func() { <-k.slots }()
+			done <- op()
+		}()
+	case <-ctx.Done():
+		// The wait for a slot counts against the same timeout.
+	}
 	select {
 	case err := <-done:
 		if err == nil {

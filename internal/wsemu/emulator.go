@@ -36,6 +36,7 @@ type Emulator struct {
 	issued   uint64
 	faults   []*pendingFault
 	requests map[endpoint]int
+	inFlight map[endpoint]*gauge
 }
 
 // Option configures an Emulator in New.
@@ -99,6 +100,7 @@ func New(opts ...Option) *Emulator {
 		byValue:          make(map[string]*token),
 		byID:             make(map[string]*token),
 		requests:         make(map[endpoint]int),
+		inFlight:         make(map[endpoint]*gauge),
 	}
 	for _, opt := range opts {
 		opt(e)

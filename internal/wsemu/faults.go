@@ -64,6 +64,7 @@ func (e *Emulator) admit(method, path string) (Fault, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.requests[endpoint{method, path}]++
+	e.enterLocked(endpoint{method, path})
 	for i, pf := range e.faults {
 		if !pf.matches(method, path) {
 			continue

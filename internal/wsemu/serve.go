@@ -26,6 +26,7 @@ type apiHandler func(w http.ResponseWriter, r *http.Request, u *user)
 // endpoints exist.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	defer e.leave(r.Method, path)
 	if f, ok := e.admit(r.Method, path); ok {
 		if !sleep(r.Context(), f.Latency) {
 			return // client gave up; nobody reads an answer

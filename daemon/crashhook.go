@@ -1,0 +1,39 @@
+package daemon
+
+import (
+	"log/slog"
+	"os"
+)
+
+// CrashHookEnv names a test hook: set to "after-mint" or "after-persist",
+// dbx-credd exits with CrashExitCode at that point of its next token
+// renewal, the way kill -9 would, so end-to-end tests can prove that a
+// crash in the mint/persist window leaks no token (the next daemon's
+// clean-up revokes it). It is read once at start; leave it unset.
+const CrashHookEnv = "DBX_CRED_TEST_CRASH_AT"
+
+// CrashExitCode is the exit status of a crash the hook caused, so a test
+// can tell it from any real failure.
+const CrashExitCode = 99
+
+// crashHook returns the tokensource.Config.CrashAt hook for the value of
+// CrashHookEnv, or nil when it is unset or names no known point.
+func crashHook(at string, log *slog.Logger) func(point string) {
+	switch at {
+	case "":
+		return nil
+	case "after-mint", "after-persist":
+	default:
+		log.Warn("ignoring an unknown test crash point", "env", CrashHookEnv, "value", at)
+		return nil
+	}
+	log.Warn("test hook armed: the daemon will exit at the next renewal", "env", CrashHookEnv, "point", at)
+	return func(point string) {
+		if point != at {
+			return
+		}
+		log.Warn("test hook: exiting", "point", point, "code", CrashExitCode)
+		// os.Exit runs no deferred calls, like the kill -9 it stands for.
+		os.Exit(CrashExitCode)
+	}
+}

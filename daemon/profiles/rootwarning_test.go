@@ -1,0 +1,68 @@
+package profiles
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+)
+
+// TestRootExpiryWarning checks the warning status shows for a root that
+// dbx-cred rotate created (the only kind whose expiry is known), without
+// waiting 76 days: the registry entry's RootExpiry is set directly.
+func TestRootExpiryWarning(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newManager(t, store.NewMemory())
+	if _, _, err := m.Login(ctx, "prod", "https://ws.example.com", "dapi-good", static); err != nil {
+		t.Fatal(err)
+	}
+	e, err := m.lookup("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setExpiry := func(at time.Time) {
+		e.mu.Lock()
+		e.meta.RootExpiry = at
+		e.mu.Unlock()
+	}
+	now := time.Now()
+	for _, c := range []struct {
+		name   string
+		expiry time.Time
+		warn   bool
+	}{
+		{"unknown expiry (a pasted root)", time.Time{}, false},
+		{"90 days ahead (just rotated)", now.Add(90 * 24 * time.Hour), false},
+		{"15 days ahead", now.Add(15 * 24 * time.Hour), false},
+		{"13 days ahead", now.Add(13 * 24 * time.Hour), true},
+		{"10 days ahead", now.Add(10 * 24 * time.Hour), true},
+		{"already expired", now.Add(-time.Hour), true},
+	} {
+		setExpiry(c.expiry)
+		got := m.List()[0].RootWarning
+		if !c.warn {
+			if got != "" {
+				t.Errorf("%s: warning %q, want none", c.name, got)
+			}
+			continue
+		}
+		if !strings.Contains(got, "dbx-cred rotate -p prod") || !strings.Contains(got, c.expiry.UTC().Format(time.DateOnly)) {
+			t.Errorf("%s: warning %q, want the date and the fix", c.name, got)
+		}
+	}
+
+	// The boundary, on a fixed clock: exactly 14 days left no longer warns.
+	var p Profile
+	p.Name, p.RootExpiry = "prod", now.Add(rootWarnAhead)
+	e.tokenStatus(&p, now)
+	if p.RootWarning != "" {
+		t.Errorf("exactly %s ahead: warning %q", rootWarnAhead, p.RootWarning)
+	}
+	p.RootExpiry = now.Add(rootWarnAhead - time.Second)
+	e.tokenStatus(&p, now)
+	if p.RootWarning == "" {
+		t.Errorf("a second under %s ahead: no warning", rootWarnAhead)
+	}
+}
