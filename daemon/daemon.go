@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -67,6 +68,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// Minted tokens live under their own service name, so no profile
 		// name can ever collide with one.
 		Derived: store.NewKeyring(KeyringService+"-derived", cfg.KeyringTimeout, getenv),
+		CrashAt: crashHook(getenv(CrashHookEnv), log),
 	}, log)
 	if err != nil {
 		return fmt.Errorf("load profiles: %w", err)
@@ -89,6 +91,10 @@ func Run(ctx context.Context, cfg Config) error {
 
 	uid := os.Getuid()
 	g := grpc.NewServer(
+		// A fixed pool of stream workers instead of a goroutine per call:
+		// fresh goroutines grow their stacks on every request (measured with
+		// daemon/server's BenchmarkServeGetToken).
+		grpc.NumStreamWorkers(uint32(runtime.NumCPU())),
 		grpc.Creds(peercred.TransportCredentials()),
 		grpc.ChainUnaryInterceptor(logRefusals(log), peercred.UnaryInterceptor(uid)),
 		grpc.ChainStreamInterceptor(peercred.StreamInterceptor(uid)),

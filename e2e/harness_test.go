@@ -189,7 +189,8 @@ type world struct {
 	logs         []string
 }
 
-func newWorld(t *testing.T) *world {
+// newWorld builds the world; opts configure its workspace emulator.
+func newWorld(t *testing.T, opts ...wsemu.Option) *world {
 	t.Helper()
 	if !built.ok() {
 		t.Fatal("binaries not built")
@@ -209,8 +210,14 @@ func newWorld(t *testing.T) *world {
 		"XDG_RUNTIME_DIR":          filepath.Join(root, "run"),
 		"DBUS_SESSION_BUS_ADDRESS": w.ss.address,
 		"LANG":                     "C.UTF-8",
+		// Tests start their daemon themselves and expect exit 2 without
+		// one; autostart_test.go turns this off to test autostart.
+		"DBX_CRED_NO_AUTOSTART": "1",
+		// A daemon started without --metadata-listen (autostarted, or a
+		// unit's ExecStart) must not fight over the default port.
+		"DBX_CRED_METADATA_LISTEN": "127.0.0.1:0",
 	}
-	w.emu = wsemu.New()
+	w.emu = wsemu.New(opts...)
 	w.srv = httptest.NewServer(w.emu)
 	t.Cleanup(w.srv.Close)
 	w.user = "alice@example.com"

@@ -19,19 +19,38 @@ import (
 // failure into a message and exit code.
 func (c *cli) call(timeout time.Duration, fn func(ctx context.Context, client pb.AgentServiceClient) error) error {
 	c.socket = safesocket.Path(c.io.Getenv)
-	// The socket's 0700 directory and the daemon's peer check are the
-	// security boundary; transport encryption would add nothing locally.
-	conn, err := grpc.NewClient(safesocket.Target(c.socket), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return fmt.Errorf("set up a connection to dbx-credd at %s: %w", c.socket, err)
+	dialed := &dialTracker{socket: c.socket}
+	err := c.callOnce(timeout, fn, dialed)
+	// No daemon reached: start one if none answers yet (autostart.go) and
+	// try once more. Nothing reached a daemon, so repeating fn repeats nothing.
+	if err != nil && !dialed.connected.Load() && c.mayAutostart(err) {
+		if serr := c.autostart(); serr != nil {
+			return serr
+		}
+		err = c.callOnce(timeout, fn, &dialTracker{socket: c.socket})
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := fn(ctx, pb.NewAgentServiceClient(conn)); err != nil {
+	if err != nil {
 		return c.rpcError(err)
 	}
 	return nil
+}
+
+// callOnce is one connection and one fn; its error is fn's, unmapped.
+func (c *cli) callOnce(timeout time.Duration, fn func(ctx context.Context, client pb.AgentServiceClient) error, dialed *dialTracker) error {
+	// The socket's 0700 directory and the daemon's peer check are the
+	// security boundary; transport encryption would add nothing locally.
+	conn, err := grpc.NewClient(safesocket.Target(c.socket), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(dialed.dial))
+	if err != nil {
+		return fmt.Errorf("set up a connection to dbx-credd at %s: %w", c.socket, err)
+	}
+	// Closing a gRPC connection is a graceful HTTP/2 teardown that takes
+	// milliseconds; the answer should not wait for it. The helper prints and
+	// exits right after this call, which ends the connection anyway.
+	defer func() { go conn.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return fn(ctx, pb.NewAgentServiceClient(conn))
 }
 
 // rpcError maps a gRPC status to the helper's exit codes. Unavailable means

@@ -58,6 +58,8 @@ func commands() []command {
 		{"audit", "show the latest tokens handed out: when, profile, channel, process (never tokens)", runAudit},
 		{"status", "show the daemon's state", runStatus},
 		{"rotate", "replace a profile's stored token with a new one", runRotate},
+		{"import", "move a .databrickscfg's tokens into the keyring and rewrite it to use dbx-cred", runImport},
+		{"export", "print a .databrickscfg profile block that uses dbx-cred (no token)", runExport},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -88,11 +90,16 @@ Examples:
 Environment:
   DBX_CRED_SOCKET            the daemon's socket (default: $XDG_RUNTIME_DIR/dbx-cred/agent.sock)
   DATABRICKS_CONFIG_PROFILE  the default profile
+  DBX_CRED_NO_AUTOSTART=1    do not start dbx-credd when it is not running (by
+                             default dbx-cred starts "dbx-credd run", found next to
+                             dbx-cred or on PATH, logging to
+                             $XDG_STATE_HOME/dbx-cred/dbx-credd.log, or
+                             ~/Library/Logs/dbx-cred/ on macOS)
 
 Exit status:
   0   success
   1   other error (the message says what went wrong)
-  2   dbx-credd is not running or cannot be reached
+  2   dbx-credd is not running and could not be started, or cannot be reached
   3   no such profile
   4   the workspace rejected the token: log in again
   5   the OS keyring cannot be used (locked, no Secret Service...)
@@ -114,6 +121,9 @@ func usage(w io.Writer) {
 type cli struct {
 	io     IO
 	socket string
+	// noAutostart: this command reports on the daemon, so finding none is
+	// its answer, not a reason to start one.
+	noAutostart bool
 }
 
 // Main runs dbx-cred with args (without the program name) and returns the

@@ -59,6 +59,7 @@ func runStatus(c *cli, args []string) error {
 		return err
 	}
 	var r *pb.StatusResponse
+	c.noAutostart = true
 	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
 		var err error
 		r, err = client.Status(ctx, &pb.StatusRequest{})

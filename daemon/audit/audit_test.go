@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -53,18 +51,5 @@ func TestRecordLogsFacts(t *testing.T) {
 	}
 	if ev := l.Recent(1)[0]; ev.Time.IsZero() || len(l.events) != DefaultSize {
 		t.Fatalf("event %+v, size %d", ev, len(l.events))
-	}
-}
-
-func TestExe(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("no /proc")
-	}
-	self, _ := os.Executable()
-	if got := Exe(os.Getpid()); got != self {
-		t.Fatalf("Exe(self) = %q, want %q", got, self)
-	}
-	if Exe(0) != "" {
-		t.Fatal("Exe(0) should be empty")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
+	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 	"github.com/dbx-cred/dbx-cred/daemon/tcppeer"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 )
@@ -159,7 +160,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.cfg.Audit != nil {
 		h.cfg.Audit.Record(audit.Event{Profile: profile, Channel: "metadata", PeerUID: peer.UID,
-			PeerPID: peer.PID, PeerExe: audit.Exe(peer.PID), Kind: tok.Kind, Expiry: tok.Expiry})
+			PeerPID: peer.PID, PeerExe: peercred.Exe(peer.PID), Kind: tok.Kind, Expiry: tok.Expiry})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(tokenJSON{AccessToken: tok.Value, TokenType: "Bearer", ExpiresOn: expires.Unix()})

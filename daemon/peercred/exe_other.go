@@ -1,6 +1,6 @@
 //go:build !linux
 
-package audit
+package peercred
 
 // Exe returns "" where there is no /proc to ask: the audit trail then shows
 // uid and pid only.

@@ -21,6 +21,10 @@ type AuthInfo struct {
 	UID   int
 	PID   int
 	Known bool
+	// Exe is the peer's executable when it connected ("" if unknown). Read
+	// once per connection: a connection serves many calls, and the audit
+	// trail wants it for each.
+	Exe string
 }
 
 // AuthType implements credentials.AuthInfo.
@@ -91,6 +95,7 @@ func handshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	// and macOS; the connection stays up so the caller learns why.
 	if uid, pid, err := peerCreds(uc); err == nil {
 		info.UID, info.PID, info.Known = uid, pid, true
+		info.Exe = Exe(pid)
 	}
 	return conn, info, nil
 }

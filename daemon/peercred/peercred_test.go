@@ -134,7 +134,7 @@ func TestSameUIDServed(t *testing.T) {
 	}
 	want := AuthInfo{
 		CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity},
-		UID:            os.Getuid(), PID: os.Getpid(), Known: true,
+		UID:            os.Getuid(), PID: os.Getpid(), Known: true, Exe: Exe(os.Getpid()),
 	}
 	for _, call := range []string{"Check", "Watch"} {
 		if got := <-handled; got != want {

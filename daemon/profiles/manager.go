@@ -211,7 +211,7 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 		return Profile{}, false, err
 	}
 	if old != nil {
-		m.closeSources(ctx, old, true)
+		m.closeSources(ctx, old, true, false)
 	}
 	e := &entry{meta: meta, token: token, loaded: true, state: Ready}
 	if !opt.Static {
@@ -264,7 +264,7 @@ func (m *Manager) Logout(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	m.closeSources(ctx, e, true)
+	m.closeSources(ctx, e, true, true)
 	if err := m.store.Delete(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("delete the token of profile %q (the profile is kept): %w", name, err)
 	}

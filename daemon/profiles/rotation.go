@@ -62,7 +62,10 @@ type Rotation struct {
 	Clock   tokensource.Clock
 	// MaxConcurrentMints bounds token/create calls across all profiles.
 	MaxConcurrentMints int
-	limiter            chan struct{}
+	// CrashAt is a test hook passed to every token source
+	// (tokensource.Config.CrashAt); nil in production.
+	CrashAt func(point string)
+	limiter chan struct{}
 }
 
 func (r Rotation) withDefaults() Rotation {
@@ -133,7 +136,14 @@ func (m *Manager) loadPersisted(ctx context.Context, profile, scopes string) tok
 }
 
 func (m *Manager) trialMint(ctx context.Context, name, host, root string, lifetime time.Duration) (tokensource.Token, error) {
+	// Logins scripted in bulk must not break the bound renewals keep.
+	select {
+	case m.rot.limiter <- struct{}{}:
+	case <-ctx.Done():
+		return tokensource.Token{}, fmt.Errorf("mint a first short-lived token at %s (nothing was stored): %w", host, ctx.Err())
+	}
 	nt, err := m.rot.Tokens(host, root).Create(ctx, lifetime, m.comment(name), nil)
+	<-m.rot.limiter
 	if err != nil {
 		var ae *workspace.APIError
 		if errors.As(err, &ae) && ae.Status == 403 && !ae.Rejected() {
@@ -194,6 +204,7 @@ func (m *Manager) sourceWith(e *entry, scopes []string, initial tokensource.Toke
 		Limiter: m.rot.limiter,
 		Lock:    &e.mintMu,
 		Log:     m.log,
+		CrashAt: m.rot.CrashAt,
 	}, initial)
 	e.sources[key] = d
 	return d
@@ -230,8 +241,11 @@ func (m *Manager) derivedToken(ctx context.Context, e *entry, req TokenRequest) 
 }
 
 // closeSources stops a profile's renewals; with revoke, its minted tokens
-// are revoked and forgotten (logout, re-login).
-func (m *Manager) closeSources(ctx context.Context, e *entry, revoke bool) {
+// are revoked and forgotten (logout, re-login). With sweep, leftovers no
+// source holds are revoked too (logout); a re-login must not sweep, since
+// the new login's first token carries the same comment and is not held by
+// the old entry.
+func (m *Manager) closeSources(ctx context.Context, e *entry, revoke, sweep bool) {
 	e.srcMu.Lock()
 	sources := e.sources
 	e.sources = nil
@@ -246,7 +260,7 @@ func (m *Manager) closeSources(ctx context.Context, e *entry, revoke bool) {
 			}
 		}
 	}
-	if revoke && e.meta.Mode == ModeRotating && e.loaded {
+	if sweep && e.meta.Mode == ModeRotating && e.loaded {
 		if err := m.cleanup(ctx, e); err != nil {
 			m.log.Warn("leftover clean-up failed", "profile", e.meta.Name, "err", err)
 		}
@@ -331,7 +345,7 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 			}
 			m.mu.RUnlock()
 			for _, e := range entries {
-				m.closeSources(context.Background(), e, false)
+				m.closeSources(context.Background(), e, false, false)
 			}
 			return
 		case <-t.C:
@@ -426,7 +440,9 @@ func (m *Manager) Rotate(ctx context.Context, name string) (RotateResult, error)
 		return RotateResult{}, fmt.Errorf("the new root of profile %q is stored, but the registry could not be updated: %w", name, err)
 	}
 	e.mu.Lock()
-	e.meta, e.token = meta, nt.Value
+	// Only the fields that changed: token paths read e.meta.Name, Host and
+	// Mode without e.mu, and writing the whole struct would race with them.
+	e.meta.RootID, e.meta.RootExpiry, e.token = meta.RootID, meta.RootExpiry, nt.Value
 	e.mu.Unlock()
 	res := RotateResult{Profile: e.view()}
 	if oldID != "" {

@@ -31,7 +31,7 @@ func (s *Server) served(ctx context.Context, ch pb.Channel, tok profiles.Token, 
 	ev := audit.Event{Profile: tok.Profile.Name, Channel: enumWord(ch.String(), "CHANNEL_"),
 		Kind: enumWord(kind.String(), "TOKEN_KIND_"), Expiry: tok.Expiry, PeerUID: -1}
 	if p, ok := peercred.FromContext(ctx); ok && p.Known {
-		ev.PeerUID, ev.PeerPID, ev.PeerExe = p.UID, p.PID, audit.Exe(p.PID)
+		ev.PeerUID, ev.PeerPID, ev.PeerExe = p.UID, p.PID, p.Exe
 	}
 	s.audit.Record(ev)
 }

@@ -56,9 +56,6 @@ func (s *Server) Register(g *grpc.Server) { pb.RegisterAgentServiceServer(g, s) 
 
 // GetToken implements AgentService.
 func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) {
-	if len(req.GetScopes()) > 0 {
-		return nil, status.Error(codes.Unimplemented, "scoped tokens are not supported yet by this dbx-credd")
-	}
 	tok, err := s.profiles.Token(ctx, profiles.TokenRequest{
 		Profile: req.GetProfile(), Host: req.GetHost(), Scopes: req.GetScopes(), ForceRefresh: req.GetForceRefresh(),
 	})

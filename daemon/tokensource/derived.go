@@ -53,6 +53,12 @@ type Config struct {
 	// MaxBackoff caps the wait between failed renewals (default 60 s).
 	MaxBackoff time.Duration
 	Log        *slog.Logger
+	// CrashAt is a test hook, nil in production: renewal calls it with
+	// "after-mint" once token/create has answered (nothing persisted yet)
+	// and with "after-persist" once the token is kept (the superseded one
+	// not yet revoked), so end-to-end tests can kill the daemon in exactly
+	// the windows where a crash leaks a token (see daemon.CrashHookEnv).
+	CrashAt func(point string)
 }
 
 // ErrNeedsLogin marks a root the workspace rejected.
@@ -104,7 +110,9 @@ func NewDerived(mint Minter, cfg Config, initial Token) *Derived {
 	if initial.Value != "" && initial.ID != "" {
 		d.held[initial.ID] = initial
 		if d.usableAt(initial, now) {
-			d.cur = initial
+			// Its mint time is unknown: counting its life from now
+			// understates the grace, which only makes clients ask sooner.
+			d.cur, d.minted = initial, now
 			d.renewAt = d.nextRenewal(initial, now)
 		}
 	}
@@ -117,8 +125,10 @@ func NewDerived(mint Minter, cfg Config, initial Token) *Derived {
 func (d *Derived) Token(ctx context.Context) (Token, error) {
 	for {
 		d.mu.Lock()
-		if d.usableAt(d.cur, d.cfg.Clock.Now()) {
+		now := d.cfg.Clock.Now()
+		if d.usableAt(d.cur, now) {
 			t := d.cur
+			t.Expiry = d.advertisedExpiry(t, now)
 			d.mu.Unlock()
 			return t, nil
 		}
@@ -225,6 +235,23 @@ func (d *Derived) Close(ctx context.Context, revoke bool) error {
 		d.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// advertisedExpiry is the expiry clients are told: not the token's own, but
+// the earliest moment it may be revoked, which is a grace period after its
+// replacement (at renewal time, or now if renewal is already due). Clients
+// that cache a token until shortly before its expiry (the SDKs do) thus ask
+// again before it is revoked under them.
+func (d *Derived) advertisedExpiry(t Token, now time.Time) time.Time {
+	replaced := d.renewAt
+	if now.After(replaced) {
+		replaced = now
+	}
+	revoke := replaced.Add(d.grace(t.Expiry.Sub(d.minted)))
+	if revoke.Before(t.Expiry) {
+		return revoke
+	}
+	return t.Expiry
 }
 
 func (d *Derived) usableAt(t Token, now time.Time) bool {
@@ -341,6 +368,7 @@ func (d *Derived) renew(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.crashAt("after-mint")
 	if d.cfg.Persist != nil {
 		if err := d.cfg.Persist(ctx, tok); err != nil {
 			// Serving it anyway beats failing the client; if the daemon
@@ -348,6 +376,7 @@ func (d *Derived) renew(ctx context.Context) error {
 			d.cfg.Log.Warn("could not keep the new token in the keyring", "profile", d.cfg.Name, "err", err)
 		}
 	}
+	d.crashAt("after-persist")
 	d.mu.Lock()
 	now := d.cfg.Clock.Now()
 	d.cur, d.minted = tok, now
@@ -363,7 +392,7 @@ func (d *Derived) renew(ctx context.Context) error {
 			stale = append(stale, t)
 		}
 	}
-	grace := d.grace(tok, now)
+	grace := d.grace(tok.Expiry.Sub(now))
 	d.mu.Unlock()
 	d.cfg.Log.Info("token renewed", "profile", d.cfg.Name, "expiry", tok.Expiry.UTC().Format(time.RFC3339), "next_renewal", d.renewAt.UTC().Format(time.RFC3339))
 	for _, t := range stale {
@@ -372,12 +401,18 @@ func (d *Derived) renew(ctx context.Context) error {
 	return nil
 }
 
-func (d *Derived) grace(t Token, now time.Time) time.Duration {
+func (d *Derived) crashAt(point string) {
+	if d.cfg.CrashAt != nil {
+		d.cfg.CrashAt(point)
+	}
+}
+
+// grace is how long a superseded token of the given lifetime stays alive.
+func (d *Derived) grace(lifetime time.Duration) time.Duration {
 	if d.cfg.Grace > 0 {
 		return d.cfg.Grace
 	}
-	g := t.Expiry.Sub(now) / 10
-	return min(g, 30*time.Second)
+	return min(lifetime/10, 30*time.Second)
 }
 
 // revokeLater revokes t after grace; on shutdown it is left to expire (the

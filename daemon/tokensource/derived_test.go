@@ -146,6 +146,9 @@ func TestThrottlingAndOutagesBackOffWhileServingTheCurrentToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The token's own expiry; Token advertises an earlier one (see
+	// TestAdvertisedExpiryPrecedesRevocation).
+	firstExpiry := d.Status().Expiry
 	// From now on renewals meet 429s asking for 5 s, then a 503 burst.
 	r.emu.InjectFault(wsemu.Fault{Method: "POST", Path: "/api/2.0/token/create", Status: 429, RetryAfter: 5 * time.Second, Times: 3})
 	r.emu.InjectFault(wsemu.Fault{Method: "POST", Path: "/api/2.0/token/create", Status: 503, Times: 3})
@@ -162,7 +165,7 @@ func TestThrottlingAndOutagesBackOffWhileServingTheCurrentToken(t *testing.T) {
 			next = tok
 			break
 		}
-		if r.clk.Now().After(first.Expiry) {
+		if r.clk.Now().After(firstExpiry) {
 			t.Fatal("no renewal before the first token expired")
 		}
 		time.Sleep(time.Millisecond)
@@ -247,5 +250,23 @@ func TestPersistedTokenIsReused(t *testing.T) {
 	}
 	if n := r.emu.Requests("POST", "/api/2.0/token/create"); n != 1 {
 		t.Fatalf("%d creates; the persisted token should have been reused", n)
+	}
+}
+
+// Clients are told a token expires when it may first be revoked (a grace
+// period after its planned replacement), not at its own expiry, so caching
+// clients re-ask in time.
+func TestAdvertisedExpiryPrecedesRevocation(t *testing.T) {
+	r := newRig(t, 1)
+	d := r.source(Config{}, time.Hour)
+	defer d.Close(context.Background(), true)
+	tok, err := d.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := d.Status()
+	grace := 30 * time.Second // min(lifetime/10, 30 s) for 1 h tokens
+	if !tok.Expiry.Before(st.Expiry) || tok.Expiry.After(st.NextRenewal.Add(grace)) || tok.Expiry.Before(st.NextRenewal) {
+		t.Fatalf("advertised %s; real expiry %s, renewal %s", tok.Expiry, st.Expiry, st.NextRenewal)
 	}
 }
