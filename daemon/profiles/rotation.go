@@ -107,8 +107,16 @@ type persisted struct {
 	Expiry time.Time `json:"expiry"`
 }
 
+// persistMinLife: tokens living less than this are not kept in the keyring.
+// A Secret Service write costs tens of milliseconds (gnome-keyring rewrites
+// its whole file), so keeping every 10-20 s token of hundreds of profiles
+// saturates it (bench/: 500 profiles need ~56 writes/s, it manages ~20).
+// Such a token is cheap to replace: after a restart the daemon mints anew,
+// and its clean-up pass revokes the one it lost.
+const persistMinLife = 5 * time.Minute
+
 func (m *Manager) persist(ctx context.Context, profile, scopes string, t tokensource.Token) {
-	if m.rot.Derived == nil || t.Value == "" {
+	if m.rot.Derived == nil || t.Value == "" || t.Expiry.Sub(m.rot.Clock.Now()) < persistMinLife {
 		return
 	}
 	b, _ := json.Marshal(persisted{t.Value, t.ID, t.Expiry})
