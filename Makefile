@@ -25,7 +25,7 @@ CROSS := darwin/arm64 darwin/amd64 windows/amd64 linux/arm64 linux/amd64
 # What "make dist" ships: the same platforms, built without cgo.
 DIST := linux/amd64 linux/arm64 darwin/arm64 darwin/amd64 windows/amd64
 
-.PHONY: all build test check generate tools test-deps bench clean fmt install dist
+.PHONY: all build test check generate tools test-deps bench clean fmt install dist demo
 
 all: build
 
@@ -92,6 +92,11 @@ test-deps:
 # The whole suite, under a private D-Bus session with a real gnome-keyring.
 test: test-deps
 	CGO_ENABLED=1 scripts/with-secret-service $(GO) test -race -count=1 -timeout 15m ./...
+
+# dbx-cred end to end in about 30 s without a workspace: a throwaway keyring,
+# the workspace emulator, the daemon, and each way of getting a token.
+demo: build test-deps
+	scripts/demo
 
 bench: test-deps build
 	bench/run

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dbx-cred/dbx-cred/internal/gitserve"
 )
 
 // gitServer serves the emulator's API and a smart-HTTP git repository
@@ -31,40 +32,27 @@ type gitServer struct {
 func newGitServer(t *testing.T, w *world) *gitServer {
 	t.Helper()
 	requireTools(t, "git")
-	execPath, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Fatalf("git --exec-path: %v", err)
-	}
-	backend := filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend")
-	if _, err := os.Stat(backend); err != nil {
-		t.Skipf("git-http-backend is missing: %v", err)
+	if _, err := gitserve.Backend(); err != nil {
+		t.Skip(err)
 	}
 	g := &gitServer{bare: filepath.Join(w.root, "srv", "repo.git")}
 	gitRun(t, nil, "", "init", "--quiet", "--bare", "--initial-branch=main", g.bare)
-	// Pushes over HTTP are off unless the server says who pushed or the repo
-	// allows them; the auth check below is the gate.
-	gitRun(t, nil, "", "--git-dir", g.bare, "config", "http.receivepack", "true")
-	cgiHandler := &cgi.Handler{Path: backend, Root: "/", Env: []string{
-		"GIT_PROJECT_ROOT=" + filepath.Dir(g.bare), "GIT_HTTP_EXPORT_ALL=1",
-	}}
-	mux := http.NewServeMux()
-	mux.Handle("/repo.git/", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		_, password, ok := r.BasicAuth()
+	prefix, handler, err := gitserve.New(g.bare, func(password string) (string, bool) {
 		user, valid := w.emu.Authenticate(password)
 		g.mu.Lock()
-		if ok && valid {
+		defer g.mu.Unlock()
+		if valid {
 			g.accepted = append(g.accepted, user)
 		} else {
 			g.refused++
 		}
-		g.mu.Unlock()
-		if !ok || !valid {
-			rw.Header().Set("WWW-Authenticate", `Basic realm="dbx-cred test git"`)
-			http.Error(rw, "authentication required", http.StatusUnauthorized)
-			return
-		}
-		cgiHandler.ServeHTTP(rw, r)
-	}))
+		return user, valid
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(prefix, handler)
 	mux.Handle("/", w.emu)
 	g.srv = httptest.NewServer(mux)
 	t.Cleanup(g.srv.Close)

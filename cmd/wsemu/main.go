@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/dbx-cred/dbx-cred/internal/gitserve"
 	"github.com/dbx-cred/dbx-cred/internal/wsemu"
 )
 
@@ -37,8 +39,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (plain HTTP)")
 	userName := fs.String("user", "alice@example.com", "user to create; a never-expiring PAT is issued for it")
+	gitRepo := fs.String("git-repo", "", "also serve this bare git repository over smart HTTP at /<its base name>/, behind Basic auth accepting any token valid here")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: wsemu [--listen ADDR] [--user NAME]
+		fmt.Fprint(fs.Output(), `Usage: wsemu [--listen ADDR] [--user NAME] [--git-repo DIR]
 
 wsemu is a TEST DOUBLE of a Databricks workspace, not a real workspace. It
 emulates host metadata, SCIM Me and the Token API (create/list/delete) in
@@ -47,6 +50,9 @@ real account. Tokens it issues are worthless anywhere else, which is why it
 prints its fake PAT:
 
   host=http://ADDR user=USER pat=dapi...
+
+With --git-repo the same address is also a git host (as a workspace is for
+Git folders), and the line ends with git=http://ADDR/NAME.git.
 
 State is lost when it exits (SIGINT/SIGTERM).
 
@@ -68,10 +74,24 @@ Flags:
 	}
 	emu := wsemu.New()
 	pat := emu.AddUser(*userName)
+	var handler http.Handler = emu
+	gitURL := ""
+	if *gitRepo != "" {
+		prefix, git, err := gitserve.New(*gitRepo, emu.Authenticate)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle(prefix, git)
+		mux.Handle("/", emu)
+		handler = mux
+		gitURL = fmt.Sprintf(" git=http://%s%s", ln.Addr(), strings.TrimSuffix(prefix, "/"))
+	}
 	// Print the bound address, not the flag, so --listen 127.0.0.1:0 works.
-	fmt.Fprintf(stdout, "host=http://%s user=%s pat=%s\n", ln.Addr(), *userName, pat)
+	fmt.Fprintf(stdout, "host=http://%s user=%s pat=%s%s\n", ln.Addr(), *userName, pat, gitURL)
 
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
