@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -235,51 +234,6 @@ func runRotation(b *testing.B, profiles int, runFor time.Duration) {
 	if peak > maxMints {
 		b.Errorf("%d token/create calls at once; the daemon's bound is %d", peak, maxMints)
 	}
-}
-
-// newEmptyWorld is newWorld without the "bench" profile, serving emu: a
-// private Secret Service and a running dbx-credd with no profiles.
-func newEmptyWorld(emu *wsemu.Emulator) (w *world, url string, err error) {
-	root, err := os.MkdirTemp("", "dbx-cred-bench-rot-") // 0700
-	if err != nil {
-		return nil, "", err
-	}
-	w = &world{root: root}
-	w.stops = append(w.stops, func() { os.RemoveAll(root) })
-	// Not w itself: "return nil, err" sets it to nil before this runs.
-	undo := w
-	defer func() {
-		if err != nil {
-			undo.close()
-		}
-	}()
-	for _, d := range []string{"home", "cfg", "run", "ss/run", "ss/data"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
-			return nil, "", err
-		}
-	}
-	bus, err := w.startSecretService(filepath.Join(root, "ss"))
-	if err != nil {
-		return nil, "", err
-	}
-	srv := httptest.NewServer(emu)
-	w.stops = append(w.stops, srv.Close)
-	vars := map[string]string{
-		"PATH":                     os.Getenv("PATH"),
-		"HOME":                     filepath.Join(root, "home"),
-		"XDG_CONFIG_HOME":          filepath.Join(root, "cfg"),
-		"XDG_RUNTIME_DIR":          filepath.Join(root, "run"),
-		"DBUS_SESSION_BUS_ADDRESS": bus,
-		"LANG":                     "C.UTF-8",
-	}
-	for k, v := range vars {
-		w.env = append(w.env, k+"="+v)
-	}
-	w.socket = safesocket.Path(func(k string) string { return vars[k] })
-	if err := w.startDaemon(); err != nil {
-		return nil, "", err
-	}
-	return w, srv.URL, nil
 }
 
 // daemonPID asks the running daemon for its pid.

@@ -136,10 +136,12 @@ type world struct {
 	stops  []func() // undone in reverse by close
 }
 
-func newWorld() (w *world, err error) {
-	root, err := os.MkdirTemp("", "dbx-cred-bench-") // 0700
+// newEmptyWorld is the world without any profile, serving emu: a
+// private Secret Service and a running dbx-credd with no profiles.
+func newEmptyWorld(emu *wsemu.Emulator) (w *world, url string, err error) {
+	root, err := os.MkdirTemp("", "dbx-cred-bench-rot-") // 0700
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	w = &world{root: root}
 	w.stops = append(w.stops, func() { os.RemoveAll(root) })
@@ -152,17 +154,15 @@ func newWorld() (w *world, err error) {
 	}()
 	for _, d := range []string{"home", "cfg", "run", "ss/run", "ss/data"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	bus, err := w.startSecretService(filepath.Join(root, "ss"))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	emu := wsemu.New()
 	srv := httptest.NewServer(emu)
 	w.stops = append(w.stops, srv.Close)
-	w.pat = emu.AddUser("bench@example.com")
 	vars := map[string]string{
 		"PATH":                     os.Getenv("PATH"),
 		"HOME":                     filepath.Join(root, "home"),
@@ -176,10 +176,23 @@ func newWorld() (w *world, err error) {
 	}
 	w.socket = safesocket.Path(func(k string) string { return vars[k] })
 	if err := w.startDaemon(); err != nil {
+		return nil, "", err
+	}
+	return w, srv.URL, nil
+}
+
+// newWorld is newEmptyWorld with the "bench" profile logged in.
+func newWorld() (*world, error) {
+	emu := wsemu.New()
+	pat := emu.AddUser("bench@example.com")
+	w, url, err := newEmptyWorld(emu)
+	if err != nil {
 		return nil, err
 	}
+	w.pat = pat
 	// The PAT goes on stdin, never in argv.
-	if _, err := w.helper(w.pat+"\n", "login", "-p", profile, "--host", srv.URL); err != nil {
+	if _, err := w.helper(w.pat+"\n", "login", "-p", profile, "--host", url); err != nil {
+		w.close()
 		return nil, err
 	}
 	return w, nil
