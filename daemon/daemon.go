@@ -10,16 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
 	"github.com/dbx-cred/dbx-cred/daemon/harden"
-	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/server"
@@ -90,15 +86,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopMetadata(meta, log)
 
 	uid := os.Getuid()
-	g := grpc.NewServer(
-		// A fixed pool of stream workers instead of a goroutine per call:
-		// fresh goroutines grow their stacks on every request (measured with
-		// daemon/server's BenchmarkServeGetToken).
-		grpc.NumStreamWorkers(uint32(runtime.NumCPU())),
-		grpc.Creds(peercred.TransportCredentials()),
-		grpc.ChainUnaryInterceptor(logRefusals(log), peercred.UnaryInterceptor(uid)),
-		grpc.ChainStreamInterceptor(peercred.StreamInterceptor(uid)),
-	)
+	g := grpc.NewServer(server.GRPCOptions(uid, log)...)
 	server.New(mgr, server.Info{
 		Version:        version.Version,
 		PID:            os.Getpid(),
@@ -143,17 +131,4 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Stop()
 	}
 	return nil
-}
-
-// logRefusals records peers refused by the uid check: a stranger on the
-// socket is a security event the user should be able to find in the log.
-func logRefusals(log *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		resp, err := handler(ctx, req)
-		if status.Code(err) == codes.PermissionDenied {
-			p, _ := peercred.FromContext(ctx)
-			log.Warn("refused a connection from another user", "method", info.FullMethod, "peer_uid", p.UID, "peer_pid", p.PID)
-		}
-		return resp, err
-	}
 }

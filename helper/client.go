@@ -39,8 +39,10 @@ func (c *cli) call(timeout time.Duration, fn func(ctx context.Context, client pb
 func (c *cli) callOnce(timeout time.Duration, fn func(ctx context.Context, client pb.AgentServiceClient) error, dialed *dialTracker) error {
 	// The socket's 0700 directory and the daemon's peer check are the
 	// security boundary; transport encryption would add nothing locally.
+	// Fixed windows: with grpc-go's default the answer's DATA makes the
+	// helper send a flow-control PING the daemon must read and ack.
 	conn, err := grpc.NewClient(safesocket.Target(c.socket), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(dialed.dial))
+		grpc.WithContextDialer(dialed.dial), grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(1<<20))
 	if err != nil {
 		return fmt.Errorf("set up a connection to dbx-credd at %s: %w", c.socket, err)
 	}
