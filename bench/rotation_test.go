@@ -23,6 +23,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	"github.com/dbx-cred/dbx-cred/internal/wsemu"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
 // The rotation benchmark's shape. 500 profiles are spread over 10 users so
@@ -131,14 +132,14 @@ func runRotation(b *testing.B, profiles int, runFor time.Duration) {
 		b.Fatal(err)
 	}
 
-	clients := make([]pb.AgentServiceClient, rotClients)
+	clients := make([]agentgrpc.AgentServiceClient, rotClients)
 	for i := range clients {
 		conn, err := grpc.NewClient(safesocket.Target(w.socket), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer conn.Close()
-		clients[i] = pb.NewAgentServiceClient(conn)
+		clients[i] = agentgrpc.NewAgentServiceClient(conn)
 	}
 	roots := map[string]bool{}
 	for _, p := range pats {

@@ -18,13 +18,14 @@ import (
 	"github.com/dbx-cred/dbx-cred/internal/grpcload"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
 // conns is how many client connections, one goroutine each, share the load.
 const conns = 64
 
 // getTokenMethod is the full gRPC method name grpcload calls.
-var getTokenMethod = "/" + pb.AgentService_ServiceDesc.ServiceName + "/GetToken"
+var getTokenMethod = "/" + agentgrpc.AgentService_ServiceDesc.ServiceName + "/GetToken"
 
 // caller makes one GetToken call on its own connection.
 type caller func() (*pb.GetTokenResponse, error)
@@ -65,7 +66,7 @@ func BenchmarkGetToken64GRPCGo(b *testing.B) {
 		if err != nil {
 			return nil, nil, err
 		}
-		c := pb.NewAgentServiceClient(conn)
+		c := agentgrpc.NewAgentServiceClient(conn)
 		return func() (*pb.GetTokenResponse, error) { return c.GetToken(ctx, req) }, func() { conn.Close() }, nil
 	})
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/internal/grpcload"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
 // TestNoPingPerCall holds the daemon to fixed HTTP/2 flow-control windows.
@@ -17,7 +18,7 @@ func TestNoPingPerCall(t *testing.T) {
 	w.startDaemon()
 	w.login("prod")
 
-	c, err := grpcload.Dial(w.socket(), "/"+pb.AgentService_ServiceDesc.ServiceName+"/GetToken", &pb.GetTokenRequest{Profile: "prod"})
+	c, err := grpcload.Dial(w.socket(), "/"+agentgrpc.AgentService_ServiceDesc.ServiceName+"/GetToken", &pb.GetTokenRequest{Profile: "prod"})
 	if err != nil {
 		t.Fatal(err)
 	}

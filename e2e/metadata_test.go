@@ -18,17 +18,18 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
 // agent dials the daemon's socket directly, as any gRPC client could.
-func (w *world) agent() pb.AgentServiceClient {
+func (w *world) agent() agentgrpc.AgentServiceClient {
 	w.t.Helper()
 	conn, err := grpc.NewClient("unix://"+w.socket(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(func() { conn.Close() })
-	return pb.NewAgentServiceClient(conn)
+	return agentgrpc.NewAgentServiceClient(conn)
 }
 
 // isolateSDK keeps the machine's ~/.databrickscfg and DATABRICKS_* variables

@@ -43,7 +43,7 @@ func runAudit(c *cli, args []string) error {
 		return usageErr("audit: -n must not be negative")
 	}
 	var resp *pb.AuditResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.Audit(ctx, &pb.AuditRequest{Limit: int32(min(*n, 1<<30))})
 		return err

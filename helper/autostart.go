@@ -13,8 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
 )
 
 // envNoAutostart turns autostart off, for users who run the daemon under a
@@ -37,14 +36,14 @@ const maxLogSize = 1 << 20
 // mayAutostart reports whether err, from a call that reached no daemon,
 // allows starting one, as gpg starts gpg-agent.
 func (c *cli) mayAutostart(err error) bool {
-	if c.noAutostart || status.Code(err) != codes.Unavailable {
+	if c.noAutostart || grpcwire.CodeOf(err) != grpcwire.Unavailable {
 		return false
 	}
 	v := c.io.Getenv(envNoAutostart)
 	return v == "" || v == "0"
 }
 
-// dialTracker dials the socket for gRPC and records whether a connection
+// dialTracker dials the socket and records whether a connection
 // was ever made: that, not the status code, tells "no daemon" from a
 // daemon's own Unavailable (an unreachable workspace), and it catches a
 // daemon that another helper started just after our dial failed.
@@ -53,9 +52,8 @@ type dialTracker struct {
 	connected atomic.Bool
 }
 
-// dial ignores gRPC's address: with a custom dialer gRPC passes the whole
-// "unix://..." target, and the path is what we dial anyway.
-func (d *dialTracker) dial(ctx context.Context, _ string) (net.Conn, error) {
+// dial connects to the socket and records that it did.
+func (d *dialTracker) dial(ctx context.Context) (net.Conn, error) {
 	var nd net.Dialer
 	conn, err := nd.DialContext(ctx, "unix", d.socket)
 	if err == nil {

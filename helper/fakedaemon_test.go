@@ -15,13 +15,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
 // fakeDaemon is an AgentService that answers from fields and records what it
 // was asked, so helper tests can check requests (channels, hosts) and feed
 // the output formats values no real daemon would allow.
 type fakeDaemon struct {
-	pb.UnimplementedAgentServiceServer
+	agentgrpc.UnimplementedAgentServiceServer
 	socket string
 
 	mu       sync.Mutex
@@ -47,7 +48,7 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 		t.Fatal(err)
 	}
 	g := grpc.NewServer()
-	pb.RegisterAgentServiceServer(g, f)
+	agentgrpc.RegisterAgentServiceServer(g, f)
 	go g.Serve(l)
 	t.Cleanup(g.Stop)
 	return f

@@ -8,10 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/dbx-cred/dbx-cred/helper/gitcred"
+	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
@@ -150,12 +148,12 @@ func (c *cli) gitErase(target *pb.GetTokenRequest, password string) error {
 	if password == "" {
 		return nil
 	}
-	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
 		_, err := client.ReportRejected(ctx, &pb.ReportRejectedRequest{
 			Profile: target.GetProfile(), Host: target.GetHost(), AccessToken: password,
 		})
-		switch status.Code(err) {
-		case codes.Unimplemented, codes.NotFound:
+		switch grpcwire.CodeOf(err) {
+		case grpcwire.Unimplemented, grpcwire.NotFound:
 			return nil
 		}
 		return err

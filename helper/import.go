@@ -173,7 +173,7 @@ func runImport(c *cli, args []string) error {
 // all of it succeeds, so a failure leaves the profile's lines as they were.
 func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cliPath string, keep, static bool) error {
 	var resp *pb.LoginResponse
-	err := c.call(90*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: it.name, Host: it.host, Token: token, Static: static})
 		return err
@@ -360,7 +360,7 @@ func (c *cli) crashAt(point string) {
 
 func (c *cli) listProfiles() ([]*pb.Profile, error) {
 	var resp *pb.ListProfilesResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.ListProfiles(ctx, &pb.ListProfilesRequest{})
 		return err

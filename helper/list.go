@@ -37,7 +37,7 @@ func runList(c *cli, args []string) error {
 		return err
 	}
 	var resp *pb.ListProfilesResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.ListProfiles(ctx, &pb.ListProfilesRequest{})
 		return err

@@ -54,7 +54,7 @@ func runLogin(c *cli, args []string) error {
 	}
 	var resp *pb.LoginResponse
 	// Validation talks to the workspace, which may be slow to answer.
-	err = c.call(90*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err = c.call(90*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token,
 			Static: *static, TokenLifetime: durationpb.New(*lifetime)})

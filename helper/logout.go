@@ -19,7 +19,7 @@ func runLogout(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	err := c.call(30*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err := c.call(30*time.Second, func(ctx context.Context, client agent) error {
 		_, err := client.Logout(ctx, &pb.LogoutRequest{Profile: *profile})
 		return err
 	})

@@ -32,7 +32,7 @@ func runMetadataURL(c *cli, args []string) error {
 		return err
 	}
 	var resp *pb.MetadataURLResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.MetadataURL(ctx, &pb.MetadataURLRequest{Profile: *profile, Rotate: *rotate})
 		return err

@@ -23,7 +23,7 @@ func runRotate(c *cli, args []string) error {
 		return err
 	}
 	var resp *pb.RotateResponse
-	err := c.call(90*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.Rotate(ctx, &pb.RotateRequest{Profile: *profile})
 		return err

@@ -4,9 +4,7 @@ import (
 	"context"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
@@ -18,7 +16,7 @@ const tokenTimeout = 30 * time.Second
 // req.Channel so the daemon's audit log can tell env from git from curl.
 func (c *cli) fetchToken(req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) {
 	var resp *pb.GetTokenResponse
-	err := c.call(tokenTimeout, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err := c.call(tokenTimeout, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.GetToken(ctx, req)
 		return err
@@ -31,10 +29,10 @@ func (c *cli) fetchToken(req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) 
 // use instead rather than a bare status code.
 func (c *cli) metadataURL(profile string) (*pb.MetadataURLResponse, error) {
 	var resp *pb.MetadataURLResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.MetadataURL(ctx, &pb.MetadataURLRequest{Profile: profile})
-		if status.Code(err) == codes.Unimplemented {
+		if grpcwire.CodeOf(err) == grpcwire.Unimplemented {
 			return &exitError{code: exitFailure, msg: "this dbx-credd does not serve the metadata-service endpoint " +
 				"(MetadataURL is unimplemented): upgrade dbx-credd, or use --mode token"}
 		}

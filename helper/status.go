@@ -60,7 +60,7 @@ func runStatus(c *cli, args []string) error {
 	}
 	var r *pb.StatusResponse
 	c.noAutostart = true
-	err := c.call(10*time.Second, func(ctx context.Context, client pb.AgentServiceClient) error {
+	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		r, err = client.Status(ctx, &pb.StatusRequest{})
 		return err

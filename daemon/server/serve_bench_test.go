@@ -18,6 +18,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/grpcload"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
 type okValidator struct{}
@@ -53,7 +54,7 @@ func BenchmarkServeGetToken(b *testing.B) {
 	// grpcload, not grpc-go, on the client side: its cost per call is a
 	// fraction of grpc-go's, so the profile is mostly the server's.
 	const conns = 64
-	method := "/" + pb.AgentService_ServiceDesc.ServiceName + "/GetToken"
+	method := "/" + agentgrpc.AgentService_ServiceDesc.ServiceName + "/GetToken"
 	clients := make([]*grpcload.Conn, conns)
 	for i := range clients {
 		c, err := grpcload.Dial(sock, method, &pb.GetTokenRequest{Profile: "bench"})

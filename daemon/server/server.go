@@ -22,6 +22,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
 // Info describes the running daemon for Status.
@@ -38,7 +39,7 @@ type Info struct {
 
 // Server is the AgentService.
 type Server struct {
-	pb.UnimplementedAgentServiceServer
+	agentgrpc.UnimplementedAgentServiceServer
 	profiles *profiles.Manager
 	info     Info
 	log      *slog.Logger
@@ -52,7 +53,7 @@ func New(m *profiles.Manager, info Info, log *slog.Logger) *Server {
 }
 
 // Register adds the service to g.
-func (s *Server) Register(g *grpc.Server) { pb.RegisterAgentServiceServer(g, s) }
+func (s *Server) Register(g *grpc.Server) { agentgrpc.RegisterAgentServiceServer(g, s) }
 
 // GetToken implements AgentService.
 func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) {

@@ -4,8 +4,9 @@
 // 	protoc        (unknown)
 // source: dbxcred/v1/agent.proto
 
-// The contract between the dbx-cred helper and the dbx-credd daemon. It is
-// served only on a private Unix socket to peers of the daemon's own uid.
+// The messages of the contract between the dbx-cred helper and the
+// dbx-credd daemon; the service is in agent_service.proto. It is served only
+// on a private Unix socket to peers of the daemon's own uid.
 //
 // Errors are gRPC status codes with messages written for the person at the
 // terminal (they name the problem and the fix). The helper maps them to exit
@@ -1741,17 +1742,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x13PROFILE_STATE_READY\x10\x01\x12\x18\n" +
 	"\x14PROFILE_STATE_STORED\x10\x02\x12\x1d\n" +
 	"\x19PROFILE_STATE_NEEDS_LOGIN\x10\x03\x12%\n" +
-	"!PROFILE_STATE_KEYRING_UNAVAILABLE\x10\x042\x90\x05\n" +
-	"\fAgentService\x12E\n" +
-	"\bGetToken\x12\x1b.dbxcred.v1.GetTokenRequest\x1a\x1c.dbxcred.v1.GetTokenResponse\x12<\n" +
-	"\x05Login\x12\x18.dbxcred.v1.LoginRequest\x1a\x19.dbxcred.v1.LoginResponse\x12?\n" +
-	"\x06Logout\x12\x19.dbxcred.v1.LogoutRequest\x1a\x1a.dbxcred.v1.LogoutResponse\x12Q\n" +
-	"\fListProfiles\x12\x1f.dbxcred.v1.ListProfilesRequest\x1a .dbxcred.v1.ListProfilesResponse\x12?\n" +
-	"\x06Status\x12\x19.dbxcred.v1.StatusRequest\x1a\x1a.dbxcred.v1.StatusResponse\x12?\n" +
-	"\x06Rotate\x12\x19.dbxcred.v1.RotateRequest\x1a\x1a.dbxcred.v1.RotateResponse\x12W\n" +
-	"\x0eReportRejected\x12!.dbxcred.v1.ReportRejectedRequest\x1a\".dbxcred.v1.ReportRejectedResponse\x12N\n" +
-	"\vMetadataURL\x12\x1e.dbxcred.v1.MetadataURLRequest\x1a\x1f.dbxcred.v1.MetadataURLResponse\x12<\n" +
-	"\x05Audit\x12\x18.dbxcred.v1.AuditRequest\x1a\x19.dbxcred.v1.AuditResponseB9Z7github.com/dbx-cred/dbx-cred/proto/dbxcred/v1;dbxcredv1b\x06proto3"
+	"!PROFILE_STATE_KEYRING_UNAVAILABLE\x10\x04B9Z7github.com/dbx-cred/dbx-cred/proto/dbxcred/v1;dbxcredv1b\x06proto3"
 
 var (
 	file_dbxcred_v1_agent_proto_rawDescOnce sync.Once
@@ -1820,26 +1811,8 @@ var file_dbxcred_v1_agent_proto_depIdxs = []int32{
 	3,  // 20: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
 	25, // 21: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
 	23, // 22: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
-	6,  // 23: dbxcred.v1.AgentService.GetToken:input_type -> dbxcred.v1.GetTokenRequest
-	8,  // 24: dbxcred.v1.AgentService.Login:input_type -> dbxcred.v1.LoginRequest
-	10, // 25: dbxcred.v1.AgentService.Logout:input_type -> dbxcred.v1.LogoutRequest
-	12, // 26: dbxcred.v1.AgentService.ListProfiles:input_type -> dbxcred.v1.ListProfilesRequest
-	14, // 27: dbxcred.v1.AgentService.Status:input_type -> dbxcred.v1.StatusRequest
-	16, // 28: dbxcred.v1.AgentService.Rotate:input_type -> dbxcred.v1.RotateRequest
-	18, // 29: dbxcred.v1.AgentService.ReportRejected:input_type -> dbxcred.v1.ReportRejectedRequest
-	20, // 30: dbxcred.v1.AgentService.MetadataURL:input_type -> dbxcred.v1.MetadataURLRequest
-	22, // 31: dbxcred.v1.AgentService.Audit:input_type -> dbxcred.v1.AuditRequest
-	7,  // 32: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
-	9,  // 33: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
-	11, // 34: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
-	13, // 35: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
-	15, // 36: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
-	17, // 37: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
-	19, // 38: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
-	21, // 39: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
-	24, // 40: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
-	32, // [32:41] is the sub-list for method output_type
-	23, // [23:32] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
 	23, // [23:23] is the sub-list for extension type_name
 	23, // [23:23] is the sub-list for extension extendee
 	0,  // [0:23] is the sub-list for field type_name
@@ -1858,7 +1831,7 @@ func file_dbxcred_v1_agent_proto_init() {
 			NumEnums:      5,
 			NumMessages:   20,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   0,
 		},
 		GoTypes:           file_dbxcred_v1_agent_proto_goTypes,
 		DependencyIndexes: file_dbxcred_v1_agent_proto_depIdxs,

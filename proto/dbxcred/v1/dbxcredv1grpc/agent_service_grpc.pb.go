@@ -2,25 +2,22 @@
 // versions:
 // - protoc-gen-go-grpc v1.5.1
 // - protoc             (unknown)
-// source: dbxcred/v1/agent.proto
+// source: dbxcred/v1/agent_service.proto
 
-// The contract between the dbx-cred helper and the dbx-credd daemon. It is
-// served only on a private Unix socket to peers of the daemon's own uid.
+// AgentService, the RPCs of the contract whose messages are in agent.proto.
 //
-// Errors are gRPC status codes with messages written for the person at the
-// terminal (they name the problem and the fix). The helper maps them to exit
-// codes:
-//   NOT_FOUND           no such profile
-//   INVALID_ARGUMENT    bad input (host, profile name, empty token)
-//   UNAUTHENTICATED     the workspace rejected the credential: log in again
-//   FAILED_PRECONDITION the OS keyring cannot be used (locked, no provider...)
-//   UNAVAILABLE         the workspace cannot be reached
-//   PERMISSION_DENIED   the caller is not the daemon's user
+// It is its own file with its own Go package (dbxcredv1grpc) so that the Go
+// messages (dbxcredv1) do not import grpc-go: the helper calls the service
+// with a small client of its own (helper/grpcwire) and starts in half the
+// time without grpc-go's package initialisation (bench/README.md). The
+// daemon serves it with grpc-go through the generated dbxcredv1grpc. Same
+// proto package, so the methods' wire names are unchanged.
 
-package dbxcredv1
+package dbxcredv1grpc
 
 import (
 	context "context"
+	v1 "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -51,26 +48,26 @@ const (
 type AgentServiceClient interface {
 	// GetToken returns a token for a profile. The daemon answers from memory;
 	// the keyring is read once per profile.
-	GetToken(ctx context.Context, in *GetTokenRequest, opts ...grpc.CallOption) (*GetTokenResponse, error)
+	GetToken(ctx context.Context, in *v1.GetTokenRequest, opts ...grpc.CallOption) (*v1.GetTokenResponse, error)
 	// Login validates a credential against the workspace, then stores it in
 	// the OS keyring. Nothing is stored when validation fails.
-	Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error)
+	Login(ctx context.Context, in *v1.LoginRequest, opts ...grpc.CallOption) (*v1.LoginResponse, error)
 	// Logout deletes the profile's keyring item and its registry entry.
-	Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
+	Logout(ctx context.Context, in *v1.LogoutRequest, opts ...grpc.CallOption) (*v1.LogoutResponse, error)
 	// ListProfiles describes every profile. It never returns secrets.
-	ListProfiles(ctx context.Context, in *ListProfilesRequest, opts ...grpc.CallOption) (*ListProfilesResponse, error)
+	ListProfiles(ctx context.Context, in *v1.ListProfilesRequest, opts ...grpc.CallOption) (*v1.ListProfilesResponse, error)
 	// Status describes the daemon itself and every profile's token state.
-	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	Status(ctx context.Context, in *v1.StatusRequest, opts ...grpc.CallOption) (*v1.StatusResponse, error)
 	// Rotate replaces a profile's long-lived root token with a new one.
-	Rotate(ctx context.Context, in *RotateRequest, opts ...grpc.CallOption) (*RotateResponse, error)
+	Rotate(ctx context.Context, in *v1.RotateRequest, opts ...grpc.CallOption) (*v1.RotateResponse, error)
 	// ReportRejected tells the daemon a client saw this token rejected (e.g.
 	// git's "erase"), so it stops serving it and renews.
-	ReportRejected(ctx context.Context, in *ReportRejectedRequest, opts ...grpc.CallOption) (*ReportRejectedResponse, error)
+	ReportRejected(ctx context.Context, in *v1.ReportRejectedRequest, opts ...grpc.CallOption) (*v1.ReportRejectedResponse, error)
 	// MetadataURL returns (and optionally rotates) the profile's
 	// metadata-service URL on 127.0.0.1 for SDK clients.
-	MetadataURL(ctx context.Context, in *MetadataURLRequest, opts ...grpc.CallOption) (*MetadataURLResponse, error)
+	MetadataURL(ctx context.Context, in *v1.MetadataURLRequest, opts ...grpc.CallOption) (*v1.MetadataURLResponse, error)
 	// Audit returns the most recent token hand-outs, newest last.
-	Audit(ctx context.Context, in *AuditRequest, opts ...grpc.CallOption) (*AuditResponse, error)
+	Audit(ctx context.Context, in *v1.AuditRequest, opts ...grpc.CallOption) (*v1.AuditResponse, error)
 }
 
 type agentServiceClient struct {
@@ -81,9 +78,9 @@ func NewAgentServiceClient(cc grpc.ClientConnInterface) AgentServiceClient {
 	return &agentServiceClient{cc}
 }
 
-func (c *agentServiceClient) GetToken(ctx context.Context, in *GetTokenRequest, opts ...grpc.CallOption) (*GetTokenResponse, error) {
+func (c *agentServiceClient) GetToken(ctx context.Context, in *v1.GetTokenRequest, opts ...grpc.CallOption) (*v1.GetTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetTokenResponse)
+	out := new(v1.GetTokenResponse)
 	err := c.cc.Invoke(ctx, AgentService_GetToken_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -91,9 +88,9 @@ func (c *agentServiceClient) GetToken(ctx context.Context, in *GetTokenRequest, 
 	return out, nil
 }
 
-func (c *agentServiceClient) Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error) {
+func (c *agentServiceClient) Login(ctx context.Context, in *v1.LoginRequest, opts ...grpc.CallOption) (*v1.LoginResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(LoginResponse)
+	out := new(v1.LoginResponse)
 	err := c.cc.Invoke(ctx, AgentService_Login_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -101,9 +98,9 @@ func (c *agentServiceClient) Login(ctx context.Context, in *LoginRequest, opts .
 	return out, nil
 }
 
-func (c *agentServiceClient) Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error) {
+func (c *agentServiceClient) Logout(ctx context.Context, in *v1.LogoutRequest, opts ...grpc.CallOption) (*v1.LogoutResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(LogoutResponse)
+	out := new(v1.LogoutResponse)
 	err := c.cc.Invoke(ctx, AgentService_Logout_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -111,9 +108,9 @@ func (c *agentServiceClient) Logout(ctx context.Context, in *LogoutRequest, opts
 	return out, nil
 }
 
-func (c *agentServiceClient) ListProfiles(ctx context.Context, in *ListProfilesRequest, opts ...grpc.CallOption) (*ListProfilesResponse, error) {
+func (c *agentServiceClient) ListProfiles(ctx context.Context, in *v1.ListProfilesRequest, opts ...grpc.CallOption) (*v1.ListProfilesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListProfilesResponse)
+	out := new(v1.ListProfilesResponse)
 	err := c.cc.Invoke(ctx, AgentService_ListProfiles_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -121,9 +118,9 @@ func (c *agentServiceClient) ListProfiles(ctx context.Context, in *ListProfilesR
 	return out, nil
 }
 
-func (c *agentServiceClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error) {
+func (c *agentServiceClient) Status(ctx context.Context, in *v1.StatusRequest, opts ...grpc.CallOption) (*v1.StatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(StatusResponse)
+	out := new(v1.StatusResponse)
 	err := c.cc.Invoke(ctx, AgentService_Status_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -131,9 +128,9 @@ func (c *agentServiceClient) Status(ctx context.Context, in *StatusRequest, opts
 	return out, nil
 }
 
-func (c *agentServiceClient) Rotate(ctx context.Context, in *RotateRequest, opts ...grpc.CallOption) (*RotateResponse, error) {
+func (c *agentServiceClient) Rotate(ctx context.Context, in *v1.RotateRequest, opts ...grpc.CallOption) (*v1.RotateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RotateResponse)
+	out := new(v1.RotateResponse)
 	err := c.cc.Invoke(ctx, AgentService_Rotate_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -141,9 +138,9 @@ func (c *agentServiceClient) Rotate(ctx context.Context, in *RotateRequest, opts
 	return out, nil
 }
 
-func (c *agentServiceClient) ReportRejected(ctx context.Context, in *ReportRejectedRequest, opts ...grpc.CallOption) (*ReportRejectedResponse, error) {
+func (c *agentServiceClient) ReportRejected(ctx context.Context, in *v1.ReportRejectedRequest, opts ...grpc.CallOption) (*v1.ReportRejectedResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReportRejectedResponse)
+	out := new(v1.ReportRejectedResponse)
 	err := c.cc.Invoke(ctx, AgentService_ReportRejected_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -151,9 +148,9 @@ func (c *agentServiceClient) ReportRejected(ctx context.Context, in *ReportRejec
 	return out, nil
 }
 
-func (c *agentServiceClient) MetadataURL(ctx context.Context, in *MetadataURLRequest, opts ...grpc.CallOption) (*MetadataURLResponse, error) {
+func (c *agentServiceClient) MetadataURL(ctx context.Context, in *v1.MetadataURLRequest, opts ...grpc.CallOption) (*v1.MetadataURLResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(MetadataURLResponse)
+	out := new(v1.MetadataURLResponse)
 	err := c.cc.Invoke(ctx, AgentService_MetadataURL_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -161,9 +158,9 @@ func (c *agentServiceClient) MetadataURL(ctx context.Context, in *MetadataURLReq
 	return out, nil
 }
 
-func (c *agentServiceClient) Audit(ctx context.Context, in *AuditRequest, opts ...grpc.CallOption) (*AuditResponse, error) {
+func (c *agentServiceClient) Audit(ctx context.Context, in *v1.AuditRequest, opts ...grpc.CallOption) (*v1.AuditResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(AuditResponse)
+	out := new(v1.AuditResponse)
 	err := c.cc.Invoke(ctx, AgentService_Audit_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -179,26 +176,26 @@ func (c *agentServiceClient) Audit(ctx context.Context, in *AuditRequest, opts .
 type AgentServiceServer interface {
 	// GetToken returns a token for a profile. The daemon answers from memory;
 	// the keyring is read once per profile.
-	GetToken(context.Context, *GetTokenRequest) (*GetTokenResponse, error)
+	GetToken(context.Context, *v1.GetTokenRequest) (*v1.GetTokenResponse, error)
 	// Login validates a credential against the workspace, then stores it in
 	// the OS keyring. Nothing is stored when validation fails.
-	Login(context.Context, *LoginRequest) (*LoginResponse, error)
+	Login(context.Context, *v1.LoginRequest) (*v1.LoginResponse, error)
 	// Logout deletes the profile's keyring item and its registry entry.
-	Logout(context.Context, *LogoutRequest) (*LogoutResponse, error)
+	Logout(context.Context, *v1.LogoutRequest) (*v1.LogoutResponse, error)
 	// ListProfiles describes every profile. It never returns secrets.
-	ListProfiles(context.Context, *ListProfilesRequest) (*ListProfilesResponse, error)
+	ListProfiles(context.Context, *v1.ListProfilesRequest) (*v1.ListProfilesResponse, error)
 	// Status describes the daemon itself and every profile's token state.
-	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 	// Rotate replaces a profile's long-lived root token with a new one.
-	Rotate(context.Context, *RotateRequest) (*RotateResponse, error)
+	Rotate(context.Context, *v1.RotateRequest) (*v1.RotateResponse, error)
 	// ReportRejected tells the daemon a client saw this token rejected (e.g.
 	// git's "erase"), so it stops serving it and renews.
-	ReportRejected(context.Context, *ReportRejectedRequest) (*ReportRejectedResponse, error)
+	ReportRejected(context.Context, *v1.ReportRejectedRequest) (*v1.ReportRejectedResponse, error)
 	// MetadataURL returns (and optionally rotates) the profile's
 	// metadata-service URL on 127.0.0.1 for SDK clients.
-	MetadataURL(context.Context, *MetadataURLRequest) (*MetadataURLResponse, error)
+	MetadataURL(context.Context, *v1.MetadataURLRequest) (*v1.MetadataURLResponse, error)
 	// Audit returns the most recent token hand-outs, newest last.
-	Audit(context.Context, *AuditRequest) (*AuditResponse, error)
+	Audit(context.Context, *v1.AuditRequest) (*v1.AuditResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -209,31 +206,31 @@ type AgentServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedAgentServiceServer struct{}
 
-func (UnimplementedAgentServiceServer) GetToken(context.Context, *GetTokenRequest) (*GetTokenResponse, error) {
+func (UnimplementedAgentServiceServer) GetToken(context.Context, *v1.GetTokenRequest) (*v1.GetTokenResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetToken not implemented")
 }
-func (UnimplementedAgentServiceServer) Login(context.Context, *LoginRequest) (*LoginResponse, error) {
+func (UnimplementedAgentServiceServer) Login(context.Context, *v1.LoginRequest) (*v1.LoginResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Login not implemented")
 }
-func (UnimplementedAgentServiceServer) Logout(context.Context, *LogoutRequest) (*LogoutResponse, error) {
+func (UnimplementedAgentServiceServer) Logout(context.Context, *v1.LogoutRequest) (*v1.LogoutResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Logout not implemented")
 }
-func (UnimplementedAgentServiceServer) ListProfiles(context.Context, *ListProfilesRequest) (*ListProfilesResponse, error) {
+func (UnimplementedAgentServiceServer) ListProfiles(context.Context, *v1.ListProfilesRequest) (*v1.ListProfilesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListProfiles not implemented")
 }
-func (UnimplementedAgentServiceServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
+func (UnimplementedAgentServiceServer) Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Status not implemented")
 }
-func (UnimplementedAgentServiceServer) Rotate(context.Context, *RotateRequest) (*RotateResponse, error) {
+func (UnimplementedAgentServiceServer) Rotate(context.Context, *v1.RotateRequest) (*v1.RotateResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Rotate not implemented")
 }
-func (UnimplementedAgentServiceServer) ReportRejected(context.Context, *ReportRejectedRequest) (*ReportRejectedResponse, error) {
+func (UnimplementedAgentServiceServer) ReportRejected(context.Context, *v1.ReportRejectedRequest) (*v1.ReportRejectedResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ReportRejected not implemented")
 }
-func (UnimplementedAgentServiceServer) MetadataURL(context.Context, *MetadataURLRequest) (*MetadataURLResponse, error) {
+func (UnimplementedAgentServiceServer) MetadataURL(context.Context, *v1.MetadataURLRequest) (*v1.MetadataURLResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method MetadataURL not implemented")
 }
-func (UnimplementedAgentServiceServer) Audit(context.Context, *AuditRequest) (*AuditResponse, error) {
+func (UnimplementedAgentServiceServer) Audit(context.Context, *v1.AuditRequest) (*v1.AuditResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Audit not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
@@ -258,7 +255,7 @@ func RegisterAgentServiceServer(s grpc.ServiceRegistrar, srv AgentServiceServer)
 }
 
 func _AgentService_GetToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetTokenRequest)
+	in := new(v1.GetTokenRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -270,13 +267,13 @@ func _AgentService_GetToken_Handler(srv interface{}, ctx context.Context, dec fu
 		FullMethod: AgentService_GetToken_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).GetToken(ctx, req.(*GetTokenRequest))
+		return srv.(AgentServiceServer).GetToken(ctx, req.(*v1.GetTokenRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _AgentService_Login_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LoginRequest)
+	in := new(v1.LoginRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -288,13 +285,13 @@ func _AgentService_Login_Handler(srv interface{}, ctx context.Context, dec func(
 		FullMethod: AgentService_Login_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).Login(ctx, req.(*LoginRequest))
+		return srv.(AgentServiceServer).Login(ctx, req.(*v1.LoginRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _AgentService_Logout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LogoutRequest)
+	in := new(v1.LogoutRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -306,13 +303,13 @@ func _AgentService_Logout_Handler(srv interface{}, ctx context.Context, dec func
 		FullMethod: AgentService_Logout_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).Logout(ctx, req.(*LogoutRequest))
+		return srv.(AgentServiceServer).Logout(ctx, req.(*v1.LogoutRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _AgentService_ListProfiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListProfilesRequest)
+	in := new(v1.ListProfilesRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -324,13 +321,13 @@ func _AgentService_ListProfiles_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: AgentService_ListProfiles_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).ListProfiles(ctx, req.(*ListProfilesRequest))
+		return srv.(AgentServiceServer).ListProfiles(ctx, req.(*v1.ListProfilesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _AgentService_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(StatusRequest)
+	in := new(v1.StatusRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -342,13 +339,13 @@ func _AgentService_Status_Handler(srv interface{}, ctx context.Context, dec func
 		FullMethod: AgentService_Status_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).Status(ctx, req.(*StatusRequest))
+		return srv.(AgentServiceServer).Status(ctx, req.(*v1.StatusRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _AgentService_Rotate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RotateRequest)
+	in := new(v1.RotateRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -360,13 +357,13 @@ func _AgentService_Rotate_Handler(srv interface{}, ctx context.Context, dec func
 		FullMethod: AgentService_Rotate_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).Rotate(ctx, req.(*RotateRequest))
+		return srv.(AgentServiceServer).Rotate(ctx, req.(*v1.RotateRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _AgentService_ReportRejected_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ReportRejectedRequest)
+	in := new(v1.ReportRejectedRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -378,13 +375,13 @@ func _AgentService_ReportRejected_Handler(srv interface{}, ctx context.Context, 
 		FullMethod: AgentService_ReportRejected_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).ReportRejected(ctx, req.(*ReportRejectedRequest))
+		return srv.(AgentServiceServer).ReportRejected(ctx, req.(*v1.ReportRejectedRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _AgentService_MetadataURL_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(MetadataURLRequest)
+	in := new(v1.MetadataURLRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -396,13 +393,13 @@ func _AgentService_MetadataURL_Handler(srv interface{}, ctx context.Context, dec
 		FullMethod: AgentService_MetadataURL_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).MetadataURL(ctx, req.(*MetadataURLRequest))
+		return srv.(AgentServiceServer).MetadataURL(ctx, req.(*v1.MetadataURLRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _AgentService_Audit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(AuditRequest)
+	in := new(v1.AuditRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -414,7 +411,7 @@ func _AgentService_Audit_Handler(srv interface{}, ctx context.Context, dec func(
 		FullMethod: AgentService_Audit_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).Audit(ctx, req.(*AuditRequest))
+		return srv.(AgentServiceServer).Audit(ctx, req.(*v1.AuditRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -464,5 +461,5 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "dbxcred/v1/agent.proto",
+	Metadata: "dbxcred/v1/agent_service.proto",
 }
