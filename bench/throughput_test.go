@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
 	"runtime"
 	"slices"
 	"strings"
@@ -15,7 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/dbx-cred/dbx-cred/internal/grpcload"
+	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
@@ -24,7 +25,7 @@ import (
 // conns is how many client connections, one goroutine each, share the load.
 const conns = 64
 
-// getTokenMethod is the full gRPC method name grpcload calls.
+// getTokenMethod is the full gRPC method name of GetToken.
 var getTokenMethod = "/" + agentgrpc.AgentService_ServiceDesc.ServiceName + "/GetToken"
 
 // caller makes one GetToken call on its own connection.
@@ -32,10 +33,9 @@ type caller func() (*pb.GetTokenResponse, error)
 
 // BenchmarkGetToken64 is the daemon's throughput: b.N GetToken calls in all
 // to the real dbx-credd from 64 goroutines, each on its own connection to
-// the socket, driven by internal/grpcload so that the load generator takes
-// as little as it can of the 2 cores the daemon needs. It reports calls/s (b.N over
-// the wall time of the whole burst), the 50th and 99th percentile latency of
-// single calls, and the CPU each side spent per call.
+// the socket with the helper's own client (helper/grpcwire). It reports
+// calls/s (b.N over the wall time of the whole burst), the 50th and 99th
+// percentile latency of single calls, and the CPU each side spent per call.
 func BenchmarkGetToken64(b *testing.B) {
 	w := sharedWorld(b)
 	// One OS thread at a time for the load generator's 64 goroutines, as
@@ -43,13 +43,17 @@ func BenchmarkGetToken64(b *testing.B) {
 	// ours contending for the 2 cores leaves more of them to the daemon.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	runGetToken64(b, w, func() (caller, func(), error) {
-		c, err := grpcload.Dial(w.socket, getTokenMethod, &pb.GetTokenRequest{Profile: profile})
+		nc, err := net.Dial("unix", w.socket)
 		if err != nil {
 			return nil, nil, err
 		}
+		c := grpcwire.NewConn(nc)
+		req := &pb.GetTokenRequest{Profile: profile}
 		return func() (*pb.GetTokenResponse, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
 			resp := new(pb.GetTokenResponse)
-			return resp, c.Call(resp)
+			return resp, c.Invoke(ctx, getTokenMethod, req, resp)
 		}, func() { c.Close() }, nil
 	})
 }

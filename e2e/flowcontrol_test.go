@@ -1,12 +1,32 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
 	"testing"
+	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/grpcload"
+	"golang.org/x/net/http2"
+
+	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
+
+// recording keeps a copy of everything read from the connection.
+type recording struct {
+	net.Conn
+	got bytes.Buffer
+}
+
+func (r *recording) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.got.Write(p[:n])
+	return n, err
+}
 
 // TestNoPingPerCall holds the daemon to fixed HTTP/2 flow-control windows.
 // With grpc-go's default (BDP estimation) the server sends a PING and a
@@ -18,23 +38,50 @@ func TestNoPingPerCall(t *testing.T) {
 	w.startDaemon()
 	w.login("prod")
 
-	c, err := grpcload.Dial(w.socket(), "/"+agentgrpc.AgentService_ServiceDesc.ServiceName+"/GetToken", &pb.GetTokenRequest{Profile: "prod"})
+	nc, err := net.Dial("unix", w.socket())
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec := &recording{Conn: nc}
+	c := grpcwire.NewConn(rec)
 	defer c.Close()
+	method := "/" + agentgrpc.AgentService_ServiceDesc.ServiceName + "/GetToken"
 	const calls = 100
 	for i := range calls {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var resp pb.GetTokenResponse
-		if err := c.Call(&resp); err != nil {
+		err := c.Invoke(ctx, method, &pb.GetTokenRequest{Profile: "prod"}, &resp)
+		cancel()
+		if err != nil {
 			t.Fatalf("GetToken %d: %v", i, err)
 		}
 		if resp.GetAccessToken() == "" {
 			t.Fatalf("GetToken %d: no token", i)
 		}
 	}
-	if c.Pings > 0 || c.WindowUpdates > 2 {
+
+	// What the daemon sent, frame by frame.
+	fr := http2.NewFramer(io.Discard, &rec.got)
+	pings, updates := 0, 0
+	for {
+		f, err := fr.ReadFrame()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("parse what the daemon sent: %v", err)
+		}
+		switch f := f.(type) {
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				pings++
+			}
+		case *http2.WindowUpdateFrame:
+			updates++
+		}
+	}
+	if pings > 0 || updates > 2 {
 		t.Fatalf("over %d GetToken calls the daemon sent %d PINGs and %d WINDOW_UPDATEs; want none and at most 2 "+
-			"(grpc.InitialWindowSize and InitialConnWindowSize turn BDP estimation off)", calls, c.Pings, c.WindowUpdates)
+			"(grpc.InitialWindowSize and InitialConnWindowSize turn BDP estimation off)", calls, pings, updates)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
-	"github.com/dbx-cred/dbx-cred/internal/grpcload"
+	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
@@ -51,19 +51,22 @@ func BenchmarkServeGetToken(b *testing.B) {
 	go g.Serve(ln)
 	defer g.Stop()
 
-	// grpcload, not grpc-go, on the client side: its cost per call is a
-	// fraction of grpc-go's, so the profile is mostly the server's.
+	// The helper's own client (grpcwire), not grpc-go's: its cost per call
+	// is a fraction of grpc-go's, so the profile is mostly the server's.
 	const conns = 64
 	method := "/" + agentgrpc.AgentService_ServiceDesc.ServiceName + "/GetToken"
-	clients := make([]*grpcload.Conn, conns)
+	req := &pb.GetTokenRequest{Profile: "bench"}
+	ctx := context.Background()
+	clients := make([]*grpcwire.Conn, conns)
 	for i := range clients {
-		c, err := grpcload.Dial(sock, method, &pb.GetTokenRequest{Profile: "bench"})
+		nc, err := net.Dial("unix", sock)
 		if err != nil {
 			b.Fatal(err)
 		}
+		c := grpcwire.NewConn(nc)
 		defer c.Close()
 		clients[i] = c
-		if err := c.Call(new(pb.GetTokenResponse)); err != nil {
+		if err := c.Invoke(ctx, method, req, new(pb.GetTokenResponse)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -73,7 +76,7 @@ func BenchmarkServeGetToken(b *testing.B) {
 	for _, c := range clients {
 		wg.Go(func() {
 			for range per {
-				if err := c.Call(new(pb.GetTokenResponse)); err != nil {
+				if err := c.Invoke(ctx, method, req, new(pb.GetTokenResponse)); err != nil {
 					b.Error(err)
 					return
 				}
