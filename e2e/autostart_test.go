@@ -97,8 +97,13 @@ func TestHelperStartsTheDaemonOnFirstUse(t *testing.T) {
 			t.Errorf("%s: %v %v, want mode %v", path, fi, err, want)
 		}
 	}
-	if b, _ := os.ReadFile(logPath); !bytes.Contains(b, []byte("dbx-credd serving")) {
-		t.Errorf("the log lacks the start-up line:\n%s", b)
+	if b, _ := os.ReadFile(logPath); !bytes.Contains(b, []byte("dbx-credd serving")) || !bytes.Contains(b, []byte("token served")) {
+		t.Errorf("the log lacks the start-up line or the hand-out:\n%s", b)
+	}
+	// The daemon writes that log itself (--log-file), so it can move it
+	// aside as it grows (daemon/logfile) instead of growing without end.
+	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pids[0])); !bytes.Contains(cmdline, []byte("\x00--log-file\x00"+logPath+"\x00")) {
+		t.Errorf("the autostarted daemon runs as %q, without --log-file %s", bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), logPath)
 	}
 	// It is detached: a session of its own, so closing the terminal that
 	// ran dbx-cred does not hang it up.

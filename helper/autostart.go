@@ -29,9 +29,10 @@ const autostartWait = 3 * time.Second
 // daemon exit with it, and the helpers use the winner.
 const exitAlreadyServing = 3
 
-// maxLogSize is when the autostart log is moved aside (to .1) before a start:
-// the daemon logs a line per token handed out and nothing else trims it.
-const maxLogSize = 1 << 20
+// maxLogSize is when the autostart log is moved aside (to .1) before a
+// start; the daemon, given --log-file, does the same while it runs
+// (daemon/logfile.DefaultMax, which this matches).
+const maxLogSize = 8 << 20
 
 // mayAutostart reports whether err, from a call that reached no daemon,
 // allows starting one, as gpg starts gpg-agent.
@@ -85,8 +86,10 @@ func (c *cli) autostart() error {
 		return notRunning("%v", err)
 	}
 	// The socket is passed explicitly so the daemon serves exactly where
-	// this helper looks, whatever its environment says.
-	cmd := exec.Command(exe, "run", "--socket", c.socket)
+	// this helper looks, whatever its environment says. The daemon keeps
+	// its own log (--log-file) so it can move it aside as it grows; its
+	// stderr, the same file, catches what comes before that.
+	cmd := exec.Command(exe, "run", "--socket", c.socket, "--log-file", logPath)
 	cmd.Stdout, cmd.Stderr = lg, lg // stdin stays /dev/null
 	detach(cmd)
 	err = cmd.Start()

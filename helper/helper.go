@@ -94,7 +94,8 @@ Environment:
                              default dbx-cred starts "dbx-credd run", found next to
                              dbx-cred or on PATH, logging to
                              $XDG_STATE_HOME/dbx-cred/dbx-credd.log, or
-                             ~/Library/Logs/dbx-cred/ on macOS)
+                             ~/Library/Logs/dbx-cred/ on macOS, moved aside to
+                             .1 at 8 MiB)
 
 Exit status:
   0   success

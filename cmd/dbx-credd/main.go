@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/dbx-cred/dbx-cred/daemon"
+	"github.com/dbx-cred/dbx-cred/daemon/logfile"
 	"github.com/dbx-cred/dbx-cred/daemon/metadata"
 	"github.com/dbx-cred/dbx-cred/daemon/service"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
@@ -45,8 +46,12 @@ Flags of run:
   --socket PATH             socket to serve on (default: $DBX_CRED_SOCKET, else
                             $XDG_RUNTIME_DIR/dbx-cred/agent.sock, else a private
                             directory under the temp dir named with your uid)
-  --log-level LEVEL         debug, info, warn or error (default info); logs go to
-                            stderr and never contain secrets
+  --log-level LEVEL         debug, info, warn or error (default info); logs never
+                            contain secrets
+  --log-file PATH           log to PATH (0600) instead of stderr, moved aside to
+                            PATH.1 at 8 MiB, for runs without a journal (the
+                            launchd agent, the Windows logon start and dbx-cred's
+                            autostart use it)
   --keyring-timeout DUR     bound on every keyring call (default 5s)
   --metadata-listen ADDR    where the metadata service for Databricks SDKs listens:
                             127.0.0.1:PORT (default 127.0.0.1:8471), 0 for any free
@@ -62,7 +67,8 @@ The service (install):
            (RunAtLoad, KeepAlive); logs: ~/Library/Logs/dbx-cred/dbx-credd.log
   Windows  not a Windows service (that runs as LocalSystem and cannot see your
            Credential Manager) but a logon start of your user: the value
-           "dbx-credd" under HKCU\Software\Microsoft\Windows\CurrentVersion\Run.
+           "dbx-credd" under HKCU\Software\Microsoft\Windows\CurrentVersion\Run;
+           logs: %LOCALAPPDATA%\dbx-cred\dbx-credd.log
            "stop" is not supported there: end dbx-credd.exe in Task Manager
   It runs this dbx-credd executable with "run". DBX_CRED_SOCKET and
   DBX_CRED_METADATA_LISTEN, when set at install time, are carried into it;
@@ -111,6 +117,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	socket := fs.String("socket", "", "")
 	level := fs.String("log-level", "info", "")
+	logFile := fs.String("log-file", "", "")
 	timeout := fs.Duration("keyring-timeout", store.DefaultTimeout, "")
 	listenDefault := metadata.DefaultListen
 	// From the environment too, so a daemon that a service manager or
@@ -142,7 +149,17 @@ func runDaemon(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dbx-credd run: %v\n", err)
 		return 64
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	var logTo io.Writer = stderr
+	if *logFile != "" {
+		f, err := logfile.Open(*logFile, logfile.DefaultMax)
+		if err != nil {
+			fmt.Fprintf(stderr, "dbx-credd run: --log-file %s: %v\n", *logFile, err)
+			return 1
+		}
+		defer f.Close()
+		logTo = f
+	}
+	log := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: lvl}))
 	if os.Getenv("GOGC") == "" {
 		// The live heap is a few MB, so at the default of 100 a busy daemon
 		// collects dozens of times a second; the user's GOGC still wins.
@@ -153,8 +170,11 @@ func runDaemon(args []string, stderr io.Writer) int {
 	defer stop()
 	err := daemon.Run(ctx, daemon.Config{Socket: *socket, KeyringTimeout: *timeout, MetadataListen: *metadataListen, Log: log})
 	if err != nil {
-		msg := err.Error()
-		fmt.Fprintf(stderr, "dbx-credd: %s\n", strings.TrimSpace(msg))
+		msg := strings.TrimSpace(err.Error())
+		if *logFile != "" {
+			log.Error("dbx-credd stopped", "error", msg) // stderr may go nowhere
+		}
+		fmt.Fprintf(stderr, "dbx-credd: %s\n", msg)
 		// Its own status, so a service manager (RestartPreventExitStatus=3)
 		// and dbx-cred's autostart can tell "lost the race" from "broken".
 		if errors.Is(err, safesocket.ErrAlreadyRunning) {

@@ -42,14 +42,22 @@ func New(getenv func(string) string) (*Manager, error) {
 // Describe names what Install writes, for messages.
 func (m *Manager) Describe() string { return `logon start HKCU\` + runKey + `\` + Name }
 
-// command is the Run value: the Run key cannot set environment variables,
-// so a socket chosen at install time goes on the command line instead.
-func (m *Manager) command() string {
-	args := []string{"run"}
+// args are the daemon's arguments at logon and at Start. The Run key
+// cannot set environment variables, so a socket chosen at install time
+// goes on the command line. There is no console to write to: the daemon
+// keeps its own log, which it moves aside as it grows (daemon/logfile);
+// nothing else may hold that file open, or Windows refuses the move.
+func (m *Manager) args() []string {
+	args := []string{"run", "--log-file", m.log}
 	if m.socket != "" {
 		args = append(args, "--socket", m.socket)
 	}
-	return windows.ComposeCommandLine(append([]string{m.exe}, args...))
+	return args
+}
+
+// command is the Run value.
+func (m *Manager) command() string {
+	return windows.ComposeCommandLine(append([]string{m.exe}, m.args()...))
 }
 
 // Install adds dbx-credd to the programs Windows starts at this user's logon.
@@ -84,20 +92,7 @@ func (m *Manager) Uninstall() error {
 // Start runs the daemon now, detached from this console, as the logon
 // start would.
 func (m *Manager) Start() error {
-	if err := os.MkdirAll(filepath.Dir(m.log), 0o700); err != nil {
-		return fmt.Errorf("create the log directory: %w", err)
-	}
-	lg, err := os.OpenFile(m.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open the daemon log: %w", err)
-	}
-	defer lg.Close()
-	args := []string{"run"}
-	if m.socket != "" {
-		args = append(args, "--socket", m.socket)
-	}
-	cmd := exec.Command(m.exe, args...)
-	cmd.Stdout, cmd.Stderr = lg, lg
+	cmd := exec.Command(m.exe, m.args()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: windows.CREATE_NEW_PROCESS_GROUP | windows.DETACHED_PROCESS}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", m.exe, err)
