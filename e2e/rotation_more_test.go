@@ -80,6 +80,19 @@ func TestTokenScopes(t *testing.T) {
 	}
 	t.Logf("--scope without workspace support: exit %d: %s", code, errOut)
 	old.validToken("-p", "prod")
+	// Refused scopes stay refused: the daemon does not keep asking (its
+	// first retry would come within 1 s), and asking again asks once.
+	creates := old.emu.Requests("POST", "/api/2.0/token/create")
+	time.Sleep(2500 * time.Millisecond)
+	if n := old.emu.Requests("POST", "/api/2.0/token/create"); n != creates {
+		t.Fatalf("the daemon made %d more token/create calls for scopes the workspace refused", n-creates)
+	}
+	if _, _, code := old.helper("", "token", "-p", "prod", "--scope", "sql"); code == 0 {
+		t.Fatal("--scope succeeded the second time on a workspace without scopes")
+	}
+	if n := old.emu.Requests("POST", "/api/2.0/token/create"); n != creates+1 {
+		t.Fatalf("asking for refused scopes again made %d token/create calls, want 1", n-creates)
+	}
 }
 
 // keyringRoot reads the root the daemon keeps for profile, as any Secret

@@ -237,7 +237,12 @@ func (m *Manager) derivedToken(ctx context.Context, e *entry, req TokenRequest) 
 		}
 		var ae *workspace.APIError
 		if len(req.Scopes) > 0 && errors.As(err, &ae) && ae.Status == 400 {
-			return Token{}, fmt.Errorf("%w: the workspace refused a token with scopes %s: it may not support token scopes: %v", ErrBadInput, key, err)
+			// Refused scopes are refused until the workspace changes: stop
+			// this source rather than let it retry every minute for good.
+			// The next request for them starts a new one and asks once.
+			m.dropSource(ctx, e, key, d)
+			return Token{}, fmt.Errorf("%w: the workspace refused a token with scopes %s (it may not support token scopes; "+
+				"leave out --scope, or check the scope names): %v", ErrBadInput, key, ae)
 		}
 		return Token{}, fmt.Errorf("get a token for profile %q: %w", e.meta.Name, err)
 	}
@@ -246,6 +251,19 @@ func (m *Manager) derivedToken(ctx context.Context, e *entry, req TokenRequest) 
 	p := e.viewLocked()
 	e.mu.RUnlock()
 	return Token{Value: t.Value, Expiry: t.Expiry, Derived: true, Profile: p}, nil
+}
+
+// dropSource stops and forgets d, e's source for key, if it still is. It
+// holds no token (it could not mint one), so nothing is revoked.
+func (m *Manager) dropSource(ctx context.Context, e *entry, key string, d *tokensource.Derived) {
+	e.srcMu.Lock()
+	if e.sources[key] == d {
+		delete(e.sources, key)
+	}
+	e.srcMu.Unlock()
+	if err := d.Close(ctx, false); err != nil {
+		m.log.Warn("stopping a refused scoped token source failed", "profile", e.meta.Name, "scopes", key, "err", err)
+	}
 }
 
 // closeSources stops a profile's renewals; with revoke, its minted tokens
