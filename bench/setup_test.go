@@ -9,7 +9,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
+	"github.com/dbx-cred/dbx-cred/internal/testworld"
 	"github.com/dbx-cred/dbx-cred/internal/wsemu"
 )
 
@@ -63,7 +63,7 @@ func sharedWorld(b *testing.B) *world {
 	if runtime.GOOS != "linux" {
 		b.Skip("the benchmarks need Linux (gnome-keyring on a private D-Bus)")
 	}
-	for _, n := range []string{"dbus-daemon", "gnome-keyring-daemon", "gdbus"} {
+	for _, n := range testworld.Tools {
 		if _, err := exec.LookPath(n); err != nil {
 			b.Skipf("%s is missing: install the Debian packages gnome-keyring and dbus (make test-deps)", n)
 		}
@@ -152,7 +152,7 @@ func newEmptyWorld(emu *wsemu.Emulator) (w *world, url string, err error) {
 			undo.close()
 		}
 	}()
-	for _, d := range []string{"home", "cfg", "run", "ss/run", "ss/data"} {
+	for _, d := range []string{"home", "cfg", "run"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
 			return nil, "", err
 		}
@@ -219,61 +219,16 @@ func (w *world) start(cmd *exec.Cmd, stop func(*exec.Cmd, <-chan struct{})) (<-c
 
 func kill(cmd *exec.Cmd, exited <-chan struct{}) { cmd.Process.Kill(); <-exited }
 
-const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=%s</listen>
-  <auth>EXTERNAL</auth>
-  <standard_session_servicedirs/>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`
-
 // startSecretService starts a private dbus-daemon and an unlocked
-// gnome-keyring on it, and returns the bus address once the keyring serves.
+// gnome-keyring on it (internal/testworld, as e2e does) and returns the bus
+// address once the keyring serves.
 func (w *world) startSecretService(dir string) (string, error) {
-	conf := filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, busConfig, dir), 0o600); err != nil {
-		return "", err
-	}
-	bus := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
-	out, err := bus.StdoutPipe()
+	addr, stop, err := testworld.StartSecretService(dir)
 	if err != nil {
 		return "", err
 	}
-	if _, err := w.start(bus, kill); err != nil {
-		return "", err
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		return "", fmt.Errorf("dbus-daemon printed no address: %v", err)
-	}
-	addr := strings.TrimSpace(line)
-
-	gkd := exec.Command("gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets")
-	gkd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "DBUS_SESSION_BUS_ADDRESS=" + addr,
-		"XDG_RUNTIME_DIR=" + dir + "/run", "XDG_DATA_HOME=" + dir + "/data"}
-	gkd.Stdin = strings.NewReader("testpass")
-	if _, err := w.start(gkd, kill); err != nil {
-		return "", err
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		q := exec.Command("gdbus", "call", "--session", "--dest", "org.freedesktop.DBus",
-			"--object-path", "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.NameHasOwner",
-			"org.freedesktop.secrets")
-		q.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+addr)
-		if got, err := q.Output(); err == nil && bytes.Contains(got, []byte("true")) {
-			return addr, nil
-		}
-		if time.Now().After(deadline) {
-			return "", errors.New("gnome-keyring did not take org.freedesktop.secrets within 10s")
-		}
-	}
+	w.stops = append(w.stops, stop)
+	return addr, nil
 }
 
 // startDaemon runs dbx-credd and waits until "dbx-cred status" succeeds.

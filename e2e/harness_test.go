@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbx-cred/dbx-cred/internal/testworld"
 	"github.com/dbx-cred/dbx-cred/internal/wsemu"
 )
 
@@ -70,90 +70,34 @@ type secretService struct {
 	address string
 }
 
-const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=%s</listen>
-  <auth>EXTERNAL</auth>
-  %s
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`
-
 // startBus starts a dbus-daemon; withServiceDirs lets it activate services
 // (gnome-keyring's prompter) the way a desktop session does.
 func startBus(t *testing.T, dir string, withServiceDirs bool) string {
 	t.Helper()
 	requireTools(t, "dbus-daemon")
-	dirs := ""
-	if withServiceDirs {
-		dirs = "<standard_session_servicedirs/>"
-	}
-	conf := filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(busConfig, dir, dirs)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = nil
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
+	addr, stop, err := testworld.StartBus(dir, withServiceDirs)
 	if err != nil {
-		t.Fatalf("dbus-daemon printed no address: %v", err)
+		t.Fatal(err)
 	}
-	return strings.TrimSpace(line)
+	t.Cleanup(stop)
+	return addr
 }
 
 // newSecretService starts a bus and an unlocked gnome-keyring on it, private
 // to one test, so tests can lock it or fill it without affecting others.
 func newSecretService(t *testing.T, root string) secretService {
 	t.Helper()
-	requireTools(t, "gnome-keyring-daemon", "gdbus")
-	dir := filepath.Join(root, "ss")
-	for _, d := range []string{dir, dir + "/run", dir + "/data"} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	addr := startBus(t, dir, true)
-	cmd := exec.Command("gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "DBUS_SESSION_BUS_ADDRESS=" + addr,
-		"XDG_RUNTIME_DIR=" + dir + "/run", "XDG_DATA_HOME=" + dir + "/data"}
-	cmd.Stdin = strings.NewReader("testpass")
-	if err := cmd.Start(); err != nil {
+	requireTools(t, testworld.Tools...)
+	addr, stop, err := testworld.StartSecretService(filepath.Join(root, "ss"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ss := secretService{address: addr}
-	deadline := time.Now().Add(10 * time.Second)
-	for !ss.hasName("org.freedesktop.secrets") {
-		if time.Now().After(deadline) {
-			t.Fatal("gnome-keyring did not take org.freedesktop.secrets within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return ss
+	t.Cleanup(stop)
+	return secretService{address: addr}
 }
 
 func (s secretService) gdbus(args ...string) (string, error) {
-	cmd := exec.Command("gdbus", append([]string{"call", "--session"}, args...)...)
-	cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+s.address)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-func (s secretService) hasName(name string) bool {
-	out, err := s.gdbus("--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus",
-		"--method", "org.freedesktop.DBus.NameHasOwner", name)
-	return err == nil && strings.Contains(out, "true")
+	return testworld.Gdbus(s.address, args...)
 }
 
 // lock locks the login collection; with no display nobody can unlock it.
