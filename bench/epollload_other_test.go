@@ -5,20 +5,10 @@ package bench
 import (
 	"errors"
 	"time"
-
-	"google.golang.org/protobuf/proto"
 )
 
-// epollLoad needs Linux's epoll; the benchmarks skip elsewhere, and this
-// only keeps them compiling.
-type epollLoad struct {
-	socket string
-	conns  int
-	method string
-	req    proto.Message
-	check  func(msg []byte) error
-}
-
+// run: the load generator needs Linux's epoll; the benchmarks skip
+// elsewhere, and this only keeps them compiling.
 func (l *epollLoad) run(int, time.Duration) ([]time.Duration, error) {
 	return nil, errors.New("the epoll load generator needs Linux")
 }
