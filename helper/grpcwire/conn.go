@@ -71,6 +71,9 @@ const (
 	// Requests are a few hundred bytes; this client does not wait for
 	// window updates and refuses a request larger than this instead.
 	maxSendWindow = 65535
+	// deadlineSlack is how close to our deadline a server's CANCEL counts
+	// as the deadline running out on its side first.
+	deadlineSlack = 10 * time.Millisecond
 )
 
 // Conn is an HTTP/2 connection carrying unary gRPC calls, one at a time.
@@ -134,6 +137,13 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 	if st != nil && ctx.Err() != nil {
 		st = contextStatus(ctx.Err())
 		c.broken = st
+	}
+	// The server's copy of the deadline (grpc-timeout) can run out a few
+	// microseconds before ours; it then resets the call with CANCEL. As
+	// grpc-go's client does, report that as the deadline it was.
+	if d, ok := ctx.Deadline(); ok && st != nil && st.Code == Canceled && time.Until(d) < deadlineSlack {
+		st = contextStatus(context.DeadlineExceeded)
+		c.broken = st // as for our own deadline: the connection is done
 	}
 	if st == nil {
 		return nil
