@@ -61,7 +61,8 @@ func (l *epollLoad) run(total int, timeout time.Duration) ([]time.Duration, erro
 		if err != nil {
 			return nil, err
 		}
-		c := &h2conn{fd: fd, store: make([]byte, 64<<10), dec: hpack.NewDecoder(4096, nil)}
+		// stream: the first send makes it 1.
+		c := &h2conn{fd: fd, store: make([]byte, 64<<10), dec: hpack.NewDecoder(4096, nil), stream: ^uint32(0)}
 		c.buf = c.store[:0]
 		cs[i] = c
 		c.dec.SetEmitFunc(func(f hpack.HeaderField) {
@@ -84,21 +85,17 @@ func (l *epollLoad) run(total int, timeout time.Duration) ([]time.Duration, erro
 	issued := 0
 	send := func(c *h2conn) error {
 		c.stream += 2
+		req := later
 		if c.stream == 1 {
-			patchStream(first, 1)
-			c.started = time.Now()
-			issued++
-			c.busy, c.gotMsg, c.status, c.http = true, false, "", ""
-			return writeAll(c.fd, first)
+			req = first
 		}
-		patchStream(later, c.stream)
+		patchStream(req, c.stream)
 		c.started = time.Now()
-		issued++
 		c.busy, c.gotMsg, c.status, c.http = true, false, "", ""
-		return writeAll(c.fd, later)
+		issued++
+		return writeAll(c.fd, req)
 	}
 	for _, c := range cs {
-		c.stream = ^uint32(0) // the first send makes it 1
 		if issued < total {
 			if err := send(c); err != nil {
 				return nil, err
@@ -134,14 +131,14 @@ func (l *epollLoad) run(total int, timeout time.Duration) ([]time.Duration, erro
 			}
 			c.buf = append(c.buf, rbuf[:m]...)
 			for {
-				done, err := l.frame(c)
+				parsed, done, err := l.frame(c)
 				if err != nil {
 					return lat, err
 				}
-				if done == nil {
+				if !parsed {
 					break
 				}
-				if *done {
+				if done {
 					lat = append(lat, time.Since(c.started))
 					c.busy = false
 					if issued < total {
@@ -156,18 +153,17 @@ func (l *epollLoad) run(total int, timeout time.Duration) ([]time.Duration, erro
 	return lat, nil
 }
 
-// frame handles the first whole frame in c.buf: nil when there is none
-// yet, else whether it completed the call in flight.
-func (l *epollLoad) frame(c *h2conn) (*bool, error) {
-	no, yes := false, true
+// frame handles the first whole frame in c.buf. parsed is false when
+// there is none yet; done says it completed the call in flight.
+func (l *epollLoad) frame(c *h2conn) (parsed, done bool, err error) {
 	if len(c.buf) < 9 {
 		c.compact()
-		return nil, nil
+		return false, false, nil
 	}
 	n := int(c.buf[0])<<16 | int(c.buf[1])<<8 | int(c.buf[2])
 	if len(c.buf) < 9+n {
 		c.compact()
-		return nil, nil
+		return false, false, nil
 	}
 	typ, flags := c.buf[3], c.buf[4]
 	sid := binary.BigEndian.Uint32(c.buf[5:9]) & 0x7fffffff
@@ -176,51 +172,51 @@ func (l *epollLoad) frame(c *h2conn) (*bool, error) {
 	switch typ {
 	case 0x4: // SETTINGS
 		if flags&0x1 == 0 {
-			return &no, writeAll(c.fd, frameBytes(0x4, 0x1, 0, nil))
+			return true, false, writeAll(c.fd, frameBytes(0x4, 0x1, 0, nil))
 		}
 	case 0x6: // PING
 		if flags&0x1 == 0 {
-			return &no, writeAll(c.fd, frameBytes(0x6, 0x1, 0, p))
+			return true, false, writeAll(c.fd, frameBytes(0x6, 0x1, 0, p))
 		}
 	case 0x8: // WINDOW_UPDATE: requests are tiny
 	case 0x0: // DATA
 		if c.unacked += uint32(n); c.unacked >= loadWindow/2 {
 			if err := writeAll(c.fd, frameBytes(0x8, 0, 0, binary.BigEndian.AppendUint32(nil, c.unacked))); err != nil {
-				return nil, err
+				return false, false, err
 			}
 			c.unacked = 0
 		}
 		if !c.busy || sid != c.stream || flags&0x8 != 0 {
-			return nil, fmt.Errorf("unexpected DATA on stream %d (flags %#x)", sid, flags)
+			return false, false, fmt.Errorf("unexpected DATA on stream %d (flags %#x)", sid, flags)
 		}
 		if len(p) < 5 || p[0] != 0 || int(binary.BigEndian.Uint32(p[1:5])) != len(p)-5 {
-			return nil, errors.New("an answer that is not one whole gRPC message in one DATA frame")
+			return false, false, errors.New("an answer that is not one whole gRPC message in one DATA frame")
 		}
 		if err := l.check(p[5:]); err != nil {
-			return nil, err
+			return false, false, err
 		}
 		c.gotMsg = true
 	case 0x1: // HEADERS
 		if !c.busy || sid != c.stream || flags&0x4 == 0 || flags&0x28 != 0 {
-			return nil, fmt.Errorf("unexpected HEADERS on stream %d (flags %#x)", sid, flags)
+			return false, false, fmt.Errorf("unexpected HEADERS on stream %d (flags %#x)", sid, flags)
 		}
 		if _, err := c.dec.Write(p); err != nil {
-			return nil, fmt.Errorf("undecodable headers: %w", err)
+			return false, false, fmt.Errorf("undecodable headers: %w", err)
 		}
 		if flags&0x1 == 0 {
-			return &no, nil
+			return true, false, nil
 		}
 		if c.http != "" && c.http != "200" {
-			return nil, fmt.Errorf("HTTP status %s", c.http)
+			return false, false, fmt.Errorf("HTTP status %s", c.http)
 		}
 		if c.status != "0" || !c.gotMsg {
-			return nil, fmt.Errorf("call failed: grpc-status %q, message received: %v", c.status, c.gotMsg)
+			return false, false, fmt.Errorf("call failed: grpc-status %q, message received: %v", c.status, c.gotMsg)
 		}
-		return &yes, nil
+		return true, true, nil
 	default:
-		return nil, fmt.Errorf("unexpected frame type %d", typ)
+		return false, false, fmt.Errorf("unexpected frame type %d", typ)
 	}
-	return &no, nil
+	return true, false, nil
 }
 
 // compact moves unparsed bytes to the front of the buffer, so reads

@@ -2,7 +2,6 @@ package helper
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -63,9 +62,7 @@ func runAudit(c *cli, args []string) error {
 		events = append(events, ev)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(c.io.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(events)
+		return writeJSON(c.io.Stdout, events)
 	}
 	if len(events) == 0 {
 		fmt.Fprintln(c.io.Stderr, "No tokens handed out since dbx-credd started.")

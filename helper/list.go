@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -54,9 +55,7 @@ func runList(c *cli, args []string) error {
 		})
 	}
 	if *asJSON {
-		enc := json.NewEncoder(c.io.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return writeJSON(c.io.Stdout, list)
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(c.io.Stderr, "No profiles yet. Add one with: dbx-cred login -p NAME --host <workspace URL>")
@@ -87,4 +86,12 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// writeJSON is the --json output of list, status and audit: indented, one
+// document.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -2,7 +2,6 @@ package helper
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -84,9 +83,7 @@ func runStatus(c *cli, args []string) error {
 		s.Profiles = append(s.Profiles, ps)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(c.io.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		return writeJSON(c.io.Stdout, s)
 	}
 	fmt.Fprintf(c.io.Stdout, "dbx-credd %s, pid %d, up since %s\n", s.Version, s.PID, s.Started.Local().Format(time.RFC3339))
 	fmt.Fprintf(c.io.Stdout, "socket:    %s\nkeyring:   %s\nregistry:  %s\nprofiles:  %d\nhardened:  %v\n",

@@ -85,10 +85,9 @@ func (l *File) Write(p []byte) (int, error) {
 func (l *File) rotate() {
 	l.f.Close()
 	os.Rename(l.path, l.path+".1") // failing that, the next open appends
-	if err := l.open(); err != nil {
-		// Nowhere to write: later writes fail, and slog drops them.
-		return
-	}
+	// Failing to reopen leaves nowhere to write: later writes fail, and
+	// slog drops them.
+	_ = l.open()
 }
 
 // Close closes the file.
