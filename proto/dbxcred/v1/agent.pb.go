@@ -666,6 +666,9 @@ type LoginRequest struct {
 	Static bool `protobuf:"varint,4,opt,name=static,proto3" json:"static,omitempty"`
 	// Lifetime of minted tokens; unset means the default (1 h).
 	TokenLifetime *durationpb.Duration `protobuf:"bytes,5,opt,name=token_lifetime,json=tokenLifetime,proto3" json:"token_lifetime,omitempty"`
+	// Allow an http:// host that is not loopback. The token then crosses the
+	// network in clear, so the daemon refuses such hosts without it.
+	InsecureHttp  bool `protobuf:"varint,6,opt,name=insecure_http,json=insecureHttp,proto3" json:"insecure_http,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,6 +736,13 @@ func (x *LoginRequest) GetTokenLifetime() *durationpb.Duration {
 		return x.TokenLifetime
 	}
 	return nil
+}
+
+func (x *LoginRequest) GetInsecureHttp() bool {
+	if x != nil {
+		return x.InsecureHttp
+	}
+	return false
 }
 
 type LoginResponse struct {
@@ -833,7 +843,13 @@ func (x *LogoutRequest) GetProfile() string {
 }
 
 type LogoutResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What logout revoked in the workspace: one line per token, no values
+	// (e.g. "derived token 1234 (scopes: none)").
+	Revoked []string `protobuf:"bytes,1,rep,name=revoked,proto3" json:"revoked,omitempty"`
+	// What the user still has to do, if anything (e.g. revoke a pasted root
+	// in the workspace UI). Empty when nothing is left.
+	Advice        string `protobuf:"bytes,2,opt,name=advice,proto3" json:"advice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -866,6 +882,20 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
 	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *LogoutResponse) GetRevoked() []string {
+	if x != nil {
+		return x.Revoked
+	}
+	return nil
+}
+
+func (x *LogoutResponse) GetAdvice() string {
+	if x != nil {
+		return x.Advice
+	}
+	return ""
 }
 
 type ListProfilesRequest struct {
@@ -1001,8 +1031,15 @@ type StatusResponse struct {
 	Profiles []*Profile `protobuf:"bytes,9,rep,name=profiles,proto3" json:"profiles,omitempty"`
 	// Base URL of the metadata-service listener, e.g. http://127.0.0.1:8471.
 	MetadataListen string `protobuf:"bytes,10,opt,name=metadata_listen,json=metadataListen,proto3" json:"metadata_listen,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Why the metadata-service listener is not serving; empty when it is (or
+	// when it was turned off on purpose, see metadata_listen).
+	MetadataError string `protobuf:"bytes,11,opt,name=metadata_error,json=metadataError,proto3" json:"metadata_error,omitempty"`
+	// Secrets in the store that no profile owns, left by a write whose outcome
+	// was unknown (a timed-out keyring call, a crash). dbx-cred logout -p NAME
+	// removes each.
+	Orphans       []*OrphanSecret `protobuf:"bytes,12,rep,name=orphans,proto3" json:"orphans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1105,6 +1142,83 @@ func (x *StatusResponse) GetMetadataListen() string {
 	return ""
 }
 
+func (x *StatusResponse) GetMetadataError() string {
+	if x != nil {
+		return x.MetadataError
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetOrphans() []*OrphanSecret {
+	if x != nil {
+		return x.Orphans
+	}
+	return nil
+}
+
+// A secret in the store that no registry entry owns.
+type OrphanSecret struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile name the secret was written for.
+	Profile string `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// Why it is there, e.g. "a login whose keyring write timed out".
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Since         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrphanSecret) Reset() {
+	*x = OrphanSecret{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrphanSecret) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrphanSecret) ProtoMessage() {}
+
+func (x *OrphanSecret) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrphanSecret.ProtoReflect.Descriptor instead.
+func (*OrphanSecret) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *OrphanSecret) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *OrphanSecret) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *OrphanSecret) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
 type RotateRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Profile       string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
@@ -1114,7 +1228,7 @@ type RotateRequest struct {
 
 func (x *RotateRequest) Reset() {
 	*x = RotateRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[11]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1240,7 @@ func (x *RotateRequest) String() string {
 func (*RotateRequest) ProtoMessage() {}
 
 func (x *RotateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[11]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1253,7 @@ func (x *RotateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateRequest.ProtoReflect.Descriptor instead.
 func (*RotateRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RotateRequest) GetProfile() string {
@@ -1162,7 +1276,7 @@ type RotateResponse struct {
 
 func (x *RotateResponse) Reset() {
 	*x = RotateResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[12]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1288,7 @@ func (x *RotateResponse) String() string {
 func (*RotateResponse) ProtoMessage() {}
 
 func (x *RotateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[12]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1301,7 @@ func (x *RotateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateResponse.ProtoReflect.Descriptor instead.
 func (*RotateResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RotateResponse) GetProfile() *Profile {
@@ -1225,7 +1339,7 @@ type ReportRejectedRequest struct {
 
 func (x *ReportRejectedRequest) Reset() {
 	*x = ReportRejectedRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[13]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1351,7 @@ func (x *ReportRejectedRequest) String() string {
 func (*ReportRejectedRequest) ProtoMessage() {}
 
 func (x *ReportRejectedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[13]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1364,7 @@ func (x *ReportRejectedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRejectedRequest.ProtoReflect.Descriptor instead.
 func (*ReportRejectedRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReportRejectedRequest) GetProfile() string {
@@ -1284,7 +1398,7 @@ type ReportRejectedResponse struct {
 
 func (x *ReportRejectedResponse) Reset() {
 	*x = ReportRejectedResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[14]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1410,7 @@ func (x *ReportRejectedResponse) String() string {
 func (*ReportRejectedResponse) ProtoMessage() {}
 
 func (x *ReportRejectedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[14]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1423,7 @@ func (x *ReportRejectedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRejectedResponse.ProtoReflect.Descriptor instead.
 func (*ReportRejectedResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReportRejectedResponse) GetRenewed() bool {
@@ -1330,7 +1444,7 @@ type MetadataURLRequest struct {
 
 func (x *MetadataURLRequest) Reset() {
 	*x = MetadataURLRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[15]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1456,7 @@ func (x *MetadataURLRequest) String() string {
 func (*MetadataURLRequest) ProtoMessage() {}
 
 func (x *MetadataURLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[15]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1469,7 @@ func (x *MetadataURLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataURLRequest.ProtoReflect.Descriptor instead.
 func (*MetadataURLRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MetadataURLRequest) GetProfile() string {
@@ -1383,7 +1497,7 @@ type MetadataURLResponse struct {
 
 func (x *MetadataURLResponse) Reset() {
 	*x = MetadataURLResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[16]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1509,7 @@ func (x *MetadataURLResponse) String() string {
 func (*MetadataURLResponse) ProtoMessage() {}
 
 func (x *MetadataURLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[16]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1522,7 @@ func (x *MetadataURLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataURLResponse.ProtoReflect.Descriptor instead.
 func (*MetadataURLResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MetadataURLResponse) GetUrl() string {
@@ -1435,7 +1549,7 @@ type AuditRequest struct {
 
 func (x *AuditRequest) Reset() {
 	*x = AuditRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[17]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1561,7 @@ func (x *AuditRequest) String() string {
 func (*AuditRequest) ProtoMessage() {}
 
 func (x *AuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[17]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +1574,7 @@ func (x *AuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRequest.ProtoReflect.Descriptor instead.
 func (*AuditRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuditRequest) GetLimit() int32 {
@@ -1488,7 +1602,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[18]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1614,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[18]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1627,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AuditEvent) GetTime() *timestamppb.Timestamp {
@@ -1581,7 +1695,7 @@ type AuditResponse struct {
 
 func (x *AuditResponse) Reset() {
 	*x = AuditResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[19]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1707,7 @@ func (x *AuditResponse) String() string {
 func (*AuditResponse) ProtoMessage() {}
 
 func (x *AuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[19]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1720,7 @@ func (x *AuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditResponse.ProtoReflect.Descriptor instead.
 func (*AuditResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AuditResponse) GetEvents() []*AuditEvent {
@@ -1655,23 +1769,26 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"token_type\x18\x02 \x01(\tR\ttokenType\x122\n" +
 	"\x06expiry\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06expiry\x12)\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x15.dbxcred.v1.TokenKindR\x04kind\x12-\n" +
-	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"\xac\x01\n" +
+	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"\xd1\x01\n" +
 	"\fLoginRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x14\n" +
 	"\x05token\x18\x03 \x01(\tR\x05token\x12\x16\n" +
 	"\x06static\x18\x04 \x01(\bR\x06static\x12@\n" +
-	"\x0etoken_lifetime\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\rtokenLifetime\"Z\n" +
+	"\x0etoken_lifetime\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\rtokenLifetime\x12#\n" +
+	"\rinsecure_http\x18\x06 \x01(\bR\finsecureHttp\"Z\n" +
 	"\rLoginResponse\x12-\n" +
 	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12\x1a\n" +
 	"\breplaced\x18\x02 \x01(\bR\breplaced\")\n" +
 	"\rLogoutRequest\x12\x18\n" +
-	"\aprofile\x18\x01 \x01(\tR\aprofile\"\x10\n" +
-	"\x0eLogoutResponse\"\x15\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\"B\n" +
+	"\x0eLogoutResponse\x12\x18\n" +
+	"\arevoked\x18\x01 \x03(\tR\arevoked\x12\x16\n" +
+	"\x06advice\x18\x02 \x01(\tR\x06advice\"\x15\n" +
 	"\x13ListProfilesRequest\"G\n" +
 	"\x14ListProfilesResponse\x12/\n" +
 	"\bprofiles\x18\x01 \x03(\v2\x13.dbxcred.v1.ProfileR\bprofiles\"\x0f\n" +
-	"\rStatusRequest\"\xf3\x02\n" +
+	"\rStatusRequest\"\xce\x03\n" +
 	"\x0eStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x03R\x03pid\x124\n" +
@@ -1683,7 +1800,13 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\bhardened\x18\b \x01(\bR\bhardened\x12/\n" +
 	"\bprofiles\x18\t \x03(\v2\x13.dbxcred.v1.ProfileR\bprofiles\x12'\n" +
 	"\x0fmetadata_listen\x18\n" +
-	" \x01(\tR\x0emetadataListen\")\n" +
+	" \x01(\tR\x0emetadataListen\x12%\n" +
+	"\x0emetadata_error\x18\v \x01(\tR\rmetadataError\x122\n" +
+	"\aorphans\x18\f \x03(\v2\x18.dbxcred.v1.OrphanSecretR\aorphans\"r\n" +
+	"\fOrphanSecret\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\")\n" +
 	"\rRotateRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\"\x83\x01\n" +
 	"\x0eRotateResponse\x12-\n" +
@@ -1757,7 +1880,7 @@ func file_dbxcred_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(Channel)(0),                   // 0: dbxcred.v1.Channel
 	(TokenMode)(0),                 // 1: dbxcred.v1.TokenMode
@@ -1775,47 +1898,50 @@ var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(*ListProfilesResponse)(nil),   // 13: dbxcred.v1.ListProfilesResponse
 	(*StatusRequest)(nil),          // 14: dbxcred.v1.StatusRequest
 	(*StatusResponse)(nil),         // 15: dbxcred.v1.StatusResponse
-	(*RotateRequest)(nil),          // 16: dbxcred.v1.RotateRequest
-	(*RotateResponse)(nil),         // 17: dbxcred.v1.RotateResponse
-	(*ReportRejectedRequest)(nil),  // 18: dbxcred.v1.ReportRejectedRequest
-	(*ReportRejectedResponse)(nil), // 19: dbxcred.v1.ReportRejectedResponse
-	(*MetadataURLRequest)(nil),     // 20: dbxcred.v1.MetadataURLRequest
-	(*MetadataURLResponse)(nil),    // 21: dbxcred.v1.MetadataURLResponse
-	(*AuditRequest)(nil),           // 22: dbxcred.v1.AuditRequest
-	(*AuditEvent)(nil),             // 23: dbxcred.v1.AuditEvent
-	(*AuditResponse)(nil),          // 24: dbxcred.v1.AuditResponse
-	(*timestamppb.Timestamp)(nil),  // 25: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 26: google.protobuf.Duration
+	(*OrphanSecret)(nil),           // 16: dbxcred.v1.OrphanSecret
+	(*RotateRequest)(nil),          // 17: dbxcred.v1.RotateRequest
+	(*RotateResponse)(nil),         // 18: dbxcred.v1.RotateResponse
+	(*ReportRejectedRequest)(nil),  // 19: dbxcred.v1.ReportRejectedRequest
+	(*ReportRejectedResponse)(nil), // 20: dbxcred.v1.ReportRejectedResponse
+	(*MetadataURLRequest)(nil),     // 21: dbxcred.v1.MetadataURLRequest
+	(*MetadataURLResponse)(nil),    // 22: dbxcred.v1.MetadataURLResponse
+	(*AuditRequest)(nil),           // 23: dbxcred.v1.AuditRequest
+	(*AuditEvent)(nil),             // 24: dbxcred.v1.AuditEvent
+	(*AuditResponse)(nil),          // 25: dbxcred.v1.AuditResponse
+	(*timestamppb.Timestamp)(nil),  // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 27: google.protobuf.Duration
 }
 var file_dbxcred_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: dbxcred.v1.Profile.kind:type_name -> dbxcred.v1.CredentialKind
-	25, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
+	26, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
 	4,  // 2: dbxcred.v1.Profile.state:type_name -> dbxcred.v1.ProfileState
 	1,  // 3: dbxcred.v1.Profile.mode:type_name -> dbxcred.v1.TokenMode
-	26, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
-	25, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
-	25, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
-	25, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
+	27, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
+	26, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
+	26, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
+	26, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
 	0,  // 8: dbxcred.v1.GetTokenRequest.channel:type_name -> dbxcred.v1.Channel
-	25, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
+	26, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
 	3,  // 10: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
 	5,  // 11: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
-	26, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
+	27, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
 	5,  // 13: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
 	5,  // 14: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
-	25, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
+	26, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
 	5,  // 16: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
-	5,  // 17: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
-	25, // 18: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	0,  // 19: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
-	3,  // 20: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
-	25, // 21: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
-	23, // 22: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	16, // 17: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
+	26, // 18: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
+	5,  // 19: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
+	26, // 20: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	0,  // 21: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
+	3,  // 22: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
+	26, // 23: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
+	24, // 24: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_dbxcred_v1_agent_proto_init() }
@@ -1829,7 +1955,7 @@ func file_dbxcred_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dbxcred_v1_agent_proto_rawDesc), len(file_dbxcred_v1_agent_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
