@@ -46,7 +46,7 @@ func TestCrashHookPoints(t *testing.T) {
 		},
 	}
 	d := r.source(cfg, time.Hour)
-	defer d.Close(context.Background(), true)
+	defer d.Revoke(context.Background())
 	if _, err := d.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}

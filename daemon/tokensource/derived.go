@@ -1,7 +1,3 @@
-// Package tokensource holds the types that answer "give me a valid token"
-// for a profile. Derived mints short-lived tokens from a long-lived root and
-// renews them before they expire; everything else in the daemon only asks it
-// for a token (golang.org/x/oauth2's ReuseTokenSource is the model).
 package tokensource
 
 import (
@@ -16,16 +12,18 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 )
 
-// Token is a served token.
-type Token struct {
-	Value  string
-	ID     string
-	Expiry time.Time
+// Minted is what a Minter's workspace answered.
+type Minted struct {
+	Value, ID string
+	// Lifetime is what the workspace granted: its expiry_time minus its
+	// creation_time, both from the same answer, so no clock but the
+	// workspace's own enters it.
+	Lifetime time.Duration
 }
 
 // Minter creates and revokes tokens with the profile's root credential.
 type Minter interface {
-	Mint(ctx context.Context) (Token, error)
+	Mint(ctx context.Context) (Minted, error)
 	Revoke(ctx context.Context, id string) error
 }
 
@@ -39,17 +37,22 @@ type Config struct {
 	Grace time.Duration
 	// MinRemaining: never hand out a token with less life left (default 2 s).
 	MinRemaining time.Duration
+	// MinInterval is the floor between two mints, whatever asks for them
+	// (default 1 s): no path can make the source mint in a tight loop.
+	MinInterval time.Duration
+	// Lazy sources renew only when a client asked since their last mint
+	// (scoped tokens: an unused scope set must not keep minting).
+	Lazy bool
 	// Persist saves a new token before it is served, so a restarted daemon
 	// reuses it instead of minting (and leaking) another.
 	Persist func(context.Context, Token) error
 	// OnQuota frees token slots (revokes leftovers) before one retry.
 	OnQuota func(context.Context) error
+	// OnRevoked is told every id the source revoked, so that its owner never
+	// serves a kept copy of it again.
+	OnRevoked func(id string)
 	// Limiter bounds concurrent mints across all sources; nil: no bound.
 	Limiter chan struct{}
-	// Lock, shared by every source of a profile and its leftover clean-up,
-	// is held from mint until the new token is recorded as held, so the
-	// clean-up never revokes a token that is minted but not yet recorded.
-	Lock sync.Locker
 	// MaxBackoff caps the wait between failed renewals (default 60 s).
 	MaxBackoff time.Duration
 	Log        *slog.Logger
@@ -57,7 +60,7 @@ type Config struct {
 	// "after-mint" once token/create has answered (nothing persisted yet)
 	// and with "after-persist" once the token is kept (the superseded one
 	// not yet revoked), so end-to-end tests can kill the daemon in exactly
-	// the windows where a crash leaks a token (see daemon.CrashHookEnv).
+	// the windows where a crash leaks a token.
 	CrashAt func(point string)
 }
 
@@ -65,26 +68,33 @@ type Config struct {
 var ErrNeedsLogin = errors.New("the workspace rejected the stored token")
 
 // Derived serves a short-lived token minted from a root and keeps it fresh.
-// One goroutine owns minting, so concurrent callers never mint twice.
+// One goroutine (loop) owns minting, so concurrent callers never mint twice.
+// mu guards every field below it; it is never held across a workspace or
+// store call.
 type Derived struct {
 	cfg  Config
 	mint Minter
 
-	mu       sync.Mutex
-	cur      Token
-	minted   time.Time
-	renewAt  time.Time
-	lastErr  error
-	fatal    error
-	failures int
-	changed  chan struct{} // closed and replaced on every state change
-	held     map[string]Token
+	mu        sync.Mutex
+	cur       Token
+	minted    time.Time // when cur was requested, on our clock
+	lastMint  time.Time // the last mint attempt, for MinInterval
+	renewAt   time.Time
+	used      bool // a client asked since renewal fell due (Lazy)
+	lastErr   error
+	fatal     error
+	failures  int
+	changed   chan struct{} // closed and replaced on every state change
+	held      map[string]Token
+	scheduled map[string]bool // ids with a revocation already planned
 
 	kick    chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
 	revokes sync.WaitGroup
 }
+
+var _ Source = (*Derived)(nil)
 
 // NewDerived starts a source. initial, if still usable, is served until its
 // renewal time instead of minting a new token at once.
@@ -95,6 +105,9 @@ func NewDerived(mint Minter, cfg Config, initial Token) *Derived {
 	if cfg.MinRemaining == 0 {
 		cfg.MinRemaining = 2 * time.Second
 	}
+	if cfg.MinInterval == 0 {
+		cfg.MinInterval = time.Second
+	}
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 60 * time.Second
 	}
@@ -103,7 +116,7 @@ func NewDerived(mint Minter, cfg Config, initial Token) *Derived {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Derived{
-		cfg: cfg, mint: mint, changed: make(chan struct{}), held: map[string]Token{},
+		cfg: cfg, mint: mint, changed: make(chan struct{}), held: map[string]Token{}, scheduled: map[string]bool{},
 		kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}),
 	}
 	now := cfg.Clock.Now()
@@ -126,6 +139,12 @@ func (d *Derived) Token(ctx context.Context) (Token, error) {
 	for {
 		d.mu.Lock()
 		now := d.cfg.Clock.Now()
+		if !d.used && (!now.Before(d.renewAt) || !d.usableAt(d.cur, now)) {
+			// A lazy source renews only for a client that asks once renewal
+			// is due: this one.
+			d.used = true
+			d.poke()
+		}
 		if d.usableAt(d.cur, now) {
 			t := d.cur
 			t.Expiry = d.advertisedExpiry(t, now)
@@ -153,38 +172,25 @@ func (d *Derived) Token(ctx context.Context) (Token, error) {
 	}
 }
 
-// Refresh makes the next Token call return a newly minted token, unless
-// the current one was minted within minAge (so a client cannot make the
-// daemon mint in a loop). It reports whether a renewal was started.
+// Refresh implements Source.
 func (d *Derived) Refresh(rejected string, minAge time.Duration) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.cfg.Clock.Now()
-	if d.cur.Value == "" || (rejected != "" && rejected != d.cur.Value) {
-		return false
-	}
-	if rejected == "" && now.Sub(d.minted) < minAge {
+	if d.cur.Value == "" || (rejected != "" && rejected != d.cur.Value) || now.Sub(d.minted) < minAge {
 		return false
 	}
 	// The superseded token is still revoked after the grace period; a
 	// rejected one is simply no longer served.
 	d.cur = Token{}
 	d.renewAt = now
+	d.used = true
 	d.broadcast()
 	d.poke()
 	return true
 }
 
-// Status is a snapshot for status output.
-type Status struct {
-	Expiry      time.Time
-	NextRenewal time.Time
-	LastError   error
-	NeedsLogin  bool
-	Live        int
-}
-
-// Status describes the source.
+// Status implements Source.
 func (d *Derived) Status() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -192,11 +198,12 @@ func (d *Derived) Status() Status {
 	if d.fatal != nil {
 		err = d.fatal
 	}
-	return Status{Expiry: d.cur.Expiry, NextRenewal: d.renewAt, LastError: err, NeedsLogin: d.fatal != nil, Live: len(d.held)}
+	now := d.cfg.Clock.Now()
+	idle := d.cfg.Lazy && !d.used && !d.usableAt(d.cur, now)
+	return Status{Expiry: d.cur.Expiry, NextRenewal: d.renewAt, LastError: err, NeedsLogin: d.fatal != nil, Live: len(d.held), Idle: idle}
 }
 
-// Held lists the ids of tokens this source still owns (served or awaiting
-// revocation): leftovers clean-up must spare them.
+// Held implements Source.
 func (d *Derived) Held() map[string]bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -207,16 +214,16 @@ func (d *Derived) Held() map[string]bool {
 	return out
 }
 
-// Close stops renewal. With revoke, every token the source still owns is
-// revoked first (logout); without, they are left to expire (shutdown: the
-// persisted one is reused by the next daemon).
-func (d *Derived) Close(ctx context.Context, revoke bool) error {
+// Stop implements Source.
+func (d *Derived) Stop() {
 	d.cancel()
 	<-d.done
 	d.revokes.Wait()
-	if !revoke {
-		return nil
-	}
+}
+
+// Revoke implements Source.
+func (d *Derived) Revoke(ctx context.Context) ([]string, error) {
+	d.Stop()
 	d.mu.Lock()
 	ids := make([]string, 0, len(d.held))
 	for id := range d.held {
@@ -225,16 +232,26 @@ func (d *Derived) Close(ctx context.Context, revoke bool) error {
 	d.cur = Token{}
 	d.mu.Unlock()
 	var errs []error
+	var revoked []string
 	for _, id := range ids {
 		if err := d.mint.Revoke(ctx, id); err != nil && !notFound(err) {
 			errs = append(errs, err)
 			continue
 		}
-		d.mu.Lock()
-		delete(d.held, id)
-		d.mu.Unlock()
+		d.forget(id)
+		revoked = append(revoked, id)
 	}
-	return errors.Join(errs...)
+	return revoked, errors.Join(errs...)
+}
+
+func (d *Derived) forget(id string) {
+	d.mu.Lock()
+	delete(d.held, id)
+	delete(d.scheduled, id)
+	d.mu.Unlock()
+	if d.cfg.OnRevoked != nil {
+		d.cfg.OnRevoked(id)
+	}
 }
 
 // advertisedExpiry is the expiry clients are told: not the token's own, but
@@ -281,19 +298,35 @@ func (d *Derived) poke() {
 	}
 }
 
+// due reports whether the loop should mint now, and otherwise how long it
+// may sleep (0: until kicked).
+func (d *Derived) due(now time.Time) (bool, time.Duration) {
+	if d.fatal != nil {
+		return false, 0
+	}
+	stale := !d.usableAt(d.cur, now) || !now.Before(d.renewAt)
+	if !stale {
+		return false, d.renewAt.Sub(now)
+	}
+	if d.cfg.Lazy && !d.used {
+		return false, 0
+	}
+	if wait := d.lastMint.Add(d.cfg.MinInterval).Sub(now); wait > 0 {
+		return false, wait
+	}
+	return true, 0
+}
+
 func (d *Derived) loop(ctx context.Context) {
 	defer close(d.done)
 	quotaRetried := false
 	for {
 		d.mu.Lock()
-		now := d.cfg.Clock.Now()
-		need := d.fatal == nil && (!d.usableAt(d.cur, now) || !now.Before(d.renewAt))
-		wait := d.renewAt.Sub(now)
-		fatal := d.fatal != nil
+		need, wait := d.due(d.cfg.Clock.Now())
 		d.mu.Unlock()
 		if !need {
 			var timer <-chan time.Time
-			if !fatal {
+			if wait > 0 {
 				timer = d.cfg.Clock.After(wait)
 			}
 			select {
@@ -348,6 +381,10 @@ func (d *Derived) loop(ctx context.Context) {
 	}
 }
 
+// errShortLived: the workspace granted a token too short to serve. Treated
+// like any failed renewal (backoff), never as a reason to mint again at once.
+var errShortLived = errors.New("the workspace granted a token too short-lived to serve")
+
 // renew mints one token and makes it current.
 func (d *Derived) renew(ctx context.Context) error {
 	if d.cfg.Limiter != nil {
@@ -357,18 +394,29 @@ func (d *Derived) renew(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	if d.cfg.Lock != nil {
-		d.cfg.Lock.Lock()
-		defer d.cfg.Lock.Unlock()
-	}
-	tok, err := d.mint.Mint(ctx)
+	sent := d.cfg.Clock.Now()
+	d.mu.Lock()
+	d.lastMint = sent
+	d.mu.Unlock()
+	m, err := d.mint.Mint(ctx)
 	if d.cfg.Limiter != nil {
 		<-d.cfg.Limiter
 	}
 	if err != nil {
 		return err
 	}
+	// Counted from when we asked: the token was created after that, so this
+	// expiry is never later than the workspace's own.
+	tok := Token{Value: m.Value, ID: m.ID, Expiry: sent.Add(m.Lifetime)}
 	d.crashAt("after-mint")
+	now := d.cfg.Clock.Now()
+	if !d.usableAt(tok, now.Add(d.cfg.MinRemaining)) {
+		d.mu.Lock()
+		d.held[tok.ID] = tok
+		d.mu.Unlock()
+		d.revokeLater(ctx, tok, 0)
+		return fmt.Errorf("%w (%s granted, asked at %s)", errShortLived, m.Lifetime, sent.UTC().Format(time.RFC3339))
+	}
 	if d.cfg.Persist != nil {
 		if err := d.cfg.Persist(ctx, tok); err != nil {
 			// Serving it anyway beats failing the client; if the daemon
@@ -378,11 +426,11 @@ func (d *Derived) renew(ctx context.Context) error {
 	}
 	d.crashAt("after-persist")
 	d.mu.Lock()
-	now := d.cfg.Clock.Now()
-	d.cur, d.minted = tok, now
+	now = d.cfg.Clock.Now()
+	d.cur, d.minted = tok, sent
 	d.held[tok.ID] = tok
 	d.renewAt = d.nextRenewal(tok, now)
-	d.lastErr, d.failures = nil, 0
+	d.lastErr, d.failures, d.used = nil, 0, false
 	d.broadcast()
 	// Superseded tokens not currently served (e.g. dropped by Refresh) are
 	// in held too; revoke every one but the new token after the grace.
@@ -392,9 +440,10 @@ func (d *Derived) renew(ctx context.Context) error {
 			stale = append(stale, t)
 		}
 	}
-	grace := d.grace(tok.Expiry.Sub(now))
+	grace := d.grace(tok.Expiry.Sub(sent))
+	next := d.renewAt
 	d.mu.Unlock()
-	d.cfg.Log.Info("token renewed", "profile", d.cfg.Name, "expiry", tok.Expiry.UTC().Format(time.RFC3339), "next_renewal", d.renewAt.UTC().Format(time.RFC3339))
+	d.cfg.Log.Info("token renewed", "profile", d.cfg.Name, "lifetime", m.Lifetime, "next_renewal", next.UTC().Format(time.RFC3339))
 	for _, t := range stale {
 		d.revokeLater(ctx, t, grace)
 	}
@@ -415,14 +464,16 @@ func (d *Derived) grace(lifetime time.Duration) time.Duration {
 	return min(lifetime/10, 30*time.Second)
 }
 
-// revokeLater revokes t after grace; on shutdown it is left to expire (the
-// next daemon's clean-up revokes it).
+// revokeLater revokes t after grace, once: a token whose revocation is
+// already planned is not planned again. On shutdown it is left to expire
+// (the next daemon's clean-up revokes it).
 func (d *Derived) revokeLater(ctx context.Context, t Token, grace time.Duration) {
 	d.mu.Lock()
-	if _, ok := d.held[t.ID]; !ok {
+	if _, ok := d.held[t.ID]; !ok || d.scheduled[t.ID] {
 		d.mu.Unlock()
 		return
 	}
+	d.scheduled[t.ID] = true
 	d.mu.Unlock()
 	d.revokes.Add(1)
 	go func() {
@@ -436,15 +487,17 @@ func (d *Derived) revokeLater(ctx context.Context, t Token, grace time.Duration)
 		defer cancel()
 		if err := d.mint.Revoke(rctx, t.ID); err != nil && !notFound(err) {
 			d.cfg.Log.Warn("could not revoke a superseded token; the clean-up pass will retry", "profile", d.cfg.Name, "token_id", t.ID, "err", err)
+			d.mu.Lock()
+			delete(d.scheduled, t.ID)
+			d.mu.Unlock()
 			return
 		}
-		d.mu.Lock()
-		delete(d.held, t.ID)
-		d.mu.Unlock()
+		d.forget(t.ID)
 	}()
 }
 
-// backoff is exponential with jitter, at least what Retry-After asks.
+// backoff is exponential with jitter, at least what Retry-After asks, and
+// never less than MinInterval.
 func (d *Derived) backoff(attempt int, err error) time.Duration {
 	base := time.Second << min(attempt-1, 10)
 	delay := min(base, d.cfg.MaxBackoff)
@@ -453,7 +506,7 @@ func (d *Derived) backoff(attempt int, err error) time.Duration {
 	if errors.As(err, &ae) && ae.RetryAfter > delay {
 		delay = ae.RetryAfter
 	}
-	return delay
+	return max(delay, d.cfg.MinInterval)
 }
 
 // explain adds the fix to errors a user can act on.
@@ -463,6 +516,8 @@ func explain(err error) error {
 		switch {
 		case ae.Status == 403 && ae.Code == "PERMISSION_DENIED":
 			return fmt.Errorf("%w (the workspace does not let you create tokens: log in with --static to serve the stored token itself)", err)
+		case ae.Code == "QUOTA_EXCEEDED":
+			return fmt.Errorf("%w (this user holds the most tokens the workspace allows: revoke unused ones in the workspace, User Settings > Developer > Access tokens)", err)
 		case ae.Status == 400 && ae.Code == "INVALID_PARAMETER_VALUE":
 			return fmt.Errorf("%w (the workspace refused the token request: a lifetime over its maximum, or scopes it does not support)", err)
 		}

@@ -61,7 +61,7 @@ func TestHundredsOfRotationsNeverServeAnExpiredToken(t *testing.T) {
 	// -race does not masquerade as an expired token.
 	r := newRig(t, 60)
 	d := r.source(Config{}, 10*time.Second)
-	defer d.Close(context.Background(), true)
+	defer d.Revoke(context.Background())
 
 	var served, bad atomic.Int64
 	var maxLive atomic.Int64
@@ -128,7 +128,7 @@ func TestHundredsOfRotationsNeverServeAnExpiredToken(t *testing.T) {
 	if maxLive.Load() > 2 {
 		t.Fatalf("%d derived tokens were alive at once; at most 2 allowed", maxLive.Load())
 	}
-	if err := d.Close(context.Background(), true); err != nil {
+	if _, err := d.Revoke(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.liveDerived(); n != 0 {
@@ -141,7 +141,7 @@ func TestThrottlingAndOutagesBackOffWhileServingTheCurrentToken(t *testing.T) {
 	// faults below can cost (3 x 5 s Retry-After, then 503 backoff).
 	r := newRig(t, 100)
 	d := r.source(Config{}, 300*time.Second)
-	defer d.Close(context.Background(), true)
+	defer d.Revoke(context.Background())
 	first, err := d.Token(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +183,7 @@ func TestThrottlingAndOutagesBackOffWhileServingTheCurrentToken(t *testing.T) {
 func TestRejectedRootNeedsLogin(t *testing.T) {
 	r := newRig(t, 100)
 	d := r.source(Config{}, 10*time.Second)
-	defer d.Close(context.Background(), false)
+	defer d.Stop()
 	if _, err := d.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestQuotaRunsCleanupThenRetries(t *testing.T) {
 		return nil
 	}}
 	d := r.source(cfg, time.Hour)
-	defer d.Close(context.Background(), true)
+	defer d.Revoke(context.Background())
 	if _, err := d.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestPersistedTokenIsReused(t *testing.T) {
 	}
 	m := &PATMinter{API: func() *workspace.TokenAPI { return r.api }, Lifetime: time.Hour, Comment: comment}
 	d := NewDerived(m, Config{Name: "prod"}, Token{Value: nt.Value, ID: nt.ID, Expiry: nt.Expiry})
-	defer d.Close(context.Background(), true)
+	defer d.Revoke(context.Background())
 	tok, err := d.Token(context.Background())
 	if err != nil || tok.Value != nt.Value {
 		t.Fatalf("did not reuse the persisted token: %v", err)
@@ -259,7 +259,7 @@ func TestPersistedTokenIsReused(t *testing.T) {
 func TestAdvertisedExpiryPrecedesRevocation(t *testing.T) {
 	r := newRig(t, 1)
 	d := r.source(Config{}, time.Hour)
-	defer d.Close(context.Background(), true)
+	defer d.Revoke(context.Background())
 	tok, err := d.Token(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -18,12 +18,21 @@ type PATMinter struct {
 }
 
 // Mint implements Minter.
-func (m *PATMinter) Mint(ctx context.Context) (Token, error) {
+func (m *PATMinter) Mint(ctx context.Context) (Minted, error) {
 	t, err := m.API().Create(ctx, m.Lifetime, m.Comment, m.Scopes)
 	if err != nil {
-		return Token{}, err
+		return Minted{}, err
 	}
-	return Token{Value: t.Value, ID: t.ID, Expiry: t.Expiry}, nil
+	return Minted{Value: t.Value, ID: t.ID, Lifetime: GrantedLifetime(t.TokenInfo, m.Lifetime)}, nil
+}
+
+// GrantedLifetime is the life the workspace gave a new token, from its own
+// answer (expiry minus creation); asked is assumed when it names no expiry.
+func GrantedLifetime(ti workspace.TokenInfo, asked time.Duration) time.Duration {
+	if ti.Expiry.IsZero() || ti.Created.IsZero() {
+		return asked
+	}
+	return ti.Expiry.Sub(ti.Created)
 }
 
 // Revoke implements Minter.
