@@ -109,12 +109,44 @@ func (s secretService) lock(t *testing.T) {
 	}
 }
 
-// lookup reads an item the way any other Secret Service client would.
+// lookup reads a profile's secret the way any other Secret Service client
+// would. The item's user name is the profile name, followed since the
+// hardening work by \x1f and a generation (a new one per login and rotate).
 func (s secretService) lookup(profile string) (string, bool) {
-	cmd := exec.Command("secret-tool", "lookup", "service", "dbx-cred", "username", profile)
+	items := s.items("dbx-cred")
+	for user, secret := range items {
+		if user == profile || strings.HasPrefix(user, profile+"\x1f") {
+			return secret, true
+		}
+	}
+	return "", false
+}
+
+// items lists every item of service as user name -> secret.
+func (s secretService) items(service string) map[string]string {
+	cmd := exec.Command("secret-tool", "search", "--all", "service", service)
 	cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+s.address)
-	out, err := cmd.Output()
-	return string(out), err == nil && len(out) > 0
+	out, _ := cmd.CombinedOutput()
+	items := map[string]string{}
+	var user, secret string
+	flush := func() {
+		if user != "" {
+			items[user] = secret
+		}
+		user, secret = "", ""
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(line, "["):
+			flush()
+		case strings.HasPrefix(line, "attribute.username = "):
+			user = strings.TrimPrefix(line, "attribute.username = ")
+		case strings.HasPrefix(line, "secret = "):
+			secret = strings.TrimPrefix(line, "secret = ")
+		}
+	}
+	flush()
+	return items
 }
 
 // world is one test's private universe: HOME, config, runtime dir, a Secret

@@ -9,9 +9,15 @@ import (
 )
 
 const logoutHelp = `
-Deletes the profile's token from the OS keyring and forgets the profile. The
-token itself stays valid in the workspace until it expires or you revoke it
-there (User Settings > Developer > Access tokens).`
+Revokes every token dbx-cred created for the profile in the workspace (the
+short-lived ones it minted, and a long-lived one that dbx-cred rotate made),
+then deletes the profile's secret from the store and forgets the profile.
+A token you pasted at login stays valid in the workspace: revoke it there
+(User Settings > Developer > Access tokens) unless another tool uses it.
+
+Secrets left in the store by a write whose outcome was unknown (listed by
+dbx-cred status as orphaned) are deleted too, even when the profile itself
+no longer exists.`
 
 func runLogout(c *cli, args []string) error {
 	fs := c.flags("logout", "[-p NAME]", logoutHelp)
@@ -19,13 +25,24 @@ func runLogout(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	err := c.call(30*time.Second, func(ctx context.Context, client agent) error {
-		_, err := client.Logout(ctx, &pb.LogoutRequest{Profile: *profile})
+	var resp *pb.LogoutResponse
+	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
+		var err error
+		resp, err = client.Logout(ctx, &pb.LogoutRequest{Profile: *profile})
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.io.Stdout, "Logged out of profile %q: its token is deleted from the OS keyring.\n", *profile)
+	fmt.Fprintf(c.io.Stdout, "Logged out of profile %q: its secret is deleted from the store.\n", *profile)
+	if n := len(resp.GetRevoked()); n > 0 {
+		fmt.Fprintf(c.io.Stdout, "Revoked in the workspace (%d):\n", n)
+		for _, r := range resp.GetRevoked() {
+			fmt.Fprintf(c.io.Stdout, "  %s\n", r)
+		}
+	}
+	if a := resp.GetAdvice(); a != "" {
+		fmt.Fprintf(c.io.Stdout, "Note: %s\n", a)
+	}
 	return nil
 }

@@ -11,4 +11,7 @@ var (
 	ErrBadInput = errors.New("invalid input")
 	// ErrNeedsLogin: the stored credential is gone or was rejected.
 	ErrNeedsLogin = errors.New("needs login")
+	// ErrQuota: the workspace refuses more tokens for this user
+	// (QUOTA_EXCEEDED); revoking unused tokens is the fix.
+	ErrQuota = errors.New("token quota exceeded")
 )

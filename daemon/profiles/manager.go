@@ -1,11 +1,12 @@
 // Package profiles owns the daemon's profiles: the non-secret registry file,
-// the secrets in the store, and the in-memory copy tokens are served from.
-// It is the only package that knows how those three stay consistent.
+// the secrets in the store, and one owner per profile that serves its
+// tokens. The Manager keeps only those three consistent; everything about
+// a single profile's tokens is its owner's business (owner.go), and how a
+// token is made is a leaf of tokensource.
 package profiles
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,23 +22,6 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 )
-
-// State of a profile, as shown to users.
-type State int
-
-const (
-	// Stored: in the keyring, not read yet.
-	Stored State = iota
-	// Ready: the credential is in memory.
-	Ready
-	// NeedsLogin: the credential is missing or was rejected.
-	NeedsLogin
-	// KeyringUnavailable: the last keyring read failed.
-	KeyringUnavailable
-)
-
-// KindPAT is the registry's kind for personal access tokens.
-const KindPAT = "pat"
 
 // Validator proves a credential against its workspace.
 type Validator interface {
@@ -67,48 +51,32 @@ type Token struct {
 	Profile Profile
 }
 
-// secret is the keyring item's content. Versioned JSON so later kinds
-// (derived tokens, OAuth) can add fields without a migration step.
-type secret struct {
-	Version int    `json:"v"`
-	Kind    string `json:"kind"`
-	Token   string `json:"token"`
-}
-
-type entry struct {
-	meta registry.Profile
-
-	// load serialises keyring reads for this profile only, so a slow or
-	// prompting keyring never stalls other profiles.
-	load     sync.Mutex
-	mu       sync.RWMutex
-	token    string
-	loaded   bool
-	state    State
-	stateMsg string
-
-	// mintMu is shared by this profile's token sources and its leftover
-	// clean-up (tokensource.Config.Lock).
-	mintMu      sync.Mutex
-	srcMu       sync.Mutex
-	sources     map[string]*tokensource.Derived // by scope key
-	liveDerived int                             // from the last clean-up pass
+// Orphan is a secret in the store that no profile owns (see registry.Pending).
+type Orphan struct {
+	Profile string
+	Reason  string
+	Since   time.Time
 }
 
 // Manager is safe for concurrent use.
+//
+// Locks: writeMu serialises the operations that change which profiles exist
+// or which secret one uses (login, logout, rotate), end to end. mu guards
+// owners and pending; regMu serialises registry file writes. Order: writeMu,
+// then an owner's op, then regMu, then mu, then an owner's mu.
 type Manager struct {
 	registryPath string
-	daemonID     string
-	store        store.Store
+	env          *env
 	validator    Validator
-	log          *slog.Logger
-	rot          Rotation
 
-	// writeMu serialises Login and Logout end to end, so the registry file
-	// and the keyring change together.
 	writeMu sync.Mutex
+	regMu   sync.Mutex
 	mu      sync.RWMutex
-	entries map[string]*entry
+	owners  map[string]*owner
+	pending []registry.Pending
+	// settling: store keys whose last call timed out and has not yet
+	// returned; a read-back before then would see a stale outcome.
+	settling map[string]<-chan struct{}
 }
 
 // New loads the registry at registryPath. rot may be the zero Rotation
@@ -118,12 +86,13 @@ func New(registryPath string, st store.Store, v Validator, rot Rotation, log *sl
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{registryPath: registryPath, daemonID: data.DaemonID, store: st, validator: v, rot: rot.withDefaults(), log: log, entries: map[string]*entry{}}
-	if m.daemonID == "" {
-		m.daemonID = newDaemonID()
+	m := &Manager{registryPath: registryPath, validator: v, owners: map[string]*owner{}, pending: data.Pending, settling: map[string]<-chan struct{}{}}
+	m.env = &env{store: st, rot: rot.withDefaults(), log: log, daemonID: data.DaemonID, saveMeta: m.saveRegistry}
+	if m.env.daemonID == "" {
+		m.env.daemonID = randomHex(6)
 	}
 	for _, p := range data.Profiles {
-		m.entries[p.Name] = &entry{meta: p, state: Stored}
+		m.owners[p.Name] = newOwner(m.env, p)
 	}
 	return m, nil
 }
@@ -151,6 +120,21 @@ func ValidateName(name string) error {
 	return nil
 }
 
+// saveRegistry writes the registry as the owners and pending records now
+// stand. Every write goes through here, so no writer can lose another's.
+func (m *Manager) saveRegistry() error {
+	m.regMu.Lock()
+	defer m.regMu.Unlock()
+	m.mu.RLock()
+	list := make([]registry.Profile, 0, len(m.owners))
+	for _, o := range m.owners {
+		list = append(list, o.snapshot())
+	}
+	pending := append([]registry.Pending(nil), m.pending...)
+	m.mu.RUnlock()
+	return registry.Save(m.registryPath, registry.Data{DaemonID: m.env.daemonID, Profiles: list, Pending: pending})
+}
+
 // Login validates token against host, stores it and records the profile.
 // Nothing is stored unless the workspace accepts the token.
 func (m *Manager) Login(ctx context.Context, name, host, token string, opt LoginOptions) (p Profile, replaced bool, err error) {
@@ -161,6 +145,7 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	if err != nil {
 		return Profile{}, false, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
+	// MERGE: hosturl.CheckTransport(host, opt.InsecureHTTP)
 	token = strings.TrimSpace(token)
 	if token == "" {
 		return Profile{}, false, fmt.Errorf("%w: the token is empty: paste it at the prompt or pipe it on stdin", ErrBadInput)
@@ -171,7 +156,7 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	user, err := m.validator.Me(ctx, host, token)
 	if err != nil {
 		if errors.Is(err, workspace.ErrRejected) {
-			return Profile{}, false, fmt.Errorf("%w: %s rejected the token (invalid or expired); nothing was stored: create a new token in the workspace (User Settings > Developer > Access tokens) and log in again: %w", ErrNeedsLogin, host, err)
+			return Profile{}, false, fmt.Errorf("%w: %s rejected the token (invalid or expired); nothing was stored: create a new token in the workspace (User Settings > Developer > Access tokens) and log in again", ErrNeedsLogin, host)
 		}
 		return Profile{}, false, fmt.Errorf("validate the token against %s (nothing was stored): %w", host, err)
 	}
@@ -179,103 +164,167 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	if err != nil {
 		return Profile{}, false, err
 	}
+	meta := registry.Profile{Name: name, Host: host, UserName: user.UserName, Kind: KindPAT,
+		Created: time.Now().UTC().Truncate(time.Second), Mode: ModeStatic, SecretKey: newSecretKey(name), LoginID: randomHex(4)}
 	var first tokensource.Token
 	if !opt.Static {
+		meta.Mode, meta.LifetimeSeconds = ModeRotating, int64(lifetime/time.Second)
 		// A first mint proves the workspace lets this user create tokens,
 		// before anything is stored.
-		if first, err = m.trialMint(ctx, name, host, token, lifetime); err != nil {
+		if first, err = m.trialMint(ctx, meta, token, lifetime); err != nil {
 			return Profile{}, false, err
 		}
 	}
-	blob, err := json.Marshal(secret{Version: 1, Kind: KindPAT, Token: token})
-	if err != nil {
-		return Profile{}, false, fmt.Errorf("encode the credential: %w", err)
-	}
 
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
-	m.mu.RLock()
-	old := m.entries[name]
-	m.mu.RUnlock()
-
-	if err := m.store.Set(ctx, name, string(blob)); err != nil {
+	if err := m.writeSecret(ctx, name, meta.SecretKey, encodeSecret(token), "a login"); err != nil {
+		m.revokeQuietly(host, token, first.ID)
 		return Profile{}, false, fmt.Errorf("store the token of profile %q: %w", name, err)
 	}
-	meta := registry.Profile{Name: name, Host: host, UserName: user.UserName, Kind: KindPAT, Created: time.Now().UTC().Truncate(time.Second), Mode: ModeStatic}
-	if !opt.Static {
-		meta.Mode, meta.LifetimeSeconds = ModeRotating, int64(lifetime/time.Second)
-	}
-	if err := m.saveRegistry(name, &meta); err != nil {
-		m.rollbackSet(ctx, name, old)
-		m.revokeQuietly(host, token, first.ID)
+
+	// Started before anyone can reach it, so no request can load it
+	// from the store in between and start a second set of sources.
+	o := newOwner(m.env, meta)
+	o.start(ctx, meta, token, first)
+	m.mu.Lock()
+	old := m.owners[name]
+	m.owners[name] = o
+	m.mu.Unlock()
+	if err := m.commit(name, meta.SecretKey); err != nil {
+		m.mu.Lock()
+		if old != nil {
+			m.owners[name] = old
+		} else {
+			delete(m.owners, name)
+		}
+		m.mu.Unlock()
+		o.close(ctx, true)
+		m.env.deleteAllKept(ctx, o.snapshot())
+		m.deleteSecret(ctx, name, meta.SecretKey, "a login whose registry write failed")
 		return Profile{}, false, err
 	}
 	if old != nil {
-		m.closeSources(ctx, old, true, false)
+		m.retireOwner(ctx, old, o)
 	}
-	e := &entry{meta: meta, token: token, loaded: true, state: Ready}
-	if !opt.Static {
-		m.persist(ctx, name, "", first)
-		m.sourceWith(e, nil, first)
-	}
-	m.mu.Lock()
-	m.entries[name] = e
-	m.mu.Unlock()
-	m.log.Info("profile logged in", "profile", name, "host", host, "user", user.UserName, "replaced", old != nil)
-	return e.view(), old != nil, nil
+	m.env.log.Info("profile logged in", "profile", name, "host", host, "user", user.UserName, "replaced", old != nil)
+	return o.view(), old != nil, nil
 }
 
-// rollbackSet undoes a keyring write whose registry write failed, so the
-// keyring never holds a secret the registry does not know about.
-func (m *Manager) rollbackSet(ctx context.Context, name string, old *entry) {
-	var err error
-	if old != nil && old.loaded {
-		blob, _ := json.Marshal(secret{Version: 1, Kind: old.meta.Kind, Token: old.token})
-		err = m.store.Set(ctx, name, string(blob))
-	} else if old == nil {
-		err = m.store.Delete(ctx, name)
-	}
-	if err != nil {
-		m.log.Error("rolling back the keyring after a failed registry write", "profile", name, "err", err)
-	}
-}
-
-// saveRegistry writes the registry with meta set for name (nil removes it).
-func (m *Manager) saveRegistry(name string, meta *registry.Profile) error {
-	m.mu.RLock()
-	list := make([]registry.Profile, 0, len(m.entries)+1)
-	for n, e := range m.entries {
-		if n != name {
-			list = append(list, e.meta)
-		}
-	}
-	m.mu.RUnlock()
-	if meta != nil {
-		list = append(list, *meta)
-	}
-	return registry.Save(m.registryPath, registry.Data{DaemonID: m.daemonID, Profiles: list})
-}
-
-// Logout deletes the profile's secret and registry entry.
-func (m *Manager) Logout(ctx context.Context, name string) error {
-	m.writeMu.Lock()
-	defer m.writeMu.Unlock()
-	e, err := m.lookup(name)
-	if err != nil {
+// writeSecret stores value under key with a pending record written first,
+// so that a write whose outcome is unknown (a timed-out keyring call, a
+// crash) leaves a trace the reconciler and logout find. The record is
+// cleared once the outcome is known: by commit on success, here on a
+// definite failure. After a timeout it stays, and the error says so.
+func (m *Manager) writeSecret(ctx context.Context, profile, key, value, why string) error {
+	if err := m.addPending(registry.Pending{Key: key, Profile: profile, Reason: why, Since: time.Now().UTC().Truncate(time.Second)}); err != nil {
 		return err
 	}
-	m.closeSources(ctx, e, true, true)
-	if err := m.store.Delete(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("delete the token of profile %q (the profile is kept): %w", name, err)
+	err := m.env.store.Set(ctx, key, value)
+	if err == nil {
+		return nil
 	}
-	if err := m.saveRegistry(name, nil); err != nil {
-		return fmt.Errorf("the token of profile %q is deleted, but the registry could not be updated: %w", name, err)
+	if settled := store.Settled(err); settled != nil {
+		m.mu.Lock()
+		m.settling[key] = settled
+		m.mu.Unlock()
+		m.env.log.Warn("a store write did not answer in time; its outcome is unknown", "profile", profile, "why", why)
+		return fmt.Errorf("%w; the write may still land later: nothing uses it, dbx-cred status lists it as an orphaned secret until dbx-cred logout -p %s removes it. Nothing else changed", err, profile)
 	}
+	m.dropPending(key)
+	return err
+}
+
+// deleteSecret deletes key; if that fails or its outcome is unknown the key
+// stays pending, an orphan for status and logout.
+func (m *Manager) deleteSecret(ctx context.Context, profile, key, why string) {
+	err := m.env.store.Delete(ctx, key)
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		m.dropPending(key)
+		return
+	}
+	if settled := store.Settled(err); settled != nil {
+		m.mu.Lock()
+		m.settling[key] = settled
+		m.mu.Unlock()
+	}
+	m.env.log.Warn("could not delete a superseded secret; it is listed as an orphan", "profile", profile, "why", why, "err", err)
+	_ = m.addPending(registry.Pending{Key: key, Profile: profile, Reason: why, Since: time.Now().UTC().Truncate(time.Second)})
+}
+
+func (m *Manager) addPending(p registry.Pending) error {
 	m.mu.Lock()
-	delete(m.entries, name)
+	for _, q := range m.pending {
+		if q.Key == p.Key {
+			m.mu.Unlock()
+			return nil
+		}
+	}
+	m.pending = append(m.pending, p)
 	m.mu.Unlock()
-	m.log.Info("profile logged out", "profile", name)
+	if err := m.saveRegistry(); err != nil {
+		m.dropPendingLocal(p.Key)
+		return fmt.Errorf("record the pending store write in the registry (nothing was stored): %w", err)
+	}
 	return nil
+}
+
+func (m *Manager) dropPendingLocal(key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, q := range m.pending {
+		if q.Key == key {
+			m.pending = append(m.pending[:i:i], m.pending[i+1:]...)
+			delete(m.settling, key)
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Manager) dropPending(key string) {
+	if m.dropPendingLocal(key) {
+		if err := m.saveRegistry(); err != nil {
+			m.env.log.Warn("could not clear a pending record in the registry", "err", err)
+		}
+	}
+}
+
+// commit writes the registry with key no longer pending: the owner that
+// names it is already in m.owners, so one write switches to it.
+func (m *Manager) commit(profile, key string) error {
+	m.dropPendingLocal(key)
+	if err := m.saveRegistry(); err != nil {
+		m.mu.Lock()
+		m.pending = append(m.pending, registry.Pending{Key: key, Profile: profile, Reason: "a write whose registry update failed", Since: time.Now().UTC().Truncate(time.Second)})
+		m.mu.Unlock()
+		return fmt.Errorf("record the profile in the registry (nothing changed): %w", err)
+	}
+	return nil
+}
+
+// retireOwner ends a replaced profile: its sources' tokens are revoked, its
+// kept tokens and old secret deleted, and its leftovers swept, sparing what
+// the new owner holds (same comment, maybe the same workspace and user).
+func (m *Manager) retireOwner(ctx context.Context, old, next *owner) []string {
+	old.op.Lock()
+	defer old.op.Unlock()
+	meta := old.snapshot()
+	revoked := old.close(ctx, true)
+	if meta.Mode == ModeRotating {
+		// Its comment is its own login's: nothing of next's can match.
+		ids, err := old.cleanup(ctx, map[string]bool{})
+		if err != nil {
+			m.env.log.Warn("leftover clean-up of the replaced login failed", "profile", meta.Name, "err", err)
+		}
+		revoked = append(revoked, ids...)
+	}
+	// After close: no source can add a kept scope any more.
+	m.env.deleteAllKept(ctx, old.snapshot())
+	if key := secretKeyOf(meta); key != next.secretKey() {
+		m.deleteSecret(ctx, meta.Name, key, "the secret of a replaced login")
+	}
+	return revoked
 }
 
 // TokenRequest asks for a token by profile name, or by workspace host when
@@ -287,80 +336,72 @@ type TokenRequest struct {
 	ForceRefresh bool
 }
 
-// Token returns the profile's token, reading the keyring only the first time.
+// Token returns the profile's token, reading the store only the first time.
 func (m *Manager) Token(ctx context.Context, req TokenRequest) (Token, error) {
-	name := req.Profile
-	if name == "" && req.Host != "" {
-		var err error
-		if name, err = m.ProfileForHost(req.Host); err != nil {
-			return Token{}, err
-		}
-	}
-	e, err := m.lookup(name)
+	o, err := m.find(req.Profile, req.Host)
 	if err != nil {
 		return Token{}, err
 	}
-	e.mu.RLock()
-	loaded := e.loaded
-	e.mu.RUnlock()
-	if !loaded {
-		if err := m.loadSecret(ctx, e); err != nil {
-			return Token{}, err
-		}
+	if err := o.ensureLoaded(ctx); err != nil {
+		return Token{}, err
 	}
-	if e.meta.Mode != ModeRotating {
-		if len(req.Scopes) > 0 {
-			return Token{}, fmt.Errorf("%w: profile %q serves its stored token as is (--static), which cannot be narrowed to scopes", ErrBadInput, name)
-		}
-		e.mu.RLock()
-		defer e.mu.RUnlock()
-		return Token{Value: e.token, Profile: e.viewLocked()}, nil
-	}
-	return m.derivedToken(ctx, e, req)
-}
-
-// loadSecret reads e's secret from the store once; concurrent callers wait
-// for the first one rather than each asking the keyring.
-func (m *Manager) loadSecret(ctx context.Context, e *entry) error {
-	e.load.Lock()
-	defer e.load.Unlock()
-	e.mu.RLock()
-	done := e.loaded
-	e.mu.RUnlock()
-	if done {
-		return nil
-	}
-	name := e.meta.Name
-	raw, err := m.store.Get(ctx, name)
+	src, err := o.source(ctx, req.Scopes)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			msg := fmt.Sprintf("the keyring holds no token for profile %q (deleted outside dbx-cred?): run dbx-cred login -p %s --host %s", name, name, e.meta.Host)
-			e.setState(NeedsLogin, msg)
-			return fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
-		}
-		e.setState(KeyringUnavailable, err.Error())
-		m.log.Warn("keyring read failed", "profile", name, "err", err)
-		return fmt.Errorf("read the token of profile %q: %w", name, err)
+		return Token{}, err
 	}
-	var s secret
-	if err := json.Unmarshal([]byte(raw), &s); err != nil || s.Token == "" {
-		msg := fmt.Sprintf("the keyring item for profile %q is not in dbx-cred's format: run dbx-cred login -p %s --host %s", name, name, e.meta.Host)
-		e.setState(NeedsLogin, msg)
-		return fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
+	if req.ForceRefresh {
+		src.Refresh("", refreshMinAge)
 	}
-	e.mu.Lock()
-	e.token, e.loaded, e.state, e.stateMsg = s.Token, true, Ready, ""
-	e.mu.Unlock()
-	m.log.Debug("profile loaded from the keyring", "profile", name)
-	return nil
+	t, err := src.Token(ctx)
+	if err != nil {
+		return Token{}, o.tokenError(req.Scopes, src, err)
+	}
+	_, derived := src.(*tokensource.Derived)
+	return Token{Value: t.Value, Expiry: t.Expiry, Derived: derived, Profile: o.quickView()}, nil
 }
 
-func (m *Manager) lookup(name string) (*entry, error) {
+// tokenError names what went wrong in the user's terms.
+func (o *owner) tokenError(scopes []string, src tokensource.Source, err error) error {
+	name := o.name
+	if errors.Is(err, tokensource.ErrNeedsLogin) {
+		o.setState(NeedsLogin, err.Error())
+		return fmt.Errorf("%w: %v", ErrNeedsLogin, err)
+	}
+	var ae *workspace.APIError
+	if errors.As(err, &ae) && ae.Code == "QUOTA_EXCEEDED" {
+		return fmt.Errorf("%w: the workspace holds the most tokens it allows for this user, so no new one could be minted for profile %q: "+
+			"revoke unused tokens in the workspace (User Settings > Developer > Access tokens), then try again: %v", ErrQuota, name, ae)
+	}
+	if len(scopes) > 0 && errors.As(err, &ae) && ae.Status == 400 {
+		// Refused scopes are refused until the workspace changes: stop
+		// this source rather than let it retry for good. The next request
+		// for them starts a new one and asks once.
+		if d, ok := src.(*tokensource.Derived); ok {
+			o.dropScoped(scopeKey(scopes), d)
+		}
+		return fmt.Errorf("%w: the workspace refused a token with scopes %s (it may not support token scopes; "+
+			"leave out --scope, or check the scope names): %v", ErrBadInput, scopeKey(scopes), ae)
+	}
+	return fmt.Errorf("get a token for profile %q: %w", name, err)
+}
+
+// find resolves a profile by name, or by host when name is empty.
+func (m *Manager) find(name, host string) (*owner, error) {
+	if name == "" && host != "" {
+		var err error
+		if name, err = m.ProfileForHost(host); err != nil {
+			return nil, err
+		}
+	}
+	return m.lookup(name)
+}
+
+func (m *Manager) lookup(name string) (*owner, error) {
 	m.mu.RLock()
-	e, ok := m.entries[name]
+	o, ok := m.owners[name]
 	m.mu.RUnlock()
 	if ok {
-		return e, nil
+		return o, nil
 	}
 	if err := ValidateName(name); err != nil {
 		return nil, err
@@ -383,8 +424,8 @@ func (m *Manager) ProfileForHost(host string) (string, error) {
 	}
 	var matches []string
 	m.mu.RLock()
-	for n, e := range m.entries {
-		if e.meta.Host == norm {
+	for n, o := range m.owners {
+		if o.snapshot().Host == norm {
 			matches = append(matches, n)
 		}
 	}
@@ -403,8 +444,8 @@ func (m *Manager) ProfileForHost(host string) (string, error) {
 func (m *Manager) Names() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	names := make([]string, 0, len(m.entries))
-	for n := range m.entries {
+	names := make([]string, 0, len(m.owners))
+	for n := range m.owners {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -414,31 +455,79 @@ func (m *Manager) Names() []string {
 // List describes every profile, in name order.
 func (m *Manager) List() []Profile {
 	m.mu.RLock()
-	out := make([]Profile, 0, len(m.entries))
-	for _, e := range m.entries {
-		out = append(out, e.view())
+	owners := make([]*owner, 0, len(m.owners))
+	for _, o := range m.owners {
+		owners = append(owners, o)
 	}
 	m.mu.RUnlock()
+	out := make([]Profile, 0, len(owners))
+	for _, o := range owners {
+		out = append(out, o.view())
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-func (e *entry) setState(s State, msg string) {
-	e.mu.Lock()
-	e.state, e.stateMsg = s, msg
-	e.mu.Unlock()
+// Orphans lists the secrets in the store that no profile owns, or whose
+// write had an unknown outcome and so may be there.
+func (m *Manager) Orphans() []Orphan {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []Orphan
+	for _, p := range m.pending {
+		if o, ok := m.owners[p.Profile]; ok && o.secretKey() == p.Key {
+			continue
+		}
+		out = append(out, Orphan{Profile: p.Profile, Reason: p.Reason, Since: p.Since})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Profile < out[j].Profile })
+	return out
 }
 
-func (e *entry) view() Profile {
-	e.mu.RLock()
-	p := e.viewLocked()
-	live := e.liveDerived
-	e.mu.RUnlock()
-	p.LiveDerived = live
-	e.tokenStatus(&p, time.Now())
+// quickView is the hot path's view: no token status.
+func (o *owner) quickView() Profile {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return Profile{Profile: o.meta, State: o.state, StateMessage: o.stateMsg}
+}
+
+// view is the full view, token status included.
+func (o *owner) view() Profile {
+	o.mu.Lock()
+	p := Profile{Profile: o.meta, State: o.state, StateMessage: o.stateMsg, LiveDerived: o.live}
+	main := o.main
+	held := 0
+	for _, s := range o.scoped {
+		held += s.src.Status().Live
+	}
+	o.mu.Unlock()
+	now := time.Now()
+	if p.Mode == "" {
+		p.Mode = ModeStatic
+	}
+	p.Lifetime = time.Duration(p.LifetimeSeconds) * time.Second
+	p.RootWarning = rootWarning(p.Profile, now)
+	if main == nil {
+		return p
+	}
+	st := main.Status()
+	held += st.Live
+	p.LiveDerived = max(p.LiveDerived, held)
+	p.CurrentExpiry, p.NextRenewal = st.Expiry, st.NextRenewal
+	if st.LastError != nil {
+		p.LastError = st.LastError.Error()
+	}
+	if st.NeedsLogin {
+		p.State, p.StateMessage = NeedsLogin, st.LastError.Error()
+	}
 	return p
 }
 
-func (e *entry) viewLocked() Profile {
-	return Profile{Profile: e.meta, State: e.state, StateMessage: e.stateMsg}
+// rootWarning warns of a root (one dbx-cred rotate made, the only kind
+// whose expiry is known) that expires within rootWarnAhead.
+func rootWarning(p registry.Profile, now time.Time) string {
+	if p.RootExpiry.IsZero() || p.RootExpiry.Sub(now) >= rootWarnAhead {
+		return ""
+	}
+	return fmt.Sprintf("the root token expires on %s: run dbx-cred rotate -p %s", p.RootExpiry.UTC().Format(time.DateOnly), p.Name)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 )
 
@@ -54,15 +55,13 @@ func TestRootExpiryWarning(t *testing.T) {
 	}
 
 	// The boundary, on a fixed clock: exactly 14 days left no longer warns.
-	var p Profile
+	var p registry.Profile
 	p.Name, p.RootExpiry = "prod", now.Add(rootWarnAhead)
-	e.tokenStatus(&p, now)
-	if p.RootWarning != "" {
-		t.Errorf("exactly %s ahead: warning %q", rootWarnAhead, p.RootWarning)
+	if w := rootWarning(p, now); w != "" {
+		t.Errorf("exactly %s ahead: warning %q", rootWarnAhead, w)
 	}
 	p.RootExpiry = now.Add(rootWarnAhead - time.Second)
-	e.tokenStatus(&p, now)
-	if p.RootWarning == "" {
+	if rootWarning(p, now) == "" {
 		t.Errorf("a second under %s ahead: no warning", rootWarnAhead)
 	}
 }

@@ -29,6 +29,29 @@ type Profile struct {
 	// (dbx-cred rotate); ids and times are not secret.
 	RootID     string    `json:"root_id,omitempty"`
 	RootExpiry time.Time `json:"root_expiry,omitzero"`
+	// SecretKey is the store key of the profile's secret; empty means the
+	// profile name (profiles made before keys carried a generation). Each
+	// login and rotate writes a new key and switches to it here, so a
+	// keyring write that lands late can never overwrite the secret in use.
+	SecretKey string `json:"secret_key,omitempty"`
+	// LoginID names this login in the comments of the tokens minted for
+	// it, so the clean-up of one login never touches a token of the next
+	// login of the same profile name (empty: a profile from before it).
+	LoginID string `json:"login_id,omitempty"`
+	// KeptScopes lists the scope sets ("" for none) whose current minted
+	// token is kept in the store, so logout can delete every one.
+	KeptScopes []string `json:"kept_scopes,omitempty"`
+}
+
+// Pending is a store key whose write or delete had no confirmed outcome
+// when it was recorded (written before the store call, cleared after it).
+// One that no profile's SecretKey names is an orphan: status reports it and
+// logout of its profile removes it.
+type Pending struct {
+	Key     string    `json:"key"`
+	Profile string    `json:"profile"`
+	Reason  string    `json:"reason"`
+	Since   time.Time `json:"since"`
 }
 
 // Data is the registry's whole content.
@@ -37,6 +60,7 @@ type Data struct {
 	// so its clean-up never touches tokens another machine's dbx-cred made.
 	DaemonID string    `json:"daemon_id,omitempty"`
 	Profiles []Profile `json:"profiles"`
+	Pending  []Pending `json:"pending,omitempty"`
 }
 
 // file is the on-disk form; the version lets later releases migrate it.
@@ -81,7 +105,7 @@ func Load(path string) (Data, error) {
 func Save(path string, d Data) error {
 	sorted := append([]Profile(nil), d.Profiles...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	b, err := json.MarshalIndent(file{Version: currentVersion, Data: Data{DaemonID: d.DaemonID, Profiles: sorted}}, "", "  ")
+	b, err := json.MarshalIndent(file{Version: currentVersion, Data: Data{DaemonID: d.DaemonID, Profiles: sorted, Pending: d.Pending}}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode profile registry: %w", err)
 	}

@@ -3,6 +3,7 @@ package registry
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func TestSaveLoad(t *testing.T) {
 	}
 	d, err := Load(path)
 	got := d.Profiles
-	if err != nil || d.DaemonID != "abc" || len(got) != 2 || got[0].Name != "dev" || got[1] != in[0] {
+	if err != nil || d.DaemonID != "abc" || len(got) != 2 || got[0].Name != "dev" || !reflect.DeepEqual(got[1], in[0]) {
 		t.Fatalf("Load = %+v, %v", got, err)
 	}
 	if runtime.GOOS != "windows" {

@@ -79,7 +79,7 @@ func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.Get
 // Login implements AgentService.
 func (s *Server) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginResponse, error) {
 	p, replaced, err := s.profiles.Login(ctx, req.GetProfile(), req.GetHost(), req.GetToken(), profiles.LoginOptions{
-		Static: req.GetStatic(), Lifetime: req.GetTokenLifetime().AsDuration(),
+		Static: req.GetStatic(), Lifetime: req.GetTokenLifetime().AsDuration(), InsecureHTTP: req.GetInsecureHttp(),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, "login", req.GetProfile(), err)
@@ -89,11 +89,12 @@ func (s *Server) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginResp
 
 // Logout implements AgentService.
 func (s *Server) Logout(ctx context.Context, req *pb.LogoutRequest) (*pb.LogoutResponse, error) {
-	if err := s.profiles.Logout(ctx, req.GetProfile()); err != nil {
+	res, err := s.profiles.Logout(ctx, req.GetProfile())
+	if err != nil {
 		return nil, s.fail(ctx, "logout", req.GetProfile(), err)
 	}
 	s.forgetMetadataURL(ctx, req.GetProfile())
-	return &pb.LogoutResponse{}, nil
+	return &pb.LogoutResponse{Revoked: res.Revoked, Advice: res.Advice}, nil
 }
 
 // ListProfiles implements AgentService.
@@ -123,7 +124,16 @@ func (s *Server) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse,
 		Hardened:       s.info.Hardened,
 		MetadataListen: s.info.MetadataListen,
 		Profiles:       s.listProto(),
+		Orphans:        s.orphansProto(),
 	}, nil
+}
+
+func (s *Server) orphansProto() []*pb.OrphanSecret {
+	var out []*pb.OrphanSecret
+	for _, o := range s.profiles.Orphans() {
+		out = append(out, &pb.OrphanSecret{Profile: o.Profile, Reason: o.Reason, Since: stamp(o.Since)})
+	}
+	return out
 }
 
 // fail logs err and maps it to a status. Error texts never contain secrets:
@@ -154,6 +164,8 @@ func Code(err error) codes.Code {
 		return codes.InvalidArgument
 	case errors.Is(err, profiles.ErrNeedsLogin):
 		return codes.Unauthenticated
+	case errors.Is(err, profiles.ErrQuota):
+		return codes.ResourceExhausted
 	case errors.As(err, &unavailable):
 		return codes.FailedPrecondition
 	case errors.As(err, &unreachable):

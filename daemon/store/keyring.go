@@ -75,11 +75,15 @@ func (k *Keyring) call(ctx context.Context, verb, key string, op func() error) e
 	ctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
 	done := make(chan error, 1)
+	settled := make(chan struct{})
+	started := false
 	select {
 	case k.slots <- struct{}{}:
+		started = true
 		go func() {
 			defer func() { <-k.slots }()
 			done <- op()
+			close(settled)
 		}()
 	case <-ctx.Done():
 		// The wait for a slot counts against the same timeout.
@@ -98,12 +102,20 @@ func (k *Keyring) call(ctx context.Context, verb, key string, op func() error) e
 		reason, fix := classify(err)
 		return &UnavailableError{Op: verb, Key: key, Reason: reason, Fix: fix, Err: err}
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if !started {
+			// Never sent: the outcome is known, nothing happened.
 			return &UnavailableError{Op: verb, Key: key,
-				Reason: fmt.Sprintf("the keyring did not answer within %s", k.timeout),
+				Reason: fmt.Sprintf("the keyring is busy: earlier calls have not answered within %s", k.timeout),
 				Fix:    timeoutFix, Err: ctx.Err()}
 		}
-		return fmt.Errorf("keyring %s of %q: %w", verb, key, ctx.Err())
+		// Sent and not answered: it may still land (an unlock prompt
+		// answered late), so the outcome is unknown, not failed.
+		reason := fmt.Sprintf("the keyring did not answer within %s", k.timeout)
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			reason = "the request was cancelled before the keyring answered"
+		}
+		return &UnavailableError{Op: verb, Key: key, Reason: reason, Fix: timeoutFix,
+			Err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err()), Settled: settled}
 	}
 }
 
@@ -114,6 +126,10 @@ type UnavailableError struct {
 	Op, Key     string
 	Reason, Fix string
 	Err         error
+	// Settled, when the call was sent but not answered in time
+	// (ErrOutcomeUnknown), is closed once the abandoned call returns, so
+	// that a read-back after it sees the real outcome.
+	Settled <-chan struct{}
 }
 
 func (e *UnavailableError) Error() string {

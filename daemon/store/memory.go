@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 )
 
@@ -47,4 +48,16 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 	}
 	delete(m.m, key)
 	return ctx.Err()
+}
+
+// Keys lists the keys held, sorted: tests assert what the store holds.
+func (m *Memory) Keys() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.m))
+	for k := range m.m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -51,6 +51,14 @@ type Config struct {
 	// OnRevoked is told every id the source revoked, so that its owner never
 	// serves a kept copy of it again.
 	OnRevoked func(id string)
+	// MintGate is read-locked from before a mint is sent until its token is
+	// recorded as held. A clean-up of leftovers write-locks it between
+	// listing the workspace's tokens and reading what is held, so a token
+	// whose answer is still on its way is never taken for a leftover.
+	MintGate interface {
+		RLock()
+		RUnlock()
+	}
 	// Limiter bounds concurrent mints across all sources; nil: no bound.
 	Limiter chan struct{}
 	// MaxBackoff caps the wait between failed renewals (default 60 s).
@@ -63,6 +71,10 @@ type Config struct {
 	// the windows where a crash leaks a token.
 	CrashAt func(point string)
 }
+
+// ErrStopped: the source was stopped (its profile logged out or replaced)
+// while a client waited; asking the profile again reaches its new source.
+var ErrStopped = errors.New("the token source was stopped")
 
 // ErrNeedsLogin marks a root the workspace rejected.
 var ErrNeedsLogin = errors.New("the workspace rejected the stored token")
@@ -83,6 +95,7 @@ type Derived struct {
 	used      bool // a client asked since renewal fell due (Lazy)
 	lastErr   error
 	fatal     error
+	stopped   bool // the loop has ended: nothing will mint again
 	failures  int
 	changed   chan struct{} // closed and replaced on every state change
 	held      map[string]Token
@@ -155,6 +168,10 @@ func (d *Derived) Token(ctx context.Context) (Token, error) {
 			err := d.fatal
 			d.mu.Unlock()
 			return Token{}, err
+		}
+		if d.stopped {
+			d.mu.Unlock()
+			return Token{}, fmt.Errorf("%w: %s", ErrStopped, d.cfg.Name)
 		}
 		if d.lastErr != nil {
 			err := d.lastErr
@@ -319,6 +336,12 @@ func (d *Derived) due(now time.Time) (bool, time.Duration) {
 
 func (d *Derived) loop(ctx context.Context) {
 	defer close(d.done)
+	defer func() {
+		d.mu.Lock()
+		d.stopped = true
+		d.broadcast() // wake clients waiting for a token that will not come
+		d.mu.Unlock()
+	}()
 	quotaRetried := false
 	for {
 		d.mu.Lock()
@@ -394,28 +417,18 @@ func (d *Derived) renew(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	sent := d.cfg.Clock.Now()
-	d.mu.Lock()
-	d.lastMint = sent
-	d.mu.Unlock()
-	m, err := d.mint.Mint(ctx)
+	tok, sent, lifetime, err := d.mintHeld(ctx)
 	if d.cfg.Limiter != nil {
 		<-d.cfg.Limiter
 	}
 	if err != nil {
 		return err
 	}
-	// Counted from when we asked: the token was created after that, so this
-	// expiry is never later than the workspace's own.
-	tok := Token{Value: m.Value, ID: m.ID, Expiry: sent.Add(m.Lifetime)}
 	d.crashAt("after-mint")
 	now := d.cfg.Clock.Now()
 	if !d.usableAt(tok, now.Add(d.cfg.MinRemaining)) {
-		d.mu.Lock()
-		d.held[tok.ID] = tok
-		d.mu.Unlock()
 		d.revokeLater(ctx, tok, 0)
-		return fmt.Errorf("%w (%s granted, asked at %s)", errShortLived, m.Lifetime, sent.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w (%s granted, asked at %s)", errShortLived, lifetime, sent.UTC().Format(time.RFC3339))
 	}
 	if d.cfg.Persist != nil {
 		if err := d.cfg.Persist(ctx, tok); err != nil {
@@ -428,7 +441,6 @@ func (d *Derived) renew(ctx context.Context) error {
 	d.mu.Lock()
 	now = d.cfg.Clock.Now()
 	d.cur, d.minted = tok, sent
-	d.held[tok.ID] = tok
 	d.renewAt = d.nextRenewal(tok, now)
 	d.lastErr, d.failures, d.used = nil, 0, false
 	d.broadcast()
@@ -443,11 +455,35 @@ func (d *Derived) renew(ctx context.Context) error {
 	grace := d.grace(tok.Expiry.Sub(sent))
 	next := d.renewAt
 	d.mu.Unlock()
-	d.cfg.Log.Info("token renewed", "profile", d.cfg.Name, "lifetime", m.Lifetime, "next_renewal", next.UTC().Format(time.RFC3339))
+	d.cfg.Log.Info("token renewed", "profile", d.cfg.Name, "lifetime", lifetime, "next_renewal", next.UTC().Format(time.RFC3339))
 	for _, t := range stale {
 		d.revokeLater(ctx, t, grace)
 	}
 	return nil
+}
+
+// mintHeld mints one token and records it as held before the mint gate
+// opens again. Its expiry counts the granted lifetime from when we asked:
+// the token was created after that, so it is never later than the
+// workspace's own.
+func (d *Derived) mintHeld(ctx context.Context) (Token, time.Time, time.Duration, error) {
+	if g := d.cfg.MintGate; g != nil {
+		g.RLock()
+		defer g.RUnlock()
+	}
+	sent := d.cfg.Clock.Now()
+	d.mu.Lock()
+	d.lastMint = sent
+	d.mu.Unlock()
+	m, err := d.mint.Mint(ctx)
+	if err != nil {
+		return Token{}, sent, 0, err
+	}
+	tok := Token{Value: m.Value, ID: m.ID, Expiry: sent.Add(m.Lifetime)}
+	d.mu.Lock()
+	d.held[tok.ID] = tok
+	d.mu.Unlock()
+	return tok, sent, m.Lifetime, nil
 }
 
 func (d *Derived) crashAt(point string) {

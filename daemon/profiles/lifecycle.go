@@ -1,0 +1,312 @@
+package profiles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dbx-cred/dbx-cred/daemon/registry"
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+)
+
+func (m *Manager) trialMint(ctx context.Context, meta registry.Profile, root string, lifetime time.Duration) (tokensource.Token, error) {
+	host := meta.Host
+	// Logins scripted in bulk must not break the bound renewals keep.
+	lim := m.env.rot.limiter
+	select {
+	case lim <- struct{}{}:
+	case <-ctx.Done():
+		return tokensource.Token{}, fmt.Errorf("mint a first short-lived token at %s (nothing was stored): %w", host, ctx.Err())
+	}
+	sent := m.env.rot.Clock.Now()
+	nt, err := m.env.rot.Tokens(host, root).Create(ctx, lifetime, m.env.comment(meta), nil)
+	<-lim
+	if err != nil {
+		var ae *workspace.APIError
+		if errors.As(err, &ae) && ae.Status == 403 && !ae.Rejected() {
+			return tokensource.Token{}, fmt.Errorf("%w: %s does not let this user create tokens (%s), so dbx-cred cannot mint short-lived ones; nothing was stored: log in with --static to serve the token itself", ErrBadInput, host, ae.Message)
+		}
+		if errors.As(err, &ae) && ae.Code == "QUOTA_EXCEEDED" {
+			return tokensource.Token{}, fmt.Errorf("%w: %s holds the most tokens it allows for this user; nothing was stored: revoke unused tokens in the workspace (User Settings > Developer > Access tokens) and log in again", ErrQuota, host)
+		}
+		if errors.As(err, &ae) && ae.Status == 400 {
+			return tokensource.Token{}, fmt.Errorf("%w: %s refused a token with a lifetime of %s (%s); nothing was stored: choose a shorter --token-lifetime", ErrBadInput, host, lifetime, ae.Message)
+		}
+		return tokensource.Token{}, fmt.Errorf("mint a first short-lived token at %s (nothing was stored): %w", host, err)
+	}
+	return tokensource.Token{Value: nt.Value, ID: nt.ID, Expiry: sent.Add(tokensource.GrantedLifetime(nt.TokenInfo, lifetime))}, nil
+}
+
+func (m *Manager) revokeQuietly(host, root, id string) {
+	if id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.env.rot.Tokens(host, root).Delete(ctx, id); err != nil && !isNotFound(err) {
+		m.env.log.Warn("could not revoke a token; the clean-up pass will retry", "host", host, "token_id", id, "err", err)
+	}
+}
+
+// LogoutResult says what Logout did in the workspace and what is left.
+type LogoutResult struct {
+	Revoked []string // one line per revoked token, no values
+	Advice  string
+}
+
+// Logout revokes every token dbx-cred created for the profile (minted,
+// kept, and a root made by rotate), then deletes its secret and registry
+// entry. Orphaned secrets of the name go too; a name with only orphans is
+// not an unknown profile.
+func (m *Manager) Logout(ctx context.Context, name string) (LogoutResult, error) {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	m.mu.RLock()
+	o, ok := m.owners[name]
+	m.mu.RUnlock()
+	orphans := m.orphanKeys(name)
+	if !ok && len(orphans) == 0 {
+		_, err := m.lookup(name)
+		return LogoutResult{}, err
+	}
+	var res LogoutResult
+	if ok {
+		r, err := m.logoutOwner(ctx, o)
+		if err != nil {
+			return LogoutResult{}, err
+		}
+		res = r
+	}
+	removed := 0
+	for _, key := range orphans {
+		if err := m.env.store.Delete(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return res, fmt.Errorf("delete an orphaned secret of profile %q (try again once the store answers): %w", name, err)
+		}
+		m.dropPending(key)
+		removed++
+	}
+	if removed > 0 {
+		res.Revoked = append(res.Revoked, fmt.Sprintf("%d orphaned secret(s) deleted from the store", removed))
+	}
+	m.env.log.Info("profile logged out", "profile", name, "revoked", len(res.Revoked))
+	return res, nil
+}
+
+func (m *Manager) orphanKeys(name string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var keys []string
+	for _, p := range m.pending {
+		if p.Profile != name {
+			continue
+		}
+		if o, ok := m.owners[name]; ok && o.secretKey() == p.Key {
+			continue
+		}
+		keys = append(keys, p.Key)
+	}
+	return keys
+}
+
+func (m *Manager) logoutOwner(ctx context.Context, o *owner) (LogoutResult, error) {
+	o.op.Lock()
+	defer o.op.Unlock()
+	meta := o.snapshot()
+	name := meta.Name
+	// Revoking needs the root; a profile never used since the daemon
+	// started has not read it yet.
+	loadErr := o.loadLocked(ctx)
+	var unavailable *store.UnavailableError
+	if errors.As(loadErr, &unavailable) {
+		return LogoutResult{}, fmt.Errorf("read the token of profile %q to revoke what dbx-cred made with it (nothing changed): %w", name, loadErr)
+	}
+	var res LogoutResult
+	ids := o.close(ctx, true)
+	if meta.Mode == ModeRotating && loadErr == nil {
+		swept, err := o.cleanup(ctx, map[string]bool{})
+		ids = append(ids, swept...)
+		if err != nil {
+			res.Advice = fmt.Sprintf("some tokens dbx-cred minted could not be revoked (%v): revoke the ones commented %q in the workspace (User Settings > Developer > Access tokens). ", err, m.env.comment(meta))
+		}
+	}
+	for _, id := range dedupe(ids) {
+		res.Revoked = append(res.Revoked, "short-lived token "+id)
+	}
+	// After close: no source can add a kept scope any more.
+	m.env.deleteAllKept(ctx, o.snapshot())
+	if err := m.env.store.Delete(ctx, secretKeyOf(meta)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		// Put the owner back as it was: closed sources restart on the
+		// next request.
+		m.mu.Lock()
+		m.owners[name] = newOwner(m.env, meta)
+		m.mu.Unlock()
+		return LogoutResult{}, fmt.Errorf("delete the token of profile %q (the profile is kept; its short-lived tokens were revoked): %w", name, err)
+	}
+	m.mu.Lock()
+	delete(m.owners, name)
+	m.mu.Unlock()
+	if err := m.saveRegistry(); err != nil {
+		return res, fmt.Errorf("the token of profile %q is deleted, but the registry could not be updated: %w", name, err)
+	}
+	root := o.rootValue()
+	switch {
+	case meta.RootID != "" && root != "":
+		// dbx-cred rotate made this root; nobody else has seen it.
+		if err := m.env.rot.Tokens(meta.Host, root).Delete(ctx, meta.RootID); err != nil && !isNotFound(err) {
+			res.Advice += fmt.Sprintf("the long-lived token dbx-cred rotate created (id %s) could not be revoked (%v): revoke it in the workspace (User Settings > Developer > Access tokens).", meta.RootID, err)
+		} else {
+			res.Revoked = append(res.Revoked, "long-lived token "+meta.RootID+" (created by dbx-cred rotate)")
+		}
+	default:
+		res.Advice += "the token you pasted at login is still valid in the workspace: revoke it there (User Settings > Developer > Access tokens) unless another tool uses it."
+	}
+	return res, nil
+}
+
+func (o *owner) rootValue() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.root
+}
+
+func dedupe(ids []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// ReportRejected drops token if it is what the profile serves, so the next
+// request gets a new one; at most once per refreshMinAge, so a client that
+// reports in a loop cannot make the daemon mint in one.
+func (m *Manager) ReportRejected(ctx context.Context, req TokenRequest, token string) (bool, error) {
+	o, err := m.find(req.Profile, req.Host)
+	if err != nil {
+		return false, err
+	}
+	o.mu.Lock()
+	srcs := []interface {
+		Refresh(string, time.Duration) bool
+	}{}
+	if o.main != nil {
+		srcs = append(srcs, o.main)
+	}
+	for _, s := range o.scoped {
+		srcs = append(srcs, s.src)
+	}
+	o.mu.Unlock()
+	dropped := false
+	for _, s := range srcs {
+		if s.Refresh(token, refreshMinAge) {
+			dropped = true
+		}
+	}
+	if dropped {
+		m.env.log.Info("a client reported the served token rejected; renewing", "profile", o.name)
+	}
+	return dropped, nil
+}
+
+// Run does what profiles need in the background: at start, load each
+// rotating one, clean up leftovers of an earlier daemon, and read back
+// secrets whose writes had unknown outcomes; then the same every interval.
+// It returns when ctx ends, after stopping all renewals (minted tokens are
+// kept, for the next daemon to reuse).
+func (m *Manager) Run(ctx context.Context, interval time.Duration) {
+	pass := func() {
+		m.reconcile(ctx)
+		for _, o := range m.rotating() {
+			name := o.snapshot().Name
+			if err := o.ensureLoaded(ctx); err != nil {
+				m.env.log.Warn("could not prepare profile", "profile", name, "err", err)
+				continue
+			}
+			if _, err := o.cleanup(ctx, nil); err != nil {
+				m.env.log.Warn("leftover clean-up failed", "profile", name, "err", err)
+			}
+			if w := o.view().RootWarning; w != "" {
+				m.env.log.Warn("root token expires soon", "profile", name, "warning", w)
+			}
+		}
+	}
+	pass()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			m.mu.RLock()
+			owners := make([]*owner, 0, len(m.owners))
+			for _, o := range m.owners {
+				owners = append(owners, o)
+			}
+			m.mu.RUnlock()
+			for _, o := range owners {
+				o.close(context.Background(), false)
+			}
+			return
+		case <-t.C:
+			pass()
+		}
+	}
+}
+
+func (m *Manager) rotating() []*owner {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []*owner
+	for _, o := range m.owners {
+		if o.snapshot().Mode == ModeRotating {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// reconcile reads back every pending key whose last call has returned: a
+// key the store does not hold is no orphan, and its record goes. One that
+// is there stays an orphan until logout removes it.
+func (m *Manager) reconcile(ctx context.Context) {
+	m.mu.RLock()
+	var keys []string
+	for _, p := range m.pending {
+		if ch, ok := m.settling[p.Key]; ok {
+			select {
+			case <-ch:
+			default:
+				continue // still in flight: a read now could miss a late write
+			}
+		}
+		keys = append(keys, p.Key)
+	}
+	m.mu.RUnlock()
+	for _, key := range keys {
+		if m.inUse(key) { // the profile uses it: only the record is stale
+			m.dropPending(key)
+			continue
+		}
+		_, err := m.env.store.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			m.dropPending(key)
+		}
+	}
+}
+
+func (m *Manager) inUse(key string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, o := range m.owners {
+		if o.secretKey() == key {
+			return true
+		}
+	}
+	return false
+}

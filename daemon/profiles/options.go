@@ -1,0 +1,110 @@
+package profiles
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+)
+
+// Profile modes.
+const (
+	ModeRotating = "rotating"
+	ModeStatic   = "static"
+)
+
+// KindPAT is the registry's kind for personal access tokens.
+const KindPAT = "pat"
+
+// Token lifetimes and bounds.
+const (
+	DefaultLifetime = time.Hour
+	MinLifetime     = 10 * time.Second
+	// RootLifetime is the life of a root that dbx-cred rotate creates.
+	RootLifetime = 90 * 24 * time.Hour
+	// rootWarnAhead is how early status warns of an expiring root.
+	rootWarnAhead = 14 * 24 * time.Hour
+	// refreshMinAge stops clients from making the daemon mint in a loop:
+	// forced refreshes and rejection reports alike.
+	refreshMinAge = 10 * time.Second
+	// MaxScopedSources bounds the scope sets a profile keeps a token for;
+	// the least recently used is retired (its token revoked) to make room,
+	// so no number of distinct --scope requests can exhaust the quota.
+	MaxScopedSources = 16
+	// persistMinLife: tokens living less than this are not kept in the
+	// store. A Secret Service write costs tens of milliseconds (gnome-keyring
+	// rewrites its whole file), so keeping every 10-20 s token of hundreds
+	// of profiles saturates it (bench/: 500 profiles need ~56 writes/s, it
+	// manages ~20). Such a token is cheap to replace: after a restart the
+	// daemon mints anew, and its clean-up pass revokes the one it lost.
+	persistMinLife = 5 * time.Minute
+)
+
+// LoginOptions are login's choices beyond host and token.
+type LoginOptions struct {
+	Static   bool          // serve the root itself
+	Lifetime time.Duration // of minted tokens; 0: DefaultLifetime
+	// InsecureHTTP allows an http:// host that is not loopback.
+	InsecureHTTP bool
+}
+
+func (o LoginOptions) lifetime() (time.Duration, error) {
+	switch {
+	case o.Lifetime == 0:
+		return DefaultLifetime, nil
+	case o.Lifetime < MinLifetime:
+		return 0, fmt.Errorf("%w: token lifetime %s is below the minimum of %s", ErrBadInput, o.Lifetime, MinLifetime)
+	case o.Lifetime%time.Second != 0:
+		return 0, fmt.Errorf("%w: token lifetime %s is not a whole number of seconds", ErrBadInput, o.Lifetime)
+	}
+	return o.Lifetime, nil
+}
+
+// Rotation is what rotating profiles need from the outside world.
+type Rotation struct {
+	// Tokens returns a Token API client for host authenticated by token.
+	Tokens func(host, token string) *workspace.TokenAPI
+	// Derived keeps the current minted token of each profile and scope set,
+	// so a restarted daemon reuses it (a store under its own service name).
+	Derived store.Store
+	Clock   tokensource.Clock
+	// MaxConcurrentMints bounds token/create calls across all profiles.
+	MaxConcurrentMints int
+	// CrashAt is a test hook passed to every token source
+	// (tokensource.Config.CrashAt); nil in production.
+	CrashAt func(point string)
+	limiter chan struct{}
+}
+
+func (r Rotation) withDefaults() Rotation {
+	if r.Clock == nil {
+		r.Clock = tokensource.RealClock{}
+	}
+	if r.MaxConcurrentMints <= 0 {
+		r.MaxConcurrentMints = 8
+	}
+	r.limiter = make(chan struct{}, r.MaxConcurrentMints)
+	return r
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func scopeKey(scopes []string) string {
+	s := slices.Clone(scopes)
+	slices.Sort(s)
+	return strings.Join(slices.Compact(s), ",")
+}
+
+// newSecretKey names a new generation of a profile's secret in the store.
+// Profile names hold no control characters, so \x1f cannot be ambiguous.
+func newSecretKey(profile string) string { return profile + "\x1f" + randomHex(4) }

@@ -1,0 +1,484 @@
+package profiles
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dbx-cred/dbx-cred/daemon/registry"
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+)
+
+// State of a profile, as shown to users.
+type State int
+
+const (
+	// Stored: in the store, not read yet.
+	Stored State = iota
+	// Ready: the credential is in memory.
+	Ready
+	// NeedsLogin: the credential is missing or was rejected.
+	NeedsLogin
+	// KeyringUnavailable: the last store read failed.
+	KeyringUnavailable
+)
+
+// secret is the store item's content. Versioned JSON so later kinds (OAuth)
+// can add fields without a migration step.
+type secret struct {
+	Version int    `json:"v"`
+	Kind    string `json:"kind"`
+	Token   string `json:"token"`
+}
+
+func encodeSecret(token string) string {
+	b, _ := json.Marshal(secret{Version: 1, Kind: KindPAT, Token: token})
+	return string(b)
+}
+
+// owner is the one owner of a profile: its registry entry, its root once
+// read from the store, and the token sources made from that root (one leaf
+// of tokensource.Source for unscoped tokens, and a bounded set of lazy ones
+// for scope sets).
+//
+// Locks: op serialises the profile's slow operations (reading the secret,
+// logout, rotate); mu guards every field below it and is held only to read
+// or swap them, never across a store or workspace call. op comes before mu;
+// a source's own lock is never held while either is taken. The leftover
+// clean-up takes neither across its workspace calls, so a source blocked in
+// its quota hook can never deadlock a logout waiting for it to stop.
+type owner struct {
+	env  *env
+	name string // immutable: a profile's owner never changes its name
+
+	op sync.Mutex
+	// mintGate: see tokensource.Config.MintGate.
+	mintGate sync.RWMutex
+
+	mu       sync.Mutex
+	meta     registry.Profile
+	root     string
+	loaded   bool
+	closed   bool // logged out or replaced: serves nothing more
+	state    State
+	stateMsg string
+	main     tokensource.Source
+	scoped   map[string]*scopedSource
+	revoked  map[string]bool // token ids this daemon revoked for the profile
+	live     int             // this installation's live tokens, at the last clean-up
+
+	bg sync.WaitGroup // retirements running in the background
+}
+
+type scopedSource struct {
+	src  *tokensource.Derived
+	used time.Time
+}
+
+func newOwner(env *env, meta registry.Profile) *owner {
+	return &owner{env: env, name: meta.Name, meta: meta, state: Stored, scoped: map[string]*scopedSource{}, revoked: map[string]bool{}}
+}
+
+func (o *owner) snapshot() registry.Profile {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.meta
+}
+
+func (o *owner) secretKey() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return secretKeyOf(o.meta)
+}
+
+func secretKeyOf(p registry.Profile) string {
+	if p.SecretKey != "" {
+		return p.SecretKey
+	}
+	return p.Name
+}
+
+func (o *owner) setState(s State, msg string) {
+	o.mu.Lock()
+	o.state, o.stateMsg = s, msg
+	o.mu.Unlock()
+}
+
+// ensureLoaded reads the secret from the store once and builds the token
+// sources; concurrent callers wait for the first one.
+func (o *owner) ensureLoaded(ctx context.Context) error {
+	o.mu.Lock()
+	done, closed := o.loaded, o.closed
+	o.mu.Unlock()
+	if closed {
+		return fmt.Errorf("%w %q: it was just logged out", ErrUnknownProfile, o.name)
+	}
+	if done {
+		return nil
+	}
+	o.op.Lock()
+	defer o.op.Unlock()
+	return o.loadLocked(ctx)
+}
+
+// loadLocked is ensureLoaded with op held.
+func (o *owner) loadLocked(ctx context.Context) error {
+	meta := o.snapshot()
+	o.mu.Lock()
+	done := o.loaded
+	o.mu.Unlock()
+	if done {
+		return nil
+	}
+	name := meta.Name
+	raw, err := o.env.store.Get(ctx, secretKeyOf(meta))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			msg := fmt.Sprintf("the store holds no token for profile %q (deleted outside dbx-cred?): run dbx-cred login -p %s --host %s", name, name, meta.Host)
+			o.setState(NeedsLogin, msg)
+			return fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
+		}
+		o.setState(KeyringUnavailable, err.Error())
+		o.env.log.Warn("keyring read failed", "profile", name, "err", err)
+		return fmt.Errorf("read the token of profile %q: %w", name, err)
+	}
+	var s secret
+	if err := json.Unmarshal([]byte(raw), &s); err != nil || s.Token == "" {
+		msg := fmt.Sprintf("the store item for profile %q is not in dbx-cred's format: run dbx-cred login -p %s --host %s", name, name, meta.Host)
+		o.setState(NeedsLogin, msg)
+		return fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
+	}
+	o.start(ctx, meta, s.Token, tokensource.Token{})
+	o.env.log.Debug("profile loaded from the store", "profile", name)
+	return nil
+}
+
+// start makes root current and builds the sources: first is a token just
+// minted (login), else the kept ones are reused.
+func (o *owner) start(ctx context.Context, meta registry.Profile, root string, first tokensource.Token) {
+	o.mu.Lock()
+	o.root, o.loaded, o.state, o.stateMsg = root, true, Ready, ""
+	o.mu.Unlock()
+	if meta.Mode != ModeRotating {
+		o.mu.Lock()
+		o.main = tokensource.NewStatic(root)
+		o.mu.Unlock()
+		return
+	}
+	if first.Value == "" {
+		first = o.env.loadKept(ctx, o, meta, "")
+	} else {
+		o.env.keep(ctx, o, "", first)
+	}
+	main := o.newDerived(meta, nil, first, false)
+	o.mu.Lock()
+	o.main = main
+	o.mu.Unlock()
+	// Scoped tokens kept by an earlier daemon get their sources now, so
+	// the clean-up counts them as held instead of revoking them.
+	for _, key := range meta.KeptScopes {
+		if key == "" {
+			continue
+		}
+		if kept := o.env.loadKept(ctx, o, meta, key); kept.Value != "" {
+			d := o.newDerived(meta, splitScopes(key), kept, true)
+			if o.addScoped(key, d) != d {
+				d.Stop()
+			}
+		}
+	}
+}
+
+func (o *owner) newDerived(meta registry.Profile, scopes []string, initial tokensource.Token, lazy bool) *tokensource.Derived {
+	key := scopeKey(scopes)
+	label := meta.Name
+	if key != "" {
+		label = meta.Name + " (scopes " + key + ")"
+	}
+	e := o.env
+	minter := &tokensource.PATMinter{
+		API: func() *workspace.TokenAPI {
+			o.mu.Lock()
+			root := o.root
+			o.mu.Unlock()
+			return e.rot.Tokens(meta.Host, root)
+		},
+		Lifetime: time.Duration(meta.LifetimeSeconds) * time.Second,
+		Comment:  e.comment(meta),
+		Scopes:   scopes,
+	}
+	onQuota := func(ctx context.Context) error {
+		if key == "" {
+			// The unscoped token is never starved by scoped ones.
+			o.retireScoped(ctx)
+		}
+		_, err := o.cleanup(ctx, nil)
+		return err
+	}
+	return tokensource.NewDerived(minter, tokensource.Config{
+		Name:      label,
+		Clock:     e.rot.Clock,
+		Lazy:      lazy,
+		Persist:   func(ctx context.Context, t tokensource.Token) error { e.keep(ctx, o, key, t); return nil },
+		OnQuota:   onQuota,
+		OnRevoked: o.markRevoked,
+		MintGate:  &o.mintGate,
+		Limiter:   e.rot.limiter,
+		Log:       e.log,
+		CrashAt:   e.rot.CrashAt,
+	}, initial)
+}
+
+func (o *owner) markRevoked(id string) {
+	o.mu.Lock()
+	o.revoked[id] = true
+	o.mu.Unlock()
+}
+
+func (o *owner) wasRevoked(id string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.revoked[id]
+}
+
+// source returns the source for scopes, making a lazy one for a new scope
+// set (and retiring idle and least recently used ones beyond the bound).
+func (o *owner) source(ctx context.Context, scopes []string) (tokensource.Source, error) {
+	key := scopeKey(scopes)
+	now := time.Now()
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return nil, fmt.Errorf("%w %q: it was just logged out", ErrUnknownProfile, o.name)
+	}
+	if key == "" {
+		src := o.main
+		o.mu.Unlock()
+		return src, nil
+	}
+	if o.meta.Mode != ModeRotating {
+		o.mu.Unlock()
+		return nil, fmt.Errorf("%w: profile %q serves its stored token as is (--static), which cannot be narrowed to scopes", ErrBadInput, o.name)
+	}
+	if s, ok := o.scoped[key]; ok {
+		s.used = now
+		o.mu.Unlock()
+		return s.src, nil
+	}
+	meta := o.meta
+	o.mu.Unlock()
+	d := o.newDerived(meta, scopes, o.env.loadKept(ctx, o, meta, key), true)
+	if got := o.addScoped(key, d); got != d {
+		d.Stop()
+		if got == nil {
+			return nil, fmt.Errorf("%w %q: it was just logged out", ErrUnknownProfile, meta.Name)
+		}
+		return got, nil
+	}
+	return d, nil
+}
+
+// addScoped records d for key unless another source got there first (then
+// that one is returned) or the owner is closed (nil). It retires idle
+// sources, then the least recently used, to stay within MaxScopedSources.
+func (o *owner) addScoped(key string, d *tokensource.Derived) *tokensource.Derived {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return nil
+	}
+	if s, ok := o.scoped[key]; ok {
+		s.used = time.Now()
+		o.mu.Unlock()
+		return s.src
+	}
+	var retire []string
+	var srcs []*tokensource.Derived
+	for k, s := range o.scoped {
+		if s.src.Status().Idle {
+			retire, srcs = append(retire, k), append(srcs, s.src)
+			delete(o.scoped, k)
+		}
+	}
+	for len(o.scoped) >= MaxScopedSources {
+		lru := ""
+		for k, s := range o.scoped {
+			if lru == "" || s.used.Before(o.scoped[lru].used) {
+				lru = k
+			}
+		}
+		retire, srcs = append(retire, lru), append(srcs, o.scoped[lru].src)
+		delete(o.scoped, lru)
+	}
+	o.scoped[key] = &scopedSource{src: d, used: time.Now()}
+	if len(retire) > 0 {
+		o.bg.Add(1)
+	}
+	o.mu.Unlock()
+	if len(retire) > 0 {
+		go func() {
+			defer o.bg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			o.retire(ctx, retire, srcs)
+		}()
+	}
+	return d
+}
+
+// retire revokes the tokens of sources already removed from o.scoped and
+// forgets their kept copies.
+func (o *owner) retire(ctx context.Context, keys []string, srcs []*tokensource.Derived) []string {
+	var revoked []string
+	for i, d := range srcs {
+		ids, err := d.Revoke(ctx)
+		revoked = append(revoked, ids...)
+		if err != nil {
+			o.env.log.Warn("could not revoke a retired scoped token; the clean-up pass will retry", "profile", o.name, "scopes", keys[i], "err", err)
+		}
+		o.env.forgetKept(ctx, o, keys[i])
+	}
+	if len(keys) > 0 {
+		o.env.log.Info("retired scoped token sources", "profile", o.name, "count", len(keys))
+	}
+	return revoked
+}
+
+// retireScoped retires every scoped source (quota pressure, logout).
+func (o *owner) retireScoped(ctx context.Context) []string {
+	o.mu.Lock()
+	var keys []string
+	var srcs []*tokensource.Derived
+	for k, s := range o.scoped {
+		keys, srcs = append(keys, k), append(srcs, s.src)
+		delete(o.scoped, k)
+	}
+	o.mu.Unlock()
+	return o.retire(ctx, keys, srcs)
+}
+
+// dropScoped stops and forgets the source for key if it still is d. It holds
+// no token (it could not mint one), so nothing is revoked.
+func (o *owner) dropScoped(key string, d *tokensource.Derived) {
+	o.mu.Lock()
+	if s, ok := o.scoped[key]; ok && s.src == d {
+		delete(o.scoped, key)
+	}
+	o.mu.Unlock()
+	d.Stop()
+}
+
+// held is every token id the profile's sources own.
+func (o *owner) held() map[string]bool {
+	o.mu.Lock()
+	srcs := []tokensource.Source{}
+	if o.main != nil {
+		srcs = append(srcs, o.main)
+	}
+	for _, s := range o.scoped {
+		srcs = append(srcs, s.src)
+	}
+	o.mu.Unlock()
+	out := map[string]bool{}
+	for _, s := range srcs {
+		for id := range s.Held() {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// cleanup revokes this installation's minted tokens of the profile that no
+// source holds: leftovers of a crash or kill -9. Tokens dbx-cred did not
+// create, or another installation created, are never touched. With spare
+// nil, the sources' held tokens are spared; logout passes an empty set
+// after stopping every source, so that everything goes.
+func (o *owner) cleanup(ctx context.Context, spare map[string]bool) ([]string, error) {
+	o.mu.Lock()
+	meta, root := o.meta, o.root
+	o.mu.Unlock()
+	if root == "" {
+		return nil, nil
+	}
+	api := o.env.rot.Tokens(meta.Host, root)
+	list, err := api.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("clean up leftover tokens of profile %q: %w", meta.Name, err)
+	}
+	if spare == nil {
+		// After the list: a mint whose token is in it has recorded it
+		// as held once the gate is ours.
+		o.mintGate.Lock()
+		spare = o.held()
+		o.mintGate.Unlock()
+	}
+	want := o.env.comment(meta)
+	live := 0
+	var revoked []string
+	var errs []error
+	for _, ti := range list {
+		if ti.Comment != want {
+			continue
+		}
+		if spare[ti.ID] {
+			live++
+			continue
+		}
+		if err := api.Delete(ctx, ti.ID); err != nil && !isNotFound(err) {
+			live++
+			errs = append(errs, err)
+			continue
+		}
+		o.markRevoked(ti.ID)
+		revoked = append(revoked, ti.ID)
+	}
+	o.mu.Lock()
+	o.live = live
+	o.mu.Unlock()
+	if len(revoked) > 0 {
+		o.env.log.Info("revoked leftover tokens", "profile", meta.Name, "count", len(revoked))
+	}
+	return revoked, errors.Join(errs...)
+}
+
+func isNotFound(err error) bool {
+	var ae *workspace.APIError
+	return errors.As(err, &ae) && (ae.Status == 404 || ae.Code == "RESOURCE_DOES_NOT_EXIST")
+}
+
+// close marks the owner closed and stops every source; with revoke, their
+// tokens are revoked and the ids returned.
+func (o *owner) close(ctx context.Context, revoke bool) []string {
+	o.mu.Lock()
+	o.closed = true
+	srcs := []tokensource.Source{}
+	if o.main != nil {
+		srcs = append(srcs, o.main)
+	}
+	keys := []string{}
+	for k, s := range o.scoped {
+		srcs = append(srcs, s.src)
+		keys = append(keys, k)
+	}
+	o.scoped = map[string]*scopedSource{}
+	o.mu.Unlock()
+	o.bg.Wait()
+	var revoked []string
+	for _, s := range srcs {
+		if !revoke {
+			s.Stop()
+			continue
+		}
+		ids, err := s.Revoke(ctx)
+		revoked = append(revoked, ids...)
+		if err != nil {
+			o.env.log.Warn("could not revoke minted tokens", "profile", o.name, "err", err)
+		}
+	}
+	return revoked
+}

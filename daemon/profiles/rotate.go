@@ -1,0 +1,95 @@
+package profiles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+)
+
+// RotateResult says what Rotate did.
+type RotateResult struct {
+	Profile        Profile
+	OldRootRevoked bool
+	Message        string
+}
+
+// Rotate creates a new long-lived root with the current one, verifies and
+// stores it under a new key, switches the registry to it, then revokes the
+// old root when dbx-cred knows its id. The registry switch is the commit
+// point: until it, the old root is the one in use, so a store write that
+// times out (and may land later) can never replace a valid root with one
+// dbx-cred then revokes.
+func (m *Manager) Rotate(ctx context.Context, name string) (RotateResult, error) {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	o, err := m.lookup(name)
+	if err != nil {
+		return RotateResult{}, err
+	}
+	o.op.Lock()
+	defer o.op.Unlock()
+	if err := o.loadLocked(ctx); err != nil {
+		return RotateResult{}, err
+	}
+	meta := o.snapshot()
+	host, oldRoot := meta.Host, o.rootValue()
+	nt, err := m.env.rot.Tokens(host, oldRoot).Create(ctx, RootLifetime, "dbx-cred root:"+m.env.daemonID+":"+name, nil)
+	if err != nil {
+		var ae *workspace.APIError
+		if errors.As(err, &ae) && ae.Rejected() {
+			return RotateResult{}, fmt.Errorf("%w: %s rejected the stored token of profile %q: run dbx-cred login -p %s again", ErrNeedsLogin, host, name, name)
+		}
+		return RotateResult{}, fmt.Errorf("create a new root token for profile %q (nothing changed): %w", name, err)
+	}
+	if _, err := m.validator.Me(ctx, host, nt.Value); err != nil {
+		m.revokeQuietly(host, oldRoot, nt.ID)
+		return RotateResult{}, fmt.Errorf("verify the new root token of profile %q (nothing changed): %w", name, err)
+	}
+	newKey := newSecretKey(name)
+	if err := m.writeSecret(ctx, name, newKey, encodeSecret(nt.Value), "a rotate"); err != nil {
+		// Safe even if the write lands later: nothing will read newKey.
+		m.revokeQuietly(host, oldRoot, nt.ID)
+		return RotateResult{}, fmt.Errorf("store the new root token of profile %q (the old root stays in use; the new one is revoked): %w", name, err)
+	}
+	o.mu.Lock()
+	// From the current entry, not the one read above: a source may have
+	// recorded a kept scope meanwhile, and its item must be deleted below.
+	meta = o.meta
+	next := meta
+	next.SecretKey, next.RootID, next.RootExpiry, next.KeptScopes = newKey, nt.ID, nt.Expiry, nil
+	oldMain := o.main
+	o.meta, o.root = next, nt.Value
+	if meta.Mode != ModeRotating {
+		// A static profile serves the root itself: serve the new one.
+		o.main = tokensource.NewStatic(nt.Value)
+	}
+	o.mu.Unlock()
+	if err := m.commit(name, newKey); err != nil {
+		o.mu.Lock()
+		o.meta, o.root, o.main = meta, oldRoot, oldMain
+		o.mu.Unlock()
+		m.deleteSecret(ctx, name, newKey, "a rotate whose registry write failed")
+		m.revokeQuietly(host, oldRoot, nt.ID)
+		return RotateResult{}, fmt.Errorf("the old root of profile %q stays in use: %w", name, err)
+	}
+	// Kept tokens were bound to the old root's key: forget them; the
+	// sources re-keep their next tokens under the new one.
+	m.env.deleteAllKept(ctx, meta)
+	m.deleteSecret(ctx, name, secretKeyOf(meta), "the root a rotate replaced")
+	res := RotateResult{Profile: o.view()}
+	if meta.RootID != "" {
+		if err := m.env.rot.Tokens(host, nt.Value).Delete(ctx, meta.RootID); err != nil && !isNotFound(err) {
+			res.Message = fmt.Sprintf("the new root is in use, but revoking the old one (id %s) failed: %v; revoke it in the workspace", meta.RootID, err)
+		} else {
+			res.OldRootRevoked = true
+			res.Message = "the old root token is revoked"
+		}
+	} else {
+		res.Message = "the new root is in use. The old token was not created by dbx-cred, so its id is unknown: revoke it yourself in the workspace (User Settings > Developer > Access tokens)"
+	}
+	m.env.log.Info("root token rotated", "profile", name, "old_revoked", res.OldRootRevoked)
+	return res, nil
+}
