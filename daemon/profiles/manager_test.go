@@ -228,3 +228,32 @@ func TestProfileForHost(t *testing.T) {
 		t.Fatalf("ambiguous host: %v", err)
 	}
 }
+
+// A restarted daemon loading a profile in its start-up pass while clients
+// ask for it at once: every client gets the token (the source exists as
+// soon as the profile counts as loaded).
+func TestConcurrentFirstRequestsAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	m, path := newManager(t, st)
+	if _, _, err := m.Login(ctx, "prod", "ws.example.com", "dapi-good", static); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		m2, err := New(path, st, fakeValidator{}, Rotation{}, m.env.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if tok, err := m2.Token(ctx, TokenRequest{Profile: "prod"}); err != nil || tok.Value != "dapi-good" {
+					t.Errorf("Token = %+v, %v", tok, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}

@@ -161,24 +161,26 @@ func (o *owner) loadLocked(ctx context.Context) error {
 // start makes root current and builds the sources: first is a token just
 // minted (login), else the kept ones are reused.
 func (o *owner) start(ctx context.Context, meta registry.Profile, root string, first tokensource.Token) {
+	// loaded is set only together with main: a request that sees the
+	// profile loaded must find its source.
 	o.mu.Lock()
-	o.root, o.loaded, o.state, o.stateMsg = root, true, Ready, ""
+	o.root = root
+	o.mu.Unlock()
+	var main tokensource.Source = tokensource.NewStatic(root)
+	if meta.Mode == ModeRotating {
+		if first.Value == "" {
+			first = o.env.loadKept(ctx, o, meta, "")
+		} else {
+			o.env.keep(ctx, o, "", first)
+		}
+		main = o.newDerived(meta, nil, first, false)
+	}
+	o.mu.Lock()
+	o.main, o.loaded, o.state, o.stateMsg = main, true, Ready, ""
 	o.mu.Unlock()
 	if meta.Mode != ModeRotating {
-		o.mu.Lock()
-		o.main = tokensource.NewStatic(root)
-		o.mu.Unlock()
 		return
 	}
-	if first.Value == "" {
-		first = o.env.loadKept(ctx, o, meta, "")
-	} else {
-		o.env.keep(ctx, o, "", first)
-	}
-	main := o.newDerived(meta, nil, first, false)
-	o.mu.Lock()
-	o.main = main
-	o.mu.Unlock()
 	// Scoped tokens kept by an earlier daemon get their sources now, so
 	// the clean-up counts them as held instead of revoking them.
 	for _, key := range meta.KeptScopes {
