@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
+	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 )
 
 // envNoAutostart turns autostart off, for users who run the daemon under a
@@ -53,10 +55,10 @@ type dialTracker struct {
 	connected atomic.Bool
 }
 
-// dial connects to the socket and records that it did.
+// dial connects to the socket, after safesocket.Dial's checks of its
+// directory and of the server's uid, and records that it connected.
 func (d *dialTracker) dial(ctx context.Context) (net.Conn, error) {
-	var nd net.Dialer
-	conn, err := nd.DialContext(ctx, "unix", d.socket)
+	conn, err := safesocket.Dial(ctx, d.socket)
 	if err == nil {
 		d.connected.Store(true)
 	}
@@ -70,6 +72,15 @@ func (d *dialTracker) dial(ctx context.Context) (net.Conn, error) {
 func (c *cli) autostart() error {
 	if c.daemonAnswers() {
 		return nil // another helper's daemon came up meanwhile
+	}
+	// A directory someone else made or opened up is not where our daemon
+	// should serve (it would refuse it anyway): say so, start nothing.
+	if abs, err := filepath.Abs(c.socket); err == nil {
+		if err := safesocket.CheckDir(filepath.Dir(abs)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if terr := untrusted(err); terr != nil {
+				return terr
+			}
+		}
 	}
 	logPath := filepath.Join(stateDir(c.io.Getenv), "dbx-credd.log")
 	notRunning := func(format string, a ...any) error {
@@ -136,18 +147,36 @@ func findDaemon() (string, error) {
 // openLog opens the daemon's log for appending, private to the user: it
 // names profiles, hosts and processes, though never a token. It returns
 // the size before this start, to find what this start wrote.
+//
+// The directory must pass the socket directory's rules and the log must
+// not be a symlink: otherwise whoever planted the link chooses which file
+// we create or append to (and the daemon then writes to), anywhere we
+// may write.
 func openLog(path string) (*os.File, int64, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("create the log directory: %w", err)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Size() > maxLogSize {
+	if err := safesocket.CheckDir(dir); err != nil {
+		var de *safesocket.DirError
+		if errors.As(err, &de) {
+			return nil, 0, fmt.Errorf("the log directory %s %s: %s, or set XDG_STATE_HOME to a private directory", dir, de.Problem, de.Fix)
+		}
+		return nil, 0, err
+	}
+	fi, err := os.Lstat(path)
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, 0, fmt.Errorf("the daemon log %s is a symlink, which dbx-cred will not follow: remove it", path)
+	}
+	if err == nil && fi.Size() > maxLogSize {
 		_ = os.Rename(path, path+".1") // at worst the log grows on
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	// O_NOFOLLOW closes the window between the Lstat and the open.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|oNoFollow, 0o600)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open the daemon log: %w", err)
 	}
-	fi, err := f.Stat()
+	fi, err = f.Stat()
 	if err != nil {
 		f.Close()
 		return nil, 0, fmt.Errorf("open the daemon log: %w", err)

@@ -9,6 +9,9 @@ import (
 
 const daemonName = "dbx-credd"
 
+// oNoFollow makes opening the autostart log fail on a symlink.
+const oNoFollow = syscall.O_NOFOLLOW
+
 // detach puts the daemon in a session of its own, so it outlives the
 // helper and the terminal: no SIGHUP when the terminal closes and no
 // SIGINT from a Ctrl-C meant for whatever ran dbx-cred.

@@ -11,6 +11,11 @@ import (
 
 const daemonName = "dbx-credd.exe"
 
+// oNoFollow is 0: Windows' CreateFile, as os.OpenFile calls it, has no
+// such flag, and creating a symlink there takes a privilege (or developer
+// mode) that an attacker planting one in %LOCALAPPDATA% would not have.
+const oNoFollow = 0
+
 // detach gives the daemon no console and its own process group, so it
 // outlives the helper and the console window, and Ctrl-C there misses it.
 func detach(cmd *exec.Cmd) {
