@@ -234,3 +234,45 @@ func TestAutostartLogSymlinkIsRefused(t *testing.T) {
 		t.Errorf("open log directory: exit %d, %q", code, errOut)
 	}
 }
+
+// The autostarted daemon outlives the command that started it, so it gets
+// an allow-list of the helper's environment, not all of it: not GODEBUG,
+// not a stray variable, not the test crash hook.
+func TestAutostartedDaemonGetsAnAllowListedEnvironment(t *testing.T) {
+	w := autostartWorld(t)
+	foo := fmt.Sprintf("foo-%d", time.Now().UnixNano())
+	w.env["GODEBUG"] = "madvdontneed=1"
+	w.env["FOO"] = foo
+	w.env["DBX_CRED_TEST_CRASH_AT"] = "after-mint"
+	w.env["LC_ALL"] = "C.UTF-8"
+	w.login("prod")
+	pids := daemonsOn(t, w.socket())
+	if len(pids) != 1 {
+		t.Fatalf("after login: daemons %v, want one", pids)
+	}
+	if status := w.mustHelper("", "status", "--json"); !strings.Contains(status, fmt.Sprintf(`"pid": %d,`, pids[0])) {
+		t.Fatalf("daemon %d is not the one serving:\n%s", pids[0], status)
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pids[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range strings.Split(string(bytes.TrimRight(raw, "\x00")), "\x00") {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	for _, k := range []string{"GODEBUG", "FOO", "DBX_CRED_TEST_CRASH_AT"} {
+		if v, ok := env[k]; ok {
+			t.Errorf("the daemon inherited %s=%s", k, v)
+		}
+	}
+	if strings.Contains(string(raw), foo) {
+		t.Errorf("the daemon's environment holds %q", foo)
+	}
+	for _, k := range []string{"HOME", "PATH", "LANG", "LC_ALL", "XDG_RUNTIME_DIR", "XDG_STATE_HOME", "DBUS_SESSION_BUS_ADDRESS", "DBX_CRED_METADATA_LISTEN"} {
+		if env[k] != w.env[k] {
+			t.Errorf("the daemon has %s=%q, want %q", k, env[k], w.env[k])
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -101,6 +102,7 @@ func (c *cli) autostart() error {
 	// its own log (--log-file) so it can move it aside as it grows; its
 	// stderr, the same file, catches what comes before that.
 	cmd := exec.Command(exe, "run", "--socket", c.socket, "--log-file", logPath)
+	cmd.Env = daemonEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = lg, lg // stdin stays /dev/null
 	detach(cmd)
 	err = cmd.Start()
@@ -204,4 +206,42 @@ func lastLine(path string, offset int64) string {
 		return "it logged nothing"
 	}
 	return string(b)
+}
+
+// crashHookEnv is the daemon's test crash hook (daemon.CrashHookEnv, not
+// imported: the helper links no daemon code). A helper run by a test that
+// arms it must not arm a daemon that outlives the test.
+const crashHookEnv = "DBX_CRED_TEST_CRASH_AT"
+
+// daemonEnv is the part of the helper's environment an autostarted daemon
+// gets. The daemon outlives the command that started it, often by days,
+// so it must not keep whatever that command happened to run with (GODEBUG,
+// a test's hooks, another tool's secrets): only what it needs to find the
+// user's files, keyring and workspace. README.md ("Autostart") lists it.
+func daemonEnv(environ []string) []string {
+	out := make([]string, 0, 24)
+	for _, kv := range environ {
+		k, _, ok := strings.Cut(kv, "=")
+		if ok && k != "" && daemonNeeds(envKey(k)) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// daemonNeeds reports whether the daemon gets the variable k (as envKey
+// folded it): the user's identity and places, locale, the session bus
+// (the Secret Service), proxies and CA certificates for the workspace,
+// and dbx-cred's own settings.
+func daemonNeeds(k string) bool {
+	switch k {
+	case "HOME", "USER", "LOGNAME", "PATH", "TMPDIR", "LANG", "DBUS_SESSION_BUS_ADDRESS",
+		"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+		"SSL_CERT_FILE", "SSL_CERT_DIR":
+		return true
+	case envKey(crashHookEnv):
+		return false
+	}
+	return strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "XDG_") || strings.HasPrefix(k, envKey("DBX_CRED_")) ||
+		platformEnv(k)
 }

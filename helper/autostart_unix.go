@@ -16,3 +16,9 @@ const oNoFollow = syscall.O_NOFOLLOW
 // helper and the terminal: no SIGHUP when the terminal closes and no
 // SIGINT from a Ctrl-C meant for whatever ran dbx-cred.
 func detach(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} }
+
+// envKey is k: variable names are case-sensitive here.
+func envKey(k string) string { return k }
+
+// platformEnv adds nothing to the daemon's environment on Unix.
+func platformEnv(string) bool { return false }

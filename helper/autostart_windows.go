@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/windows"
@@ -28,4 +29,20 @@ func stateDir(getenv func(string) string) string {
 		return filepath.Join(d, "dbx-cred")
 	}
 	return filepath.Join(os.TempDir(), "dbx-cred")
+}
+
+// envKey folds k to upper case: Windows variable names are not
+// case-sensitive ("Path" is PATH).
+func envKey(k string) string { return strings.ToUpper(k) }
+
+// platformEnv adds what Windows programs need to run at all (SYSTEMROOT
+// for networking and crypto, the profile and temp directories) and where
+// the daemon keeps its socket and state (LOCALAPPDATA).
+func platformEnv(k string) bool {
+	switch k {
+	case "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "USERPROFILE", "USERNAME", "USERDOMAIN",
+		"LOCALAPPDATA", "APPDATA", "PROGRAMDATA", "TEMP", "TMP", "COMSPEC", "PATHEXT":
+		return true
+	}
+	return false
 }
