@@ -11,6 +11,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/dbx-cred/dbx-cred/helper/termsafe"
 )
 
 // Exit codes, documented in the usage text.
@@ -151,7 +153,9 @@ func Main(args []string, io IO) int {
 	return exitUsage
 }
 
-// finish prints err and picks the exit code.
+// finish prints err and picks the exit code. Messages often quote the
+// daemon or the workspace, hence termsafe; newlines stay, as some of our
+// own messages have several lines.
 func (c *cli) finish(err error) int {
 	if err == nil {
 		return exitOK
@@ -162,11 +166,11 @@ func (c *cli) finish(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintf(c.io.Stderr, "dbx-cred: %s\n", ee.msg)
+			fmt.Fprintf(c.io.Stderr, "dbx-cred: %s\n", termsafe.Text(ee.msg))
 		}
 		return ee.code
 	}
-	fmt.Fprintf(c.io.Stderr, "dbx-cred: %v\n", err)
+	fmt.Fprintf(c.io.Stderr, "dbx-cred: %s\n", termsafe.Text(err.Error()))
 	return exitFailure
 }
 

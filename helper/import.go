@@ -300,7 +300,7 @@ func (c *cli) printResults(items []*importItem) {
 		case it.note != "":
 			fmt.Fprintf(c.io.Stdout, "[%s] %s.\n", printable(it.name), it.note)
 		case it.err != nil:
-			fmt.Fprintf(c.io.Stderr, "[%s] NOT imported, left unchanged in the file: %v\n", printable(it.name), it.err)
+			fmt.Fprintf(c.io.Stderr, "[%s] NOT imported, left unchanged in the file: %v\n", printable(it.name), printable(it.err.Error()))
 		}
 	}
 }

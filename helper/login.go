@@ -68,7 +68,7 @@ func runLogin(c *cli, args []string) error {
 	if resp.GetReplaced() {
 		verb = "Replaced"
 	}
-	fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in the OS keyring.\n", verb, p.GetName(), p.GetHost(), p.GetUserName())
+	fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in the OS keyring.\n", verb, printable(p.GetName()), printable(p.GetHost()), printable(p.GetUserName()))
 	if p.GetMode() == pb.TokenMode_TOKEN_MODE_ROTATING {
 		fmt.Fprintf(c.io.Stdout, "Clients get tokens that live %s, minted from it; it never leaves the daemon.\n", p.GetTokenLifetime().AsDuration())
 	}
