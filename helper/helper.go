@@ -90,7 +90,9 @@ Examples:
   dbx-cred list
 
 Environment:
-  DBX_CRED_SOCKET            the daemon's socket (default: $XDG_RUNTIME_DIR/dbx-cred/agent.sock)
+  DBX_CRED_SOCKET            the daemon's socket (default: $XDG_RUNTIME_DIR/dbx-cred/agent.sock,
+                             else /run/user/<uid>/dbx-cred/agent.sock, else in the temp dir;
+                             dbx-cred talks only to a server of your uid in a private directory)
   DATABRICKS_CONFIG_PROFILE  the default profile
   DBX_CRED_NO_AUTOSTART=1    do not start dbx-credd when it is not running (by
                              default dbx-cred starts "dbx-credd run", found next to
