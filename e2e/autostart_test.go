@@ -179,8 +179,100 @@ func TestAutostartFailureIsExplained(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A socket directory that fails the daemon's rules is refused by the
+	// helper itself, and no daemon is started into it.
 	_, errOut, code := w.helper("", "token", "-p", "prod")
-	if code != 2 || !strings.Contains(errOut, "starting it failed") || !strings.Contains(errOut, "accessible by group or others") {
+	if code != 2 || !strings.Contains(errOut, dir) || !strings.Contains(errOut, "accessible by group or others") {
+		t.Fatalf("open socket directory: exit %d, %q", code, errOut)
+	}
+	logPath := filepath.Join(w.root, "state", "dbx-cred", "dbx-credd.log")
+	if _, err := os.Lstat(logPath); !errors.Is(err, fs.ErrNotExist) || strings.Contains(errOut, "starting it failed") {
+		t.Fatalf("a daemon was started into the open directory (log: %v): %q", err, errOut)
+	}
+
+	// A daemon that cannot start is explained with its own last words.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.socket(), []byte("not a socket"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = w.helper("", "token", "-p", "prod")
+	if code != 2 || !strings.Contains(errOut, "starting it failed") || !strings.Contains(errOut, "is not a socket") {
 		t.Fatalf("daemon that cannot start: exit %d, %q", code, errOut)
+	}
+}
+
+// A symlink planted at the autostart log's path is not followed: the
+// helper would otherwise create or append to the file it points at.
+func TestAutostartLogSymlinkIsRefused(t *testing.T) {
+	w := autostartWorld(t)
+	logDir := filepath.Join(w.root, "state", "dbx-cred")
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(w.root, "victim")
+	if err := os.Symlink(victim, filepath.Join(logDir, "dbx-credd.log")); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := w.helper("", "token", "-p", "prod")
+	if code != 2 || !strings.Contains(errOut, "is a symlink") || !strings.Contains(errOut, "remove it") {
+		t.Errorf("symlinked log: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Lstat(victim); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the helper created %s through the symlink (%v)", victim, err)
+	}
+	if pids := daemonsOn(t, w.socket()); len(pids) != 0 {
+		t.Errorf("daemons %v started despite the refused log", pids)
+	}
+
+	// A log directory open to others is refused the same way.
+	os.Remove(filepath.Join(logDir, "dbx-credd.log"))
+	os.Chmod(logDir, 0o755)
+	_, errOut, code = w.helper("", "token", "-p", "prod")
+	if code != 2 || !strings.Contains(errOut, "the log directory "+logDir+" is accessible by group or others") {
+		t.Errorf("open log directory: exit %d, %q", code, errOut)
+	}
+}
+
+// The autostarted daemon outlives the command that started it, so it gets
+// an allow-list of the helper's environment, not all of it: not GODEBUG,
+// not a stray variable, not the test crash hook.
+func TestAutostartedDaemonGetsAnAllowListedEnvironment(t *testing.T) {
+	w := autostartWorld(t)
+	foo := fmt.Sprintf("foo-%d", time.Now().UnixNano())
+	w.env["GODEBUG"] = "madvdontneed=1"
+	w.env["FOO"] = foo
+	w.env["DBX_CRED_TEST_CRASH_AT"] = "after-mint"
+	w.env["LC_ALL"] = "C.UTF-8"
+	w.login("prod")
+	pids := daemonsOn(t, w.socket())
+	if len(pids) != 1 {
+		t.Fatalf("after login: daemons %v, want one", pids)
+	}
+	if status := w.mustHelper("", "status", "--json"); !strings.Contains(status, fmt.Sprintf(`"pid": %d,`, pids[0])) {
+		t.Fatalf("daemon %d is not the one serving:\n%s", pids[0], status)
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pids[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range strings.Split(string(bytes.TrimRight(raw, "\x00")), "\x00") {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	for _, k := range []string{"GODEBUG", "FOO", "DBX_CRED_TEST_CRASH_AT"} {
+		if v, ok := env[k]; ok {
+			t.Errorf("the daemon inherited %s=%s", k, v)
+		}
+	}
+	if strings.Contains(string(raw), foo) {
+		t.Errorf("the daemon's environment holds %q", foo)
+	}
+	for _, k := range []string{"HOME", "PATH", "LANG", "LC_ALL", "XDG_RUNTIME_DIR", "XDG_STATE_HOME", "DBUS_SESSION_BUS_ADDRESS", "DBX_CRED_METADATA_LISTEN"} {
+		if env[k] != w.env[k] {
+			t.Errorf("the daemon has %s=%q, want %q", k, env[k], w.env[k])
+		}
 	}
 }

@@ -214,9 +214,23 @@ func TestOtherUIDIsRefused(t *testing.T) {
 		os.Chmod(p, 0o755)
 	}
 	os.Chmod(w.socket(), 0o666)
-	out, errOut, code := w.helperAs([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, "", "token", "-p", "prod")
-	if code == 0 || strings.Contains(out, w.pat) || !strings.Contains(errOut, "connection from uid 65534 refused") {
-		t.Fatalf("other uid: exit %d, stdout %q, stderr %q", code, out, errOut)
+	asNobody := []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
+	// nobody's helper will not talk to a daemon in a directory that is not
+	// nobody's (the helper's own check, see TestHelperRefusesSocketDirOfAnotherUser)...
+	out, errOut, code := w.helperAs(asNobody, "", "token", "-p", "prod")
+	if code != 2 || strings.Contains(out, w.pat) || !strings.Contains(errOut, "is owned by uid 0") {
+		t.Fatalf("other uid's helper: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// ...so a raw gRPC call (curl speaking HTTP/2 over the socket) stands
+	// in for a client that checks nothing: the daemon refuses it itself.
+	requireTools(t, "curl")
+	curl := exec.Command(asNobody[0], append(asNobody[1:], "curl", "-sS", "--max-time", "10", "--http2-prior-knowledge",
+		"--unix-socket", w.socket(), "-H", "content-type: application/grpc", "-H", "te: trailers",
+		"--data-binary", "@-", "-o", "/dev/null", "-D", "-", "http://localhost/dbxcred.v1.AgentService/GetToken")...)
+	curl.Stdin = strings.NewReader("\x00\x00\x00\x00\x00") // an empty GetTokenRequest
+	headers, err := curl.CombinedOutput()
+	if err != nil || strings.Contains(string(headers), w.pat) || !strings.Contains(string(headers), "connection from uid 65534 refused") {
+		t.Fatalf("other uid's raw call: %v:\n%s", err, headers)
 	}
 	if !strings.Contains(w.daemonLog(), "refused a connection from another user") || !strings.Contains(w.daemonLog(), "peer_uid=65534") {
 		t.Fatalf("the refusal is not in the daemon log:\n%s", w.daemonLog())

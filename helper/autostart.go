@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
+	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 )
 
 // envNoAutostart turns autostart off, for users who run the daemon under a
@@ -53,10 +56,10 @@ type dialTracker struct {
 	connected atomic.Bool
 }
 
-// dial connects to the socket and records that it did.
+// dial connects to the socket, after safesocket.Dial's checks of its
+// directory and of the server's uid, and records that it connected.
 func (d *dialTracker) dial(ctx context.Context) (net.Conn, error) {
-	var nd net.Dialer
-	conn, err := nd.DialContext(ctx, "unix", d.socket)
+	conn, err := safesocket.Dial(ctx, d.socket)
 	if err == nil {
 		d.connected.Store(true)
 	}
@@ -70,6 +73,15 @@ func (d *dialTracker) dial(ctx context.Context) (net.Conn, error) {
 func (c *cli) autostart() error {
 	if c.daemonAnswers() {
 		return nil // another helper's daemon came up meanwhile
+	}
+	// A directory someone else made or opened up is not where our daemon
+	// should serve (it would refuse it anyway): say so, start nothing.
+	if abs, err := filepath.Abs(c.socket); err == nil {
+		if err := safesocket.CheckDir(filepath.Dir(abs)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if terr := untrusted(err); terr != nil {
+				return terr
+			}
+		}
 	}
 	logPath := filepath.Join(stateDir(c.io.Getenv), "dbx-credd.log")
 	notRunning := func(format string, a ...any) error {
@@ -90,6 +102,7 @@ func (c *cli) autostart() error {
 	// its own log (--log-file) so it can move it aside as it grows; its
 	// stderr, the same file, catches what comes before that.
 	cmd := exec.Command(exe, "run", "--socket", c.socket, "--log-file", logPath)
+	cmd.Env = daemonEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = lg, lg // stdin stays /dev/null
 	detach(cmd)
 	err = cmd.Start()
@@ -136,18 +149,36 @@ func findDaemon() (string, error) {
 // openLog opens the daemon's log for appending, private to the user: it
 // names profiles, hosts and processes, though never a token. It returns
 // the size before this start, to find what this start wrote.
+//
+// The directory must pass the socket directory's rules and the log must
+// not be a symlink: otherwise whoever planted the link chooses which file
+// we create or append to (and the daemon then writes to), anywhere we
+// may write.
 func openLog(path string) (*os.File, int64, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("create the log directory: %w", err)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Size() > maxLogSize {
+	if err := safesocket.CheckDir(dir); err != nil {
+		var de *safesocket.DirError
+		if errors.As(err, &de) {
+			return nil, 0, fmt.Errorf("the log directory %s %s: %s, or set XDG_STATE_HOME to a private directory", dir, de.Problem, de.Fix)
+		}
+		return nil, 0, err
+	}
+	fi, err := os.Lstat(path)
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, 0, fmt.Errorf("the daemon log %s is a symlink, which dbx-cred will not follow: remove it", path)
+	}
+	if err == nil && fi.Size() > maxLogSize {
 		_ = os.Rename(path, path+".1") // at worst the log grows on
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	// O_NOFOLLOW closes the window between the Lstat and the open.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|oNoFollow, 0o600)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open the daemon log: %w", err)
 	}
-	fi, err := f.Stat()
+	fi, err = f.Stat()
 	if err != nil {
 		f.Close()
 		return nil, 0, fmt.Errorf("open the daemon log: %w", err)
@@ -175,4 +206,42 @@ func lastLine(path string, offset int64) string {
 		return "it logged nothing"
 	}
 	return string(b)
+}
+
+// crashHookEnv is the daemon's test crash hook (daemon.CrashHookEnv, not
+// imported: the helper links no daemon code). A helper run by a test that
+// arms it must not arm a daemon that outlives the test.
+const crashHookEnv = "DBX_CRED_TEST_CRASH_AT"
+
+// daemonEnv is the part of the helper's environment an autostarted daemon
+// gets. The daemon outlives the command that started it, often by days,
+// so it must not keep whatever that command happened to run with (GODEBUG,
+// a test's hooks, another tool's secrets): only what it needs to find the
+// user's files, keyring and workspace. README.md ("Autostart") lists it.
+func daemonEnv(environ []string) []string {
+	out := make([]string, 0, 24)
+	for _, kv := range environ {
+		k, _, ok := strings.Cut(kv, "=")
+		if ok && k != "" && daemonNeeds(envKey(k)) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// daemonNeeds reports whether the daemon gets the variable k (as envKey
+// folded it): the user's identity and places, locale, the session bus
+// (the Secret Service), proxies and CA certificates for the workspace,
+// and dbx-cred's own settings.
+func daemonNeeds(k string) bool {
+	switch k {
+	case "HOME", "USER", "LOGNAME", "PATH", "TMPDIR", "LANG", "DBUS_SESSION_BUS_ADDRESS",
+		"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+		"SSL_CERT_FILE", "SSL_CERT_DIR":
+		return true
+	case envKey(crashHookEnv):
+		return false
+	}
+	return strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "XDG_") || strings.HasPrefix(k, envKey("DBX_CRED_")) ||
+		platformEnv(k)
 }

@@ -35,15 +35,43 @@ func (c *cli) call(timeout time.Duration, fn func(ctx context.Context, client ag
 func (c *cli) callOnce(timeout time.Duration, fn func(ctx context.Context, client agent) error, dialed *dialTracker) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	// The socket's 0700 directory and the daemon's peer check are the
-	// security boundary; transport encryption would add nothing locally.
+	// The socket's 0700 directory and the peer checks on both sides are
+	// the security boundary; transport encryption would add nothing
+	// locally. The dial checks, before anything is sent, that the server
+	// is ours: a login sends a PAT, git erase a password.
 	nc, err := dialed.dial(ctx)
 	if err != nil {
+		if terr := untrusted(err); terr != nil {
+			return terr
+		}
 		return &grpcwire.Status{Code: grpcwire.Unavailable, Message: fmt.Sprintf("connect to dbx-credd at %s: %v", c.socket, err)}
 	}
 	conn := grpcwire.NewConn(nc)
 	defer conn.Close()
-	return fn(ctx, agent{conn: conn})
+	err = fn(ctx, agent{conn: conn})
+	// Our own deadline, not a status the daemon sent: something accepted
+	// the connection and then said nothing in time. The socket's read
+	// deadline can fire a moment before ctx's timer, hence the clock.
+	if d, _ := ctx.Deadline(); grpcwire.CodeOf(err) == grpcwire.DeadlineExceeded && !time.Now().Before(d) {
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("dbx-credd on %s accepted the connection but did not answer within %s: "+
+			"it may be stuck (waiting on the keyring, say): see its log and restart it, "+
+			"or set DBX_CRED_SOCKET if yours serves elsewhere", c.socket, timeout)}
+	}
+	return err
+}
+
+// untrusted turns a refusal by safesocket.Dial into the helper's error: a
+// socket directory or a server that another user controls is exit 2, as
+// for no daemon, but is never a reason to start one there.
+func untrusted(err error) error {
+	var (
+		de *safesocket.DirError
+		pe *safesocket.PeerError
+	)
+	if errors.As(err, &de) || errors.As(err, &pe) {
+		return &exitError{code: exitNoDaemon, msg: "refusing to talk to dbx-credd, nothing was sent: " + err.Error()}
+	}
+	return nil
 }
 
 // rpcError maps a gRPC status to the helper's exit codes. Unavailable means

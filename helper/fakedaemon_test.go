@@ -32,6 +32,7 @@ type fakeDaemon struct {
 	rejects  bool                            // ReportRejected implemented
 	got      []*pb.GetTokenRequest
 	rejected []*pb.ReportRejectedRequest
+	logins   []*pb.LoginRequest
 }
 
 func newFakeDaemon(t *testing.T) *fakeDaemon {
@@ -82,6 +83,31 @@ func (f *fakeDaemon) GetToken(_ context.Context, req *pb.GetTokenRequest) (*pb.G
 		return nil, status.Errorf(codes.NotFound, "unknown profile %q", name)
 	}
 	return tok, nil
+}
+
+// Login records the request and accepts it, naming the user "someone".
+func (f *fakeDaemon) Login(_ context.Context, req *pb.LoginRequest) (*pb.LoginResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logins = append(f.logins, req)
+	return &pb.LoginResponse{Profile: &pb.Profile{Name: req.GetProfile(), Host: req.GetHost(), UserName: "someone"}}, nil
+}
+
+// ListProfiles lists the profiles logged in through Login, as ready.
+func (f *fakeDaemon) ListProfiles(context.Context, *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &pb.ListProfilesResponse{}
+	for _, l := range f.logins {
+		resp.Profiles = append(resp.Profiles, &pb.Profile{Name: l.GetProfile(), Host: l.GetHost(), State: pb.ProfileState_PROFILE_STATE_READY})
+	}
+	return resp, nil
+}
+
+func (f *fakeDaemon) loginRequests() []*pb.LoginRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*pb.LoginRequest(nil), f.logins...)
 }
 
 func (f *fakeDaemon) MetadataURL(_ context.Context, req *pb.MetadataURLRequest) (*pb.MetadataURLResponse, error) {

@@ -11,6 +11,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/dbx-cred/dbx-cred/helper/termsafe"
 )
 
 // Exit codes, documented in the usage text.
@@ -88,7 +90,9 @@ Examples:
   dbx-cred list
 
 Environment:
-  DBX_CRED_SOCKET            the daemon's socket (default: $XDG_RUNTIME_DIR/dbx-cred/agent.sock)
+  DBX_CRED_SOCKET            the daemon's socket (default: $XDG_RUNTIME_DIR/dbx-cred/agent.sock,
+                             else /run/user/<uid>/dbx-cred/agent.sock, else in the temp dir;
+                             dbx-cred talks only to a server of your uid in a private directory)
   DATABRICKS_CONFIG_PROFILE  the default profile
   DBX_CRED_NO_AUTOSTART=1    do not start dbx-credd when it is not running (by
                              default dbx-cred starts "dbx-credd run", found next to
@@ -151,7 +155,9 @@ func Main(args []string, io IO) int {
 	return exitUsage
 }
 
-// finish prints err and picks the exit code.
+// finish prints err and picks the exit code. Messages often quote the
+// daemon or the workspace, hence termsafe; newlines stay, as some of our
+// own messages have several lines.
 func (c *cli) finish(err error) int {
 	if err == nil {
 		return exitOK
@@ -162,11 +168,11 @@ func (c *cli) finish(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintf(c.io.Stderr, "dbx-cred: %s\n", ee.msg)
+			fmt.Fprintf(c.io.Stderr, "dbx-cred: %s\n", termsafe.Text(ee.msg))
 		}
 		return ee.code
 	}
-	fmt.Fprintf(c.io.Stderr, "dbx-cred: %v\n", err)
+	fmt.Fprintf(c.io.Stderr, "dbx-cred: %s\n", termsafe.Text(err.Error()))
 	return exitFailure
 }
 

@@ -33,7 +33,9 @@ then rewrites that profile: the token line goes, and
   metadata_service_url = <the profile's URL from dbx-credd>      (--via metadata)
 
 or auth_type = databricks-cli and databricks_cli_path = <this dbx-cred>
-(--via cli) is set. --keep-token sets those but leaves the token line.
+(--via cli) is set. A profile whose host is http:// and not this machine is
+not imported (the token would cross the network in clear) unless
+--insecure-http is given, as for login. --keep-token sets those but leaves the token line.
 Everything else in the file stays byte for byte: comments, blank lines, key
 order, other profiles, [__settings__]. A profile whose token the workspace
 rejects is left as it is and reported; the others go ahead.
@@ -78,6 +80,7 @@ func runImport(c *cli, args []string) error {
 	keep := fs.Bool("keep-token", false, "log in and set auth_type, but leave the token line in the file")
 	via := fs.String("via", "metadata", "how tools reach dbx-cred: metadata (metadata-service) or cli (databricks_cli_path)")
 	static := fs.Bool("static", false, "serve the stored tokens themselves instead of minting short-lived ones (see login --help)")
+	insecure := fs.Bool("insecure-http", false, "allow http:// hosts that are not this machine: their tokens cross the network in clear (see login --help)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -99,7 +102,7 @@ func runImport(c *cli, args []string) error {
 	if p := file.Problems(); len(p) > 0 {
 		return fmt.Errorf("import: the Databricks SDKs cannot read %s either (%s): fix that line first", target.Path, p[0])
 	}
-	items, err := importPlan(file, names, *all)
+	items, err := importPlan(file, names, *all, *insecure)
 	if err != nil {
 		return err
 	}
@@ -144,7 +147,7 @@ func runImport(c *cli, args []string) error {
 			continue
 		}
 		token, _ := file.Get(it.name, "token")
-		it.err = c.importOne(file, it, token, *via, cliPath, *keep, *static)
+		it.err = c.importOne(file, it, token, *via, cliPath, *keep, *static, *insecure)
 	}
 	newData := file.Bytes()
 	if bytes.Equal(newData, target.Data) {
@@ -171,11 +174,14 @@ func runImport(c *cli, args []string) error {
 // importOne logs one profile in, checks that the daemon serves it, and
 // edits its section in file. The edit is made on a copy and kept only when
 // all of it succeeds, so a failure leaves the profile's lines as they were.
-func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cliPath string, keep, static bool) error {
+func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cliPath string, keep, static, insecure bool) error {
+	if err := cleartextRefused(it.host, insecure); err != nil {
+		return err // importPlan checked already; this guards the token itself
+	}
 	var resp *pb.LoginResponse
 	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
 		var err error
-		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: it.name, Host: it.host, Token: token, Static: static})
+		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: it.name, Host: it.host, Token: token, Static: static, InsecureHttp: insecure})
 		return err
 	})
 	if err != nil {
@@ -225,7 +231,7 @@ func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cl
 
 // importPlan lists the chosen profiles with their host and what will be
 // done, without any secret.
-func importPlan(file *databrickscfg.File, names []string, all bool) ([]*importItem, error) {
+func importPlan(file *databrickscfg.File, names []string, all, insecure bool) ([]*importItem, error) {
 	if all {
 		names = nil
 		for _, s := range file.Sections() {
@@ -255,6 +261,9 @@ func importPlan(file *databrickscfg.File, names []string, all bool) ([]*importIt
 			it.note = "skipped: no token in the file"
 		case strings.TrimSpace(it.host) == "":
 			it.err = fmt.Errorf("it has a token but no host: add host = <workspace URL> to [%s]", n)
+		default:
+			// This profile fails, in the plan too; the others go ahead.
+			it.err = cleartextRefused(it.host, insecure)
 		}
 		items = append(items, it)
 	}
@@ -300,7 +309,7 @@ func (c *cli) printResults(items []*importItem) {
 		case it.note != "":
 			fmt.Fprintf(c.io.Stdout, "[%s] %s.\n", printable(it.name), it.note)
 		case it.err != nil:
-			fmt.Fprintf(c.io.Stderr, "[%s] NOT imported, left unchanged in the file: %v\n", printable(it.name), it.err)
+			fmt.Fprintf(c.io.Stderr, "[%s] NOT imported, left unchanged in the file: %v\n", printable(it.name), printable(it.err.Error()))
 		}
 	}
 }

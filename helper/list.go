@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dbx-cred/dbx-cred/helper/termsafe"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
@@ -68,7 +69,7 @@ func runList(c *cli, args []string) error {
 		if p.StateMessage != "" {
 			state += ": " + p.StateMessage
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(p.Name), p.Host, printable(p.UserName), state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(p.Name), printable(p.Host), printable(p.UserName), printable(state))
 	}
 	return tw.Flush()
 }
@@ -78,15 +79,10 @@ func enumWord(s, prefix string) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s, prefix)), "_", "-")
 }
 
-// printable keeps terminal escapes in names from reaching the terminal.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+// printable keeps terminal escapes and bidi overrides in what the daemon
+// or the workspace sent (names, hosts, messages) from reaching the
+// terminal; see termsafe. Never for machine formats.
+func printable(s string) string { return termsafe.Line(s) }
 
 // writeJSON is the --json output of list, status and audit: indented, one
 // document.

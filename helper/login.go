@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
@@ -24,7 +25,10 @@ shell history and the process list:
   dbx-cred login -p prod --host https://adb-123.azuredatabricks.net
   pass show databricks/prod | dbx-cred login -p prod --host adb-123.azuredatabricks.net
 
-The host may omit https://; http:// is kept as given (for local emulators).
+The host may omit https://. An http:// host is refused unless it is this
+machine (127.0.0.0/8, ::1, localhost: local emulators and proxies): over
+http:// the token would cross the network unencrypted. --insecure-http
+allows it anyway, if you really mean that.
 Logging in to an existing profile replaces its token.
 
 By default the stored token never leaves the daemon: clients get short-lived
@@ -39,6 +43,7 @@ func runLogin(c *cli, args []string) error {
 	host := fs.String("host", "", "workspace URL, e.g. https://adb-123.azuredatabricks.net")
 	static := fs.Bool("static", false, "serve the stored token itself instead of minting short-lived ones")
 	lifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of minted tokens, e.g. 30m (at least 10s)")
+	insecure := fs.Bool("insecure-http", false, "allow an http:// host that is not this machine: the token crosses the network in clear")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -47,6 +52,11 @@ func runLogin(c *cli, args []string) error {
 	}
 	if *host == "" {
 		return usageErr("login needs --host, the workspace URL, e.g. --host https://adb-1234567890123456.7.azuredatabricks.net")
+	}
+	// Before the token is even read: a refused host never gets it, even
+	// through a daemon too old to refuse it itself.
+	if err := cleartextRefused(*host, *insecure); err != nil {
+		return usageErr("%v", err)
 	}
 	token, err := c.readToken(*profile, *host)
 	if err != nil {
@@ -57,7 +67,7 @@ func runLogin(c *cli, args []string) error {
 	err = c.call(90*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token,
-			Static: *static, TokenLifetime: durationpb.New(*lifetime)})
+			Static: *static, TokenLifetime: durationpb.New(*lifetime), InsecureHttp: *insecure})
 		return err
 	})
 	if err != nil {
@@ -68,7 +78,7 @@ func runLogin(c *cli, args []string) error {
 	if resp.GetReplaced() {
 		verb = "Replaced"
 	}
-	fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in the OS keyring.\n", verb, p.GetName(), p.GetHost(), p.GetUserName())
+	fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in the OS keyring.\n", verb, printable(p.GetName()), printable(p.GetHost()), printable(p.GetUserName()))
 	if p.GetMode() == pb.TokenMode_TOKEN_MODE_ROTATING {
 		fmt.Fprintf(c.io.Stdout, "Clients get tokens that live %s, minted from it; it never leaves the daemon.\n", p.GetTokenLifetime().AsDuration())
 	}
@@ -111,4 +121,15 @@ func quoteArg(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// cleartextRefused applies hosturl.CheckTransport, the rule the daemon
+// applies too, to a host as typed. A host that does not normalise is left
+// to the daemon, whose message about it comes from the same package.
+func cleartextRefused(host string, insecure bool) error {
+	norm, err := hosturl.Normalize(host)
+	if err != nil {
+		return nil
+	}
+	return hosturl.CheckTransport(norm, insecure)
 }

@@ -35,6 +35,6 @@ func runRotate(c *cli, args []string) error {
 	if e := resp.GetProfile().GetRootExpiry(); e != nil {
 		exp = e.AsTime().Local().Format(time.RFC3339)
 	}
-	fmt.Fprintf(c.io.Stdout, "Rotated the stored token of profile %q (new one expires %s); %s.\n", *profile, exp, resp.GetMessage())
+	fmt.Fprintf(c.io.Stdout, "Rotated the stored token of profile %q (new one expires %s); %s.\n", *profile, exp, printable(resp.GetMessage()))
 	return nil
 }

@@ -101,3 +101,33 @@ func validPort(p string) bool {
 	}
 	return n > 0 && n < 65536
 }
+
+// CheckTransport refuses a cleartext host that is not this machine: over
+// http:// the token would cross the network unencrypted, readable and
+// replayable by anyone on the path. normalizedHost is Normalize's output.
+// https:// always passes; http:// passes for loopback (127.0.0.0/8, ::1,
+// localhost: local emulators and proxies) or when allowInsecure says the
+// user asked for it (--insecure-http). Both the helper, before it sends a
+// token to the daemon, and the daemon, before it sends one to a
+// workspace, call it.
+func CheckTransport(normalizedHost string, allowInsecure bool) error {
+	u, err := url.Parse(normalizedHost)
+	if err != nil || u.Host == "" {
+		return invalid(normalizedHost, "it is not a URL")
+	}
+	if !strings.EqualFold(u.Scheme, "http") || allowInsecure || isLoopback(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("refusing %s: over http:// the token would cross the network unencrypted, "+
+		"readable by anyone on the way; use https://%s, or pass --insecure-http if you really mean to send it in clear",
+		normalizedHost, u.Host)
+}
+
+// isLoopback reports whether h names this machine without leaving it.
+func isLoopback(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

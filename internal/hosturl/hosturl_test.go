@@ -44,3 +44,36 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckTransport(t *testing.T) {
+	for _, tt := range []struct {
+		host     string
+		insecure bool
+		ok       bool
+	}{
+		{"https://adb-1.azuredatabricks.net", false, true},
+		{"https://10.0.0.5:8443", false, true},
+		{"http://127.0.0.1:8080", false, true},
+		{"http://127.8.9.10", false, true}, // all of 127.0.0.0/8
+		{"http://[::1]:8080", false, true},
+		{"http://localhost:3000", false, true},
+		{"http://adb-1.azuredatabricks.net", false, false},
+		{"http://10.0.0.5:8080", false, false},
+		{"http://128.0.0.1", false, false},
+		{"http://[::2]", false, false},
+		{"http://localhost.evil.example", false, false},
+		{"http://adb-1.azuredatabricks.net", true, true},
+		{"http://10.0.0.5:8080", true, true},
+	} {
+		err := CheckTransport(tt.host, tt.insecure)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckTransport(%q, %v) = %v, want ok %v", tt.host, tt.insecure, err, tt.ok)
+		}
+	}
+	err := CheckTransport("http://adb-1.azuredatabricks.net", false)
+	for _, want := range []string{"http://adb-1.azuredatabricks.net", "unencrypted", "use https://adb-1.azuredatabricks.net", "--insecure-http"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+}

@@ -21,8 +21,12 @@ func checkDirOwner(dir string, fi fs.FileInfo) error {
 		return fmt.Errorf("checking socket directory %s: no owner information", dir)
 	}
 	if uid := os.Getuid(); int(st.Uid) != uid {
+		owner := fmt.Sprintf("uid %d", st.Uid)
+		if name := userName(int(st.Uid)); name != "" {
+			owner += " (" + name + ")"
+		}
 		return &DirError{Path: dir,
-			Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", st.Uid, uid),
+			Problem: fmt.Sprintf("is owned by %s, not by you (uid %d)", owner, uid),
 			Fix:     "remove it"}
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {

@@ -5,6 +5,7 @@ package safesocket
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -19,7 +21,21 @@ import (
 // socket and exits without closing it, leaving a stale socket file.
 const envChildListen = "SAFESOCKET_TEST_CHILD_LISTEN"
 
+// envChildListenFD makes TestMain call listen(2) on descriptor 3, say
+// "ready" and hold it until stdin closes: the socket's peer credentials
+// are then this process's, whoever bound it.
+const envChildListenFD = "SAFESOCKET_TEST_CHILD_LISTEN_FD"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(envChildListenFD) != "" {
+		if err := syscall.Listen(3, 8); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("ready")
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}
 	if p := os.Getenv(envChildListen); p != "" {
 		if _, err := net.Listen("unix", p); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -133,7 +149,11 @@ func TestListenRefusesDirOwnedByOther(t *testing.T) {
 	if !errors.As(err, &de) {
 		t.Fatalf("Listen = %v, want a *DirError", err)
 	}
-	want := fmt.Sprintf("socket directory %s is owned by uid 65534, not by you (uid 0): remove it, or set DBX_CRED_SOCKET", dir)
+	owner := "uid 65534"
+	if name := userName(65534); name != "" {
+		owner += " (" + name + ")"
+	}
+	want := fmt.Sprintf("socket directory %s is owned by %s, not by you (uid 0): remove it, or set DBX_CRED_SOCKET", dir, owner)
 	if !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error =\n%s\nwant prefix\n%s", err, want)
 	}

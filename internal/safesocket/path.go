@@ -2,8 +2,9 @@
 // dbx-credd serves on. It follows ssh-agent's model: the socket lives in a
 // directory only its owner can enter, and the socket itself is 0600.
 //
-// The dbx-cred helper imports this package for Path and Target, so it must
-// stay light: no gRPC, no keyring, no SDK.
+// The dbx-cred helper imports this package for Path, Target and Dial (which
+// checks the directory and the server's uid before a byte is sent), so it
+// must stay light: no gRPC, no keyring, no SDK, only cheap syscalls.
 package safesocket
 
 import "path/filepath"
@@ -13,7 +14,9 @@ import "path/filepath"
 const EnvSocket = "DBX_CRED_SOCKET"
 
 // Path gives the socket path: $DBX_CRED_SOCKET if set; else
-// $XDG_RUNTIME_DIR/dbx-cred/agent.sock; else
+// $XDG_RUNTIME_DIR/dbx-cred/agent.sock; else, when /run/user/<uid> exists
+// and passes the socket-directory rules (CheckDir),
+// /run/user/<uid>/dbx-cred/agent.sock; else
 // filepath.Join(os.TempDir(), "dbx-cred-<uid>", "agent.sock").
 // On Windows: %LOCALAPPDATA%\dbx-cred\agent.sock.
 //

@@ -24,13 +24,62 @@ func TestPath(t *testing.T) {
 		{"empty override ignored", map[string]string{"DBX_CRED_SOCKET": "", "XDG_RUNTIME_DIR": "/run/user/7"}, "/run/user/7/dbx-cred/agent.sock"},
 		{"temp dir fallback", nil, tmp},
 	}
+	// No /run/user/<uid> here, so the temp-dir fallback shows whatever
+	// the machine running the test has.
+	noRunUser := filepath.Join(t.TempDir(), "none")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			getenv := func(k string) string { return tt.env[k] }
-			if got := Path(getenv); got != tt.want {
+			got := defaultPathIn(getenv, noRunUser)
+			if p := getenv(EnvSocket); p != "" {
+				got = Path(getenv)
+			}
+			if got != tt.want {
 				t.Errorf("Path() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// Without XDG_RUNTIME_DIR, /run/user/<uid> is used when it is a private
+// directory of ours: there the login session's daemon serves.
+func TestPathRunUserWithoutXDG(t *testing.T) {
+	tmp := filepath.Join(os.TempDir(), "dbx-cred-"+strconv.Itoa(os.Getuid()), "agent.sock")
+	noEnv := func(string) string { return "" }
+	base := t.TempDir()
+	mine := filepath.Join(base, strconv.Itoa(os.Getuid()))
+
+	if got := defaultPathIn(noEnv, base); got != tmp {
+		t.Errorf("no /run/user/<uid>: Path() = %q, want %q", got, tmp)
+	}
+	if err := os.Mkdir(mine, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := defaultPathIn(noEnv, base), filepath.Join(mine, "dbx-cred", "agent.sock"); got != want {
+		t.Errorf("private /run/user/<uid>: Path() = %q, want %q", got, want)
+	}
+	if got, want := defaultPathIn(func(k string) string {
+		if k == "XDG_RUNTIME_DIR" {
+			return "/run/user/7"
+		}
+		return ""
+	}, base), "/run/user/7/dbx-cred/agent.sock"; got != want {
+		t.Errorf("XDG_RUNTIME_DIR set: Path() = %q, want %q", got, want)
+	}
+	if err := os.Chmod(mine, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := defaultPathIn(noEnv, base); got != tmp {
+		t.Errorf("open /run/user/<uid>: Path() = %q, want the temp dir %q", got, tmp)
+	}
+	if err := os.Remove(mine); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(t.TempDir(), mine); err != nil {
+		t.Fatal(err)
+	}
+	if got := defaultPathIn(noEnv, base); got != tmp {
+		t.Errorf("symlinked /run/user/<uid>: Path() = %q, want the temp dir %q", got, tmp)
 	}
 }
 

@@ -1,0 +1,23 @@
+package helper
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// Error messages often quote the daemon or the workspace: they reach the
+// terminal without escapes or bidi overrides, their lines kept.
+func TestFinishNeutralisesMessages(t *testing.T) {
+	for _, err := range []error{
+		&exitError{code: exitRejected, msg: "workspace says: \x1b[2Jgone\u202e\nsecond line"},
+		errors.New("workspace says: \x1b[2Jgone\u202e\nsecond line"),
+	} {
+		var errb bytes.Buffer
+		c := &cli{io: IO{Stderr: &errb}}
+		c.finish(err)
+		if got, want := errb.String(), "dbx-cred: workspace says: ?[2Jgone?\nsecond line\n"; got != want {
+			t.Errorf("finish(%T) printed %q, want %q", err, got, want)
+		}
+	}
+}
