@@ -45,6 +45,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	if testHooksBuilt {
+		log.Warn("this dbx-credd is a test build (-tags dbxcredtest): test hooks read the environment; do not use it for real credentials")
+	}
 	hardened, err := harden.Apply()
 	if err != nil {
 		log.Warn("process hardening incomplete", "err", err)
@@ -64,7 +67,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// Minted tokens live under their own service name, so no profile
 		// name can ever collide with one.
 		Derived: store.NewKeyring(KeyringService+"-derived", cfg.KeyringTimeout, getenv),
-		CrashAt: crashHook(getenv(CrashHookEnv), log),
+		CrashAt: crashHook(getenv, log),
 	}, log)
 	if err != nil {
 		return fmt.Errorf("load profiles: %w", err)

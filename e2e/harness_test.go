@@ -30,6 +30,9 @@ func (b bins) ok() bool { return b.dir != "" }
 
 var built bins // set once in TestMain, read-only afterwards
 
+// testBuildTag compiles dbx-credd's test hooks in (daemon/testhooks_on.go).
+const testBuildTag = "dbxcredtest"
+
 func TestMain(m *testing.M) {
 	if runtime.GOOS != "linux" {
 		fmt.Println("e2e: skipped, the harness needs Linux (gnome-keyring, /proc)")
@@ -41,7 +44,9 @@ func TestMain(m *testing.M) {
 	}
 	// World-readable so the other-uid test can run the helper as nobody.
 	os.Chmod(dir, 0o755)
-	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/dbx-cred", "../cmd/dbx-credd")
+	// With the test hooks (DBX_CRED_TEST_CRASH_AT and friends, see
+	// daemon/testhooks_on.go): release builds have none.
+	cmd := exec.Command("go", "build", "-tags", testBuildTag, "-o", dir+"/", "../cmd/dbx-cred", "../cmd/dbx-credd")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Println("e2e: building the binaries failed:", err)

@@ -1,0 +1,13 @@
+//go:build !dbxcredtest
+
+package daemon
+
+import "log/slog"
+
+// A release build has no test hooks: nothing in the environment can make it
+// crash on purpose (testhooks_on.go has them, for binaries built with
+// -tags dbxcredtest).
+
+const testHooksBuilt = false
+
+func crashHook(func(string) string, *slog.Logger) func(point string) { return nil }
