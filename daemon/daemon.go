@@ -60,6 +60,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	recoverRegistry(cfg.RegistryPath, log)
 	st := store.NewKeyring(KeyringService, cfg.KeyringTimeout, getenv)
 	ws := workspace.New(30 * time.Second)
 	mgr, err := profiles.New(cfg.RegistryPath, st, ws, profiles.Rotation{
@@ -134,4 +135,28 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Stop()
 	}
 	return nil
+}
+
+// recoverRegistry repairs a profile registry that does not parse from the
+// copy the last write kept, before the profile manager reads it: every
+// secret is still in the keyring, so the daemon should serve rather than
+// stop. It only logs; when even the backup is unusable, loading the
+// profiles fails with what to do.
+func recoverRegistry(path string, log *slog.Logger) {
+	rec, err := registry.Recover(path)
+	if rec.Reason == "" && err == nil {
+		return
+	}
+	attrs := []any{"registry", path, "reason", rec.Reason, "backup", rec.Backup, "profiles", rec.Profiles,
+		"fix", "profiles logged in or changed after the backup was written are missing: log them in again with dbx-cred login -p NAME"}
+	if rec.KeptAs != "" {
+		attrs = append(attrs, "damaged_copy", rec.KeptAs)
+	}
+	if err != nil {
+		// Loading falls back to the backup in memory all the same, and the
+		// next write keeps the damaged file before replacing it.
+		log.Warn("the profile registry does not parse and could not be repaired on disk: serving the profiles of its backup", append(attrs, "err", err)...)
+		return
+	}
+	log.Warn("the profile registry does not parse: restored it from its backup and kept the damaged file", attrs...)
 }

@@ -77,7 +77,9 @@ The service (install):
   DBX_CRED_NO_AUTOSTART=1 to turn that off).
 
 Secrets live only in the OS keyring (service "dbx-cred", one item per profile).
-Non-secret profile data lives in $XDG_CONFIG_HOME/dbx-cred/profiles.json.
+Non-secret profile data lives in $XDG_CONFIG_HOME/dbx-cred/profiles.json;
+each write keeps the previous file as profiles.json.1, which the daemon falls
+back to (with a warning in its log) when profiles.json does not parse.
 
 run collects garbage as if GOGC=400 unless GOGC is set: under load that is
 about a fifth less CPU per token for a dozen MB more memory (bench/README.md).
