@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
 	"github.com/dbx-cred/dbx-cred/daemon/harden"
+	"github.com/dbx-cred/dbx-cred/daemon/metadata"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/server"
@@ -33,7 +35,10 @@ type Config struct {
 	Socket         string        // default: safesocket.Path
 	RegistryPath   string        // default: registry.DefaultPath
 	KeyringTimeout time.Duration // default: store.DefaultTimeout
-	MetadataListen string        // default: metadata.DefaultListen; "off" disables it
+	// MetadataListen is --metadata-listen: "" for the remembered port,
+	// else metadata.DefaultListen, else any free one (remembered next to
+	// the registry, metadata.StateFile); "off" disables it.
+	MetadataListen string
 	Getenv         func(string) string
 	Log            *slog.Logger
 }
@@ -83,11 +88,12 @@ func Run(ctx context.Context, cfg Config) error {
 	// After the socket: a second daemon must fail with "already serving",
 	// not with the port the first one holds.
 	aud := audit.New(audit.DefaultSize, log)
-	meta, metaServed, err := startMetadata(cfg.MetadataListen, mgr, st, aud, log)
-	if err != nil {
-		return err
-	}
-	defer stopMetadata(meta, log)
+	meta := startMetadata(metadata.BindConfig{
+		Listen:    cfg.MetadataListen,
+		Preferred: metadataDefault(getenv, metadata.DefaultListen),
+		StatePath: filepath.Join(filepath.Dir(cfg.RegistryPath), metadata.StateFile),
+	}, mgr, st, aud, log)
+	defer meta.stop(log)
 
 	uid := os.Getuid()
 	g := grpc.NewServer(server.GRPCOptions(uid, log)...)
@@ -99,12 +105,13 @@ func Run(ctx context.Context, cfg Config) error {
 		RegistryPath:   cfg.RegistryPath,
 		KeyringBackend: st.Backend(),
 		Hardened:       hardened,
-		MetadataListen: metadataBase(meta),
-	}, log).WithAudit(aud).WithMetadata(metadataURLs(meta)).Register(g)
+		MetadataListen: meta.base(),
+		MetadataError:  meta.errText(),
+	}, log).WithAudit(aud).WithMetadata(meta.urls()).Register(g)
 
 	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
 		"keyring", st.Backend(), "profiles", len(mgr.Names()), "hardened", hardened, "version", version.Version,
-		"metadata_listen", metadataBase(meta))
+		"metadata_listen", meta.base(), "metadata_down", meta.err != nil)
 
 	// Renewals and the leftover clean-up run beside the server; on the way
 	// out they stop after it, keeping minted tokens for the next daemon.
@@ -121,9 +128,6 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("serve on %s: %w", cfg.Socket, err)
 		}
 		return nil
-	case err := <-metaServed:
-		g.Stop()
-		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "cause", context.Cause(ctx))

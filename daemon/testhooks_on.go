@@ -22,8 +22,22 @@ const CrashHookEnv = "DBX_CRED_TEST_CRASH_AT"
 // can tell it from any real failure.
 const CrashExitCode = 99
 
+// MetadataDefaultEnv replaces the metadata service's preferred address
+// (metadata.DefaultListen, 127.0.0.1:8471), so tests of "the default port is
+// taken" hold a port of their own instead of the machine-wide one, which
+// other tests and other users may hold.
+const MetadataDefaultEnv = "DBX_CRED_TEST_METADATA_DEFAULT"
+
 // testHooksBuilt tells the start-up log that this binary is a test build.
 const testHooksBuilt = true
+
+// metadataDefault is the metadata service's preferred address.
+func metadataDefault(getenv func(string) string, def string) string {
+	if v := getenv(MetadataDefaultEnv); v != "" {
+		return v
+	}
+	return def
+}
 
 // crashHook returns the tokensource.Config.CrashAt hook for the value of
 // CrashHookEnv, or nil when it is unset or names no known point.

@@ -136,6 +136,11 @@ type world struct {
 	daemon       *exec.Cmd
 	daemonExited chan error
 	logs         []string
+	// daemonArgs come before every startDaemon's own: any free port for
+	// the metadata service (chosen once, then remembered in this world's
+	// config), so tests never fight over the machine-wide default. Tests
+	// of the automatic choice clear it.
+	daemonArgs []string
 }
 
 // newWorld builds the world; opts configure its workspace emulator.
@@ -165,7 +170,11 @@ func newWorld(t *testing.T, opts ...wsemu.Option) *world {
 		// A daemon started without --metadata-listen (autostarted, or a
 		// unit's ExecStart) must not fight over the default port.
 		"DBX_CRED_METADATA_LISTEN": "127.0.0.1:0",
+		// And a daemon that makes the automatic choice tries a free port
+		// first, not 127.0.0.1:8471 (test builds only: daemon/testhooks_on.go).
+		metadataDefaultEnv: "127.0.0.1:0",
 	}
+	w.daemonArgs = []string{"--metadata-listen", "127.0.0.1:0"}
 	w.emu = wsemu.New(opts...)
 	w.srv = httptest.NewServer(w.emu)
 	t.Cleanup(w.srv.Close)
@@ -204,9 +213,9 @@ func (w *world) tryStartDaemon(args ...string) error {
 	if err != nil {
 		return err
 	}
-	// Any free port for the metadata service, so tests (and other runs on
-	// the machine) never fight over the default one; args may override it.
-	cmd := exec.Command(built.daemon, append([]string{"run", "--log-level", "debug", "--metadata-listen", "127.0.0.1:0"}, args...)...)
+	// args may override daemonArgs: the flag package keeps the last value.
+	argv := append(append([]string{"run", "--log-level", "debug"}, w.daemonArgs...), args...)
+	cmd := exec.Command(built.daemon, argv...)
 	cmd.Env = w.environ()
 	cmd.Stdout, cmd.Stderr = lg, lg
 	if err := cmd.Start(); err != nil {

@@ -9,9 +9,13 @@ import (
 	"testing"
 )
 
+// metadataDefaultEnv mirrors daemon.MetadataDefaultEnv: the metadata
+// service's preferred address in test builds, instead of 127.0.0.1:8471.
+const metadataDefaultEnv = "DBX_CRED_TEST_METADATA_DEFAULT"
+
 // testHookEnvs are the variables only a -tags dbxcredtest dbx-credd reads
 // (daemon/testhooks_on.go).
-var testHookEnvs = []string{crashEnv}
+var testHookEnvs = []string{crashEnv, metadataDefaultEnv}
 
 // TestReleaseBuildHasNoTestHooks builds dbx-credd as a release is built (no
 // tags) and proves the test hooks are not in it: not one of their variable

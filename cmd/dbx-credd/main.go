@@ -54,11 +54,18 @@ Flags of run:
                             autostart use it)
   --keyring-timeout DUR     bound on every keyring call (default 5s)
   --metadata-listen ADDR    where the metadata service for Databricks SDKs listens:
-                            127.0.0.1:PORT (default 127.0.0.1:8471), 0 for any free
-                            port, or off. Each profile gets its own secret URL
-                            (dbx-cred metadata-url -p NAME); on Linux only your
-                            user's processes are answered
-                            (default: $DBX_CRED_METADATA_LISTEN, else 127.0.0.1:8471)
+                            127.0.0.1:PORT exactly, 0 for a free port chosen once
+                            and remembered, or off (default: $DBX_CRED_METADATA_LISTEN,
+                            else automatic: the remembered port, else 127.0.0.1:8471,
+                            else a free port, remembered). The port is remembered in
+                            $XDG_CONFIG_HOME/dbx-cred/metadata-listen.json so the
+                            URLs dbx-cred hands out keep working across restarts;
+                            when it is taken later, the service stays down (with the
+                            reason in the log and in dbx-cred status) instead of
+                            moving. Either way tokens over the socket keep working.
+                            Each profile gets its own secret URL (dbx-cred
+                            metadata-url -p NAME); on Linux only your user's
+                            processes are answered
 
 The service (install):
   Linux    a systemd user unit, ~/.config/systemd/user/dbx-credd.service
@@ -121,13 +128,10 @@ func runDaemon(args []string, stderr io.Writer) int {
 	level := fs.String("log-level", "info", "")
 	logFile := fs.String("log-file", "", "")
 	timeout := fs.Duration("keyring-timeout", store.DefaultTimeout, "")
-	listenDefault := metadata.DefaultListen
 	// From the environment too, so a daemon that a service manager or
-	// dbx-cred's autostart runs listens where the user chose.
-	if v := os.Getenv(service.EnvMetadataListen); v != "" {
-		listenDefault = v
-	}
-	metadataListen := fs.String("metadata-listen", listenDefault, "")
+	// dbx-cred's autostart runs listens where the user chose; "" is the
+	// automatic, remembered choice (daemon/metadata.Bind).
+	metadataListen := fs.String("metadata-listen", os.Getenv(service.EnvMetadataListen), "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
