@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
 	"github.com/dbx-cred/dbx-cred/daemon/harden"
+	"github.com/dbx-cred/dbx-cred/daemon/metadata"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/server"
@@ -33,7 +35,10 @@ type Config struct {
 	Socket         string        // default: safesocket.Path
 	RegistryPath   string        // default: registry.DefaultPath
 	KeyringTimeout time.Duration // default: store.DefaultTimeout
-	MetadataListen string        // default: metadata.DefaultListen; "off" disables it
+	// MetadataListen is --metadata-listen: "" for the remembered port,
+	// else metadata.DefaultListen, else any free one (remembered next to
+	// the registry, metadata.StateFile); "off" disables it.
+	MetadataListen string
 	Getenv         func(string) string
 	Log            *slog.Logger
 }
@@ -44,6 +49,9 @@ func Run(ctx context.Context, cfg Config) error {
 	getenv := cfg.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
+	}
+	if testHooksBuilt {
+		log.Warn("this dbx-credd is a test build (-tags dbxcredtest): test hooks read the environment; do not use it for real credentials")
 	}
 	hardened, err := harden.Apply()
 	if err != nil {
@@ -57,6 +65,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	recoverRegistry(cfg.RegistryPath, log)
 	st := store.NewKeyring(KeyringService, cfg.KeyringTimeout, getenv)
 	ws := workspace.New(30 * time.Second)
 	mgr, err := profiles.New(cfg.RegistryPath, st, ws, profiles.Rotation{
@@ -64,7 +73,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// Minted tokens live under their own service name, so no profile
 		// name can ever collide with one.
 		Derived: store.NewKeyring(KeyringService+"-derived", cfg.KeyringTimeout, getenv),
-		CrashAt: crashHook(getenv(CrashHookEnv), log),
+		CrashAt: crashHook(getenv, log),
 	}, log)
 	if err != nil {
 		return fmt.Errorf("load profiles: %w", err)
@@ -79,11 +88,12 @@ func Run(ctx context.Context, cfg Config) error {
 	// After the socket: a second daemon must fail with "already serving",
 	// not with the port the first one holds.
 	aud := audit.New(audit.DefaultSize, log)
-	meta, metaServed, err := startMetadata(cfg.MetadataListen, mgr, st, aud, log)
-	if err != nil {
-		return err
-	}
-	defer stopMetadata(meta, log)
+	meta := startMetadata(metadata.BindConfig{
+		Listen:    cfg.MetadataListen,
+		Preferred: metadataDefault(getenv, metadata.DefaultListen),
+		StatePath: filepath.Join(filepath.Dir(cfg.RegistryPath), metadata.StateFile),
+	}, mgr, st, aud, log)
+	defer meta.stop(log)
 
 	uid := os.Getuid()
 	g := grpc.NewServer(server.GRPCOptions(uid, log)...)
@@ -95,12 +105,13 @@ func Run(ctx context.Context, cfg Config) error {
 		RegistryPath:   cfg.RegistryPath,
 		KeyringBackend: st.Backend(),
 		Hardened:       hardened,
-		MetadataListen: metadataBase(meta),
-	}, log).WithAudit(aud).WithMetadata(metadataURLs(meta)).Register(g)
+		MetadataListen: meta.base(),
+		MetadataError:  meta.errText(),
+	}, log).WithAudit(aud).WithMetadata(meta.urls()).Register(g)
 
 	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
 		"keyring", st.Backend(), "profiles", len(mgr.Names()), "hardened", hardened, "version", version.Version,
-		"metadata_listen", metadataBase(meta))
+		"metadata_listen", meta.base(), "metadata_down", meta.err != nil)
 
 	// Renewals and the leftover clean-up run beside the server; on the way
 	// out they stop after it, keeping minted tokens for the next daemon.
@@ -117,9 +128,6 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("serve on %s: %w", cfg.Socket, err)
 		}
 		return nil
-	case err := <-metaServed:
-		g.Stop()
-		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "cause", context.Cause(ctx))
@@ -131,4 +139,28 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Stop()
 	}
 	return nil
+}
+
+// recoverRegistry repairs a profile registry that does not parse from the
+// copy the last write kept, before the profile manager reads it: every
+// secret is still in the keyring, so the daemon should serve rather than
+// stop. It only logs; when even the backup is unusable, loading the
+// profiles fails with what to do.
+func recoverRegistry(path string, log *slog.Logger) {
+	rec, err := registry.Recover(path)
+	if rec.Reason == "" && err == nil {
+		return
+	}
+	attrs := []any{"registry", path, "reason", rec.Reason, "backup", rec.Backup, "profiles", rec.Profiles,
+		"fix", "profiles logged in or changed after the backup was written are missing: log them in again with dbx-cred login -p NAME"}
+	if rec.KeptAs != "" {
+		attrs = append(attrs, "damaged_copy", rec.KeptAs)
+	}
+	if err != nil {
+		// Loading falls back to the backup in memory all the same, and the
+		// next write keeps the damaged file before replacing it.
+		log.Warn("the profile registry does not parse and could not be repaired on disk: serving the profiles of its backup", append(attrs, "err", err)...)
+		return
+	}
+	log.Warn("the profile registry does not parse: restored it from its backup and kept the damaged file", attrs...)
 }

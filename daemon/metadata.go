@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,16 +17,32 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 )
 
-// startMetadata binds the metadata service (nil when listen is "off") and
-// serves it in the background; errors from serving arrive on the channel,
-// which never delivers when the service is off.
-func startMetadata(listen string, mgr *profiles.Manager, st store.Store, aud *audit.Log, log *slog.Logger) (*metadata.Server, <-chan error, error) {
-	served := make(chan error, 1)
-	addr, off, err := metadata.ParseListen(listen)
-	if err != nil || off {
-		return nil, served, err
+// metadataService is the metadata listener as the daemon runs it: serving
+// (srv set), off on purpose (off), or down (err says why and the fix).
+type metadataService struct {
+	srv   *metadata.Server
+	paths *metadata.Paths
+	off   bool
+	err   error
+}
+
+// startMetadata binds the metadata service and serves it in the background.
+// It never fails the daemon: a port it cannot have leaves the service down,
+// logged with the reason, in Status and in what MetadataURL answers, while
+// the socket serves tokens as ever. A failure while serving later is
+// logged, and does not stop the daemon either.
+func startMetadata(bind metadata.BindConfig, mgr *profiles.Manager, st store.Store, aud *audit.Log, log *slog.Logger) *metadataService {
+	if _, off, _ := metadata.ParseListen(bind.Listen); off {
+		return &metadataService{off: true}
 	}
 	paths := metadata.NewPaths(st, mgr.Names, log)
+	ms := &metadataService{paths: paths}
+	ln, err := metadata.Bind(bind, log)
+	if err != nil {
+		ms.err = err
+		log.Warn("metadata service down: serving tokens on the socket without it", "reason", err)
+		return ms
+	}
 	h := metadata.NewHandler(metadata.Config{
 		Paths:       paths,
 		Tokens:      metadataTokens{mgr},
@@ -34,40 +51,68 @@ func startMetadata(listen string, mgr *profiles.Manager, st store.Store, aud *au
 		UID:         os.Getuid(),
 		ErrorStatus: httpStatus,
 	})
-	srv, err := metadata.Listen(addr, paths, h)
-	if err != nil {
-		return nil, served, err
-	}
-	go func() { served <- srv.Serve() }()
-	return srv, served, nil
+	ms.srv = metadata.NewServer(ln, paths, h)
+	go func() {
+		if err := ms.srv.Serve(); err != nil {
+			log.Error("metadata service stopped serving; tokens over the socket still work; restart dbx-credd to serve it again", "err", err)
+		}
+	}()
+	return ms
 }
 
-// stopMetadata lets requests in flight finish, for at most 5 s.
-func stopMetadata(srv *metadata.Server, log *slog.Logger) {
-	if srv == nil {
+// stop lets requests in flight finish, for at most 5 s.
+func (m *metadataService) stop(log *slog.Logger) {
+	if m.srv == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := m.srv.Shutdown(ctx); err != nil {
 		log.Warn("metadata service did not stop cleanly", "err", err)
 	}
 }
 
-// metadataURLs keeps a nil *metadata.Server from becoming a non-nil
-// interface: the server then reports the service as off.
-func metadataURLs(srv *metadata.Server) server.MetadataURLs {
-	if srv == nil {
+// urls is what the MetadataURL RPC hands out from. Off is nil (the server
+// then says the service is off); down answers with why it is down, and
+// still forgets a logged-out profile's URL secret so a later profile of the
+// same name does not inherit it.
+func (m *metadataService) urls() server.MetadataURLs {
+	switch {
+	case m.off:
 		return nil
+	case m.srv != nil:
+		return m.srv
 	}
-	return srv
+	return downURLs{paths: m.paths, err: m.err}
 }
 
-func metadataBase(srv *metadata.Server) string {
-	if srv == nil {
+func (m *metadataService) base() string {
+	if m.srv == nil {
 		return ""
 	}
-	return srv.Base()
+	return m.srv.Base()
+}
+
+func (m *metadataService) errText() string {
+	if m.err == nil {
+		return ""
+	}
+	return m.err.Error()
+}
+
+// downURLs answers MetadataURL while the listener is down: a URL would
+// point at a port this daemon does not serve.
+type downURLs struct {
+	paths *metadata.Paths
+	err   error
+}
+
+func (d downURLs) URL(context.Context, string, bool) (string, error) {
+	return "", fmt.Errorf("the metadata service of this dbx-credd is not serving, so it has no URL to hand out: %w (dbx-cred status shows it; tokens over the socket still work, e.g. dbx-cred token or --via cli)", d.err)
+}
+
+func (d downURLs) Forget(ctx context.Context, profile string) error {
+	return d.paths.Forget(ctx, profile)
 }
 
 // metadataTokens serves the metadata service from the profile manager.

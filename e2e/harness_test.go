@@ -30,6 +30,9 @@ func (b bins) ok() bool { return b.dir != "" }
 
 var built bins // set once in TestMain, read-only afterwards
 
+// testBuildTag compiles dbx-credd's test hooks in (daemon/testhooks_on.go).
+const testBuildTag = "dbxcredtest"
+
 func TestMain(m *testing.M) {
 	if runtime.GOOS != "linux" {
 		fmt.Println("e2e: skipped, the harness needs Linux (gnome-keyring, /proc)")
@@ -41,7 +44,9 @@ func TestMain(m *testing.M) {
 	}
 	// World-readable so the other-uid test can run the helper as nobody.
 	os.Chmod(dir, 0o755)
-	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/dbx-cred", "../cmd/dbx-credd")
+	// With the test hooks (DBX_CRED_TEST_CRASH_AT and friends, see
+	// daemon/testhooks_on.go): release builds have none.
+	cmd := exec.Command("go", "build", "-tags", testBuildTag, "-o", dir+"/", "../cmd/dbx-cred", "../cmd/dbx-credd")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Println("e2e: building the binaries failed:", err)
@@ -163,6 +168,11 @@ type world struct {
 	daemon       *exec.Cmd
 	daemonExited chan error
 	logs         []string
+	// daemonArgs come before every startDaemon's own: any free port for
+	// the metadata service (chosen once, then remembered in this world's
+	// config), so tests never fight over the machine-wide default. Tests
+	// of the automatic choice clear it.
+	daemonArgs []string
 }
 
 // newWorld builds the world; opts configure its workspace emulator.
@@ -192,7 +202,11 @@ func newWorld(t *testing.T, opts ...wsemu.Option) *world {
 		// A daemon started without --metadata-listen (autostarted, or a
 		// unit's ExecStart) must not fight over the default port.
 		"DBX_CRED_METADATA_LISTEN": "127.0.0.1:0",
+		// And a daemon that makes the automatic choice tries a free port
+		// first, not 127.0.0.1:8471 (test builds only: daemon/testhooks_on.go).
+		metadataDefaultEnv: "127.0.0.1:0",
 	}
+	w.daemonArgs = []string{"--metadata-listen", "127.0.0.1:0"}
 	w.emu = wsemu.New(opts...)
 	w.srv = httptest.NewServer(w.emu)
 	t.Cleanup(w.srv.Close)
@@ -231,9 +245,9 @@ func (w *world) tryStartDaemon(args ...string) error {
 	if err != nil {
 		return err
 	}
-	// Any free port for the metadata service, so tests (and other runs on
-	// the machine) never fight over the default one; args may override it.
-	cmd := exec.Command(built.daemon, append([]string{"run", "--log-level", "debug", "--metadata-listen", "127.0.0.1:0"}, args...)...)
+	// args may override daemonArgs: the flag package keeps the last value.
+	argv := append(append([]string{"run", "--log-level", "debug"}, w.daemonArgs...), args...)
+	cmd := exec.Command(built.daemon, argv...)
 	cmd.Env = w.environ()
 	cmd.Stdout, cmd.Stderr = lg, lg
 	if err := cmd.Start(); err != nil {

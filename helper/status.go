@@ -10,18 +10,23 @@ import (
 
 const statusHelp = `
 Shows whether dbx-credd runs, where, and how: version, pid, socket, keyring
-backend, registry file, number of profiles, and whether the process is
-hardened against core dumps and debugger attach.`
+backend, registry file, number of profiles, whether the process is
+hardened against core dumps and debugger attach, and where the metadata
+service listens (or why it is down, or "off").`
 
 type statusJSON struct {
-	Version        string              `json:"version"`
-	PID            int64               `json:"pid"`
-	Started        time.Time           `json:"started"`
-	Socket         string              `json:"socket"`
-	KeyringBackend string              `json:"keyring_backend"`
-	RegistryPath   string              `json:"registry_path"`
-	ProfileCount   int32               `json:"profile_count"`
-	Hardened       bool                `json:"hardened"`
+	Version        string    `json:"version"`
+	PID            int64     `json:"pid"`
+	Started        time.Time `json:"started"`
+	Socket         string    `json:"socket"`
+	KeyringBackend string    `json:"keyring_backend"`
+	RegistryPath   string    `json:"registry_path"`
+	ProfileCount   int32     `json:"profile_count"`
+	Hardened       bool      `json:"hardened"`
+	// MetadataListen is the metadata service's base URL; empty when it is
+	// off or down, and then MetadataError says why it is down.
+	MetadataListen string              `json:"metadata_listen"`
+	MetadataError  string              `json:"metadata_error,omitempty"`
 	Profiles       []profileStatusJSON `json:"profiles"`
 }
 
@@ -69,7 +74,7 @@ func runStatus(c *cli, args []string) error {
 	}
 	s := statusJSON{Version: r.GetVersion(), PID: r.GetPid(), Started: r.GetStarted().AsTime(), Socket: r.GetSocket(),
 		KeyringBackend: r.GetKeyringBackend(), RegistryPath: r.GetRegistryPath(), ProfileCount: r.GetProfileCount(), Hardened: r.GetHardened(),
-		Profiles: []profileStatusJSON{}}
+		MetadataListen: r.GetMetadataListen(), MetadataError: r.GetMetadataError(), Profiles: []profileStatusJSON{}}
 	for _, p := range r.GetProfiles() {
 		ps := profileStatusJSON{
 			Name: p.GetName(), Mode: enumWord(p.GetMode().String(), "TOKEN_MODE_"), UserName: p.GetUserName(),
@@ -88,6 +93,14 @@ func runStatus(c *cli, args []string) error {
 	fmt.Fprintf(c.io.Stdout, "dbx-credd %s, pid %d, up since %s\n", s.Version, s.PID, s.Started.Local().Format(time.RFC3339))
 	fmt.Fprintf(c.io.Stdout, "socket:    %s\nkeyring:   %s\nregistry:  %s\nprofiles:  %d\nhardened:  %v\n",
 		s.Socket, s.KeyringBackend, s.RegistryPath, s.ProfileCount, s.Hardened)
+	switch {
+	case s.MetadataError != "":
+		fmt.Fprintf(c.io.Stdout, "metadata:  DOWN: %s\n", printable(s.MetadataError))
+	case s.MetadataListen != "":
+		fmt.Fprintf(c.io.Stdout, "metadata:  %s\n", s.MetadataListen)
+	default:
+		fmt.Fprintf(c.io.Stdout, "metadata:  off\n")
+	}
 	for _, p := range s.Profiles {
 		fmt.Fprintf(c.io.Stdout, "\nprofile %s (%s, %s) %s\n", printable(p.Name), p.Mode, printable(p.UserName), p.State)
 		if p.TokenLifetime != "" {

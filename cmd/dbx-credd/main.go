@@ -54,11 +54,18 @@ Flags of run:
                             autostart use it)
   --keyring-timeout DUR     bound on every keyring call (default 5s)
   --metadata-listen ADDR    where the metadata service for Databricks SDKs listens:
-                            127.0.0.1:PORT (default 127.0.0.1:8471), 0 for any free
-                            port, or off. Each profile gets its own secret URL
-                            (dbx-cred metadata-url -p NAME); on Linux only your
-                            user's processes are answered
-                            (default: $DBX_CRED_METADATA_LISTEN, else 127.0.0.1:8471)
+                            127.0.0.1:PORT exactly, 0 for a free port chosen once
+                            and remembered, or off (default: $DBX_CRED_METADATA_LISTEN,
+                            else automatic: the remembered port, else 127.0.0.1:8471,
+                            else a free port, remembered). The port is remembered in
+                            $XDG_CONFIG_HOME/dbx-cred/metadata-listen.json so the
+                            URLs dbx-cred hands out keep working across restarts;
+                            when it is taken later, the service stays down (with the
+                            reason in the log and in dbx-cred status) instead of
+                            moving. Either way tokens over the socket keep working.
+                            Each profile gets its own secret URL (dbx-cred
+                            metadata-url -p NAME); on Linux only your user's
+                            processes are answered
 
 The service (install):
   Linux    a systemd user unit, ~/.config/systemd/user/dbx-credd.service
@@ -77,7 +84,9 @@ The service (install):
   DBX_CRED_NO_AUTOSTART=1 to turn that off).
 
 Secrets live only in the OS keyring (service "dbx-cred", one item per profile).
-Non-secret profile data lives in $XDG_CONFIG_HOME/dbx-cred/profiles.json.
+Non-secret profile data lives in $XDG_CONFIG_HOME/dbx-cred/profiles.json;
+each write keeps the previous file as profiles.json.1, which the daemon falls
+back to (with a warning in its log) when profiles.json does not parse.
 
 run collects garbage as if GOGC=400 unless GOGC is set: under load that is
 about a fifth less CPU per token for a dozen MB more memory (bench/README.md).
@@ -119,13 +128,10 @@ func runDaemon(args []string, stderr io.Writer) int {
 	level := fs.String("log-level", "info", "")
 	logFile := fs.String("log-file", "", "")
 	timeout := fs.Duration("keyring-timeout", store.DefaultTimeout, "")
-	listenDefault := metadata.DefaultListen
 	// From the environment too, so a daemon that a service manager or
-	// dbx-cred's autostart runs listens where the user chose.
-	if v := os.Getenv(service.EnvMetadataListen); v != "" {
-		listenDefault = v
-	}
-	metadataListen := fs.String("metadata-listen", listenDefault, "")
+	// dbx-cred's autostart runs listens where the user chose; "" is the
+	// automatic, remembered choice (daemon/metadata.Bind).
+	metadataListen := fs.String("metadata-listen", os.Getenv(service.EnvMetadataListen), "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

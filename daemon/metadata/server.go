@@ -11,9 +11,11 @@ import (
 	"time"
 )
 
-// DefaultListen is where the metadata service listens unless told
-// otherwise: a fixed port, so URLs written into .databrickscfg keep working
-// across daemon restarts.
+// DefaultListen is where the metadata service first tries to listen unless
+// told otherwise: a fixed port, so URLs written into .databrickscfg keep
+// working across daemon restarts. The port belongs to the whole machine, so
+// when another user's daemon holds it Bind chooses a free one and remembers
+// it (StateFile).
 const DefaultListen = "127.0.0.1:8471"
 
 // ListenFlag is the dbx-credd run flag, named in error messages.
@@ -52,13 +54,8 @@ type Server struct {
 	base  string
 }
 
-// Listen binds addr (from ParseListen) and prepares to serve h.
-func Listen(addr string, paths *Paths, h http.Handler) (*Server, error) {
-	ln, err := net.Listen("tcp4", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metadata service: cannot listen on %s: %w; choose a free port with dbx-credd run %s 127.0.0.1:PORT (0 for any), or turn it off with %s off",
-			addr, err, ListenFlag, ListenFlag)
-	}
+// NewServer serves h on ln (from Bind).
+func NewServer(ln net.Listener, paths *Paths, h http.Handler) *Server {
 	return &Server{
 		paths: paths,
 		ln:    ln,
@@ -71,7 +68,7 @@ func Listen(addr string, paths *Paths, h http.Handler) (*Server, error) {
 			IdleTimeout:       60 * time.Second,
 			MaxHeaderBytes:    16 << 10,
 		},
-	}, nil
+	}
 }
 
 // Base is the server's base URL, e.g. http://127.0.0.1:8471.

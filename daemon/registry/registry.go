@@ -81,18 +81,57 @@ func DefaultPath() (string, error) {
 	return filepath.Join(dir, "dbx-cred", "profiles.json"), nil
 }
 
-// Load reads the registry at path. A missing file is an empty registry.
+// BackupPath is where Save keeps the registry as it was before its last
+// write: the fallback when the registry itself does not parse.
+func BackupPath(path string) string { return path + ".1" }
+
+// damagedSuffix starts the name a registry that does not parse is kept
+// under, with a UTC time after it, before anything replaces it.
+const damagedSuffix = ".damaged-"
+
+// errDamaged marks a file that is not a registry at all (as opposed to one
+// a newer dbx-credd wrote), so only that case falls back to the backup.
+var errDamaged = errors.New("not valid JSON")
+
+// Load reads the registry at path. A missing file is an empty registry. A
+// file that does not parse falls back to BackupPath's copy, as Recover does
+// on disk, so the daemon keeps serving the profiles whose secrets are all
+// still in the keyring; it fails only when the backup is unusable too.
 func Load(path string) (Data, error) {
+	d, _, err := load(path)
+	return d, err
+}
+
+// load is Load that also says why path itself did not parse (fallback is
+// non-empty when the data came from the backup).
+func load(path string) (d Data, fallback string, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Data{}, nil
+		return Data{}, "", nil
 	}
 	if err != nil {
-		return Data{}, fmt.Errorf("read profile registry: %w", err)
+		return Data{}, "", fmt.Errorf("read profile registry: %w", err)
 	}
+	d, err = decode(path, b)
+	if !errors.Is(err, errDamaged) {
+		return d, "", err
+	}
+	backup := BackupPath(path)
+	bb, berr := os.ReadFile(backup)
+	if berr == nil {
+		var bd Data
+		if bd, berr = decode(backup, bb); berr == nil {
+			return bd, err.Error(), nil
+		}
+	}
+	return Data{}, "", fmt.Errorf("%w, and its backup %s is not usable either (%v): move %s aside and log in again (dbx-cred login -p NAME; the secrets are still in the keyring and the login replaces them)",
+		err, backup, berr, path)
+}
+
+func decode(path string, b []byte) (Data, error) {
 	var f file
 	if err := json.Unmarshal(b, &f); err != nil {
-		return Data{}, fmt.Errorf("read profile registry %s: it is not valid JSON (%v); move it aside and log in again", path, err)
+		return Data{}, fmt.Errorf("profile registry %s is %w (%v)", path, errDamaged, err)
 	}
 	if f.Version > currentVersion {
 		return Data{}, fmt.Errorf("profile registry %s is version %d, newer than this dbx-credd understands (%d): upgrade dbx-cred", path, f.Version, currentVersion)
@@ -100,8 +139,76 @@ func Load(path string) (Data, error) {
 	return f.Data, nil
 }
 
+// Recovery is what Recover found and did.
+type Recovery struct {
+	// Reason is why the registry did not parse; empty when it did (or
+	// when there is none), and then the other fields are empty too.
+	Reason string
+	// Backup is the file the profiles now come from (BackupPath).
+	Backup string
+	// KeptAs is where the damaged registry was copied before the backup
+	// replaced it; empty when that failed (Recover's error says why).
+	KeptAs string
+	// Profiles is how many profiles the backup holds.
+	Profiles int
+}
+
+// Recover repairs a registry that does not parse from its backup, on disk,
+// before anything else reads it: the damaged file is first copied to
+// path.damaged-<UTC time> (never lost, for the user to look at), then the
+// backup replaces it atomically, so path exists at every instant and a
+// crash in between leaves the damaged file or the backup in place. It does
+// nothing to a registry that parses, is missing, or that a newer dbx-credd
+// wrote, and nothing when the backup is unusable too (Load then fails and
+// says what to do).
+func Recover(path string) (Recovery, error) {
+	d, reason, err := load(path)
+	if err != nil || reason == "" {
+		return Recovery{}, nil
+	}
+	rec := Recovery{Reason: reason, Backup: BackupPath(path), Profiles: len(d.Profiles)}
+	kept, err := keepDamaged(path)
+	if err != nil {
+		return rec, err
+	}
+	rec.KeptAs = kept
+	b, err := os.ReadFile(rec.Backup)
+	if err != nil {
+		return rec, fmt.Errorf("restore the profile registry from %s: %w", rec.Backup, err)
+	}
+	if err := writeAtomic(path, b); err != nil {
+		return rec, fmt.Errorf("restore the profile registry from %s: %w", rec.Backup, err)
+	}
+	return rec, nil
+}
+
+// keepDamaged copies the unparseable registry at path to a new
+// path.damaged-<UTC time> and returns that name.
+func keepDamaged(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("keep the damaged profile registry: %w", err)
+	}
+	base := path + damagedSuffix + time.Now().UTC().Format("20060102T150405Z")
+	name := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := writeAtomic(name, b); err != nil {
+		return "", fmt.Errorf("keep the damaged profile registry as %s: %w", name, err)
+	}
+	return name, nil
+}
+
 // Save replaces the registry at path atomically: a reader sees the old file
-// or the new one, never a torn one, even across a crash.
+// or the new one, never a torn one, even across a crash. The file it
+// replaces is kept first: as BackupPath when it parses, as
+// path.damaged-<UTC time> when it does not (the backup then stays the last
+// good registry), so no write ever loses a registry that could not be read.
+// A registry a newer dbx-credd wrote is never replaced.
 func Save(path string, d Data) error {
 	sorted := append([]Profile(nil), d.Profiles...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
@@ -109,32 +216,61 @@ func Save(path string, d Data) error {
 	if err != nil {
 		return fmt.Errorf("encode profile registry: %w", err)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create registry directory: %w", err)
 	}
+	cur, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("read profile registry before replacing it: %w", err)
+	default:
+		_, derr := decode(path, cur)
+		switch {
+		case derr == nil:
+			if err := writeAtomic(BackupPath(path), cur); err != nil {
+				return fmt.Errorf("back up profile registry to %s: %w", BackupPath(path), err)
+			}
+		case errors.Is(derr, errDamaged):
+			if _, err := keepDamaged(path); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w; it is not replaced", derr)
+		}
+	}
+	if err := writeAtomic(path, append(b, '\n')); err != nil {
+		return fmt.Errorf("write profile registry: %w", err)
+	}
+	return nil
+}
+
+// writeAtomic replaces path with b (0600) through a synced temporary file
+// and a rename, then syncs the directory so the rename survives a crash.
+func writeAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, ".profiles-*.tmp")
 	if err != nil {
-		return fmt.Errorf("write profile registry: %w", err)
+		return err
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write profile registry: %w", err)
+		return err
 	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
+	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write profile registry: %w", err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("flush profile registry: %w", err)
+		return fmt.Errorf("flush: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write profile registry: %w", err)
+		return err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("replace profile registry: %w", err)
+		return err
 	}
 	syncDir(dir)
 	return nil

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -42,11 +43,155 @@ func TestSaveLoad(t *testing.T) {
 func TestLoadRejectsGarbageAndNewerVersions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "profiles.json")
 	os.WriteFile(path, []byte("{not json"), 0o600)
-	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "move it aside") {
-		t.Fatalf("garbage: %v", err)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "move "+path+" aside") || !strings.Contains(err.Error(), BackupPath(path)) {
+		t.Fatalf("garbage without a backup: %v", err)
 	}
 	os.WriteFile(path, []byte(`{"version": 99, "profiles": []}`), 0o600)
 	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "upgrade") {
 		t.Fatalf("newer version: %v", err)
+	}
+}
+
+func profilesOf(t *testing.T, path string) []string {
+	t.Helper()
+	d, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load %s: %v", path, err)
+	}
+	var names []string
+	for _, p := range d.Profiles {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+func save(t *testing.T, path string, names ...string) {
+	t.Helper()
+	var d Data
+	for _, n := range names {
+		d.Profiles = append(d.Profiles, Profile{Name: n, Host: "https://" + n + ".example.com", Kind: "pat"})
+	}
+	if err := Save(path, d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func damagedCopies(t *testing.T, path string) []string {
+	t.Helper()
+	m, err := filepath.Glob(path + ".damaged-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestSaveKeepsThePreviousRegistry: every write leaves the registry it
+// replaced as profiles.json.1, 0600, and no temporary files.
+func TestSaveKeepsThePreviousRegistry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "profiles.json")
+	save(t, path, "prod")
+	if _, err := os.Stat(BackupPath(path)); !os.IsNotExist(err) {
+		t.Fatalf("a first write made a backup of nothing: %v", err)
+	}
+	save(t, path, "prod", "dev")
+	save(t, path, "dev")
+	if got := strings.Join(profilesOf(t, BackupPath(path)), ","); got != "dev,prod" {
+		t.Fatalf("backup holds %q, want the registry before the last write (dev,prod)", got)
+	}
+	if runtime.GOOS != "windows" {
+		if fi, _ := os.Stat(BackupPath(path)); fi.Mode().Perm() != 0o600 {
+			t.Fatalf("backup mode %v", fi.Mode())
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 2 {
+		t.Fatalf("want profiles.json and profiles.json.1, have %v", entries)
+	}
+}
+
+// TestDamagedRegistryFallsBackToBackup: a registry that does not parse
+// (a torn disk block, a bad hand edit) no longer stops the daemon while a
+// good backup exists; Recover repairs it on disk and keeps the damaged
+// file byte for byte.
+func TestDamagedRegistryFallsBackToBackup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "profiles.json")
+	save(t, path, "prod")
+	save(t, path, "prod", "dev") // backup: prod
+	garbage := []byte("{\"version\": 1, \"profiles\": [{\"name\": \"prod\"\x00\x00")
+	os.WriteFile(path, garbage, 0o600)
+
+	if got := strings.Join(profilesOf(t, path), ","); got != "prod" {
+		t.Fatalf("Load of a damaged registry = %q, want the backup's profiles (prod)", got)
+	}
+	rec, err := Recover(path)
+	if err != nil || rec.Reason == "" || !strings.Contains(rec.Reason, "not valid JSON") || rec.Backup != BackupPath(path) || rec.Profiles != 1 {
+		t.Fatalf("Recover = %+v, %v", rec, err)
+	}
+	kept := damagedCopies(t, path)
+	if len(kept) != 1 || kept[0] != rec.KeptAs {
+		t.Fatalf("damaged copies %v, Recover says %q", kept, rec.KeptAs)
+	}
+	if b, _ := os.ReadFile(rec.KeptAs); string(b) != string(garbage) {
+		t.Fatalf("the damaged registry was not kept as it was: %q", b)
+	}
+	if b, _ := os.ReadFile(path); !json.Valid(b) {
+		t.Fatalf("the registry was not restored from the backup: %q", b)
+	}
+	// Repaired: a second start finds nothing to do.
+	if rec, err := Recover(path); err != nil || rec != (Recovery{}) {
+		t.Fatalf("Recover of a repaired registry = %+v, %v", rec, err)
+	}
+}
+
+// TestSaveNeverOverwritesADamagedRegistry: a write while the daemon runs on
+// the backup (Recover could not repair, or the file broke while running)
+// moves the damaged file aside first and leaves the good backup alone.
+func TestSaveNeverOverwritesADamagedRegistry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "profiles.json")
+	save(t, path, "prod")
+	save(t, path, "prod", "dev") // backup: prod
+	os.WriteFile(path, []byte("{not json"), 0o600)
+
+	save(t, path, "prod", "new")
+	kept := damagedCopies(t, path)
+	if len(kept) != 1 {
+		t.Fatalf("damaged copies after a write: %v", kept)
+	}
+	if b, _ := os.ReadFile(kept[0]); string(b) != "{not json" {
+		t.Fatalf("damaged copy holds %q", b)
+	}
+	if got := strings.Join(profilesOf(t, BackupPath(path)), ","); got != "prod" {
+		t.Fatalf("the write replaced the good backup with %q", got)
+	}
+	if got := strings.Join(profilesOf(t, path), ","); got != "new,prod" {
+		t.Fatalf("registry = %q", got)
+	}
+	// Two damaged files in the same second keep distinct names.
+	os.WriteFile(path, []byte("{again"), 0o600)
+	save(t, path, "prod")
+	if kept := damagedCopies(t, path); len(kept) != 2 {
+		t.Fatalf("damaged copies after a second damage: %v", kept)
+	}
+}
+
+// TestNoFallbackFromANewerRegistry: a registry a newer dbx-credd wrote is
+// not damaged; falling back (or saving over it) would downgrade it.
+func TestNoFallbackFromANewerRegistry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "profiles.json")
+	save(t, path, "prod")
+	save(t, path, "prod", "dev")
+	newer := `{"version": 99, "profiles": []}`
+	os.WriteFile(path, []byte(newer), 0o600)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "upgrade") {
+		t.Fatalf("Load of a newer registry: %v", err)
+	}
+	if rec, err := Recover(path); err != nil || rec != (Recovery{}) {
+		t.Fatalf("Recover of a newer registry = %+v, %v", rec, err)
+	}
+	if err := Save(path, Data{}); err == nil || !strings.Contains(err.Error(), "not replaced") {
+		t.Fatalf("Save over a newer registry: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != newer {
+		t.Fatalf("the newer registry changed: %q", b)
 	}
 }

@@ -34,7 +34,8 @@ type Info struct {
 	RegistryPath   string
 	KeyringBackend string
 	Hardened       bool
-	MetadataListen string // base URL of the metadata service; "" when off
+	MetadataListen string // base URL of the metadata service; "" when off or down
+	MetadataError  string // why the metadata service is down; "" when it serves or is off
 }
 
 // Server is the AgentService.
@@ -123,6 +124,7 @@ func (s *Server) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse,
 		ProfileCount:   int32(len(s.profiles.Names())),
 		Hardened:       s.info.Hardened,
 		MetadataListen: s.info.MetadataListen,
+		MetadataError:  s.info.MetadataError,
 		Profiles:       s.listProto(),
 		Orphans:        s.orphansProto(),
 	}, nil

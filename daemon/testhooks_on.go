@@ -1,3 +1,5 @@
+//go:build dbxcredtest
+
 package daemon
 
 import (
@@ -5,20 +7,42 @@ import (
 	"os"
 )
 
+// Test hooks exist only in binaries built with -tags dbxcredtest (the e2e
+// harness builds dbx-credd that way); a release build compiles
+// testhooks_off.go instead and never reads these variables.
+
 // CrashHookEnv names a test hook: set to "after-mint" or "after-persist",
 // dbx-credd exits with CrashExitCode at that point of its next token
 // renewal, the way kill -9 would, so end-to-end tests can prove that a
 // crash in the mint/persist window leaks no token (the next daemon's
-// clean-up revokes it). It is read once at start; leave it unset.
+// clean-up revokes it). It is read once at start.
 const CrashHookEnv = "DBX_CRED_TEST_CRASH_AT"
 
 // CrashExitCode is the exit status of a crash the hook caused, so a test
 // can tell it from any real failure.
 const CrashExitCode = 99
 
+// MetadataDefaultEnv replaces the metadata service's preferred address
+// (metadata.DefaultListen, 127.0.0.1:8471), so tests of "the default port is
+// taken" hold a port of their own instead of the machine-wide one, which
+// other tests and other users may hold.
+const MetadataDefaultEnv = "DBX_CRED_TEST_METADATA_DEFAULT"
+
+// testHooksBuilt tells the start-up log that this binary is a test build.
+const testHooksBuilt = true
+
+// metadataDefault is the metadata service's preferred address.
+func metadataDefault(getenv func(string) string, def string) string {
+	if v := getenv(MetadataDefaultEnv); v != "" {
+		return v
+	}
+	return def
+}
+
 // crashHook returns the tokensource.Config.CrashAt hook for the value of
 // CrashHookEnv, or nil when it is unset or names no known point.
-func crashHook(at string, log *slog.Logger) func(point string) {
+func crashHook(getenv func(string) string, log *slog.Logger) func(point string) {
+	at := getenv(CrashHookEnv)
 	switch at {
 	case "":
 		return nil
