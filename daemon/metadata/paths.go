@@ -148,11 +148,54 @@ func (p *Paths) Secret(ctx context.Context, profile string, rotate bool) (string
 	}
 	s := base64.RawURLEncoding.EncodeToString(b)
 	if err := p.store.Set(ctx, Key(profile), s); err != nil {
-		return "", fmt.Errorf("store the metadata URL of profile %q: %w", profile, err)
+		if settled := store.Settled(err); settled != nil && rotate {
+			p.mu.RLock()
+			old, had := p.secrets[profile]
+			p.mu.RUnlock()
+			if had {
+				go p.restoreAfter(settled, profile, s, string(old))
+			}
+		}
+		return "", fmt.Errorf("store the metadata URL of profile %q (the current URL keeps working): %w", profile, err)
 	}
 	p.set(profile, []byte(s))
 	return s, nil
 }
+
+// restoreAfter undoes a rotation whose store write timed out and landed
+// later: the caller was told it failed and kept the old URL (written into
+// .databrickscfg files), so a restart must not load the new one. It waits
+// for the abandoned call to return (at most restoreWait), then reads back.
+func (p *Paths) restoreAfter(settled <-chan struct{}, profile, failed, current string) {
+	select {
+	case <-settled:
+	case <-time.After(restoreWait):
+		p.log.Warn("a timed-out write of a metadata URL never returned; a restart may load a URL nobody was given", "profile", profile)
+		return
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := p.store.Get(ctx, Key(profile))
+	if err != nil || got != failed {
+		return // it did not land, or something newer did
+	}
+	p.mu.RLock()
+	now, ok := p.secrets[profile]
+	p.mu.RUnlock()
+	if !ok || string(now) != current {
+		return // forgotten or rotated since
+	}
+	if err := p.store.Set(ctx, Key(profile), current); err != nil {
+		p.log.Warn("could not restore the metadata URL after a late store write; the URL may change at the next restart", "profile", profile, "err", err)
+		return
+	}
+	p.log.Info("a metadata URL rotation that timed out landed late; the URL in use was restored", "profile", profile)
+}
+
+// restoreWait bounds how long restoreAfter waits for an abandoned call.
+const restoreWait = 10 * time.Minute
 
 func (p *Paths) set(profile string, s []byte) {
 	p.mu.Lock()
