@@ -46,14 +46,13 @@ func (l *lateStore) Set(ctx context.Context, key, secret string) error {
 }
 
 type lateRig struct {
-	emu     *wsemu.Emulator
-	srv     *httptest.Server
-	st      *lateStore
-	path    string
-	ws      *workspace.Client
-	pat     string
-	newMgr  func() *Manager
-	comment string
+	emu    *wsemu.Emulator
+	srv    *httptest.Server
+	st     *lateStore
+	path   string
+	ws     *workspace.Client
+	pat    string
+	newMgr func() *Manager
 }
 
 func newLateRig(t *testing.T) *lateRig {
@@ -178,4 +177,55 @@ func TestReconcileWaitsForTheCallToSettle(t *testing.T) {
 
 func pendingFor(profile, key string) registry.Pending {
 	return registry.Pending{Key: key, Profile: profile, Reason: "test", Since: time.Now()}
+}
+
+// lateDeleteStore times deletes out; they land a little later.
+type lateDeleteStore struct{ *lateStore }
+
+func (l lateDeleteStore) Delete(ctx context.Context, key string) error {
+	if !l.late.Load() {
+		return l.Memory.Delete(ctx, key)
+	}
+	settled := make(chan struct{})
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		time.Sleep(50 * time.Millisecond)
+		l.Memory.Delete(context.Background(), key)
+		close(settled)
+	}()
+	return &store.UnavailableError{Op: "delete", Key: key, Reason: "timed out", Fix: "unlock it",
+		Err: fmt.Errorf("%w: %w", store.ErrOutcomeUnknown, context.DeadlineExceeded), Settled: settled}
+}
+
+// A logout whose store delete times out still logs out (everything was
+// revoked already), and the secret is tracked until it is seen gone.
+func TestLogoutWithALateDelete(t *testing.T) {
+	ctx := context.Background()
+	r := newLateRig(t)
+	st := lateDeleteStore{r.st}
+	m, err := New(r.path, st, r.ws, Rotation{Tokens: r.ws.Tokens}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Login(ctx, "prod", r.srv.URL, r.pat, LoginOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r.st.late.Store(true)
+	res, err := m.Logout(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.List()) != 0 || len(m.Orphans()) != 1 || !strings.Contains(res.Advice, "did not confirm") {
+		t.Fatalf("after a timed-out delete: profiles %+v, orphans %+v, advice %q", m.List(), m.Orphans(), res.Advice)
+	}
+	r.st.wg.Wait()
+	r.st.late.Store(false)
+	m.reconcile(ctx)
+	if o := m.Orphans(); len(o) != 0 {
+		t.Fatalf("the delete landed, yet orphans: %+v", o)
+	}
+	if n := r.liveMinted(); n != 0 {
+		t.Fatalf("%d minted tokens alive after logout", n)
+	}
 }

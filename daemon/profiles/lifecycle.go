@@ -124,7 +124,7 @@ func (m *Manager) logoutOwner(ctx context.Context, o *owner) (LogoutResult, erro
 		return LogoutResult{}, fmt.Errorf("read the token of profile %q to revoke what dbx-cred made with it (nothing changed): %w", name, loadErr)
 	}
 	var res LogoutResult
-	ids := o.close(ctx, true)
+	ids := o.revokeAll(ctx)
 	if meta.Mode == ModeRotating && loadErr == nil {
 		swept, err := o.cleanup(ctx, map[string]bool{})
 		ids = append(ids, swept...)
@@ -137,16 +137,27 @@ func (m *Manager) logoutOwner(ctx context.Context, o *owner) (LogoutResult, erro
 	}
 	// After close: no source can add a kept scope any more.
 	m.env.deleteAllKept(ctx, o.snapshot())
-	if err := m.env.store.Delete(ctx, secretKeyOf(meta)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		// Put the owner back as it was: closed sources restart on the
-		// next request.
-		m.mu.Lock()
-		m.owners[name] = newOwner(m.env, meta)
-		m.mu.Unlock()
-		return LogoutResult{}, fmt.Errorf("delete the token of profile %q (the profile is kept; its short-lived tokens were revoked): %w", name, err)
+	key := secretKeyOf(meta)
+	var unknown <-chan struct{}
+	if err := m.env.store.Delete(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if unknown = store.Settled(err); unknown == nil {
+			// Put the owner back as it was: closed sources restart on
+			// the next request.
+			m.mu.Lock()
+			m.owners[name] = newOwner(m.env, meta)
+			m.mu.Unlock()
+			return LogoutResult{}, fmt.Errorf("delete the token of profile %q (the profile is kept; its short-lived tokens were revoked): %w", name, err)
+		}
 	}
 	m.mu.Lock()
 	delete(m.owners, name)
+	if unknown != nil {
+		// The delete may still land, or not: the secret is an orphan
+		// until the reconciler reads it gone or logout runs again.
+		m.settling[key] = unknown
+		m.pending = append(m.pending, registry.Pending{Key: key, Profile: name, Reason: "a logout whose store delete did not answer in time", Since: time.Now().UTC().Truncate(time.Second)})
+		res.Advice += "the store did not confirm the delete in time: if the secret is still there, dbx-cred status lists it as orphaned and dbx-cred logout -p " + name + " removes it. "
+	}
 	m.mu.Unlock()
 	if err := m.saveRegistry(); err != nil {
 		return res, fmt.Errorf("the token of profile %q is deleted, but the registry could not be updated: %w", name, err)
@@ -229,6 +240,7 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 				m.env.log.Warn("could not prepare profile", "profile", name, "err", err)
 				continue
 			}
+			o.retireIdle(ctx)
 			if _, err := o.cleanup(ctx, nil); err != nil {
 				m.env.log.Warn("leftover clean-up failed", "profile", name, "err", err)
 			}
@@ -250,7 +262,7 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 			}
 			m.mu.RUnlock()
 			for _, o := range owners {
-				o.close(context.Background(), false)
+				o.stop()
 			}
 			return
 		case <-t.C:

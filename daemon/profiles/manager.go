@@ -145,7 +145,9 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	if err != nil {
 		return Profile{}, false, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
-	// MERGE: hosturl.CheckTransport(host, opt.InsecureHTTP)
+	if err := hosturl.CheckTransport(host, opt.InsecureHTTP); err != nil {
+		return Profile{}, false, fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
 	token = strings.TrimSpace(token)
 	if token == "" {
 		return Profile{}, false, fmt.Errorf("%w: the token is empty: paste it at the prompt or pipe it on stdin", ErrBadInput)
@@ -199,7 +201,7 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 			delete(m.owners, name)
 		}
 		m.mu.Unlock()
-		o.close(ctx, true)
+		o.revokeAll(ctx)
 		m.env.deleteAllKept(ctx, o.snapshot())
 		m.deleteSecret(ctx, name, meta.SecretKey, "a login whose registry write failed")
 		return Profile{}, false, err
@@ -310,7 +312,7 @@ func (m *Manager) retireOwner(ctx context.Context, old, next *owner) []string {
 	old.op.Lock()
 	defer old.op.Unlock()
 	meta := old.snapshot()
-	revoked := old.close(ctx, true)
+	revoked := old.revokeAll(ctx)
 	if meta.Mode == ModeRotating {
 		// Its comment is its own login's: nothing of next's can match.
 		ids, err := old.cleanup(ctx, map[string]bool{})
@@ -338,6 +340,16 @@ type TokenRequest struct {
 
 // Token returns the profile's token, reading the store only the first time.
 func (m *Manager) Token(ctx context.Context, req TokenRequest) (Token, error) {
+	for try := 0; ; try++ {
+		tok, err := m.token(ctx, req)
+		// A re-login replaced the owner this request found: ask the new one.
+		if !errors.Is(err, errClosed) || try == 2 {
+			return tok, err
+		}
+	}
+}
+
+func (m *Manager) token(ctx context.Context, req TokenRequest) (Token, error) {
 	o, err := m.find(req.Profile, req.Host)
 	if err != nil {
 		return Token{}, err
@@ -345,14 +357,21 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (Token, error) {
 	if err := o.ensureLoaded(ctx); err != nil {
 		return Token{}, err
 	}
-	src, err := o.source(ctx, req.Scopes)
-	if err != nil {
-		return Token{}, err
+	var src tokensource.Source
+	var t tokensource.Token
+	// A scoped source can be retired (idle, or least recently used) between
+	// finding it and asking it; then its successor is asked.
+	for try := 0; ; try++ {
+		if src, err = o.source(ctx, req.Scopes); err != nil {
+			return Token{}, err
+		}
+		if req.ForceRefresh {
+			src.Refresh("", refreshMinAge)
+		}
+		if t, err = src.Token(ctx); !errors.Is(err, tokensource.ErrStopped) || try == 2 {
+			break
+		}
 	}
-	if req.ForceRefresh {
-		src.Refresh("", refreshMinAge)
-	}
-	t, err := src.Token(ctx)
 	if err != nil {
 		return Token{}, o.tokenError(req.Scopes, src, err)
 	}

@@ -116,7 +116,7 @@ func (o *owner) ensureLoaded(ctx context.Context) error {
 	done, closed := o.loaded, o.closed
 	o.mu.Unlock()
 	if closed {
-		return fmt.Errorf("%w %q: it was just logged out", ErrUnknownProfile, o.name)
+		return o.closedError()
 	}
 	if done {
 		return nil
@@ -236,6 +236,14 @@ func (o *owner) newDerived(meta registry.Profile, scopes []string, initial token
 	}, initial)
 }
 
+// errClosed: the owner was logged out or replaced while a request held it;
+// the request looks the profile up again.
+var errClosed = errors.New("it was just logged out or replaced")
+
+func (o *owner) closedError() error {
+	return fmt.Errorf("%w %q: %w", ErrUnknownProfile, o.name, errClosed)
+}
+
 func (o *owner) markRevoked(id string) {
 	o.mu.Lock()
 	o.revoked[id] = true
@@ -256,7 +264,7 @@ func (o *owner) source(ctx context.Context, scopes []string) (tokensource.Source
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		return nil, fmt.Errorf("%w %q: it was just logged out", ErrUnknownProfile, o.name)
+		return nil, o.closedError()
 	}
 	if key == "" {
 		src := o.main
@@ -278,7 +286,7 @@ func (o *owner) source(ctx context.Context, scopes []string) (tokensource.Source
 	if got := o.addScoped(key, d); got != d {
 		d.Stop()
 		if got == nil {
-			return nil, fmt.Errorf("%w %q: it was just logged out", ErrUnknownProfile, meta.Name)
+			return nil, o.closedError()
 		}
 		return got, nil
 	}
@@ -349,6 +357,22 @@ func (o *owner) retire(ctx context.Context, keys []string, srcs []*tokensource.D
 		o.env.log.Info("retired scoped token sources", "profile", o.name, "count", len(keys))
 	}
 	return revoked
+}
+
+// retireIdle retires the scoped sources nobody asked since their token
+// expired, so an unused scope set keeps neither memory nor a kept copy.
+func (o *owner) retireIdle(ctx context.Context) {
+	o.mu.Lock()
+	var keys []string
+	var srcs []*tokensource.Derived
+	for k, s := range o.scoped {
+		if s.src.Status().Idle {
+			keys, srcs = append(keys, k), append(srcs, s.src)
+			delete(o.scoped, k)
+		}
+	}
+	o.mu.Unlock()
+	o.retire(ctx, keys, srcs)
 }
 
 // retireScoped retires every scoped source (quota pressure, logout).
@@ -453,29 +477,37 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ae) && (ae.Status == 404 || ae.Code == "RESOURCE_DOES_NOT_EXIST")
 }
 
-// close marks the owner closed and stops every source; with revoke, their
-// tokens are revoked and the ids returned.
-func (o *owner) close(ctx context.Context, revoke bool) []string {
+// shutdown closes the owner (it serves nothing more) and returns its
+// sources, once no retirement is running in the background.
+func (o *owner) shutdown() []tokensource.Source {
 	o.mu.Lock()
 	o.closed = true
 	srcs := []tokensource.Source{}
 	if o.main != nil {
 		srcs = append(srcs, o.main)
 	}
-	keys := []string{}
-	for k, s := range o.scoped {
+	for _, s := range o.scoped {
 		srcs = append(srcs, s.src)
-		keys = append(keys, k)
 	}
 	o.scoped = map[string]*scopedSource{}
 	o.mu.Unlock()
 	o.bg.Wait()
+	return srcs
+}
+
+// stop closes the owner and leaves its tokens to expire (daemon shutdown:
+// the kept ones are reused by the next daemon).
+func (o *owner) stop() {
+	for _, s := range o.shutdown() {
+		s.Stop()
+	}
+}
+
+// revokeAll closes the owner and revokes every token its sources hold,
+// returning their ids (logout, re-login).
+func (o *owner) revokeAll(ctx context.Context) []string {
 	var revoked []string
-	for _, s := range srcs {
-		if !revoke {
-			s.Stop()
-			continue
-		}
+	for _, s := range o.shutdown() {
 		ids, err := s.Revoke(ctx)
 		revoked = append(revoked, ids...)
 		if err != nil {
