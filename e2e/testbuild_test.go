@@ -27,8 +27,9 @@ func TestReleaseBuildHasNoTestHooks(t *testing.T) {
 	if !built.ok() {
 		t.Fatal("binaries not built")
 	}
-	release := filepath.Join(t.TempDir(), "dbx-credd")
-	if out, err := exec.Command("go", "build", "-o", release, "../cmd/dbx-credd").CombinedOutput(); err != nil {
+	dir := t.TempDir()
+	release, releaseHelper := filepath.Join(dir, "dbx-credd"), filepath.Join(dir, "dbx-cred")
+	if out, err := exec.Command("go", "build", "-o", dir+"/", "../cmd/dbx-credd", "../cmd/dbx-cred").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	contains := func(bin, s string) bool {
@@ -45,6 +46,13 @@ func TestReleaseBuildHasNoTestHooks(t *testing.T) {
 		if contains(release, env) {
 			t.Errorf("a release build of dbx-credd contains %s: its test hook is compiled in", env)
 		}
+	}
+	// The helper's import has a crash hook of the same name.
+	if !contains(built.helper, crashEnv) {
+		t.Fatalf("the test build of dbx-cred does not contain %s: the check is broken", crashEnv)
+	}
+	if contains(releaseHelper, crashEnv) {
+		t.Errorf("a release build of dbx-cred contains %s: its test hook is compiled in", crashEnv)
 	}
 	// The build settings say the same, as "go version -m" shows a user.
 	info := func(bin string) string {

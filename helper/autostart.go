@@ -208,10 +208,11 @@ func lastLine(path string, offset int64) string {
 	return string(b)
 }
 
-// crashHookEnv is the daemon's test crash hook (daemon.CrashHookEnv, not
-// imported: the helper links no daemon code). A helper run by a test that
-// arms it must not arm a daemon that outlives the test.
-const crashHookEnv = "DBX_CRED_TEST_CRASH_AT"
+// testHookPrefix starts the names of test builds' hooks (the daemon's
+// crash and metadata-port hooks, import's crash hook). A helper run by a
+// test that arms one must not arm a daemon that outlives the test; naming
+// only the prefix keeps the hooks' own names out of release binaries.
+const testHookPrefix = "DBX_CRED_TEST_"
 
 // daemonEnv is the part of the helper's environment an autostarted daemon
 // gets. The daemon outlives the command that started it, often by days,
@@ -239,7 +240,8 @@ func daemonNeeds(k string) bool {
 		"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
 		"SSL_CERT_FILE", "SSL_CERT_DIR":
 		return true
-	case envKey(crashHookEnv):
+	}
+	if strings.HasPrefix(k, envKey(testHookPrefix)) {
 		return false
 	}
 	return strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "XDG_") || strings.HasPrefix(k, envKey("DBX_CRED_")) ||

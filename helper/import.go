@@ -48,17 +48,6 @@ and owner; a symlinked file is replaced where the link points.
 The file is --config, else $DATABRICKS_CONFIG_FILE, else ~/.databrickscfg.
 dbx-credd must be running, and keep running for the rewritten profiles.`
 
-// importCrashEnv is a test hook, read only by import: set to after-backup,
-// after-login, after-temp-write or after-rename, dbx-cred exits with
-// importCrashCode at that point, without any clean-up, the way kill -9
-// would, so end-to-end tests can prove that a crash at any step leaves the
-// old file or the new one and every token in the file or the keyring. It
-// shares its name with dbx-credd's hook; the points differ. Leave it unset.
-const (
-	importCrashEnv  = "DBX_CRED_TEST_CRASH_AT"
-	importCrashCode = 99
-)
-
 // importItem is one chosen profile and what happened to it.
 type importItem struct {
 	name, host string
@@ -356,15 +345,6 @@ func failedErr(items []*importItem, path string) error {
 	}
 	return &exitError{code: exitFailure, msg: fmt.Sprintf("%d profile(s) not imported (%s): see above; they are unchanged in %s",
 		len(failed), strings.Join(failed, ", "), path)}
-}
-
-// crashAt implements the importCrashEnv test hook.
-func (c *cli) crashAt(point string) {
-	if c.io.Getenv(importCrashEnv) == point {
-		fmt.Fprintf(c.io.Stderr, "dbx-cred: test hook %s=%s: exiting\n", importCrashEnv, point)
-		// os.Exit runs no deferred calls, like the kill -9 it stands for.
-		os.Exit(importCrashCode)
-	}
 }
 
 func (c *cli) listProfiles() ([]*pb.Profile, error) {
