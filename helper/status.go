@@ -12,7 +12,12 @@ const statusHelp = `
 Shows whether dbx-credd runs, where, and how: version, pid, socket, keyring
 backend, registry file, number of profiles, whether the process is
 hardened against core dumps and debugger attach, and where the metadata
-service listens (or why it is down, or "off").`
+service listens (or why it is down, or "off").
+
+It also lists orphaned secrets: ones a login or rotate wrote to the store
+when the store did not answer in time (so the outcome was unknown), or that
+could not be deleted. No profile uses them; dbx-cred logout -p NAME removes
+them.`
 
 type statusJSON struct {
 	Version        string    `json:"version"`
@@ -28,6 +33,15 @@ type statusJSON struct {
 	MetadataListen string              `json:"metadata_listen"`
 	MetadataError  string              `json:"metadata_error,omitempty"`
 	Profiles       []profileStatusJSON `json:"profiles"`
+	// Orphans are secrets in the store that no profile owns, left by a
+	// write whose outcome was unknown; dbx-cred logout -p NAME removes them.
+	Orphans []orphanJSON `json:"orphans,omitempty"`
+}
+
+type orphanJSON struct {
+	Profile string     `json:"profile"`
+	Reason  string     `json:"reason"`
+	Since   *time.Time `json:"since,omitempty"`
 }
 
 // profileStatusJSON is one profile's token state; times are RFC 3339.
@@ -87,12 +101,15 @@ func runStatus(c *cli, args []string) error {
 		}
 		s.Profiles = append(s.Profiles, ps)
 	}
+	for _, o := range r.GetOrphans() {
+		s.Orphans = append(s.Orphans, orphanJSON{Profile: o.GetProfile(), Reason: o.GetReason(), Since: optTime(o.GetSince())})
+	}
 	if *asJSON {
 		return writeJSON(c.io.Stdout, s)
 	}
-	fmt.Fprintf(c.io.Stdout, "dbx-credd %s, pid %d, up since %s\n", s.Version, s.PID, s.Started.Local().Format(time.RFC3339))
+	fmt.Fprintf(c.io.Stdout, "dbx-credd %s, pid %d, up since %s\n", printable(s.Version), s.PID, s.Started.Local().Format(time.RFC3339))
 	fmt.Fprintf(c.io.Stdout, "socket:    %s\nkeyring:   %s\nregistry:  %s\nprofiles:  %d\nhardened:  %v\n",
-		s.Socket, s.KeyringBackend, s.RegistryPath, s.ProfileCount, s.Hardened)
+		printable(s.Socket), printable(s.KeyringBackend), printable(s.RegistryPath), s.ProfileCount, s.Hardened)
 	switch {
 	case s.MetadataError != "":
 		fmt.Fprintf(c.io.Stdout, "metadata:  DOWN: %s\n", printable(s.MetadataError))
@@ -116,11 +133,19 @@ func runStatus(c *cli, args []string) error {
 			fmt.Fprintf(c.io.Stdout, "  root expires:    %s\n", p.RootExpiry.Local().Format(time.RFC3339))
 		}
 		if p.RootExpiryWarning != "" {
-			fmt.Fprintf(c.io.Stdout, "  WARNING: %s\n", p.RootExpiryWarning)
+			fmt.Fprintf(c.io.Stdout, "  WARNING: %s\n", printable(p.RootExpiryWarning))
 		}
 		if p.LastError != "" {
 			fmt.Fprintf(c.io.Stdout, "  last error:      %s\n", printable(p.LastError))
 		}
+	}
+	for _, o := range s.Orphans {
+		since := ""
+		if o.Since != nil {
+			since = " since " + o.Since.Local().Format(time.RFC3339)
+		}
+		fmt.Fprintf(c.io.Stdout, "\norphaned secret of profile %s%s: %s\n  remove it with: dbx-cred logout -p %s\n",
+			printable(o.Profile), since, printable(o.Reason), printable(o.Profile))
 	}
 	return nil
 }
