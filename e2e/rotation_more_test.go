@@ -310,3 +310,34 @@ func TestCrashInMintWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestLogoutAfterRotateLeavesNothingAlive: after rotate and logout, the
+// workspace's token list holds no token dbx-cred created (the 90-day root
+// rotate made included), and logout says what it revoked.
+func TestLogoutAfterRotateLeavesNothingAlive(t *testing.T) {
+	w := newWorld(t)
+	w.startDaemon()
+	w.login("good")
+	w.validToken("-p", "good")
+	w.mustHelper("", "token", "-p", "good", "--scope", "sql")
+	w.mustHelper("", "rotate", "-p", "good")
+	w.validToken("-p", "good")
+	out := w.mustHelper("", "logout", "-p", "good")
+	if !strings.Contains(out, "created by dbx-cred rotate") || !strings.Contains(out, "short-lived token") {
+		t.Fatalf("logout does not say what it revoked: %q", out)
+	}
+	var alive []string
+	for _, ti := range w.emu.LiveTokens(w.user) {
+		if strings.HasPrefix(ti.Comment, "dbx-cred") {
+			alive = append(alive, ti.Comment)
+		}
+	}
+	if len(alive) > 0 {
+		t.Fatalf("dbx-cred tokens alive after rotate and logout: %q", alive)
+	}
+	// The pasted root is the user's: logout says to revoke it themselves
+	// only while it was the root in use; after rotate it was not.
+	if _, ok := w.emu.Authenticate(w.pat); !ok {
+		t.Fatal("logout revoked the token the user pasted")
+	}
+}
