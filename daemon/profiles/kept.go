@@ -110,10 +110,35 @@ func (e *env) loadKept(ctx context.Context, o *owner, meta registry.Profile, sco
 		return tokensource.Token{}
 	}
 	var k kept
-	if json.Unmarshal([]byte(raw), &k) != nil || o.wasRevoked(k.ID) {
+	if json.Unmarshal([]byte(raw), &k) != nil || o.wasRevoked(k.ID) || !e.stillLive(ctx, o, meta, k.ID) {
 		return tokensource.Token{}
 	}
 	return tokensource.Token{Value: k.Value, ID: k.ID, Expiry: k.Expiry}
+}
+
+// stillLive asks the workspace whether a kept token is still alive: an
+// earlier daemon may have revoked it (a superseded token whose successor
+// could not be kept), and this daemon's memory of what it revoked starts
+// empty. A workspace that cannot be asked gets the benefit of the doubt:
+// minting would fail too, and the token may well be good.
+func (e *env) stillLive(ctx context.Context, o *owner, meta registry.Profile, id string) bool {
+	o.mu.Lock()
+	root := o.root
+	o.mu.Unlock()
+	if root == "" {
+		return true
+	}
+	list, err := e.rot.Tokens(meta.Host, root).List(ctx)
+	if err != nil {
+		return true
+	}
+	for _, ti := range list {
+		if ti.ID == id {
+			return true
+		}
+	}
+	e.log.Info("a kept token is no longer alive in the workspace; minting a new one", "profile", meta.Name)
+	return false
 }
 
 // forgetKept deletes the kept token for scopes (its source was retired).

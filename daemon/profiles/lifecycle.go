@@ -80,8 +80,13 @@ func (m *Manager) Logout(ctx context.Context, name string) (LogoutResult, error)
 		}
 		res = r
 	}
-	removed := 0
+	removed, flying := 0, 0
 	for _, key := range orphans {
+		if m.inFlight(key) {
+			// Deleting now proves nothing: the write may land after it.
+			flying++
+			continue
+		}
 		if err := m.env.store.Delete(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return res, fmt.Errorf("delete an orphaned secret of profile %q (try again once the store answers): %w", name, err)
 		}
@@ -91,8 +96,28 @@ func (m *Manager) Logout(ctx context.Context, name string) (LogoutResult, error)
 	if removed > 0 {
 		res.Revoked = append(res.Revoked, fmt.Sprintf("%d orphaned secret(s) deleted from the store", removed))
 	}
+	if flying > 0 {
+		res.Advice += fmt.Sprintf("%d store write(s) of profile %q have not answered yet: once the store answers (unlock it), run dbx-cred logout -p %s again to remove what they leave. ", flying, name, name)
+	}
 	m.env.log.Info("profile logged out", "profile", name, "revoked", len(res.Revoked))
 	return res, nil
+}
+
+// inFlight reports whether key's last store call timed out and has not
+// returned yet.
+func (m *Manager) inFlight(key string) bool {
+	m.mu.RLock()
+	ch, ok := m.settling[key]
+	m.mu.RUnlock()
+	if !ok {
+		return false
+	}
+	select {
+	case <-ch:
+		return false
+	default:
+		return true
+	}
 }
 
 func (m *Manager) orphanKeys(name string) []string {
@@ -117,61 +142,30 @@ func (m *Manager) logoutOwner(ctx context.Context, o *owner) (LogoutResult, erro
 	meta := o.snapshot()
 	name := meta.Name
 	// Revoking needs the root; a profile never used since the daemon
-	// started has not read it yet.
-	loadErr := o.loadLocked(ctx)
+	// started has not read it yet. Reading it starts no source: logout
+	// must not mint first.
+	root, err := o.readRoot(ctx)
 	var unavailable *store.UnavailableError
-	if errors.As(loadErr, &unavailable) {
-		return LogoutResult{}, fmt.Errorf("read the token of profile %q to revoke what dbx-cred made with it (nothing changed): %w", name, loadErr)
+	if errors.As(err, &unavailable) {
+		return LogoutResult{}, fmt.Errorf("read the token of profile %q to revoke what dbx-cred made with it (nothing changed): %w", name, err)
 	}
 	var res LogoutResult
-	ids := o.revokeAll(ctx)
-	if meta.Mode == ModeRotating && loadErr == nil {
-		swept, err := o.cleanup(ctx, map[string]bool{})
-		ids = append(ids, swept...)
-		if err != nil {
-			res.Advice = fmt.Sprintf("some tokens dbx-cred minted could not be revoked (%v): revoke the ones commented %q in the workspace (User Settings > Developer > Access tokens). ", err, m.env.comment(meta))
-		}
-	}
-	for _, id := range dedupe(ids) {
-		res.Revoked = append(res.Revoked, "short-lived token "+id)
-	}
-	// After close: no source can add a kept scope any more.
-	m.env.deleteAllKept(ctx, o.snapshot())
+	res.Revoked, res.Advice = m.endLogin(ctx, o, root)
+	// The registry forgets the profile first, with its secret pending: a
+	// crash now leaves an orphan that status lists, never a profile whose
+	// secret is gone.
 	key := secretKeyOf(meta)
-	var unknown <-chan struct{}
-	if err := m.env.store.Delete(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
-		if unknown = store.Settled(err); unknown == nil {
-			// Put the owner back as it was: closed sources restart on
-			// the next request.
-			m.mu.Lock()
-			m.owners[name] = newOwner(m.env, meta)
-			m.mu.Unlock()
-			return LogoutResult{}, fmt.Errorf("delete the token of profile %q (the profile is kept; its short-lived tokens were revoked): %w", name, err)
-		}
-	}
 	m.mu.Lock()
 	delete(m.owners, name)
-	if unknown != nil {
-		// The delete may still land, or not: the secret is an orphan
-		// until the reconciler reads it gone or logout runs again.
-		m.settling[key] = unknown
-		m.pending = append(m.pending, registry.Pending{Key: key, Profile: name, Reason: "a logout whose store delete did not answer in time", Since: time.Now().UTC().Truncate(time.Second)})
-		res.Advice += "the store did not confirm the delete in time: if the secret is still there, dbx-cred status lists it as orphaned and dbx-cred logout -p " + name + " removes it. "
-	}
+	m.pending = append(m.pending, registry.Pending{Key: key, Profile: name, Reason: "the secret of a logged-out profile", Since: time.Now().UTC().Truncate(time.Second)})
 	m.mu.Unlock()
 	if err := m.saveRegistry(); err != nil {
-		return res, fmt.Errorf("the token of profile %q is deleted, but the registry could not be updated: %w", name, err)
+		return res, fmt.Errorf("the tokens of profile %q are revoked, but the registry could not be updated: %w", name, err)
 	}
-	root := o.rootValue()
-	switch {
-	case meta.RootID != "" && root != "":
-		// dbx-cred rotate made this root; nobody else has seen it.
-		if err := m.env.rot.Tokens(meta.Host, root).Delete(ctx, meta.RootID); err != nil && !isNotFound(err) {
-			res.Advice += fmt.Sprintf("the long-lived token dbx-cred rotate created (id %s) could not be revoked (%v): revoke it in the workspace (User Settings > Developer > Access tokens).", meta.RootID, err)
-		} else {
-			res.Revoked = append(res.Revoked, "long-lived token "+meta.RootID+" (created by dbx-cred rotate)")
-		}
-	default:
+	if !m.deleteSecret(ctx, name, key, "the secret of a logged-out profile") {
+		res.Advice += "the store did not confirm deleting the secret: dbx-cred status lists it as orphaned until dbx-cred logout -p " + name + " removes it. "
+	}
+	if meta.RootID == "" {
 		res.Advice += "the token you pasted at login is still valid in the workspace: revoke it there (User Settings > Developer > Access tokens) unless another tool uses it."
 	}
 	return res, nil

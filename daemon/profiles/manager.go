@@ -193,7 +193,11 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	old := m.owners[name]
 	m.owners[name] = o
 	m.mu.Unlock()
-	if err := m.commit(name, meta.SecretKey); err != nil {
+	oldKey := ""
+	if old != nil {
+		oldKey = old.secretKey()
+	}
+	if err := m.commit(name, meta.SecretKey, oldKey, "the secret of a replaced login"); err != nil {
 		m.mu.Lock()
 		if old != nil {
 			m.owners[name] = old
@@ -203,11 +207,13 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 		m.mu.Unlock()
 		o.revokeAll(ctx)
 		m.env.deleteAllKept(ctx, o.snapshot())
-		m.deleteSecret(ctx, name, meta.SecretKey, "a login whose registry write failed")
+		// The new secret stays, pending: a concurrent registry write may
+		// have recorded it before this one failed, and deleting it could
+		// leave a registry entry without its secret.
 		return Profile{}, false, err
 	}
 	if old != nil {
-		m.retireOwner(ctx, old, o)
+		m.retireOwner(ctx, old)
 	}
 	m.env.log.Info("profile logged in", "profile", name, "host", host, "user", user.UserName, "replaced", old != nil)
 	return o.view(), old != nil, nil
@@ -237,21 +243,23 @@ func (m *Manager) writeSecret(ctx context.Context, profile, key, value, why stri
 	return err
 }
 
-// deleteSecret deletes key; if that fails or its outcome is unknown the key
-// stays pending, an orphan for status and logout.
-func (m *Manager) deleteSecret(ctx context.Context, profile, key, why string) {
+// deleteSecret deletes key and reports whether the store confirmed it. If
+// the delete fails or its outcome is unknown, the key stays pending: an
+// orphan for status and logout.
+func (m *Manager) deleteSecret(ctx context.Context, profile, key, why string) bool {
 	err := m.env.store.Delete(ctx, key)
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		m.dropPending(key)
-		return
+		return true
 	}
 	if settled := store.Settled(err); settled != nil {
 		m.mu.Lock()
 		m.settling[key] = settled
 		m.mu.Unlock()
 	}
-	m.env.log.Warn("could not delete a superseded secret; it is listed as an orphan", "profile", profile, "why", why, "err", err)
+	m.env.log.Warn("could not delete a secret; it is listed as an orphan", "profile", profile, "why", why, "err", err)
 	_ = m.addPending(registry.Pending{Key: key, Profile: profile, Reason: why, Since: time.Now().UTC().Truncate(time.Second)})
+	return false
 }
 
 func (m *Manager) addPending(p registry.Pending) error {
@@ -292,41 +300,78 @@ func (m *Manager) dropPending(key string) {
 	}
 }
 
-// commit writes the registry with key no longer pending: the owner that
-// names it is already in m.owners, so one write switches to it.
-func (m *Manager) commit(profile, key string) error {
+// commit writes the registry with key no longer pending and, in the same
+// write, the key it supersedes (if any) pending until it is deleted: the
+// owner that names key is already in m.owners, so this one write is the
+// switch, and a crash after it leaves the old secret listed, not lost.
+func (m *Manager) commit(profile, key, superseded, why string) error {
 	m.dropPendingLocal(key)
-	if err := m.saveRegistry(); err != nil {
+	now := time.Now().UTC().Truncate(time.Second)
+	if superseded != "" && superseded != key {
 		m.mu.Lock()
-		m.pending = append(m.pending, registry.Pending{Key: key, Profile: profile, Reason: "a write whose registry update failed", Since: time.Now().UTC().Truncate(time.Second)})
+		m.pending = append(m.pending, registry.Pending{Key: superseded, Profile: profile, Reason: why, Since: now})
+		m.mu.Unlock()
+	}
+	if err := m.saveRegistry(); err != nil {
+		m.dropPendingLocal(superseded)
+		m.mu.Lock()
+		m.pending = append(m.pending, registry.Pending{Key: key, Profile: profile, Reason: "a write whose registry update failed", Since: now})
 		m.mu.Unlock()
 		return fmt.Errorf("record the profile in the registry (nothing changed): %w", err)
 	}
 	return nil
 }
 
-// retireOwner ends a replaced profile: its sources' tokens are revoked, its
-// kept tokens and old secret deleted, and its leftovers swept, sparing what
-// the new owner holds (same comment, maybe the same workspace and user).
-func (m *Manager) retireOwner(ctx context.Context, old, next *owner) []string {
+// retireOwner ends a login a new one replaced: everything it made in the
+// workspace is revoked (its tokens carry its own login's comment, so
+// nothing of the new login's can match) and its secret deleted.
+func (m *Manager) retireOwner(ctx context.Context, old *owner) []string {
 	old.op.Lock()
 	defer old.op.Unlock()
-	meta := old.snapshot()
-	revoked := old.revokeAll(ctx)
-	if meta.Mode == ModeRotating {
-		// Its comment is its own login's: nothing of next's can match.
-		ids, err := old.cleanup(ctx, map[string]bool{})
-		if err != nil {
-			m.env.log.Warn("leftover clean-up of the replaced login failed", "profile", meta.Name, "err", err)
-		}
-		revoked = append(revoked, ids...)
+	root, err := old.readRoot(ctx)
+	if err != nil {
+		m.env.log.Warn("could not read the replaced login's root to revoke what it made; its tokens expire on their own", "profile", old.name, "err", err)
 	}
-	// After close: no source can add a kept scope any more.
-	m.env.deleteAllKept(ctx, old.snapshot())
-	if key := secretKeyOf(meta); key != next.secretKey() {
-		m.deleteSecret(ctx, meta.Name, key, "the secret of a replaced login")
+	revoked, advice := m.endLogin(ctx, old, root)
+	if advice != "" {
+		m.env.log.Warn("the replaced login left something alive", "profile", old.name, "advice", advice)
 	}
+	m.deleteSecret(ctx, old.name, old.secretKey(), "the secret of a replaced login")
 	return revoked
+}
+
+// endLogin revokes everything a login made in the workspace: its sources'
+// tokens, leftovers with its comment, and a root dbx-cred rotate made; and
+// deletes its kept tokens. root may be empty (unreadable): then only what
+// the sources hold is revoked, and advice says what is left. op is held.
+func (m *Manager) endLogin(ctx context.Context, o *owner, root string) (revoked []string, advice string) {
+	ids := o.revokeAll(ctx)
+	meta := o.snapshot() // after revokeAll: no source can add a kept scope any more
+	if root != "" && meta.Mode == ModeRotating {
+		swept, err := o.cleanup(ctx, map[string]bool{})
+		ids = append(ids, swept...)
+		if err != nil {
+			advice += fmt.Sprintf("some tokens dbx-cred minted could not be revoked (%v): revoke the ones commented %q in the workspace (User Settings > Developer > Access tokens). ", err, m.env.comment(meta))
+		}
+	}
+	for _, id := range dedupe(ids) {
+		revoked = append(revoked, "short-lived token "+id)
+	}
+	m.env.deleteAllKept(ctx, meta)
+	if meta.RootID != "" {
+		err := errors.New("its secret could not be read")
+		if root != "" {
+			if err = m.env.rot.Tokens(meta.Host, root).Delete(ctx, meta.RootID); isNotFound(err) {
+				err = nil
+			}
+		}
+		if err != nil {
+			advice += fmt.Sprintf("the long-lived token dbx-cred rotate created (id %s) could not be revoked (%v): revoke it in the workspace (User Settings > Developer > Access tokens). ", meta.RootID, err)
+		} else {
+			revoked = append(revoked, "long-lived token "+meta.RootID+" (created by dbx-cred rotate)")
+		}
+	}
+	return revoked, advice
 }
 
 // TokenRequest asks for a token by profile name, or by workspace host when

@@ -31,8 +31,11 @@ const (
 	// rootWarnAhead is how early status warns of an expiring root.
 	rootWarnAhead = 14 * 24 * time.Hour
 	// refreshMinAge stops clients from making the daemon mint in a loop:
-	// forced refreshes and rejection reports alike.
-	refreshMinAge = 10 * time.Second
+	// forced refreshes and rejection reports alike. It is at least the
+	// longest grace a superseded token gets (30 s), so a forced refresh
+	// never makes a third token alive beside the current one and one in
+	// its grace.
+	refreshMinAge = 30 * time.Second
 	// MaxScopedSources bounds the scope sets a profile keeps a token for;
 	// the least recently used is retired (its token revoked) to make room,
 	// so no number of distinct --scope requests can exhaust the quota.

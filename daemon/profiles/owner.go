@@ -72,7 +72,21 @@ type owner struct {
 	revoked  map[string]bool // token ids this daemon revoked for the profile
 	live     int             // this installation's live tokens, at the last clean-up
 
-	bg sync.WaitGroup // retirements running in the background
+	bg      sync.WaitGroup // retirements running in the background
+	closing chan struct{}  // closed by shutdown: retirements stop waiting
+	hurry   chan struct{}  // closed (and replaced) under mu: retirements revoke now
+}
+
+// retireGrace bounds how long a retired source's tokens stay alive for the
+// clients that were just given them.
+const retireGrace = 30 * time.Second
+
+// expedite makes waiting retirements revoke now (the quota is short).
+func (o *owner) expedite() {
+	o.mu.Lock()
+	close(o.hurry)
+	o.hurry = make(chan struct{})
+	o.mu.Unlock()
 }
 
 type scopedSource struct {
@@ -81,7 +95,7 @@ type scopedSource struct {
 }
 
 func newOwner(env *env, meta registry.Profile) *owner {
-	return &owner{env: env, name: meta.Name, meta: meta, state: Stored, scoped: map[string]*scopedSource{}, revoked: map[string]bool{}}
+	return &owner{env: env, name: meta.Name, meta: meta, closing: make(chan struct{}), hurry: make(chan struct{}), state: Stored, scoped: map[string]*scopedSource{}, revoked: map[string]bool{}}
 }
 
 func (o *owner) snapshot() registry.Profile {
@@ -126,36 +140,61 @@ func (o *owner) ensureLoaded(ctx context.Context) error {
 	return o.loadLocked(ctx)
 }
 
-// loadLocked is ensureLoaded with op held.
+// loadLocked is ensureLoaded with op held: the root is read, then the
+// sources start. A closed owner (logged out or replaced while the caller
+// waited for op) starts nothing.
 func (o *owner) loadLocked(ctx context.Context) error {
-	meta := o.snapshot()
 	o.mu.Lock()
-	done := o.loaded
+	done, closed := o.loaded, o.closed
 	o.mu.Unlock()
+	if closed {
+		return o.closedError()
+	}
 	if done {
 		return nil
 	}
+	root, err := o.readRoot(ctx)
+	if err != nil {
+		return err
+	}
+	o.start(ctx, o.snapshot(), root, tokensource.Token{})
+	o.env.log.Debug("profile loaded from the store", "profile", o.name)
+	return nil
+}
+
+// readRoot returns the root, from memory or else the store, and starts no
+// source: what logout and a re-login need to revoke what the root made,
+// without minting anything first. op is held.
+func (o *owner) readRoot(ctx context.Context) (string, error) {
+	o.mu.Lock()
+	root := o.root
+	o.mu.Unlock()
+	if root != "" {
+		return root, nil
+	}
+	meta := o.snapshot()
 	name := meta.Name
 	raw, err := o.env.store.Get(ctx, secretKeyOf(meta))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			msg := fmt.Sprintf("the store holds no token for profile %q (deleted outside dbx-cred?): run dbx-cred login -p %s --host %s", name, name, meta.Host)
 			o.setState(NeedsLogin, msg)
-			return fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
+			return "", fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
 		}
 		o.setState(KeyringUnavailable, err.Error())
 		o.env.log.Warn("keyring read failed", "profile", name, "err", err)
-		return fmt.Errorf("read the token of profile %q: %w", name, err)
+		return "", fmt.Errorf("read the token of profile %q: %w", name, err)
 	}
 	var s secret
 	if err := json.Unmarshal([]byte(raw), &s); err != nil || s.Token == "" {
 		msg := fmt.Sprintf("the store item for profile %q is not in dbx-cred's format: run dbx-cred login -p %s --host %s", name, name, meta.Host)
 		o.setState(NeedsLogin, msg)
-		return fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
+		return "", fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
 	}
-	o.start(ctx, meta, s.Token, tokensource.Token{})
-	o.env.log.Debug("profile loaded from the store", "profile", name)
-	return nil
+	o.mu.Lock()
+	o.root = s.Token
+	o.mu.Unlock()
+	return s.Token, nil
 }
 
 // start makes root current and builds the sources: first is a token just
@@ -176,6 +215,12 @@ func (o *owner) start(ctx context.Context, meta registry.Profile, root string, f
 		main = o.newDerived(meta, nil, first, false)
 	}
 	o.mu.Lock()
+	if o.closed {
+		// Closed meanwhile: nobody will ever stop it, so stop it now.
+		o.mu.Unlock()
+		main.Stop()
+		return
+	}
 	o.main, o.loaded, o.state, o.stateMsg = main, true, Ready, ""
 	o.mu.Unlock()
 	if meta.Mode != ModeRotating {
@@ -215,6 +260,7 @@ func (o *owner) newDerived(meta registry.Profile, scopes []string, initial token
 		Scopes:   scopes,
 	}
 	onQuota := func(ctx context.Context) error {
+		o.expedite()
 		if key == "" {
 			// The unscoped token is never starved by scoped ones.
 			o.retireScoped(ctx)
@@ -331,14 +377,39 @@ func (o *owner) addScoped(key string, d *tokensource.Derived) *tokensource.Deriv
 	}
 	o.mu.Unlock()
 	if len(retire) > 0 {
-		go func() {
-			defer o.bg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			o.retire(ctx, retire, srcs)
-		}()
+		go o.retireAfterUse(retire, srcs)
 	}
 	return d
+}
+
+// retireAfterUse stops sources already removed from o.scoped now and
+// revokes their tokens once no client may still use them (the latest expiry
+// they were told), or at once when the owner closes. o.bg counts it.
+func (o *owner) retireAfterUse(keys []string, srcs []*tokensource.Derived) {
+	defer o.bg.Done()
+	var last time.Time
+	for _, d := range srcs {
+		d.Stop()
+		if t := d.LastAdvertised(); t.After(last) {
+			last = t
+		}
+	}
+	// At most the longest grace: tokens retired in a burst (many scope
+	// sets) must not pile up against the quota; and at once when the
+	// quota is short (hurry) or the owner closes.
+	if wait := min(time.Until(last), retireGrace); wait > 0 {
+		o.mu.Lock()
+		hurry := o.hurry
+		o.mu.Unlock()
+		select {
+		case <-time.After(wait):
+		case <-hurry:
+		case <-o.closing:
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o.retire(ctx, keys, srcs)
 }
 
 // retire revokes the tokens of sources already removed from o.scoped and
@@ -388,15 +459,20 @@ func (o *owner) retireScoped(ctx context.Context) []string {
 	return o.retire(ctx, keys, srcs)
 }
 
-// dropScoped stops and forgets the source for key if it still is d. It holds
-// no token (it could not mint one), so nothing is revoked.
+// dropScoped forgets the source for key if it still is d (the workspace
+// refused its scopes) and retires it.
 func (o *owner) dropScoped(key string, d *tokensource.Derived) {
 	o.mu.Lock()
-	if s, ok := o.scoped[key]; ok && s.src == d {
-		delete(o.scoped, key)
+	if s, ok := o.scoped[key]; !ok || s.src != d || o.closed {
+		o.mu.Unlock()
+		d.Stop()
+		return
 	}
+	delete(o.scoped, key)
+	o.bg.Add(1)
 	o.mu.Unlock()
-	d.Stop()
+	// It may still hold a token minted before the refusal: retire it.
+	go o.retireAfterUse([]string{key}, []*tokensource.Derived{d})
 }
 
 // held is every token id the profile's sources own.
@@ -481,6 +557,9 @@ func isNotFound(err error) bool {
 // sources, once no retirement is running in the background.
 func (o *owner) shutdown() []tokensource.Source {
 	o.mu.Lock()
+	if !o.closed {
+		close(o.closing)
+	}
 	o.closed = true
 	srcs := []tokensource.Source{}
 	if o.main != nil {

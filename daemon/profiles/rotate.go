@@ -67,11 +67,11 @@ func (m *Manager) Rotate(ctx context.Context, name string) (RotateResult, error)
 		o.main = tokensource.NewStatic(nt.Value)
 	}
 	o.mu.Unlock()
-	if err := m.commit(name, newKey); err != nil {
+	if err := m.commit(name, newKey, secretKeyOf(meta), "the root a rotate replaced"); err != nil {
 		o.mu.Lock()
 		o.meta, o.root, o.main = meta, oldRoot, oldMain
 		o.mu.Unlock()
-		m.deleteSecret(ctx, name, newKey, "a rotate whose registry write failed")
+		// The new secret stays, pending (see Login); its root is revoked.
 		m.revokeQuietly(host, oldRoot, nt.ID)
 		return RotateResult{}, fmt.Errorf("the old root of profile %q stays in use: %w", name, err)
 	}
@@ -80,6 +80,11 @@ func (m *Manager) Rotate(ctx context.Context, name string) (RotateResult, error)
 	m.env.deleteAllKept(ctx, meta)
 	m.deleteSecret(ctx, name, secretKeyOf(meta), "the root a rotate replaced")
 	res := RotateResult{Profile: o.view()}
+	// Mints that read the old root before the swap finish first: revoking
+	// it under them would read as a rejected root (needs login).
+	o.mintGate.Lock()
+	//lint:ignore SA2001 a barrier: waiting for the holders is the point
+	o.mintGate.Unlock()
 	if meta.RootID != "" {
 		if err := m.env.rot.Tokens(host, nt.Value).Delete(ctx, meta.RootID); err != nil && !isNotFound(err) {
 			res.Message = fmt.Sprintf("the new root is in use, but revoking the old one (id %s) failed: %v; revoke it in the workspace", meta.RootID, err)

@@ -28,7 +28,8 @@ import (
 // the invariants the profile design promises:
 //   - no token served that the workspace says is revoked or expired;
 //   - at most 2 live derived tokens per source (current + one in grace);
-//   - no live dbx-cred token of a profile that is logged out;
+//   - no live dbx-cred token of a login that is logged out or replaced,
+//     and no root that rotate made but no profile uses;
 //   - no store item without a registry entry, no registry entry without
 //     its secret.
 func TestStress(t *testing.T) {
@@ -154,6 +155,15 @@ func TestStress(t *testing.T) {
 	for _, u := range userNames {
 		perSource := map[string]int{}
 		for _, ti := range emu.LiveTokens(u) {
+			if name, ok := strings.CutPrefix(ti.Comment, "dbx-cred root:"); ok {
+				// dbx-cred root:<installation>:<profile>, made by rotate:
+				// alive only while it is the root of that profile.
+				name = name[strings.Index(name, ":")+1:]
+				if o, ok := owners[name]; !ok || o.snapshot().RootID != ti.TokenID {
+					t.Errorf("root token %s made by rotate for %s is alive, but no profile uses it", ti.TokenID, name)
+				}
+				continue
+			}
 			if !strings.HasPrefix(ti.Comment, "dbx-cred:") {
 				continue
 			}

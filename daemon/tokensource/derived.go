@@ -99,7 +99,9 @@ type Derived struct {
 	failures  int
 	changed   chan struct{} // closed and replaced on every state change
 	held      map[string]Token
-	scheduled map[string]bool // ids with a revocation already planned
+	scheduled map[string]bool      // ids with a revocation already planned
+	adv       map[string]time.Time // the latest expiry told to clients, per id
+	rejected  map[string]bool      // ids a client reported rejected
 
 	kick    chan struct{}
 	cancel  context.CancelFunc
@@ -130,6 +132,7 @@ func NewDerived(mint Minter, cfg Config, initial Token) *Derived {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Derived{
 		cfg: cfg, mint: mint, changed: make(chan struct{}), held: map[string]Token{}, scheduled: map[string]bool{},
+		adv: map[string]time.Time{}, rejected: map[string]bool{},
 		kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}),
 	}
 	now := cfg.Clock.Now()
@@ -161,6 +164,9 @@ func (d *Derived) Token(ctx context.Context) (Token, error) {
 		if d.usableAt(d.cur, now) {
 			t := d.cur
 			t.Expiry = d.advertisedExpiry(t, now)
+			if t.Expiry.After(d.adv[t.ID]) {
+				d.adv[t.ID] = t.Expiry
+			}
 			d.mu.Unlock()
 			return t, nil
 		}
@@ -197,6 +203,14 @@ func (d *Derived) Refresh(rejected string, minAge time.Duration) bool {
 	if d.cur.Value == "" || (rejected != "" && rejected != d.cur.Value) || now.Sub(d.minted) < minAge {
 		return false
 	}
+	if rejected == "" && len(d.held) > 1 {
+		// A superseded token still awaits its revocation: one more would
+		// make three alive for this source.
+		return false
+	}
+	if rejected != "" {
+		d.rejected[d.cur.ID] = true // no use keeping it alive for anyone
+	}
 	// The superseded token is still revoked after the grace period; a
 	// rejected one is simply no longer served.
 	d.cur = Token{}
@@ -205,6 +219,23 @@ func (d *Derived) Refresh(rejected string, minAge time.Duration) bool {
 	d.broadcast()
 	d.poke()
 	return true
+}
+
+// mintTimeout bounds one token/create call, which Stop waits for.
+const mintTimeout = 30 * time.Second
+
+// LastAdvertised is the latest expiry told to clients for any token the
+// source still holds: until then, revoking one may break a client.
+func (d *Derived) LastAdvertised() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var last time.Time
+	for id := range d.held {
+		if d.adv[id].After(last) {
+			last = d.adv[id]
+		}
+	}
+	return last
 }
 
 // Status implements Source.
@@ -265,6 +296,8 @@ func (d *Derived) forget(id string) {
 	d.mu.Lock()
 	delete(d.held, id)
 	delete(d.scheduled, id)
+	delete(d.adv, id)
+	delete(d.rejected, id)
 	d.mu.Unlock()
 	if d.cfg.OnRevoked != nil {
 		d.cfg.OnRevoked(id)
@@ -454,10 +487,24 @@ func (d *Derived) renew(ctx context.Context) error {
 	}
 	grace := d.grace(tok.Expiry.Sub(sent))
 	next := d.renewAt
+	delays := make([]time.Duration, len(stale))
+	for i, t := range stale {
+		// Not before the expiry clients were told (a forced refresh may
+		// supersede a token before its planned renewal), unless a client
+		// reported it rejected.
+		switch {
+		case d.rejected[t.ID]:
+			delays[i] = 0
+		case d.adv[t.ID].Sub(now) > grace:
+			delays[i] = d.adv[t.ID].Sub(now)
+		default:
+			delays[i] = grace
+		}
+	}
 	d.mu.Unlock()
 	d.cfg.Log.Info("token renewed", "profile", d.cfg.Name, "lifetime", lifetime, "next_renewal", next.UTC().Format(time.RFC3339))
-	for _, t := range stale {
-		d.revokeLater(ctx, t, grace)
+	for i, t := range stale {
+		d.revokeLater(ctx, t, delays[i])
 	}
 	return nil
 }
@@ -475,7 +522,12 @@ func (d *Derived) mintHeld(ctx context.Context) (Token, time.Time, time.Duration
 	d.mu.Lock()
 	d.lastMint = sent
 	d.mu.Unlock()
-	m, err := d.mint.Mint(ctx)
+	// Not cancelled by Stop: a mint aborted half-way may still create a
+	// token whose answer we never read, which nobody would then revoke.
+	// Stop waits for it instead (bounded), and Revoke then revokes it.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mintTimeout)
+	defer cancel()
+	m, err := d.mint.Mint(mctx)
 	if err != nil {
 		return Token{}, sent, 0, err
 	}
