@@ -21,7 +21,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/server"
-	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/store/oskeyring"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	"github.com/dbx-cred/dbx-cred/internal/version"
@@ -34,7 +34,7 @@ const KeyringService = "dbx-cred"
 type Config struct {
 	Socket         string        // default: safesocket.Path
 	RegistryPath   string        // default: registry.DefaultPath
-	KeyringTimeout time.Duration // default: store.DefaultTimeout
+	KeyringTimeout time.Duration // default: oskeyring.DefaultTimeout
 	// MetadataListen is --metadata-listen: "" for the remembered port,
 	// else metadata.DefaultListen, else any free one (remembered next to
 	// the registry, metadata.StateFile); "off" disables it.
@@ -66,13 +66,13 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	recoverRegistry(cfg.RegistryPath, log)
-	st := store.NewKeyring(KeyringService, cfg.KeyringTimeout, getenv)
+	st := oskeyring.NewKeyring(KeyringService, cfg.KeyringTimeout, getenv)
 	ws := workspace.New(30 * time.Second)
 	mgr, err := profiles.New(cfg.RegistryPath, st, ws, profiles.Rotation{
 		Tokens: ws.Tokens,
 		// Minted tokens live under their own service name, so no profile
 		// name can ever collide with one.
-		Derived: store.NewKeyring(KeyringService+"-derived", cfg.KeyringTimeout, getenv),
+		Derived: oskeyring.NewKeyring(KeyringService+"-derived", cfg.KeyringTimeout, getenv),
 		CrashAt: crashHook(getenv, log),
 	}, log)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/logfile"
 	"github.com/dbx-cred/dbx-cred/daemon/metadata"
 	"github.com/dbx-cred/dbx-cred/daemon/service"
-	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/store/oskeyring"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	"github.com/dbx-cred/dbx-cred/internal/version"
 )
@@ -127,7 +127,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	socket := fs.String("socket", "", "")
 	level := fs.String("log-level", "info", "")
 	logFile := fs.String("log-file", "", "")
-	timeout := fs.Duration("keyring-timeout", store.DefaultTimeout, "")
+	timeout := fs.Duration("keyring-timeout", oskeyring.DefaultTimeout, "")
 	// From the environment too, so a daemon that a service manager or
 	// dbx-cred's autostart runs listens where the user chose; "" is the
 	// automatic, remembered choice (daemon/metadata.Bind).
