@@ -24,6 +24,10 @@ var ErrOutcomeUnknown = errors.New("the outcome is unknown")
 // fails at once with exit 5 instead of waiting or prompting.
 var ErrLocked = errors.New("locked: run dbx-cred unlock")
 
+// ErrCleared is wrapped with ErrNotFound by a store that loses everything
+// at a reboot (the kernel keyring), so the profile says why it needs a login.
+var ErrCleared = errors.New("the kernel keyring was cleared (reboot)")
+
 // ErrTooBig means the backend refuses a secret of that size.
 var ErrTooBig = errors.New("the secret is larger than this store accepts")
 
