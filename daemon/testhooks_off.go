@@ -13,3 +13,5 @@ const testHooksBuilt = false
 func metadataDefault(_ func(string) string, def string) string { return def }
 
 func crashHook(func(string) string, *slog.Logger) func(point string) { return nil }
+
+func scryptWork(func(string) string) int { return 0 }
