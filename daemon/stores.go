@@ -65,7 +65,7 @@ func openBackend(name string, cfg storeConfig) (*backend, error) {
 		v := file.New(cfg.filePath, file.Options{WorkFactor: cfg.work})
 		return &backend{name: name, main: v.Namespace(KeyringService), derived: v.Namespace(KeyringService + "-derived"), probe: v.Probe, vault: v}, nil
 	case StoreKeyctl:
-		r := keyctl.Open(keyctl.DefaultRing)
+		r := keyctl.Open(keyctlRing(cfg.getenv, keyctl.DefaultRing))
 		return &backend{name: name, main: r.Namespace(KeyringService), derived: r.Namespace(KeyringService + "-derived"), probe: r.Probe}, nil
 	}
 	return nil, fmt.Errorf("unknown store %q", name)

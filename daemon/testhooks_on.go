@@ -82,3 +82,15 @@ func scryptWork(getenv func(string) string) int {
 	n, _ := strconv.Atoi(getenv(ScryptWorkEnv))
 	return n
 }
+
+// KeyctlRingEnv replaces the kernel keyring store's ring name, so a test's
+// daemon never touches the real "dbx-cred" ring of the uid (the kernel
+// keyring is shared by every process of the uid, tests included).
+const KeyctlRingEnv = "DBX_CRED_TEST_KEYCTL_RING"
+
+func keyctlRing(getenv func(string) string, def string) string {
+	if v := getenv(KeyctlRingEnv); v != "" {
+		return v
+	}
+	return def
+}
