@@ -86,7 +86,7 @@ type DamagedError struct {
 }
 
 func (e *DamagedError) Error() string {
-	fix := fmt.Sprintf("move it aside, then dbx-cred unlock creates a new one and each profile needs dbx-cred login again")
+	fix := "move it aside, then dbx-cred unlock creates a new one and each profile needs dbx-cred login again"
 	if _, err := os.Stat(e.Path + ".1"); err == nil {
 		fix = fmt.Sprintf("the previous version is %s: mv %s %s.damaged && cp %s %s, then dbx-cred unlock (profiles logged in since that version need dbx-cred login again)",
 			e.Path+".1", e.Path, e.Path, e.Path+".1", e.Path)

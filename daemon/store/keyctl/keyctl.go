@@ -10,7 +10,6 @@
 package keyctl
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -46,5 +45,3 @@ func quotaNote() string {
 	}
 	return fmt.Sprintf("the per-user key quota (%s bytes, %s keys; usage in /proc/key-users)", strings.TrimSpace(string(b)), strings.TrimSpace(string(k)))
 }
-
-var errUnsupported = errors.New("the kernel keyring exists only on Linux")

@@ -4,9 +4,12 @@ package keyctl
 
 import (
 	"context"
+	"errors"
 
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 )
+
+var errUnsupported = errors.New("the kernel keyring exists only on Linux")
 
 // Ring is the kernel keyring, absent here: every call fails with the fix.
 type Ring struct{ name string }
