@@ -17,9 +17,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/dbx-cred/dbx-cred/internal/version.Version=$(VERSION)
 
 # Debian packages the tests drive for real: a Secret Service on a private
-# D-Bus, the shells whose quoting we prove, git, curl and setpriv.
-APT_PACKAGES := gnome-keyring dbus dbus-x11 libsecret-tools bash zsh fish git curl util-linux
-TEST_COMMANDS := gnome-keyring-daemon dbus-run-session gdbus secret-tool zsh fish git curl setpriv
+# D-Bus, the shells whose quoting we prove, git, curl and setpriv, and
+# keyctl to look into the kernel keyring store.
+APT_PACKAGES := gnome-keyring dbus dbus-x11 libsecret-tools bash zsh fish git curl util-linux keyutils
+TEST_COMMANDS := gnome-keyring-daemon dbus-run-session gdbus secret-tool zsh fish git curl setpriv keyctl
 
 CROSS := darwin/arm64 darwin/amd64 windows/amd64 linux/arm64 linux/amd64
 # What "make dist" ships: the same platforms, built without cgo.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -22,10 +23,15 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/server"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/store/file"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	"github.com/dbx-cred/dbx-cred/internal/version"
 )
+
+// storeWatchEvery is how often the store is probed, so one that starts
+// answering (or stops) shows in status and is used without a restart.
+const storeWatchEvery = 5 * time.Second
 
 // KeyringService is the service name of every keyring item dbx-cred writes.
 const KeyringService = "dbx-cred"
@@ -34,13 +40,17 @@ const KeyringService = "dbx-cred"
 type Config struct {
 	Socket         string        // default: safesocket.Path
 	RegistryPath   string        // default: registry.DefaultPath
-	KeyringTimeout time.Duration // default: store.DefaultTimeout
+	KeyringTimeout time.Duration // default: oskeyring.DefaultTimeout
 	// MetadataListen is --metadata-listen: "" for the remembered port,
 	// else metadata.DefaultListen, else any free one (remembered next to
 	// the registry, metadata.StateFile); "off" disables it.
 	MetadataListen string
-	Getenv         func(string) string
-	Log            *slog.Logger
+	// Store is --store: auto (the default), os, file or keyctl.
+	Store string
+	// FileStore is the file store's path; default file.DefaultPath.
+	FileStore string
+	Getenv    func(string) string
+	Log       *slog.Logger
 }
 
 // Run serves until ctx is done, then stops gracefully and removes the socket.
@@ -66,18 +76,45 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	recoverRegistry(cfg.RegistryPath, log)
-	st := store.NewKeyring(KeyringService, cfg.KeyringTimeout, getenv)
+	choice, err := ParseStore(cfg.Store)
+	if err != nil {
+		return err
+	}
+	if cfg.FileStore == "" {
+		if cfg.FileStore, err = file.DefaultPath(getenv); err != nil {
+			return err
+		}
+	}
+	scfg := storeConfig{timeout: cfg.KeyringTimeout, getenv: getenv, filePath: cfg.FileStore, work: scryptWork(getenv)}
+	reg, err := registry.Load(cfg.RegistryPath)
+	if err != nil {
+		return fmt.Errorf("load profiles: %w", err)
+	}
+	recorded := map[string][]string{}
+	for _, p := range reg.Profiles {
+		recorded[registry.StoreOf(p)] = append(recorded[registry.StoreOf(p)], p.Name)
+	}
+	chosen, err := chooseStore(ctx, choice, recorded, scfg, log)
+	if err != nil {
+		return err
+	}
+	mainSw, derivedSw := store.NewSwitch(chosen.main), store.NewSwitch(chosen.derived)
 	ws := workspace.New(30 * time.Second)
-	mgr, err := profiles.New(cfg.RegistryPath, st, ws, profiles.Rotation{
-		Tokens: ws.Tokens,
-		// Minted tokens live under their own service name, so no profile
-		// name can ever collide with one.
-		Derived: store.NewKeyring(KeyringService+"-derived", cfg.KeyringTimeout, getenv),
+	mgr, err := profiles.New(cfg.RegistryPath, mainSw, ws, profiles.Rotation{
+		Tokens:  ws.Tokens,
+		Derived: derivedSw,
 		CrashAt: crashHook(getenv, log),
 	}, log)
 	if err != nil {
 		return fmt.Errorf("load profiles: %w", err)
 	}
+	sts := &stores{cfg: scfg, log: log, mgr: mgr, main: mainSw, der: derivedSw}
+	sts.use(chosen)
+	sts.refresh(ctx)
+	if chosen.name == "" {
+		log.Warn("no store is usable: serving the socket, refusing logins until one is chosen or the OS keyring answers", "choices", choices(cfg.FileStore))
+	}
+	st := store.Store(mainSw)
 
 	ln, err := safesocket.Listen(cfg.Socket)
 	if err != nil {
@@ -94,6 +131,21 @@ func Run(ctx context.Context, cfg Config) error {
 		StatePath: filepath.Join(filepath.Dir(cfg.RegistryPath), metadata.StateFile),
 	}, mgr, st, aud, log)
 	defer meta.stop(log)
+	sts.paths = meta.paths
+
+	// Shutdown over the socket (dbx-cred daemon stop) ends the same way as
+	// SIGTERM: after the answer is sent, gracefully.
+	shutdown := make(chan struct{})
+	var once sync.Once
+	stopAsked := func() { once.Do(func() { close(shutdown) }) }
+	shutdownAsked := func() bool {
+		select {
+		case <-shutdown:
+			return true
+		default:
+			return false
+		}
+	}
 
 	uid := os.Getuid()
 	g := grpc.NewServer(server.GRPCOptions(uid, log)...)
@@ -107,10 +159,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Hardened:       hardened,
 		MetadataListen: meta.base(),
 		MetadataError:  meta.errText(),
-	}, log).WithAudit(aud).WithMetadata(meta.urls()).Register(g)
+	}, log).WithAudit(aud).WithMetadata(meta.urls()).WithStores(sts).WithShutdown(stopAsked).Register(g)
 
 	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
-		"keyring", st.Backend(), "profiles", len(mgr.Names()), "hardened", hardened, "version", version.Version,
+		"store", chosen.name, "keyring", st.Backend(), "profiles", len(mgr.Names()), "hardened", hardened, "version", version.Version,
 		"metadata_listen", meta.base(), "metadata_down", meta.err != nil)
 
 	// Renewals and the leftover clean-up run beside the server; on the way
@@ -118,7 +170,9 @@ func Run(ctx context.Context, cfg Config) error {
 	bgCtx, stopBg := context.WithCancel(context.Background())
 	bgDone := make(chan struct{})
 	go func() { mgr.Run(bgCtx, time.Hour); close(bgDone) }()
-	defer func() { stopBg(); <-bgDone }()
+	watchDone := make(chan struct{})
+	go func() { sts.watch(bgCtx, storeWatchEvery); close(watchDone) }()
+	defer func() { stopBg(); <-bgDone; <-watchDone }()
 
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(ln) }()
@@ -129,8 +183,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return nil
 	case <-ctx.Done():
+	case <-shutdown:
 	}
-	log.Info("shutting down", "cause", context.Cause(ctx))
+	log.Info("shutting down", "cause", context.Cause(ctx), "asked_over_socket", shutdownAsked())
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()
 	select {

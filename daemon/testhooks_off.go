@@ -13,3 +13,7 @@ const testHooksBuilt = false
 func metadataDefault(_ func(string) string, def string) string { return def }
 
 func crashHook(func(string) string, *slog.Logger) func(point string) { return nil }
+
+func scryptWork(func(string) string) int { return 0 }
+
+func keyctlRing(_ func(string) string, def string) string { return def }

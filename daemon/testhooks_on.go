@@ -5,6 +5,7 @@ package daemon
 import (
 	"log/slog"
 	"os"
+	"strconv"
 )
 
 // Test hooks exist only in binaries built with -tags dbxcredtest (the e2e
@@ -47,6 +48,16 @@ func crashHook(getenv func(string) string, log *slog.Logger) func(point string) 
 	case "":
 		return nil
 	case "after-mint", "after-persist":
+	case "migrate-after-copy", "migrate-after-switch":
+		// A migration stops there and waits for the test's kill -9: a
+		// real SIGKILL, between the store writes and the registry switch.
+		log.Warn("test hook armed: a store migration will pause", "env", CrashHookEnv, "point", at)
+		return func(point string) {
+			if point == at {
+				log.Warn("test hook: paused for kill -9", "point", point)
+				select {}
+			}
+		}
 	default:
 		log.Warn("ignoring an unknown test crash point", "env", CrashHookEnv, "value", at)
 		return nil
@@ -60,4 +71,26 @@ func crashHook(getenv func(string) string, log *slog.Logger) func(point string) 
 		// os.Exit runs no deferred calls, like the kill -9 it stands for.
 		os.Exit(CrashExitCode)
 	}
+}
+
+// ScryptWorkEnv lowers the file store's scrypt work factor for a new file
+// (log2 N), so end-to-end tests under -race do not spend seconds per
+// unlock. The file format is the same.
+const ScryptWorkEnv = "DBX_CRED_TEST_SCRYPT_WORK"
+
+func scryptWork(getenv func(string) string) int {
+	n, _ := strconv.Atoi(getenv(ScryptWorkEnv))
+	return n
+}
+
+// KeyctlRingEnv replaces the kernel keyring store's ring name, so a test's
+// daemon never touches the real "dbx-cred" ring of the uid (the kernel
+// keyring is shared by every process of the uid, tests included).
+const KeyctlRingEnv = "DBX_CRED_TEST_KEYCTL_RING"
+
+func keyctlRing(getenv func(string) string, def string) string {
+	if v := getenv(KeyctlRingEnv); v != "" {
+		return v
+	}
+	return def
 }

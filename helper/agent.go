@@ -66,3 +66,19 @@ func (a agent) MetadataURL(ctx context.Context, in *pb.MetadataURLRequest) (*pb.
 func (a agent) Audit(ctx context.Context, in *pb.AuditRequest) (*pb.AuditResponse, error) {
 	return invoke[pb.AuditResponse](ctx, a, "Audit", in)
 }
+
+func (a agent) Unlock(ctx context.Context, in *pb.UnlockRequest) (*pb.UnlockResponse, error) {
+	return invoke[pb.UnlockResponse](ctx, a, "Unlock", in)
+}
+
+func (a agent) Lock(ctx context.Context, in *pb.LockRequest) (*pb.LockResponse, error) {
+	return invoke[pb.LockResponse](ctx, a, "Lock", in)
+}
+
+func (a agent) Shutdown(ctx context.Context, in *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
+	return invoke[pb.ShutdownResponse](ctx, a, "Shutdown", in)
+}
+
+func (a agent) MigrateStore(ctx context.Context, in *pb.MigrateStoreRequest) (*pb.MigrateStoreResponse, error) {
+	return invoke[pb.MigrateStoreResponse](ctx, a, "MigrateStore", in)
+}

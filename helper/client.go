@@ -54,7 +54,7 @@ func (c *cli) callOnce(timeout time.Duration, fn func(ctx context.Context, clien
 	// deadline can fire a moment before ctx's timer, hence the clock.
 	if d, _ := ctx.Deadline(); grpcwire.CodeOf(err) == grpcwire.DeadlineExceeded && !time.Now().Before(d) {
 		return &exitError{code: exitFailure, msg: fmt.Sprintf("dbx-credd on %s accepted the connection but did not answer within %s: "+
-			"it may be stuck (waiting on the keyring, say): see its log and restart it, "+
+			"it may be stuck (waiting on the keyring, say): see its log, then dbx-cred daemon restart, "+
 			"or set DBX_CRED_SOCKET if yours serves elsewhere", c.socket, timeout)}
 	}
 	return err

@@ -62,6 +62,10 @@ func commands() []command {
 		{"rotate", "replace a profile's stored token with a new one", runRotate},
 		{"import", "move a .databrickscfg's tokens into the keyring and rewrite it to use dbx-cred", runImport},
 		{"export", "print a .databrickscfg profile block that uses dbx-cred (no token)", runExport},
+		{"unlock", "unlock the encrypted file store (passphrase from a hidden prompt or stdin)", runUnlock},
+		{"lock", "lock the file store: the daemon forgets its key and every secret", runLock},
+		{"daemon", "stop, restart or describe the running dbx-credd, however it was started", runDaemon},
+		{"store", "\"store migrate --to file|keyctl|os\": move every secret to another store", runStore},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -161,7 +161,7 @@ func TestHelperGivesUpOnSilentServer(t *testing.T) {
 	if code != exitFailure {
 		t.Errorf("exit %d, want %d", code, exitFailure)
 	}
-	for _, want := range []string{spy.sock, "accepted the connection but did not answer within 10s", "restart it"} {
+	for _, want := range []string{spy.sock, "accepted the connection but did not answer within 10s", "dbx-cred daemon restart"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr %q does not say %q", errOut, want)
 		}

@@ -20,7 +20,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/logfile"
 	"github.com/dbx-cred/dbx-cred/daemon/metadata"
 	"github.com/dbx-cred/dbx-cred/daemon/service"
-	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/store/oskeyring"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	"github.com/dbx-cred/dbx-cred/internal/version"
 )
@@ -53,6 +53,20 @@ Flags of run:
                             launchd agent, the Windows logon start and dbx-cred's
                             autostart use it)
   --keyring-timeout DUR     bound on every keyring call (default 5s)
+  --store STORE             where secrets are kept (default: $DBX_CRED_STORE, else auto):
+                              os      the OS keyring (Secret Service, Keychain,
+                                      Credential Manager)
+                              file    an age-encrypted file,
+                                      $XDG_DATA_HOME/dbx-cred/secrets.age; the daemon
+                                      starts locked until dbx-cred unlock
+                              keyctl  the Linux kernel keyring (cleared at reboot)
+                              auto    the store the registry records for your
+                                      profiles, else the OS keyring when it answers;
+                                      else the daemon serves but refuses logins
+                                      and lists the stores to choose from
+                            The daemon refuses to start on a store other than
+                            the one your profiles live in: dbx-cred store
+                            migrate moves them
   --metadata-listen ADDR    where the metadata service for Databricks SDKs listens:
                             127.0.0.1:PORT exactly, 0 for a free port chosen once
                             and remembered, or off (default: $DBX_CRED_METADATA_LISTEN,
@@ -77,13 +91,15 @@ The service (install):
            "dbx-credd" under HKCU\Software\Microsoft\Windows\CurrentVersion\Run;
            logs: %LOCALAPPDATA%\dbx-cred\dbx-credd.log
            "stop" is not supported there: end dbx-credd.exe in Task Manager
-  It runs this dbx-credd executable with "run". DBX_CRED_SOCKET and
-  DBX_CRED_METADATA_LISTEN, when set at install time, are carried into it;
+  It runs this dbx-credd executable with "run". DBX_CRED_SOCKET,
+  DBX_CRED_METADATA_LISTEN and DBX_CRED_STORE, when set at install time, are carried into it;
   otherwise it serves on the default socket, where dbx-cred looks. Without a
   service, dbx-cred starts "dbx-credd run" itself on first use (set
   DBX_CRED_NO_AUTOSTART=1 to turn that off).
 
-Secrets live only in the OS keyring (service "dbx-cred", one item per profile).
+Secrets live only in the chosen store (in the OS keyring: service "dbx-cred",
+one item per profile). dbx-cred daemon stop|restart|status works on any
+running dbx-credd, however it was started.
 Non-secret profile data lives in $XDG_CONFIG_HOME/dbx-cred/profiles.json;
 each write keeps the previous file as profiles.json.1, which the daemon falls
 back to (with a warning in its log) when profiles.json does not parse.
@@ -127,11 +143,12 @@ func runDaemon(args []string, stderr io.Writer) int {
 	socket := fs.String("socket", "", "")
 	level := fs.String("log-level", "info", "")
 	logFile := fs.String("log-file", "", "")
-	timeout := fs.Duration("keyring-timeout", store.DefaultTimeout, "")
+	timeout := fs.Duration("keyring-timeout", oskeyring.DefaultTimeout, "")
 	// From the environment too, so a daemon that a service manager or
 	// dbx-cred's autostart runs listens where the user chose; "" is the
 	// automatic, remembered choice (daemon/metadata.Bind).
 	metadataListen := fs.String("metadata-listen", os.Getenv(service.EnvMetadataListen), "")
+	storeChoice := fs.String("store", os.Getenv(service.EnvStore), "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -149,6 +166,10 @@ func runDaemon(args []string, stderr io.Writer) int {
 	}
 	if *timeout <= 0 {
 		fmt.Fprintf(stderr, "dbx-credd run: --keyring-timeout must be positive, e.g. 5s\n")
+		return 64
+	}
+	if _, err := daemon.ParseStore(*storeChoice); err != nil {
+		fmt.Fprintf(stderr, "dbx-credd run: %v\n", err)
 		return 64
 	}
 	if _, _, err := metadata.ParseListen(*metadataListen); err != nil {
@@ -174,7 +195,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	err := daemon.Run(ctx, daemon.Config{Socket: *socket, KeyringTimeout: *timeout, MetadataListen: *metadataListen, Log: log})
+	err := daemon.Run(ctx, daemon.Config{Socket: *socket, KeyringTimeout: *timeout, MetadataListen: *metadataListen, Store: *storeChoice, Log: log})
 	if err != nil {
 		msg := strings.TrimSpace(err.Error())
 		if *logFile != "" {

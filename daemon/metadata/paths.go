@@ -239,3 +239,14 @@ func (p *Paths) Match(seg string) (string, bool) {
 	}
 	return "", false
 }
+
+// ForgetAll drops every URL secret from memory, not from the store: after
+// the store is locked, a URL works again only once it can be read back.
+func (p *Paths) ForgetAll() {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	p.mu.Lock()
+	p.secrets, p.checked = map[string][]byte{}, map[string]bool{}
+	p.mu.Unlock()
+	p.lastFail = time.Time{}
+}

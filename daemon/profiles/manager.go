@@ -77,6 +77,8 @@ type Manager struct {
 	// settling: store keys whose last call timed out and has not yet
 	// returned; a read-back before then would see a stale outcome.
 	settling map[string]<-chan struct{}
+	// storeName is the store new logins record (SetStore).
+	storeName string
 }
 
 // New loads the registry at registryPath. rot may be the zero Rotation
@@ -167,7 +169,8 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 		return Profile{}, false, err
 	}
 	meta := registry.Profile{Name: name, Host: host, UserName: user.UserName, Kind: KindPAT,
-		Created: time.Now().UTC().Truncate(time.Second), Mode: ModeStatic, SecretKey: newSecretKey(name), LoginID: randomHex(4)}
+		Created: time.Now().UTC().Truncate(time.Second), Mode: ModeStatic, SecretKey: newSecretKey(name), LoginID: randomHex(4),
+		Store: m.currentStore()}
 	var first tokensource.Token
 	if !opt.Static {
 		meta.Mode, meta.LifetimeSeconds = ModeRotating, int64(lifetime/time.Second)

@@ -41,6 +41,19 @@ type Profile struct {
 	// KeptScopes lists the scope sets ("" for none) whose current minted
 	// token is kept in the store, so logout can delete every one.
 	KeptScopes []string `json:"kept_scopes,omitempty"`
+	// Store names the store that holds the profile's secrets: "os",
+	// "file" or "keyctl"; empty means "os" (profiles from before stores
+	// were a choice). The daemon refuses to start on another store while
+	// profiles live in this one (dbx-cred store migrate moves them).
+	Store string `json:"store,omitempty"`
+}
+
+// StoreOf is p's store, with the empty default spelled out.
+func StoreOf(p Profile) string {
+	if p.Store == "" {
+		return "os"
+	}
+	return p.Store
 }
 
 // Pending is a store key whose write or delete had no confirmed outcome

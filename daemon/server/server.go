@@ -46,6 +46,8 @@ type Server struct {
 	log      *slog.Logger
 	audit    *audit.Log   // see WithAudit
 	metadata MetadataURLs // see WithMetadata
+	stores   Stores       // see WithStores
+	shutdown func()       // see WithShutdown
 }
 
 // New returns a Server.
@@ -113,13 +115,29 @@ func (s *Server) listProto() []*pb.Profile {
 }
 
 // Status implements AgentService.
-func (s *Server) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error) {
+func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	var st *pb.StoreStatus
+	backend := s.info.KeyringBackend
+	if s.stores != nil {
+		i := s.stores.Info(ctx)
+		st = storeProto(i)
+		// keyring_backend carries the state too, for helpers that only
+		// print that field.
+		backend = i.Backend
+		switch {
+		case i.Locked:
+			backend += ", locked: run dbx-cred unlock"
+		case !i.Reachable:
+			backend += ", unreachable: see dbx-cred daemon status"
+		}
+	}
 	return &pb.StatusResponse{
+		Store:          st,
 		Version:        s.info.Version,
 		Pid:            int64(s.info.PID),
 		Started:        timestamppb.New(s.info.Started),
 		Socket:         s.info.Socket,
-		KeyringBackend: s.info.KeyringBackend,
+		KeyringBackend: backend,
 		RegistryPath:   s.info.RegistryPath,
 		ProfileCount:   int32(len(s.profiles.Names())),
 		Hardened:       s.info.Hardened,

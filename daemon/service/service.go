@@ -42,6 +42,11 @@ var (
 	launchdTemplate string
 )
 
+// EnvStore is read by "dbx-credd run" as the default of --store (auto, os,
+// file, keyctl); install carries it into the service, so a headless
+// machine's service uses the store chosen in the installing shell.
+const EnvStore = "DBX_CRED_STORE"
+
 // EnvVar is one variable the service sets for the daemon.
 type EnvVar struct{ Name, Value string }
 
@@ -72,7 +77,7 @@ func (u Unit) HasSocket() bool {
 // which launchd need not give its agents the value the user's shell has.
 func serviceEnv(getenv func(string) string, withTempDir bool) []EnvVar {
 	var env []EnvVar
-	for _, name := range []string{safesocket.EnvSocket, EnvMetadataListen} {
+	for _, name := range []string{safesocket.EnvSocket, EnvMetadataListen, EnvStore} {
 		if v := getenv(name); v != "" {
 			env = append(env, EnvVar{name, v})
 		}

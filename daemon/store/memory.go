@@ -22,33 +22,45 @@ func (m *Memory) Backend() string { return "memory" }
 
 // Get implements Store.
 func (m *Memory) Get(ctx context.Context, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, ok := m.m[key]
 	if !ok {
 		return "", fmt.Errorf("read %q: %w", key, ErrNotFound)
 	}
-	return s, ctx.Err()
+	return s, nil
 }
 
 // Set implements Store.
 func (m *Memory) Set(ctx context.Context, key, secret string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.m[key] = secret
-	return ctx.Err()
+	return nil
 }
 
 // Delete implements Store.
 func (m *Memory) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.m[key]; !ok {
 		return fmt.Errorf("delete %q: %w", key, ErrNotFound)
 	}
 	delete(m.m, key)
-	return ctx.Err()
+	return nil
 }
+
+// List implements Lister.
+func (m *Memory) List(ctx context.Context) ([]string, error) { return m.Keys(), ctx.Err() }
 
 // Keys lists the keys held, sorted: tests assert what the store holds.
 func (m *Memory) Keys() []string {

@@ -1,20 +1,39 @@
 // Package store keeps secrets. Store is the one small interface the rest of
-// the daemon sees; the OS keyring is the backend used in production and a
-// memory backend serves unit tests of pure logic.
+// the daemon sees; each backend is a leaf package behind it (oskeyring: the
+// OS keyring; file: an age-encrypted file; keyctl: the Linux kernel
+// keyring), and every backend passes the same conformance test
+// (storetest). A memory backend serves unit tests of pure logic.
 package store
 
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // ErrNotFound means the store holds no secret under that key.
-var ErrNotFound = errors.New("no such secret in the keyring")
+var ErrNotFound = errors.New("no such secret in the store")
 
 // ErrOutcomeUnknown means a write or delete was sent but not answered in
 // time. It may still take effect later: read back before acting on it
 // (revoking, deleting, reporting "nothing changed").
 var ErrOutcomeUnknown = errors.New("the outcome is unknown")
+
+// ErrLocked means the store needs a passphrase first (the file store after
+// a daemon start or dbx-cred lock). It is an UnavailableError's cause, so it
+// fails at once with exit 5 instead of waiting or prompting.
+var ErrLocked = errors.New("locked: run dbx-cred unlock")
+
+// ErrCleared is wrapped with ErrNotFound by a store that loses everything
+// at a reboot (the kernel keyring), so the profile says why it needs a login.
+var ErrCleared = errors.New("the kernel keyring was cleared (reboot)")
+
+// ErrTooBig means the backend refuses a secret of that size.
+var ErrTooBig = errors.New("the secret is larger than this store accepts")
+
+// MaxSecret is the largest secret every backend must hold (conformance):
+// an OAuth token set as JSON fits within it.
+const MaxSecret = 4 << 10
 
 // Settled returns, for an ErrOutcomeUnknown error, a channel closed once the
 // abandoned call has really returned; nil for any other error.
@@ -34,4 +53,55 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// Backend names where secrets go, for status output.
 	Backend() string
+}
+
+// Lister is a Store that can enumerate its keys (the OS keyring through
+// go-keyring cannot, so it is optional).
+type Lister interface {
+	List(ctx context.Context) ([]string, error)
+}
+
+// UnavailableError means the store could not be used at all (as opposed to
+// a missing item). Its message names the cause and the fix; it never carries
+// a secret, only the key (a profile name).
+type UnavailableError struct {
+	// Store names the backend in words, e.g. "the OS keyring".
+	Store       string
+	Op, Key     string
+	Reason, Fix string
+	Err         error
+	// Settled, when the call was sent but not answered in time
+	// (ErrOutcomeUnknown), is closed once the abandoned call returns, so
+	// that a read-back after it sees the real outcome.
+	Settled <-chan struct{}
+}
+
+func (e *UnavailableError) Error() string {
+	where := e.Store
+	if where == "" {
+		where = "the store"
+	}
+	if errors.Is(e.Err, ErrLocked) {
+		// The words users grep for come first: the rest is detail.
+		return fmt.Sprintf("%s: cannot %s %q in %s. Fix: %s", ErrLocked, e.Op, e.Key, where, e.Fix)
+	}
+	return fmt.Sprintf("cannot %s %q in %s: %s. Fix: %s (cause: %v)", e.Op, e.Key, where, e.Reason, e.Fix, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Health is what a backend says of itself, for status and the diagnosis
+// of a daemon that has no usable store.
+type Health struct {
+	Reachable bool
+	Locked    bool
+	// Note is one line for humans: where the secrets are, or what is wrong
+	// and the fix.
+	Note string
+}
+
+// Prober is a Store that can say whether it works without touching a
+// secret (status, the choice of auto).
+type Prober interface {
+	Probe(ctx context.Context) Health
 }

@@ -14,7 +14,8 @@
 //   NOT_FOUND           no such profile
 //   INVALID_ARGUMENT    bad input (host, profile name, empty token)
 //   UNAUTHENTICATED     the workspace rejected the credential: log in again
-//   FAILED_PRECONDITION the OS keyring cannot be used (locked, no provider...)
+//   FAILED_PRECONDITION the store cannot be used (locked, no provider, wrong
+//                       passphrase, no store chosen...)
 //   UNAVAILABLE         the workspace cannot be reached
 //   PERMISSION_DENIED   the caller is not the daemon's user
 
@@ -1037,7 +1038,9 @@ type StatusResponse struct {
 	// Secrets in the store that no profile owns, left by a write whose outcome
 	// was unknown (a timed-out keyring call, a crash). dbx-cred logout -p NAME
 	// removes each.
-	Orphans       []*OrphanSecret `protobuf:"bytes,12,rep,name=orphans,proto3" json:"orphans,omitempty"`
+	Orphans []*OrphanSecret `protobuf:"bytes,12,rep,name=orphans,proto3" json:"orphans,omitempty"`
+	// The store the daemon keeps secrets in, and whether it can be used now.
+	Store         *StoreStatus `protobuf:"bytes,13,opt,name=store,proto3" json:"store,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1156,6 +1159,517 @@ func (x *StatusResponse) GetOrphans() []*OrphanSecret {
 	return nil
 }
 
+func (x *StatusResponse) GetStore() *StoreStatus {
+	if x != nil {
+		return x.Store
+	}
+	return nil
+}
+
+// StoreStatus describes the daemon's store.
+type StoreStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "os", "file" or "keyctl"; empty when none could be chosen (auto without
+	// a working OS keyring), and then note lists the choices.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Where the secrets are, e.g. "secret-service", "file (/home/u/...)".
+	Backend string `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"`
+	// The store answers.
+	Reachable bool `protobuf:"varint,3,opt,name=reachable,proto3" json:"reachable,omitempty"`
+	// The store needs dbx-cred unlock first (the file store).
+	Locked bool `protobuf:"varint,4,opt,name=locked,proto3" json:"locked,omitempty"`
+	// One line (or, when no store is usable, a few) for humans: what is
+	// wrong and the command that fixes it; what survives a reboot.
+	Note string `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	// The file store exists on disk (a first unlock creates it).
+	Exists        bool `protobuf:"varint,6,opt,name=exists,proto3" json:"exists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreStatus) Reset() {
+	*x = StoreStatus{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreStatus) ProtoMessage() {}
+
+func (x *StoreStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreStatus.ProtoReflect.Descriptor instead.
+func (*StoreStatus) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StoreStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StoreStatus) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *StoreStatus) GetReachable() bool {
+	if x != nil {
+		return x.Reachable
+	}
+	return false
+}
+
+func (x *StoreStatus) GetLocked() bool {
+	if x != nil {
+		return x.Locked
+	}
+	return false
+}
+
+func (x *StoreStatus) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *StoreStatus) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+type UnlockRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file store's passphrase. It travels only over the private socket;
+	// it is never logged, stored or put in an error.
+	Passphrase string `protobuf:"bytes,1,opt,name=passphrase,proto3" json:"passphrase,omitempty"`
+	// Create the file store when there is none (the helper asked twice).
+	Create        bool `protobuf:"varint,2,opt,name=create,proto3" json:"create,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockRequest) Reset() {
+	*x = UnlockRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockRequest) ProtoMessage() {}
+
+func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
+func (*UnlockRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UnlockRequest) GetPassphrase() string {
+	if x != nil {
+		return x.Passphrase
+	}
+	return ""
+}
+
+func (x *UnlockRequest) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
+type UnlockResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Store *StoreStatus           `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	// True when this unlock created the file store.
+	Created       bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockResponse) Reset() {
+	*x = UnlockResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockResponse) ProtoMessage() {}
+
+func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
+func (*UnlockResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UnlockResponse) GetStore() *StoreStatus {
+	if x != nil {
+		return x.Store
+	}
+	return nil
+}
+
+func (x *UnlockResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+type LockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockRequest) Reset() {
+	*x = LockRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockRequest) ProtoMessage() {}
+
+func (x *LockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
+func (*LockRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
+type LockResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Store *StoreStatus           `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	// How many loaded profiles were unloaded (their sources stopped).
+	Unloaded      int32 `protobuf:"varint,2,opt,name=unloaded,proto3" json:"unloaded,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockResponse) Reset() {
+	*x = LockResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockResponse) ProtoMessage() {}
+
+func (x *LockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
+func (*LockResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LockResponse) GetStore() *StoreStatus {
+	if x != nil {
+		return x.Store
+	}
+	return nil
+}
+
+func (x *LockResponse) GetUnloaded() int32 {
+	if x != nil {
+		return x.Unloaded
+	}
+	return 0
+}
+
+type ShutdownRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownRequest) Reset() {
+	*x = ShutdownRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownRequest) ProtoMessage() {}
+
+func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
+func (*ShutdownRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{16}
+}
+
+type ShutdownResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pid of the daemon that is stopping, so the caller can wait for it.
+	Pid           int64  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	Socket        string `protobuf:"bytes,2,opt,name=socket,proto3" json:"socket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownResponse) Reset() {
+	*x = ShutdownResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownResponse) ProtoMessage() {}
+
+func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
+func (*ShutdownResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ShutdownResponse) GetPid() int64 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *ShutdownResponse) GetSocket() string {
+	if x != nil {
+		return x.Socket
+	}
+	return ""
+}
+
+type MigrateStoreRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "os", "file" or "keyctl".
+	To string `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	// The file store's passphrase when the target is a file store that is
+	// locked or does not exist yet.
+	Passphrase    string `protobuf:"bytes,2,opt,name=passphrase,proto3" json:"passphrase,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateStoreRequest) Reset() {
+	*x = MigrateStoreRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateStoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateStoreRequest) ProtoMessage() {}
+
+func (x *MigrateStoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateStoreRequest.ProtoReflect.Descriptor instead.
+func (*MigrateStoreRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *MigrateStoreRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *MigrateStoreRequest) GetPassphrase() string {
+	if x != nil {
+		return x.Passphrase
+	}
+	return ""
+}
+
+type MigrateStoreResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	From  string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To    string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	// The profiles whose secrets moved.
+	Moved []string `protobuf:"bytes,3,rep,name=moved,proto3" json:"moved,omitempty"`
+	// What the user should do next, e.g. how to start the daemon next time.
+	Advice        string `protobuf:"bytes,4,opt,name=advice,proto3" json:"advice,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateStoreResponse) Reset() {
+	*x = MigrateStoreResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateStoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateStoreResponse) ProtoMessage() {}
+
+func (x *MigrateStoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateStoreResponse.ProtoReflect.Descriptor instead.
+func (*MigrateStoreResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *MigrateStoreResponse) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *MigrateStoreResponse) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *MigrateStoreResponse) GetMoved() []string {
+	if x != nil {
+		return x.Moved
+	}
+	return nil
+}
+
+func (x *MigrateStoreResponse) GetAdvice() string {
+	if x != nil {
+		return x.Advice
+	}
+	return ""
+}
+
 // A secret in the store that no registry entry owns.
 type OrphanSecret struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1170,7 +1684,7 @@ type OrphanSecret struct {
 
 func (x *OrphanSecret) Reset() {
 	*x = OrphanSecret{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[11]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1696,7 @@ func (x *OrphanSecret) String() string {
 func (*OrphanSecret) ProtoMessage() {}
 
 func (x *OrphanSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[11]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1709,7 @@ func (x *OrphanSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrphanSecret.ProtoReflect.Descriptor instead.
 func (*OrphanSecret) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OrphanSecret) GetProfile() string {
@@ -1228,7 +1742,7 @@ type RotateRequest struct {
 
 func (x *RotateRequest) Reset() {
 	*x = RotateRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[12]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1754,7 @@ func (x *RotateRequest) String() string {
 func (*RotateRequest) ProtoMessage() {}
 
 func (x *RotateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[12]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1767,7 @@ func (x *RotateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateRequest.ProtoReflect.Descriptor instead.
 func (*RotateRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RotateRequest) GetProfile() string {
@@ -1276,7 +1790,7 @@ type RotateResponse struct {
 
 func (x *RotateResponse) Reset() {
 	*x = RotateResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[13]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1802,7 @@ func (x *RotateResponse) String() string {
 func (*RotateResponse) ProtoMessage() {}
 
 func (x *RotateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[13]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1815,7 @@ func (x *RotateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateResponse.ProtoReflect.Descriptor instead.
 func (*RotateResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RotateResponse) GetProfile() *Profile {
@@ -1339,7 +1853,7 @@ type ReportRejectedRequest struct {
 
 func (x *ReportRejectedRequest) Reset() {
 	*x = ReportRejectedRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[14]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1865,7 @@ func (x *ReportRejectedRequest) String() string {
 func (*ReportRejectedRequest) ProtoMessage() {}
 
 func (x *ReportRejectedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[14]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1878,7 @@ func (x *ReportRejectedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRejectedRequest.ProtoReflect.Descriptor instead.
 func (*ReportRejectedRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReportRejectedRequest) GetProfile() string {
@@ -1398,7 +1912,7 @@ type ReportRejectedResponse struct {
 
 func (x *ReportRejectedResponse) Reset() {
 	*x = ReportRejectedResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[15]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1924,7 @@ func (x *ReportRejectedResponse) String() string {
 func (*ReportRejectedResponse) ProtoMessage() {}
 
 func (x *ReportRejectedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[15]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1937,7 @@ func (x *ReportRejectedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRejectedResponse.ProtoReflect.Descriptor instead.
 func (*ReportRejectedResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReportRejectedResponse) GetRenewed() bool {
@@ -1444,7 +1958,7 @@ type MetadataURLRequest struct {
 
 func (x *MetadataURLRequest) Reset() {
 	*x = MetadataURLRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[16]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1970,7 @@ func (x *MetadataURLRequest) String() string {
 func (*MetadataURLRequest) ProtoMessage() {}
 
 func (x *MetadataURLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[16]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1983,7 @@ func (x *MetadataURLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataURLRequest.ProtoReflect.Descriptor instead.
 func (*MetadataURLRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MetadataURLRequest) GetProfile() string {
@@ -1497,7 +2011,7 @@ type MetadataURLResponse struct {
 
 func (x *MetadataURLResponse) Reset() {
 	*x = MetadataURLResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[17]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +2023,7 @@ func (x *MetadataURLResponse) String() string {
 func (*MetadataURLResponse) ProtoMessage() {}
 
 func (x *MetadataURLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[17]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +2036,7 @@ func (x *MetadataURLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataURLResponse.ProtoReflect.Descriptor instead.
 func (*MetadataURLResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MetadataURLResponse) GetUrl() string {
@@ -1549,7 +2063,7 @@ type AuditRequest struct {
 
 func (x *AuditRequest) Reset() {
 	*x = AuditRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[18]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +2075,7 @@ func (x *AuditRequest) String() string {
 func (*AuditRequest) ProtoMessage() {}
 
 func (x *AuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[18]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +2088,7 @@ func (x *AuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRequest.ProtoReflect.Descriptor instead.
 func (*AuditRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AuditRequest) GetLimit() int32 {
@@ -1602,7 +2116,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[19]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +2128,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[19]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +2141,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AuditEvent) GetTime() *timestamppb.Timestamp {
@@ -1695,7 +2209,7 @@ type AuditResponse struct {
 
 func (x *AuditResponse) Reset() {
 	*x = AuditResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[20]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1707,7 +2221,7 @@ func (x *AuditResponse) String() string {
 func (*AuditResponse) ProtoMessage() {}
 
 func (x *AuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[20]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1720,7 +2234,7 @@ func (x *AuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditResponse.ProtoReflect.Descriptor instead.
 func (*AuditResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AuditResponse) GetEvents() []*AuditEvent {
@@ -1788,7 +2302,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x13ListProfilesRequest\"G\n" +
 	"\x14ListProfilesResponse\x12/\n" +
 	"\bprofiles\x18\x01 \x03(\v2\x13.dbxcred.v1.ProfileR\bprofiles\"\x0f\n" +
-	"\rStatusRequest\"\xce\x03\n" +
+	"\rStatusRequest\"\xfd\x03\n" +
 	"\x0eStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x03R\x03pid\x124\n" +
@@ -1802,7 +2316,41 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x0fmetadata_listen\x18\n" +
 	" \x01(\tR\x0emetadataListen\x12%\n" +
 	"\x0emetadata_error\x18\v \x01(\tR\rmetadataError\x122\n" +
-	"\aorphans\x18\f \x03(\v2\x18.dbxcred.v1.OrphanSecretR\aorphans\"r\n" +
+	"\aorphans\x18\f \x03(\v2\x18.dbxcred.v1.OrphanSecretR\aorphans\x12-\n" +
+	"\x05store\x18\r \x01(\v2\x17.dbxcred.v1.StoreStatusR\x05store\"\x9d\x01\n" +
+	"\vStoreStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\abackend\x18\x02 \x01(\tR\abackend\x12\x1c\n" +
+	"\treachable\x18\x03 \x01(\bR\treachable\x12\x16\n" +
+	"\x06locked\x18\x04 \x01(\bR\x06locked\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\x12\x16\n" +
+	"\x06exists\x18\x06 \x01(\bR\x06exists\"G\n" +
+	"\rUnlockRequest\x12\x1e\n" +
+	"\n" +
+	"passphrase\x18\x01 \x01(\tR\n" +
+	"passphrase\x12\x16\n" +
+	"\x06create\x18\x02 \x01(\bR\x06create\"Y\n" +
+	"\x0eUnlockResponse\x12-\n" +
+	"\x05store\x18\x01 \x01(\v2\x17.dbxcred.v1.StoreStatusR\x05store\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\r\n" +
+	"\vLockRequest\"Y\n" +
+	"\fLockResponse\x12-\n" +
+	"\x05store\x18\x01 \x01(\v2\x17.dbxcred.v1.StoreStatusR\x05store\x12\x1a\n" +
+	"\bunloaded\x18\x02 \x01(\x05R\bunloaded\"\x11\n" +
+	"\x0fShutdownRequest\"<\n" +
+	"\x10ShutdownResponse\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x03R\x03pid\x12\x16\n" +
+	"\x06socket\x18\x02 \x01(\tR\x06socket\"E\n" +
+	"\x13MigrateStoreRequest\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\tR\x02to\x12\x1e\n" +
+	"\n" +
+	"passphrase\x18\x02 \x01(\tR\n" +
+	"passphrase\"h\n" +
+	"\x14MigrateStoreResponse\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x14\n" +
+	"\x05moved\x18\x03 \x03(\tR\x05moved\x12\x16\n" +
+	"\x06advice\x18\x04 \x01(\tR\x06advice\"r\n" +
 	"\fOrphanSecret\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x120\n" +
@@ -1880,7 +2428,7 @@ func file_dbxcred_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(Channel)(0),                   // 0: dbxcred.v1.Channel
 	(TokenMode)(0),                 // 1: dbxcred.v1.TokenMode
@@ -1898,50 +2446,62 @@ var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(*ListProfilesResponse)(nil),   // 13: dbxcred.v1.ListProfilesResponse
 	(*StatusRequest)(nil),          // 14: dbxcred.v1.StatusRequest
 	(*StatusResponse)(nil),         // 15: dbxcred.v1.StatusResponse
-	(*OrphanSecret)(nil),           // 16: dbxcred.v1.OrphanSecret
-	(*RotateRequest)(nil),          // 17: dbxcred.v1.RotateRequest
-	(*RotateResponse)(nil),         // 18: dbxcred.v1.RotateResponse
-	(*ReportRejectedRequest)(nil),  // 19: dbxcred.v1.ReportRejectedRequest
-	(*ReportRejectedResponse)(nil), // 20: dbxcred.v1.ReportRejectedResponse
-	(*MetadataURLRequest)(nil),     // 21: dbxcred.v1.MetadataURLRequest
-	(*MetadataURLResponse)(nil),    // 22: dbxcred.v1.MetadataURLResponse
-	(*AuditRequest)(nil),           // 23: dbxcred.v1.AuditRequest
-	(*AuditEvent)(nil),             // 24: dbxcred.v1.AuditEvent
-	(*AuditResponse)(nil),          // 25: dbxcred.v1.AuditResponse
-	(*timestamppb.Timestamp)(nil),  // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 27: google.protobuf.Duration
+	(*StoreStatus)(nil),            // 16: dbxcred.v1.StoreStatus
+	(*UnlockRequest)(nil),          // 17: dbxcred.v1.UnlockRequest
+	(*UnlockResponse)(nil),         // 18: dbxcred.v1.UnlockResponse
+	(*LockRequest)(nil),            // 19: dbxcred.v1.LockRequest
+	(*LockResponse)(nil),           // 20: dbxcred.v1.LockResponse
+	(*ShutdownRequest)(nil),        // 21: dbxcred.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 22: dbxcred.v1.ShutdownResponse
+	(*MigrateStoreRequest)(nil),    // 23: dbxcred.v1.MigrateStoreRequest
+	(*MigrateStoreResponse)(nil),   // 24: dbxcred.v1.MigrateStoreResponse
+	(*OrphanSecret)(nil),           // 25: dbxcred.v1.OrphanSecret
+	(*RotateRequest)(nil),          // 26: dbxcred.v1.RotateRequest
+	(*RotateResponse)(nil),         // 27: dbxcred.v1.RotateResponse
+	(*ReportRejectedRequest)(nil),  // 28: dbxcred.v1.ReportRejectedRequest
+	(*ReportRejectedResponse)(nil), // 29: dbxcred.v1.ReportRejectedResponse
+	(*MetadataURLRequest)(nil),     // 30: dbxcred.v1.MetadataURLRequest
+	(*MetadataURLResponse)(nil),    // 31: dbxcred.v1.MetadataURLResponse
+	(*AuditRequest)(nil),           // 32: dbxcred.v1.AuditRequest
+	(*AuditEvent)(nil),             // 33: dbxcred.v1.AuditEvent
+	(*AuditResponse)(nil),          // 34: dbxcred.v1.AuditResponse
+	(*timestamppb.Timestamp)(nil),  // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 36: google.protobuf.Duration
 }
 var file_dbxcred_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: dbxcred.v1.Profile.kind:type_name -> dbxcred.v1.CredentialKind
-	26, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
+	35, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
 	4,  // 2: dbxcred.v1.Profile.state:type_name -> dbxcred.v1.ProfileState
 	1,  // 3: dbxcred.v1.Profile.mode:type_name -> dbxcred.v1.TokenMode
-	27, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
-	26, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
-	26, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
-	26, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
+	36, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
+	35, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
+	35, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
+	35, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
 	0,  // 8: dbxcred.v1.GetTokenRequest.channel:type_name -> dbxcred.v1.Channel
-	26, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
+	35, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
 	3,  // 10: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
 	5,  // 11: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
-	27, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
+	36, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
 	5,  // 13: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
 	5,  // 14: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
-	26, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
+	35, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
 	5,  // 16: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
-	16, // 17: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
-	26, // 18: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
-	5,  // 19: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
-	26, // 20: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	0,  // 21: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
-	3,  // 22: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
-	26, // 23: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
-	24, // 24: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	25, // 17: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
+	16, // 18: dbxcred.v1.StatusResponse.store:type_name -> dbxcred.v1.StoreStatus
+	16, // 19: dbxcred.v1.UnlockResponse.store:type_name -> dbxcred.v1.StoreStatus
+	16, // 20: dbxcred.v1.LockResponse.store:type_name -> dbxcred.v1.StoreStatus
+	35, // 21: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
+	5,  // 22: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
+	35, // 23: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	0,  // 24: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
+	3,  // 25: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
+	35, // 26: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
+	33, // 27: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_dbxcred_v1_agent_proto_init() }
@@ -1955,7 +2515,7 @@ func file_dbxcred_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dbxcred_v1_agent_proto_rawDesc), len(file_dbxcred_v1_agent_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   21,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

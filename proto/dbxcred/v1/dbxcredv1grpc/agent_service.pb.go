@@ -35,7 +35,7 @@ var File_dbxcred_v1_agent_service_proto protoreflect.FileDescriptor
 const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1edbxcred/v1/agent_service.proto\x12\n" +
-	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\x90\x05\n" +
+	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xa6\a\n" +
 	"\fAgentService\x12E\n" +
 	"\bGetToken\x12\x1b.dbxcred.v1.GetTokenRequest\x1a\x1c.dbxcred.v1.GetTokenResponse\x12<\n" +
 	"\x05Login\x12\x18.dbxcred.v1.LoginRequest\x1a\x19.dbxcred.v1.LoginResponse\x12?\n" +
@@ -45,7 +45,11 @@ const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\x06Rotate\x12\x19.dbxcred.v1.RotateRequest\x1a\x1a.dbxcred.v1.RotateResponse\x12W\n" +
 	"\x0eReportRejected\x12!.dbxcred.v1.ReportRejectedRequest\x1a\".dbxcred.v1.ReportRejectedResponse\x12N\n" +
 	"\vMetadataURL\x12\x1e.dbxcred.v1.MetadataURLRequest\x1a\x1f.dbxcred.v1.MetadataURLResponse\x12<\n" +
-	"\x05Audit\x12\x18.dbxcred.v1.AuditRequest\x1a\x19.dbxcred.v1.AuditResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
+	"\x05Audit\x12\x18.dbxcred.v1.AuditRequest\x1a\x19.dbxcred.v1.AuditResponse\x12?\n" +
+	"\x06Unlock\x12\x19.dbxcred.v1.UnlockRequest\x1a\x1a.dbxcred.v1.UnlockResponse\x129\n" +
+	"\x04Lock\x12\x17.dbxcred.v1.LockRequest\x1a\x18.dbxcred.v1.LockResponse\x12E\n" +
+	"\bShutdown\x12\x1b.dbxcred.v1.ShutdownRequest\x1a\x1c.dbxcred.v1.ShutdownResponse\x12Q\n" +
+	"\fMigrateStore\x12\x1f.dbxcred.v1.MigrateStoreRequest\x1a .dbxcred.v1.MigrateStoreResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
 
 var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.GetTokenRequest)(nil),        // 0: dbxcred.v1.GetTokenRequest
@@ -57,15 +61,23 @@ var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.ReportRejectedRequest)(nil),  // 6: dbxcred.v1.ReportRejectedRequest
 	(*v1.MetadataURLRequest)(nil),     // 7: dbxcred.v1.MetadataURLRequest
 	(*v1.AuditRequest)(nil),           // 8: dbxcred.v1.AuditRequest
-	(*v1.GetTokenResponse)(nil),       // 9: dbxcred.v1.GetTokenResponse
-	(*v1.LoginResponse)(nil),          // 10: dbxcred.v1.LoginResponse
-	(*v1.LogoutResponse)(nil),         // 11: dbxcred.v1.LogoutResponse
-	(*v1.ListProfilesResponse)(nil),   // 12: dbxcred.v1.ListProfilesResponse
-	(*v1.StatusResponse)(nil),         // 13: dbxcred.v1.StatusResponse
-	(*v1.RotateResponse)(nil),         // 14: dbxcred.v1.RotateResponse
-	(*v1.ReportRejectedResponse)(nil), // 15: dbxcred.v1.ReportRejectedResponse
-	(*v1.MetadataURLResponse)(nil),    // 16: dbxcred.v1.MetadataURLResponse
-	(*v1.AuditResponse)(nil),          // 17: dbxcred.v1.AuditResponse
+	(*v1.UnlockRequest)(nil),          // 9: dbxcred.v1.UnlockRequest
+	(*v1.LockRequest)(nil),            // 10: dbxcred.v1.LockRequest
+	(*v1.ShutdownRequest)(nil),        // 11: dbxcred.v1.ShutdownRequest
+	(*v1.MigrateStoreRequest)(nil),    // 12: dbxcred.v1.MigrateStoreRequest
+	(*v1.GetTokenResponse)(nil),       // 13: dbxcred.v1.GetTokenResponse
+	(*v1.LoginResponse)(nil),          // 14: dbxcred.v1.LoginResponse
+	(*v1.LogoutResponse)(nil),         // 15: dbxcred.v1.LogoutResponse
+	(*v1.ListProfilesResponse)(nil),   // 16: dbxcred.v1.ListProfilesResponse
+	(*v1.StatusResponse)(nil),         // 17: dbxcred.v1.StatusResponse
+	(*v1.RotateResponse)(nil),         // 18: dbxcred.v1.RotateResponse
+	(*v1.ReportRejectedResponse)(nil), // 19: dbxcred.v1.ReportRejectedResponse
+	(*v1.MetadataURLResponse)(nil),    // 20: dbxcred.v1.MetadataURLResponse
+	(*v1.AuditResponse)(nil),          // 21: dbxcred.v1.AuditResponse
+	(*v1.UnlockResponse)(nil),         // 22: dbxcred.v1.UnlockResponse
+	(*v1.LockResponse)(nil),           // 23: dbxcred.v1.LockResponse
+	(*v1.ShutdownResponse)(nil),       // 24: dbxcred.v1.ShutdownResponse
+	(*v1.MigrateStoreResponse)(nil),   // 25: dbxcred.v1.MigrateStoreResponse
 }
 var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	0,  // 0: dbxcred.v1.AgentService.GetToken:input_type -> dbxcred.v1.GetTokenRequest
@@ -77,17 +89,25 @@ var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	6,  // 6: dbxcred.v1.AgentService.ReportRejected:input_type -> dbxcred.v1.ReportRejectedRequest
 	7,  // 7: dbxcred.v1.AgentService.MetadataURL:input_type -> dbxcred.v1.MetadataURLRequest
 	8,  // 8: dbxcred.v1.AgentService.Audit:input_type -> dbxcred.v1.AuditRequest
-	9,  // 9: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
-	10, // 10: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
-	11, // 11: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
-	12, // 12: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
-	13, // 13: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
-	14, // 14: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
-	15, // 15: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
-	16, // 16: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
-	17, // 17: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
-	9,  // [9:18] is the sub-list for method output_type
-	0,  // [0:9] is the sub-list for method input_type
+	9,  // 9: dbxcred.v1.AgentService.Unlock:input_type -> dbxcred.v1.UnlockRequest
+	10, // 10: dbxcred.v1.AgentService.Lock:input_type -> dbxcred.v1.LockRequest
+	11, // 11: dbxcred.v1.AgentService.Shutdown:input_type -> dbxcred.v1.ShutdownRequest
+	12, // 12: dbxcred.v1.AgentService.MigrateStore:input_type -> dbxcred.v1.MigrateStoreRequest
+	13, // 13: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
+	14, // 14: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
+	15, // 15: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
+	16, // 16: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
+	17, // 17: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
+	18, // 18: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
+	19, // 19: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
+	20, // 20: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
+	21, // 21: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
+	22, // 22: dbxcred.v1.AgentService.Unlock:output_type -> dbxcred.v1.UnlockResponse
+	23, // 23: dbxcred.v1.AgentService.Lock:output_type -> dbxcred.v1.LockResponse
+	24, // 24: dbxcred.v1.AgentService.Shutdown:output_type -> dbxcred.v1.ShutdownResponse
+	25, // 25: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
+	13, // [13:26] is the sub-list for method output_type
+	0,  // [0:13] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

@@ -38,6 +38,10 @@ const (
 	AgentService_ReportRejected_FullMethodName = "/dbxcred.v1.AgentService/ReportRejected"
 	AgentService_MetadataURL_FullMethodName    = "/dbxcred.v1.AgentService/MetadataURL"
 	AgentService_Audit_FullMethodName          = "/dbxcred.v1.AgentService/Audit"
+	AgentService_Unlock_FullMethodName         = "/dbxcred.v1.AgentService/Unlock"
+	AgentService_Lock_FullMethodName           = "/dbxcred.v1.AgentService/Lock"
+	AgentService_Shutdown_FullMethodName       = "/dbxcred.v1.AgentService/Shutdown"
+	AgentService_MigrateStore_FullMethodName   = "/dbxcred.v1.AgentService/MigrateStore"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -68,6 +72,18 @@ type AgentServiceClient interface {
 	MetadataURL(ctx context.Context, in *v1.MetadataURLRequest, opts ...grpc.CallOption) (*v1.MetadataURLResponse, error)
 	// Audit returns the most recent token hand-outs, newest last.
 	Audit(ctx context.Context, in *v1.AuditRequest, opts ...grpc.CallOption) (*v1.AuditResponse, error)
+	// Unlock opens the file store with a passphrase (or creates it). A wrong
+	// passphrase is FAILED_PRECONDITION and changes nothing.
+	Unlock(ctx context.Context, in *v1.UnlockRequest, opts ...grpc.CallOption) (*v1.UnlockResponse, error)
+	// Lock forgets the file store's key and every secret in memory; loaded
+	// profiles are unloaded.
+	Lock(ctx context.Context, in *v1.LockRequest, opts ...grpc.CallOption) (*v1.LockResponse, error)
+	// Shutdown asks the daemon to stop, whoever started it; it answers
+	// first, then stops and frees the socket.
+	Shutdown(ctx context.Context, in *v1.ShutdownRequest, opts ...grpc.CallOption) (*v1.ShutdownResponse, error)
+	// MigrateStore moves every secret to another store, reads each back, and
+	// only then deletes it from the old one.
+	MigrateStore(ctx context.Context, in *v1.MigrateStoreRequest, opts ...grpc.CallOption) (*v1.MigrateStoreResponse, error)
 }
 
 type agentServiceClient struct {
@@ -168,6 +184,46 @@ func (c *agentServiceClient) Audit(ctx context.Context, in *v1.AuditRequest, opt
 	return out, nil
 }
 
+func (c *agentServiceClient) Unlock(ctx context.Context, in *v1.UnlockRequest, opts ...grpc.CallOption) (*v1.UnlockResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.UnlockResponse)
+	err := c.cc.Invoke(ctx, AgentService_Unlock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) Lock(ctx context.Context, in *v1.LockRequest, opts ...grpc.CallOption) (*v1.LockResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.LockResponse)
+	err := c.cc.Invoke(ctx, AgentService_Lock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) Shutdown(ctx context.Context, in *v1.ShutdownRequest, opts ...grpc.CallOption) (*v1.ShutdownResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.ShutdownResponse)
+	err := c.cc.Invoke(ctx, AgentService_Shutdown_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) MigrateStore(ctx context.Context, in *v1.MigrateStoreRequest, opts ...grpc.CallOption) (*v1.MigrateStoreResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.MigrateStoreResponse)
+	err := c.cc.Invoke(ctx, AgentService_MigrateStore_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -196,6 +252,18 @@ type AgentServiceServer interface {
 	MetadataURL(context.Context, *v1.MetadataURLRequest) (*v1.MetadataURLResponse, error)
 	// Audit returns the most recent token hand-outs, newest last.
 	Audit(context.Context, *v1.AuditRequest) (*v1.AuditResponse, error)
+	// Unlock opens the file store with a passphrase (or creates it). A wrong
+	// passphrase is FAILED_PRECONDITION and changes nothing.
+	Unlock(context.Context, *v1.UnlockRequest) (*v1.UnlockResponse, error)
+	// Lock forgets the file store's key and every secret in memory; loaded
+	// profiles are unloaded.
+	Lock(context.Context, *v1.LockRequest) (*v1.LockResponse, error)
+	// Shutdown asks the daemon to stop, whoever started it; it answers
+	// first, then stops and frees the socket.
+	Shutdown(context.Context, *v1.ShutdownRequest) (*v1.ShutdownResponse, error)
+	// MigrateStore moves every secret to another store, reads each back, and
+	// only then deletes it from the old one.
+	MigrateStore(context.Context, *v1.MigrateStoreRequest) (*v1.MigrateStoreResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -232,6 +300,18 @@ func (UnimplementedAgentServiceServer) MetadataURL(context.Context, *v1.Metadata
 }
 func (UnimplementedAgentServiceServer) Audit(context.Context, *v1.AuditRequest) (*v1.AuditResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Audit not implemented")
+}
+func (UnimplementedAgentServiceServer) Unlock(context.Context, *v1.UnlockRequest) (*v1.UnlockResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Unlock not implemented")
+}
+func (UnimplementedAgentServiceServer) Lock(context.Context, *v1.LockRequest) (*v1.LockResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Lock not implemented")
+}
+func (UnimplementedAgentServiceServer) Shutdown(context.Context, *v1.ShutdownRequest) (*v1.ShutdownResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Shutdown not implemented")
+}
+func (UnimplementedAgentServiceServer) MigrateStore(context.Context, *v1.MigrateStoreRequest) (*v1.MigrateStoreResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method MigrateStore not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -416,6 +496,78 @@ func _AgentService_Audit_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_Unlock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.UnlockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).Unlock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_Unlock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).Unlock(ctx, req.(*v1.UnlockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_Lock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.LockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).Lock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_Lock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).Lock(ctx, req.(*v1.LockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.ShutdownRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).Shutdown(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_Shutdown_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).Shutdown(ctx, req.(*v1.ShutdownRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_MigrateStore_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.MigrateStoreRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).MigrateStore(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_MigrateStore_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).MigrateStore(ctx, req.(*v1.MigrateStoreRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -458,6 +610,22 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Audit",
 			Handler:    _AgentService_Audit_Handler,
+		},
+		{
+			MethodName: "Unlock",
+			Handler:    _AgentService_Unlock_Handler,
+		},
+		{
+			MethodName: "Lock",
+			Handler:    _AgentService_Lock_Handler,
+		},
+		{
+			MethodName: "Shutdown",
+			Handler:    _AgentService_Shutdown_Handler,
+		},
+		{
+			MethodName: "MigrateStore",
+			Handler:    _AgentService_MigrateStore_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,4 +1,4 @@
-package store
+package oskeyring
 
 import (
 	"context"
@@ -9,6 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zalando/go-keyring"
+
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/store/storetest"
 )
 
 // requireSecretService skips outside scripts/with-secret-service, which
@@ -24,7 +29,7 @@ func TestKeyringRoundTrip(t *testing.T) {
 	requireSecretService(t)
 	ctx := context.Background()
 	k := NewKeyring(fmt.Sprintf("dbx-cred-test-%d", time.Now().UnixNano()), 0, os.Getenv)
-	if _, err := k.Get(ctx, "prod"); !errors.Is(err, ErrNotFound) {
+	if _, err := k.Get(ctx, "prod"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get of a missing item = %v, want ErrNotFound", err)
 	}
 	if err := k.Set(ctx, "prod", "s3cret"); err != nil {
@@ -40,7 +45,7 @@ func TestKeyringRoundTrip(t *testing.T) {
 	if err := k.Delete(ctx, "prod"); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Delete(ctx, "prod"); !errors.Is(err, ErrNotFound) {
+	if err := k.Delete(ctx, "prod"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second Delete = %v, want ErrNotFound", err)
 	}
 }
@@ -50,7 +55,7 @@ func TestCallTimesOut(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	err := k.call(context.Background(), "read", "prod", func() error { <-release; return nil })
-	var ue *UnavailableError
+	var ue *store.UnavailableError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "did not answer within 50ms") {
 		t.Fatalf("err = %v, want a timeout UnavailableError", err)
 	}
@@ -86,4 +91,24 @@ func TestClassify(t *testing.T) {
 			t.Errorf("classify(%q) = %q, %q; want reason containing %q", msg, reason, fix, want)
 		}
 	}
+}
+
+func TestConformance(t *testing.T) {
+	requireSecretService(t)
+	storetest.Run(t, storetest.Suite{
+		Open: func(t *testing.T) store.Store {
+			k := NewKeyring(fmt.Sprintf("dbx-cred-test-%d", time.Now().UnixNano()), 0, os.Getenv)
+			t.Cleanup(func() { _ = keyring.DeleteAll(k.service) })
+			return k
+		},
+		Broken: func(t *testing.T) store.Store {
+			// No session bus: the preflight refuses before godbus would
+			// try to autolaunch one.
+			env := map[string]string{"XDG_RUNTIME_DIR": t.TempDir()}
+			if runtime.GOOS != "linux" {
+				t.Skip("only Linux has a missing session bus to test")
+			}
+			return NewKeyring("svc", time.Second, func(k string) string { return env[k] })
+		},
+	})
 }

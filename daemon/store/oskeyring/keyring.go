@@ -1,4 +1,8 @@
-package store
+// Package oskeyring is the store backend of the OS keyring through
+// go-keyring: the Secret Service on Linux, the macOS Keychain, the Windows
+// Credential Manager. go-keyring cannot list items and its calls cannot be
+// cancelled, so each call runs under a timeout in its own goroutine.
+package oskeyring
 
 import (
 	"context"
@@ -8,6 +12,8 @@ import (
 	"time"
 
 	"github.com/zalando/go-keyring"
+
+	"github.com/dbx-cred/dbx-cred/daemon/store"
 )
 
 // DefaultTimeout bounds each keyring call. go-keyring calls cannot be
@@ -40,10 +46,30 @@ func NewKeyring(service string, timeout time.Duration, getenv func(string) strin
 	return &Keyring{service: service, timeout: timeout, getenv: getenv, slots: make(chan struct{}, maxKeyringCalls)}
 }
 
-// Backend implements Store.
+// Backend implements store.Store.
 func (k *Keyring) Backend() string { return backendName }
 
-// Get implements Store.
+// where names this backend in error messages.
+const where = "the OS keyring"
+
+// probeKey is read (never written) to learn whether the keyring answers:
+// "not found" means it does.
+const probeKey = "dbx-cred-probe"
+
+// Probe implements store.Prober: one read of an item that does not exist.
+func (k *Keyring) Probe(ctx context.Context) store.Health {
+	_, err := k.Get(ctx, probeKey)
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return store.Health{Reachable: true, Note: backendName + " answers"}
+	}
+	var ue *store.UnavailableError
+	if errors.As(err, &ue) {
+		return store.Health{Reachable: false, Locked: ue.Fix == lockedFix, Note: ue.Reason + ": " + ue.Fix}
+	}
+	return store.Health{Note: err.Error()}
+}
+
+// Get implements store.Store.
 func (k *Keyring) Get(ctx context.Context, key string) (string, error) {
 	var secret string
 	err := k.call(ctx, "read", key, func() error {
@@ -54,12 +80,12 @@ func (k *Keyring) Get(ctx context.Context, key string) (string, error) {
 	return secret, err
 }
 
-// Set implements Store.
+// Set implements store.Store.
 func (k *Keyring) Set(ctx context.Context, key, secret string) error {
 	return k.call(ctx, "write", key, func() error { return keyring.Set(k.service, key, secret) })
 }
 
-// Delete implements Store.
+// Delete implements store.Store.
 func (k *Keyring) Delete(ctx context.Context, key string) error {
 	return k.call(ctx, "delete", key, func() error { return keyring.Delete(k.service, key) })
 }
@@ -70,7 +96,7 @@ func (k *Keyring) Delete(ctx context.Context, key string) error {
 // goroutine never blocks on a reader that has gone.
 func (k *Keyring) call(ctx context.Context, verb, key string, op func() error) error {
 	if err := preflight(k.getenv); err != nil {
-		return &UnavailableError{Op: verb, Key: key, Reason: err.reason, Fix: err.fix, Err: err.err}
+		return &store.UnavailableError{Store: where, Op: verb, Key: key, Reason: err.reason, Fix: err.fix, Err: err.err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
@@ -94,17 +120,17 @@ func (k *Keyring) call(ctx context.Context, verb, key string, op func() error) e
 			return nil
 		}
 		if errors.Is(err, keyring.ErrNotFound) {
-			return fmt.Errorf("%s %q: %w", verb, key, ErrNotFound)
+			return fmt.Errorf("%s %q: %w", verb, key, store.ErrNotFound)
 		}
 		if errors.Is(err, keyring.ErrSetDataTooBig) {
-			return fmt.Errorf("keyring %s of %q: the secret is larger than this keyring accepts: %w", verb, key, err)
+			return fmt.Errorf("keyring %s of %q: %w (%v)", verb, key, store.ErrTooBig, err)
 		}
 		reason, fix := classify(err)
-		return &UnavailableError{Op: verb, Key: key, Reason: reason, Fix: fix, Err: err}
+		return &store.UnavailableError{Store: where, Op: verb, Key: key, Reason: reason, Fix: fix, Err: err}
 	case <-ctx.Done():
 		if !started {
 			// Never sent: the outcome is known, nothing happened.
-			return &UnavailableError{Op: verb, Key: key,
+			return &store.UnavailableError{Store: where, Op: verb, Key: key,
 				Reason: fmt.Sprintf("the keyring is busy: earlier calls have not answered within %s", k.timeout),
 				Fix:    timeoutFix, Err: ctx.Err()}
 		}
@@ -114,29 +140,10 @@ func (k *Keyring) call(ctx context.Context, verb, key string, op func() error) e
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			reason = "the request was cancelled before the keyring answered"
 		}
-		return &UnavailableError{Op: verb, Key: key, Reason: reason, Fix: timeoutFix,
-			Err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err()), Settled: settled}
+		return &store.UnavailableError{Store: where, Op: verb, Key: key, Reason: reason, Fix: timeoutFix,
+			Err: fmt.Errorf("%w: %w", store.ErrOutcomeUnknown, ctx.Err()), Settled: settled}
 	}
 }
-
-// UnavailableError means the keyring could not be used at all (as opposed to
-// a missing item). Its message names the cause and the fix; it never carries
-// a secret, only the key (a profile name).
-type UnavailableError struct {
-	Op, Key     string
-	Reason, Fix string
-	Err         error
-	// Settled, when the call was sent but not answered in time
-	// (ErrOutcomeUnknown), is closed once the abandoned call returns, so
-	// that a read-back after it sees the real outcome.
-	Settled <-chan struct{}
-}
-
-func (e *UnavailableError) Error() string {
-	return fmt.Sprintf("cannot %s %q in the OS keyring: %s. Fix: %s (cause: %v)", e.Op, e.Key, e.Reason, e.Fix, e.Err)
-}
-
-func (e *UnavailableError) Unwrap() error { return e.Err }
 
 type preflightError struct {
 	reason, fix string

@@ -1,6 +1,6 @@
 //go:build linux
 
-package store
+package oskeyring
 
 import (
 	"errors"
@@ -12,15 +12,19 @@ import (
 const backendName = "secret-service"
 
 const (
-	noBusFix = "run dbx-credd inside your desktop or login session, or start one for it: " +
-		"dbus-run-session -- sh -c 'echo -n PASSWORD | gnome-keyring-daemon --unlock --components=secrets; dbx-credd run'"
+	// No password on a command line anywhere here: it would land in shell
+	// history and the process list. The headless stores need no bus.
+	noBusFix = "without a desktop session (SSH, WSL, a container) choose a store that needs none: " +
+		"DBX_CRED_STORE=file dbx-cred daemon restart, then dbx-cred unlock (or --store keyctl); " +
+		"in a desktop session, run dbx-credd inside it"
 	noProviderFix = "install and start a Secret Service provider (gnome-keyring or KeePassXC with Secret Service " +
-		"enabled), e.g. apt-get install gnome-keyring, then log in again"
-	lockedFix = "unlock your login keyring (log in to the desktop, or " +
-		"echo -n PASSWORD | gnome-keyring-daemon --replace --unlock --components=secrets), then retry"
+		"enabled, e.g. apt-get install gnome-keyring, then log in again), or choose a store that needs none: " +
+		"DBX_CRED_STORE=file dbx-cred daemon restart"
+	lockedFix = "unlock your login keyring: log in to the desktop session, or unlock \"Login\" in Passwords and Keys (seahorse); " +
+		"dbx-credd picks the unlocked keyring up without a restart"
 	timeoutFix = "the Secret Service may be waiting for an unlock prompt nobody sees: unlock the login keyring, " +
-		"or raise dbx-credd run --keyring-timeout"
-	otherFix = "check that the Secret Service works: secret-tool search service dbx-cred"
+		"or raise dbx-credd run --keyring-timeout (then dbx-cred daemon restart)"
+	otherFix = "check that the Secret Service works: secret-tool search service dbx-cred; then dbx-cred daemon restart"
 )
 
 // preflight refuses to touch D-Bus when there is no session bus: godbus would

@@ -1,0 +1,190 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/store/storetest"
+)
+
+// testWork keeps scrypt cheap in tests; the format is the same.
+const testWork = 10
+
+const pass = "correct horse battery"
+
+func newUnlocked(t *testing.T) (*Vault, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dbx-cred", "secrets.age")
+	v := New(path, Options{WorkFactor: testWork})
+	if err := v.Unlock(context.Background(), pass, true); err != nil {
+		t.Fatal(err)
+	}
+	return v, path
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Suite{
+		Open: func(t *testing.T) store.Store { v, _ := newUnlocked(t); return v.Namespace("dbx-cred") },
+		Broken: func(t *testing.T) store.Store {
+			// A damaged file: unlock fails, so the store stays locked.
+			path := filepath.Join(t.TempDir(), "secrets.age")
+			os.WriteFile(path, []byte(`{"format":"dbx-cred-store","vers`), 0o600)
+			v := New(path, Options{WorkFactor: testWork})
+			var de *DamagedError
+			if err := v.Unlock(context.Background(), pass, false); !errors.As(err, &de) {
+				t.Fatalf("Unlock of a truncated file = %v, want a DamagedError", err)
+			}
+			return v.Namespace("dbx-cred")
+		},
+	})
+}
+
+// scan fails if any file under dir holds secret in clear.
+func scan(t *testing.T, dir, secret string) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s holds the secret in clear", p)
+			}
+		}
+		return nil
+	})
+}
+
+func TestFileOnDisk(t *testing.T) {
+	ctx := context.Background()
+	v, path := newUnlocked(t)
+	st := v.Namespace("dbx-cred")
+	const secret = "dapiSECRETVALUE0123456789"
+	if err := st.Set(ctx, "prod", secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Set(ctx, "dev", secret+"-2"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("file mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+	if _, err := os.Stat(path + ".1"); err != nil {
+		t.Fatalf("no previous version kept: %v", err)
+	}
+	scan(t, filepath.Dir(path), secret)
+	scan(t, filepath.Dir(path), pass)
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".secrets-*")); len(m) > 0 {
+		t.Errorf("temporary files left: %v", m)
+	}
+
+	// A second daemon (a new Vault) reads it back with the passphrase.
+	v2 := New(path, Options{WorkFactor: testWork})
+	if _, err := v2.Namespace("dbx-cred").Get(ctx, "prod"); !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "locked: run dbx-cred unlock") {
+		t.Fatalf("Get before unlock = %v, want locked", err)
+	}
+	if err := v2.Unlock(ctx, pass, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := v2.Namespace("dbx-cred").Get(ctx, "prod"); err != nil || got != secret {
+		t.Fatalf("after unlock: %q, %v", got, err)
+	}
+	// Namespaces are separate.
+	if _, err := v2.Namespace("dbx-cred-derived").Get(ctx, "prod"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another namespace sees the key: %v", err)
+	}
+	v2.Lock()
+	if _, err := v2.Namespace("dbx-cred").Get(ctx, "prod"); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("Get after Lock = %v", err)
+	}
+}
+
+func TestWrongPassphraseChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	v, path := newUnlocked(t)
+	if err := v.Namespace("n").Set(ctx, "k", "value"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	v2 := New(path, Options{WorkFactor: testWork})
+	err := v2.Unlock(ctx, "not the passphrase", false)
+	if !errors.Is(err, ErrWrongPassphrase) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Unlock with a wrong passphrase = %v", err)
+	}
+	// Even with create set: the file exists, so it is never replaced.
+	if err := v2.Unlock(ctx, "not the passphrase", true); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("Unlock(create) with a wrong passphrase = %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) || !v2.Locked() {
+		t.Fatal("a wrong passphrase changed the file or unlocked the store")
+	}
+}
+
+func TestDamagedFileIsNeverOverwritten(t *testing.T) {
+	ctx := context.Background()
+	for name, damage := range map[string]func([]byte) []byte{
+		"truncated": func(b []byte) []byte { return b[:len(b)/2] },
+		"tampered": func(b []byte) []byte {
+			// Flip a byte inside the secrets' armour body.
+			i := bytes.LastIndex(b, []byte("-----END")) - 20
+			c := append([]byte(nil), b...)
+			if c[i] == 'A' {
+				c[i] = 'B'
+			} else {
+				c[i] = 'A'
+			}
+			return c
+		},
+		"wrong format": func([]byte) []byte { return []byte(`{"hello": "world"}`) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			v, path := newUnlocked(t)
+			st := v.Namespace("n")
+			st.Set(ctx, "k", "one")
+			st.Set(ctx, "k", "two")
+			good, _ := os.ReadFile(path)
+			bad := damage(good)
+			os.WriteFile(path, bad, 0o600)
+
+			v2 := New(path, Options{WorkFactor: testWork})
+			err := v2.Unlock(ctx, pass, true)
+			var de *DamagedError
+			if !errors.As(err, &de) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), path+".1") {
+				t.Fatalf("Unlock of a %s file = %v, want a DamagedError naming the file and its .1", name, err)
+			}
+			if now, _ := os.ReadFile(path); !bytes.Equal(now, bad) {
+				t.Fatal("the damaged file was changed")
+			}
+			// The running Vault refuses to write over it too.
+			if err := st.Set(ctx, "k", "three"); err == nil || !strings.Contains(err.Error(), "not overwritten") {
+				t.Fatalf("Set over a file changed on disk = %v", err)
+			}
+			if now, _ := os.ReadFile(path); !bytes.Equal(now, bad) {
+				t.Fatal("the damaged file was overwritten by a write")
+			}
+			// The previous version opens.
+			os.Rename(path+".1", path)
+			v3 := New(path, Options{WorkFactor: testWork})
+			if err := v3.Unlock(ctx, pass, false); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := v3.Namespace("n").Get(ctx, "k"); got != "one" {
+				t.Fatalf("previous version holds %q, want one", got)
+			}
+		})
+	}
+}
+
+func TestCreateNeedsALongPassphrase(t *testing.T) {
+	v := New(filepath.Join(t.TempDir(), "s.age"), Options{WorkFactor: testWork})
+	if err := v.Unlock(context.Background(), "short", true); err == nil || v.Exists() {
+		t.Fatalf("a 5-character passphrase made a store: %v", err)
+	}
+	if err := v.Unlock(context.Background(), pass, false); !errors.Is(err, ErrNoFile) {
+		t.Fatalf("Unlock without create of a missing file = %v", err)
+	}
+}
