@@ -352,6 +352,20 @@ func TestLockedKeyringKeepsServingWhatIsInMemory(t *testing.T) {
 	if p := list(t, w)["b"]; p.State != "keyring-unavailable" || p.StateMessage == "" {
 		t.Fatalf("list after failure: %+v", p)
 	}
+	// The table says it in one word and points at status for the why.
+	table, hint, _ := w.helper("", "list")
+	for _, line := range strings.Split(strings.TrimSpace(table), "\n")[1:] {
+		if f := strings.Fields(line); len(f) != 4 || f[0] == "b" && f[3] != "keyring-unavailable" {
+			t.Fatalf("list: want PROFILE HOST USER STATE, one word each:\n%s", table)
+		}
+	}
+	if !strings.Contains(hint, "dbx-cred status -p b") {
+		t.Fatalf("list does not say where the reason is: %q", hint)
+	}
+	if st := w.mustHelper("", "status", "-p", "b"); !strings.Contains(st, "profile b ") || strings.Contains(st, "profile a ") ||
+		!strings.Contains(st, "  state:           ") || !strings.Contains(st, "keyring") {
+		t.Fatalf("status -p b: want b alone with the reason for its state:\n%s", st)
+	}
 	// The daemon is still alive and answering.
 	w.mustHelper("", "status")
 }
