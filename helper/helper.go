@@ -336,29 +336,39 @@ Exit status:
   64  usage error`
 
 func printHelp(w io.Writer, fs *pflag.FlagSet, name, synopsis, help string) {
-	fmt.Fprintf(w, "Usage: dbx-cred %s %s\n\n%s\n", name, synopsis, strings.TrimSpace(help))
-	fmt.Fprintf(w, "\nFlags:\n%s  -h, --help%*sshow this help\n", fs.FlagUsages(), max(flagColumn(fs)-len("  -h, --help"), 2), "")
+	fmt.Fprintf(w, "Usage: dbx-cred %s %s\n\n%s\n\nFlags:\n%s", name, synopsis, strings.TrimSpace(help), flagLines(fs))
 	if !strings.Contains(help, "Exit status:") {
 		fmt.Fprintln(w, standardExits)
 	}
 }
 
-// flagColumn is where pflag starts the flags' descriptions, so --help
-// lines up with them.
-func flagColumn(fs *pflag.FlagSet) int {
-	first, _, _ := strings.Cut(fs.FlagUsages(), "\n")
-	if first == "" {
-		return len("  -h, --help  ")
-	}
-	for i := len("  -x, --"); i < len(first)-1; i++ {
-		if first[i] == ' ' && first[i+1] == ' ' {
-			for i < len(first) && first[i] == ' ' {
-				i++
-			}
-			return i
+// flagLines is pflag's flag list, GNU style: "-p, --profile NAME", a bare
+// "--json" for a switch (pflag writes "--json[=true|false]"), and -h.
+func flagLines(fs *pflag.FlagSet) string {
+	type line struct{ left, desc string }
+	lines := []line{}
+	width := len("  -h, --help")
+	for _, l := range strings.Split(strings.TrimRight(fs.FlagUsages(), "\n"), "\n") {
+		if l == "" {
+			continue
 		}
+		l = strings.Replace(l, "[=true|false]", "", 1)
+		// pflag pads the flag part to one column with spaces, then the
+		// description follows.
+		left, desc := l, ""
+		if i := strings.Index(strings.TrimLeft(l, " "), "   "); i >= 0 {
+			i += len(l) - len(strings.TrimLeft(l, " "))
+			left, desc = strings.TrimRight(l[:i], " "), strings.TrimLeft(l[i:], " ")
+		}
+		lines = append(lines, line{left, desc})
+		width = max(width, len(left))
 	}
-	return 24
+	lines = append(lines, line{"  -h, --help", "show this help"})
+	var b strings.Builder
+	for _, l := range lines {
+		fmt.Fprintf(&b, "%-*s   %s\n", width, l.left, l.desc)
+	}
+	return b.String()
 }
 
 // profileFlag registers -p/--profile with its documented default.
