@@ -39,14 +39,24 @@ build:
 install:
 	install/install.sh $(if $(PREFIX),--prefix '$(PREFIX)')
 
-# Stripped, version-stamped binaries for every platform, and their sums.
+# Stripped, version-stamped binaries for every platform, one archive each
+# (dbx-cred-VERSION-OS-ARCH.tar.gz; Windows has tar since 10), and their
+# sums. Each holds git-credential-dbx-cred, git's name for the helper
+# "dbx-cred": a link to dbx-cred, a copy on Windows, which has no links
+# that survive an unpacking.
 dist:
 	rm -rf dist && mkdir -p dist
 	for p in $(DIST); do os=$${p%/*}; arch=$${p#*/}; ext=$$( [ $$os = windows ] && echo .exe || true ); \
+	  name=dbx-cred-$(VERSION)-$$os-$$arch; mkdir -p dist/$$name; \
 	  for b in dbx-cred dbx-credd; do \
 	    GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
-	      -o dist/$$b-$(VERSION)-$$os-$$arch$$ext ./cmd/$$b || exit 1; \
-	  done; done
+	      -o dist/$$name/$$b$$ext ./cmd/$$b || exit 1; \
+	  done; \
+	  if [ -n "$$ext" ]; then cp dist/$$name/dbx-cred.exe dist/$$name/git-credential-dbx-cred.exe; \
+	  else ln -s dbx-cred dist/$$name/git-credential-dbx-cred; fi; \
+	  tar -C dist --owner=0 --group=0 --numeric-owner -czf dist/$$name.tar.gz $$name || exit 1; \
+	  rm -rf dist/$$name; \
+	done
 	cd dist && sha256sum -- * > SHA256SUMS && cat SHA256SUMS
 
 $(TOOLS)/buf:

@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/databricks/databricks-sdk-go v0.175.0
 	github.com/kardianos/service v1.3.0
+	github.com/spf13/pflag v1.1.0
 	github.com/zalando/go-keyring v0.2.8
 	golang.org/x/mod v0.41.0
 	golang.org/x/net v0.60.0

@@ -65,6 +65,10 @@ func TestDemoRunsAndShowsNoSecret(t *testing.T) {
 	if regexp.MustCompile(`127\.0\.0\.1:\d+/[A-Za-z0-9_-]{43}`).MatchString(text) {
 		t.Error("the demo printed a whole metadata-service URL")
 	}
+	// The demo's binaries are stamped as "make build" stamps them.
+	if m := regexp.MustCompile(`dbx-credd (\S+), pid`).FindStringSubmatch(text); m == nil || m[1] == "dev" {
+		t.Errorf("the demo's status shows no real version: %q", m)
+	}
 	if t.Failed() {
 		t.Logf("demo output:\n%s", text)
 	}

@@ -134,7 +134,12 @@ func TestImportViaCLIKeepTokenAndExport(t *testing.T) {
 	})
 	exe, _ := filepath.EvalSymlinks(built.helper)
 
-	w.mustHelper("", "import", "-p", "prod", "--via", "cli")
+	// The Databricks CLI never runs databricks_cli_path: --via cli says so
+	// whenever it writes such a profile.
+	_, errOut, code := w.helper("", "import", "-p", "prod", "--via", "cli")
+	if code != 0 || !strings.Contains(errOut, "WARNING: the Databricks CLI will not use a profile with auth_type = databricks-cli") {
+		t.Fatalf("import --via cli: exit %d, no warning that the CLI ignores it: %s", code, errOut)
+	}
 	want := "[prod]\nhost = " + w.srv.URL + "\nauth_type = databricks-cli\ndatabricks_cli_path = " + exe + "\n\n[keep]\nhost = " + w.srv.URL + "\ntoken = " + pat2 + "\n"
 	if got := readFile(t, path); got != want {
 		t.Fatalf("after --via cli:\n%s\nwant:\n%s", got, want)
@@ -163,9 +168,10 @@ func TestImportViaCLIKeepTokenAndExport(t *testing.T) {
 	}
 	cliHookEnv(t, w, block)
 	wantMe(t, &databricks.Config{Profile: "prod"}, w.user)
-	block = w.mustHelper("", "export", "-p", "prod", "--via", "cli")
-	if !strings.Contains(block, "auth_type = databricks-cli\ndatabricks_cli_path = "+exe+"\n") {
-		t.Fatalf("export --via cli:\n%s", block)
+	block, errOut, code = w.helper("", "export", "-p", "prod", "--via", "cli")
+	if code != 0 || !strings.Contains(block, "auth_type = databricks-cli\ndatabricks_cli_path = "+exe+"\n") ||
+		!strings.Contains(errOut, "the Databricks CLI will not use") {
+		t.Fatalf("export --via cli: exit %d\n%s\nstderr: %s", code, block, errOut)
 	}
 	cliHookEnv(t, w, block)
 	wantMe(t, &databricks.Config{Profile: "prod"}, w.user)

@@ -142,7 +142,7 @@ func TestBadInputGetsClearErrorsAndStoresNothing(t *testing.T) {
 		wantInErr []string
 	}{
 		{"invalid PAT", "dapi00000000000000000000000000000000\n", []string{"login", "-p", "prod", "--host", w.srv.URL},
-			4, []string{"rejected the token", "invalid or expired", "nothing was stored"}},
+			4, []string{"rejected the token", "invalid, expired or revoked", "nothing was stored"}},
 		{"unreachable host", w.pat + "\n", []string{"login", "-p", "prod", "--host", "http://127.0.0.1:1"},
 			6, []string{"cannot reach workspace http://127.0.0.1:1"}},
 		{"bad host", w.pat + "\n", []string{"login", "-p", "prod", "--host", "https://ws.example.com/some/path?x=1"},
@@ -194,9 +194,10 @@ func TestHelpTeaches(t *testing.T) {
 			t.Errorf("--help lacks %q", s)
 		}
 	}
-	_, errOut, code := w.helper("", "login", "--help")
-	if code != 0 || !strings.Contains(errOut, "hidden prompt") || !strings.Contains(errOut, "--host") {
-		t.Errorf("login --help: %d %q", code, errOut)
+	// Help asked for is output, not an error: stdout, as in gh and git.
+	help, _, code := w.helper("", "login", "--help")
+	if code != 0 || !strings.Contains(help, "hidden prompt") || !strings.Contains(help, "--host") {
+		t.Errorf("login --help: %d %q", code, help)
 	}
 }
 
@@ -351,6 +352,20 @@ func TestLockedKeyringKeepsServingWhatIsInMemory(t *testing.T) {
 	}
 	if p := list(t, w)["b"]; p.State != "keyring-unavailable" || p.StateMessage == "" {
 		t.Fatalf("list after failure: %+v", p)
+	}
+	// The table says it in one word and points at status for the why.
+	table, hint, _ := w.helper("", "list")
+	for _, line := range strings.Split(strings.TrimSpace(table), "\n")[1:] {
+		if f := strings.Fields(line); len(f) != 4 || f[0] == "b" && f[3] != "keyring-unavailable" {
+			t.Fatalf("list: want PROFILE HOST USER STATE, one word each:\n%s", table)
+		}
+	}
+	if !strings.Contains(hint, "dbx-cred status -p b") {
+		t.Fatalf("list does not say where the reason is: %q", hint)
+	}
+	if st := w.mustHelper("", "status", "-p", "b"); !strings.Contains(st, "profile b ") || strings.Contains(st, "profile a ") ||
+		!strings.Contains(st, "  state:           ") || !strings.Contains(st, "keyring") {
+		t.Fatalf("status -p b: want b alone with the reason for its state:\n%s", st)
 	}
 	// The daemon is still alive and answering.
 	w.mustHelper("", "status")

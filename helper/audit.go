@@ -32,19 +32,26 @@ type auditJSON struct {
 }
 
 func runAudit(c *cli, args []string) error {
-	fs := c.flags("audit", "[--json] [-n N]", auditHelp)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	n := fs.Int("n", 0, "show at most the N most recent hand-outs (default: all kept)")
+	fs := c.flags("audit", "[-p NAME] [-n N] [-o json]", auditHelp)
+	out := c.outputFlag(fs)
+	n := fs.IntP("number", "n", 0, "show at most the `N` most recent hand-outs (default: all kept)")
+	profile := fs.StringP("profile", "p", "", "show only the hand-outs of profile `NAME` (default: all profiles)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *n < 0 {
-		return usageErr("audit: -n must not be negative")
+		return shortUsageErr("audit", "-n must not be negative", "dbx-cred audit --help")
+	}
+	// The daemon cannot filter by profile, so with -p it sends all it
+	// keeps (1024 at most) and the last N of that profile's are shown.
+	limit := int32(min(*n, 1<<30))
+	if *profile != "" {
+		limit = 0
 	}
 	var resp *pb.AuditResponse
 	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
 		var err error
-		resp, err = client.Audit(ctx, &pb.AuditRequest{Limit: int32(min(*n, 1<<30))})
+		resp, err = client.Audit(ctx, &pb.AuditRequest{Limit: limit})
 		return err
 	})
 	if err != nil {
@@ -52,6 +59,9 @@ func runAudit(c *cli, args []string) error {
 	}
 	events := make([]auditJSON, 0, len(resp.GetEvents()))
 	for _, e := range resp.GetEvents() {
+		if *profile != "" && e.GetProfile() != *profile {
+			continue
+		}
 		ev := auditJSON{Time: e.GetTime().AsTime(), Profile: e.GetProfile(),
 			Channel: enumWord(e.GetChannel().String(), "CHANNEL_"), PeerUID: e.GetPeerUid(), PeerPID: e.GetPeerPid(),
 			PeerExe: e.GetPeerExe(), Kind: enumWord(e.GetKind().String(), "TOKEN_KIND_")}
@@ -61,10 +71,17 @@ func runAudit(c *cli, args []string) error {
 		}
 		events = append(events, ev)
 	}
-	if *asJSON {
+	if *n > 0 && len(events) > *n {
+		events = events[len(events)-*n:]
+	}
+	if out.JSON() {
 		return writeJSON(c.io.Stdout, events)
 	}
 	if len(events) == 0 {
+		if *profile != "" {
+			fmt.Fprintf(c.io.Stderr, "No tokens handed out for profile %s since dbx-credd started.\n", printable(*profile))
+			return nil
+		}
 		fmt.Fprintln(c.io.Stderr, "No tokens handed out since dbx-credd started.")
 		return nil
 	}

@@ -10,9 +10,12 @@ import (
 
 const authHelp = `
 Speaks the Databricks CLI's credential-process protocol, so the Databricks
-SDKs (Go, Python, Java), the Databricks CLI and Terraform can get their token
-from dbx-cred with auth_type = databricks-cli. Point databricks_cli_path at
-dbx-cred in ~/.databrickscfg:
+SDKs (Go, Python, Java) and Terraform can get their token from dbx-cred
+with auth_type = databricks-cli. The Databricks CLI itself does not: it
+never runs databricks_cli_path but reads its own login cache, and fails
+with "cache: no cached credentials". For a profile the CLI reads too, use
+the metadata service (dbx-cred export -p NAME prints such a profile).
+Point databricks_cli_path at dbx-cred in ~/.databrickscfg:
 
   [prod]
   host                = https://adb-123.azuredatabricks.net
@@ -21,7 +24,8 @@ dbx-cred in ~/.databrickscfg:
 
 (the section name is the dbx-cred profile; with DATABRICKS_HOST alone the
 SDK asks by --host and dbx-cred finds the profile with that host). The SDK
-runs "dbx-cred version", then:
+runs "dbx-cred version" (the SDK for Python "dbx-cred version --output
+json"), then:
 
   dbx-cred auth token --profile prod --force-refresh
   dbx-cred auth token --host https://adb-123.azuredatabricks.net
@@ -67,8 +71,7 @@ func runAuth(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	fs.Usage()
-	return &exitError{code: exitUsage}
+	return shortUsageErr("auth", "which auth command? The only one is \"auth token\"", "dbx-cred auth --help")
 }
 
 // cliToken is the Databricks CLI's "auth token" JSON.
@@ -82,19 +85,18 @@ type cliToken struct {
 func runAuthToken(c *cli, args []string) error {
 	fs := c.flags("auth token", "[--profile NAME | --host URL [--account-id ID]] [--force-refresh]", authTokenHelp)
 	var profile, host string
-	fs.StringVar(&profile, "profile", "", "profile name (default $DATABRICKS_CONFIG_PROFILE, else DEFAULT)")
-	fs.StringVar(&profile, "p", "", "short for --profile")
-	fs.StringVar(&host, "host", "", "find the profile by workspace URL instead")
-	accountID := fs.String("account-id", "", "with --host: the account id, for account-level profiles")
+	fs.StringVarP(&profile, "profile", "p", "", "profile `NAME` (default $DATABRICKS_CONFIG_PROFILE, else DEFAULT)")
+	fs.StringVar(&host, "host", "", "find the profile by workspace `URL` instead")
+	accountID := fs.String("account-id", "", "with --host: the account `ID`, for account-level profiles")
 	force := fs.Bool("force-refresh", false, "renew the token if the SDK would refresh it now")
 	if err := fs.Parse(args); err != nil {
-		return parseFailure(err)
+		return flagError(fs, err)
 	}
 	// The Databricks CLI also takes the host as an argument.
 	if fs.NArg() == 1 && host == "" {
 		host = fs.Arg(0)
 	} else if fs.NArg() > 0 {
-		return usageErr("auth token: unexpected argument %q (see dbx-cred auth token --help)", fs.Arg(0))
+		return shortUsageErr("auth token", fmt.Sprintf("unexpected argument %q", fs.Arg(0)), "dbx-cred auth token --help")
 	}
 	if profile != "" && host != "" {
 		return usageErr("auth token: give --profile or --host, not both")

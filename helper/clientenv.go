@@ -75,5 +75,5 @@ func checkMode(mode string) error {
 
 // modeUsage is the --mode flag's help text.
 func modeUsage() string {
-	return fmt.Sprintf("%s (DATABRICKS_TOKEN) or %s (DATABRICKS_METADATA_SERVICE_URL, no token in the environment)", modeToken, modeMetadata)
+	return fmt.Sprintf("`MODE`: %s (DATABRICKS_TOKEN) or %s (DATABRICKS_METADATA_SERVICE_URL, no token in the environment)", modeToken, modeMetadata)
 }

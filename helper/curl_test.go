@@ -48,21 +48,22 @@ func TestEveryNewCommandTeachesByExample(t *testing.T) {
 	f := newFakeDaemon(t)
 	for cmd, want := range map[string]string{
 		"exec":        "dbx-cred exec -p prod -- ",
-		"git":         "credential.helper '!dbx-cred git'",
+		"git":         "git config --global credential.helper dbx-cred",
 		"curl-config": "curl -K <(dbx-cred curl-config -p prod)",
 		"netrc":       "curl --netrc-file <(dbx-cred netrc -p prod)",
 		"env":         "--mode metadata",
 	} {
-		_, errOut, code := f.run("", nil, cmd, "--help")
-		if code != 0 || !strings.Contains(errOut, want) {
-			t.Errorf("%s --help: %d, lacks %q:\n%s", cmd, code, want, errOut)
+		// Help that was asked for goes to stdout, as in gh and git.
+		out, _, code := f.run("", nil, cmd, "--help")
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("%s --help: %d, lacks %q:\n%s", cmd, code, want, out)
 		}
 	}
-	_, errOut, code := f.run("", nil, "auth", "token", "--help")
+	errOut, _, code := f.run("", nil, "auth", "token", "--help")
 	if code != 0 || !strings.Contains(errOut, "dbx-cred auth token -p prod") || !strings.Contains(errOut, "--force-refresh") {
 		t.Errorf("auth token --help: %d %q", code, errOut)
 	}
-	_, errOut, _ = f.run("", nil, "auth", "--help")
+	errOut, _, _ = f.run("", nil, "auth", "--help")
 	if !strings.Contains(errOut, "databricks_cli_path = ") {
 		t.Errorf("auth --help: %q", errOut)
 	}

@@ -33,7 +33,7 @@ variables, so no stale credential wins.
 func runEnv(c *cli, args []string) error {
 	fs := c.flags("env", "[-p NAME] [--mode token|metadata] [--shell SHELL] [--unset]", envHelp)
 	profile := c.profileFlag(fs)
-	shell := fs.String("shell", "sh", "output syntax: "+envfmt.Shells)
+	shell := fs.String("shell", "sh", "output syntax, `SHELL`: "+envfmt.Shells)
 	unset := fs.Bool("unset", false, "print lines that unset the variables instead")
 	mode := fs.String("mode", modeToken, modeUsage())
 	if err := parse(fs, args); err != nil {

@@ -28,7 +28,11 @@ DATABRICKS_CLIENT_ID/SECRET, DATABRICKS_USERNAME/PASSWORD,
 DATABRICKS_CONFIG_PROFILE, DATABRICKS_CLI_PATH...) are removed first, so
 they cannot conflict with the profile's.
 
-The exit status is COMMAND's; 127 if it is not found, 126 if it cannot run.`
+Exit status:
+  COMMAND's own, once it runs
+  126  COMMAND cannot run (permission denied, not executable)
+  127  COMMAND is not found
+  1-6, 64  as for the other commands, before COMMAND starts (dbx-cred help)`
 
 // inheritedAuthVars are the Databricks variables that name a workspace or a
 // credential (the SDK's "auth" attributes and the ones that pick them). Left
@@ -56,8 +60,9 @@ func runExec(c *cli, args []string) error {
 	// Not parse(): the positional arguments are the command. Parsing stops at
 	// "--" or at the first word that is not a flag, so COMMAND's own flags
 	// are never taken for ours.
+	fs.SetInterspersed(false)
 	if err := fs.Parse(args); err != nil {
-		return parseFailure(err)
+		return flagError(fs, err)
 	}
 	argv := fs.Args()
 	if len(argv) == 0 {
@@ -72,7 +77,7 @@ func runExec(c *cli, args []string) error {
 		if !errors.Is(err, exec.ErrNotFound) {
 			code = 126
 		}
-		return &exitError{code: code, msg: "exec: " + err.Error()}
+		return &exitError{code: code, msg: "exec: " + lookPathReason(argv[0], err)}
 	}
 	vars, err := c.clientVars(*profile, *mode, pb.Channel_CHANNEL_EXEC)
 	if err != nil {
@@ -81,6 +86,23 @@ func runExec(c *cli, args []string) error {
 	// The real environment, not c.io: exec hands the process itself over
 	// to COMMAND, which only makes sense for the real process.
 	return runCommand(path, argv, childEnv(os.Environ(), vars))
+}
+
+// lookPathReason says why COMMAND cannot run in the words of a shell
+// ("nosuchcmd: not found"), not Go's (exec: "nosuchcmd": executable file
+// not found in $PATH).
+func lookPathReason(name string, err error) string {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		err = ee.Err
+	}
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return name + ": not found"
+	case errors.Is(err, os.ErrPermission):
+		return name + ": permission denied"
+	}
+	return name + ": " + err.Error()
 }
 
 // childEnv is parent without any inherited Databricks credential and without

@@ -23,6 +23,10 @@ import, or to set up another tool):
   dbx-cred export -p prod --via cli        # auth_type = databricks-cli
                                            # databricks_cli_path = this dbx-cred
 
+metadata-service (the default) works for every tool. --via cli does not
+work for the Databricks CLI itself, which never runs databricks_cli_path;
+use it only for profiles that just the SDKs or Terraform read.
+
 --with-token prints the profile's current token instead (a short-lived one
 for a rotating profile), for a machine without dbx-credd. It is a plaintext
 secret: it goes only to stdout, with a warning on stderr.`
@@ -30,8 +34,8 @@ secret: it goes only to stdout, with a warning on stderr.`
 func runExport(c *cli, args []string) error {
 	fs := c.flags("export", "[-p NAME] [--format databrickscfg] [--via metadata|cli] [--with-token]", exportHelp)
 	profile := c.profileFlag(fs)
-	format := fs.String("format", "databrickscfg", "output format; only databrickscfg for now")
-	via := fs.String("via", "metadata", "metadata (auth_type = metadata-service) or cli (auth_type = databricks-cli)")
+	format := fs.String("format", "databrickscfg", "output `FORMAT`; only databrickscfg for now")
+	via := fs.String("via", "metadata", "`HOOK`: metadata (auth_type = metadata-service: every tool) or cli (auth_type = databricks-cli: the SDKs, not the Databricks CLI)")
 	withToken := fs.Bool("with-token", false, "print the current token itself (plaintext; see --help)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -103,6 +107,9 @@ func runExport(c *cli, args []string) error {
 		}
 		if err := set(key, value); err != nil {
 			return err
+		}
+		if *via == "cli" {
+			c.warnViaCLI()
 		}
 	}
 	_, err = c.io.Stdout.Write(block.Bytes())

@@ -3,7 +3,6 @@ package helper
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -20,26 +19,29 @@ git's credential protocol on stdin/stdout (git-credential(1)). For "get" it
 answers with the token of the profile whose host matches the URL git is
 fetching, as username "token"; "store" and "erase" never write anything.
 
-Use it for one workspace host (recommended):
+Set it up the way git names helpers (git runs "git-credential-dbx-cred",
+which install/install.sh and "make install" put next to dbx-cred), for one
+workspace host (recommended):
 
-  git config --global credential.https://adb-123.azuredatabricks.net.helper '!dbx-cred git'
+  git config --global credential.https://adb-123.azuredatabricks.net.helper dbx-cred
 
 or for every host (it answers only for hosts of logged-in profiles and stays
 silent for others, so later helpers still run):
 
-  git config --global credential.helper '!dbx-cred git'
+  git config --global credential.helper dbx-cred
 
-The leading "!" makes git run the words as a command; without it git would
-look for a program called "git-credential-dbx-cred". An absolute path
-(/usr/local/bin/dbx-cred git) works without the "!" too. Add
-credential.useHttpPath=true only if another helper needs the path; dbx-cred
-matches on protocol and host alone.
+A git server that is not the workspace host itself (a proxy, a mirror), or
+a host that several profiles share, gets a profile named explicitly, in a
+per-URL section only, since with -p the token goes to whatever host git
+asks for:
 
-A git server that is not the workspace host itself (a proxy, a mirror) gets
-a profile named explicitly, in a per-URL section only, since with -p the
-token goes to whatever host git asks for:
+  git config --global credential.https://git.example.com.helper 'dbx-cred -p prod'
 
-  git config --global credential.https://git.example.com.helper '!dbx-cred git -p prod'
+An empty value first ("git config --global credential.URL.helper ''")
+keeps a dbx-cred set for every host from answering that URL before it.
+'!dbx-cred git' (git runs the words after "!" as a command) works too,
+without git-credential-dbx-cred. Add credential.useHttpPath=true only if
+another helper needs the path; dbx-cred matches on protocol and host alone.
 
 When the server rejects the token, git calls "erase"; dbx-cred then tells the
 daemon, which stops serving that token and renews it.`
@@ -49,22 +51,19 @@ func runGit(c *cli, args []string) error {
 	profile := new(string)
 	// No $DATABRICKS_CONFIG_PROFILE default: by default the host git asks
 	// about picks the profile, so a token never goes to a host not its own.
-	fs.StringVar(profile, "profile", "", "use this profile whatever the host (per-URL config only)")
-	fs.StringVar(profile, "p", "", "short for --profile")
+	fs.StringVarP(profile, "profile", "p", "", "use profile `NAME` whatever the host (per-URL config only)")
+	// Flags may come before or after the action: git runs
+	// "git-credential-dbx-cred -p prod get", people type "dbx-cred git get -p prod".
 	if err := fs.Parse(args); err != nil {
-		return parseFailure(err)
+		return flagError(fs, err)
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return usageErr("git: no action: git runs \"dbx-cred git get\"; set it up with: git config --global credential.helper '!dbx-cred git' (see dbx-cred git --help)")
+		return shortUsageErr("git", "no action: git runs \"dbx-cred git get\"; set it up with: git config --global credential.helper dbx-cred", "dbx-cred git --help")
 	}
 	action := rest[0]
-	// Flags may also follow the action (dbx-cred git get -p prod).
-	if err := fs.Parse(rest[1:]); err != nil {
-		return parseFailure(err)
-	}
-	if fs.NArg() > 0 {
-		return usageErr("git: unexpected argument %q (see dbx-cred git --help)", fs.Arg(0))
+	if len(rest) > 1 {
+		return shortUsageErr("git", fmt.Sprintf("unexpected argument %q", rest[1]), "dbx-cred git --help")
 	}
 	switch action {
 	case "get", "store", "erase":
@@ -89,15 +88,6 @@ func runGit(c *cli, args []string) error {
 	// store: the daemon already holds the credential; git's copy is never
 	// written anywhere.
 	return nil
-}
-
-// parseFailure maps a flag error: help is success, anything else a usage
-// error (the flag package has already printed why).
-func parseFailure(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return &exitError{code: exitUsage}
 }
 
 // gitTarget picks what to ask the daemon for. Only http(s) URLs can carry a
@@ -128,6 +118,11 @@ func (c *cli) gitGet(target *pb.GetTokenRequest) error {
 		if target.Host != "" && errors.As(err, &ee) && ee.code == exitNoProfile {
 			return nil // no profile for this host: let other helpers answer
 		}
+		if target.Host != "" && errors.As(err, &ee) && ee.code == exitUsage {
+			if shared := c.profilesOfHost(target.Host); len(shared) > 1 {
+				return sharedHostErr(target.Host, shared)
+			}
+		}
 		return err
 	}
 	ans := gitcred.Answer{Username: "token", Password: tok.GetAccessToken()}
@@ -139,6 +134,35 @@ func (c *cli) gitGet(target *pb.GetTokenRequest) error {
 		return fmt.Errorf("git get: answer git: %w", err)
 	}
 	return nil
+}
+
+// profilesOfHost lists the profiles whose host is host (normalised, as
+// the daemon stores it); nil when the daemon cannot say. Only asked on the
+// error path, so a normal "get" stays one call.
+func (c *cli) profilesOfHost(host string) []string {
+	list, err := c.listProfiles()
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, p := range list {
+		if p.GetHost() == host {
+			names = append(names, p.GetName())
+		}
+	}
+	return names
+}
+
+// sharedHostErr is the answer when git names a host that several profiles
+// share: the git config lines that pick one for that URL. The empty value
+// first drops a dbx-cred set for every host, which would otherwise answer
+// first and fail the same way.
+func sharedHostErr(host string, profiles []string) error {
+	key := "credential." + host + ".helper"
+	return &exitError{code: exitUsage, msg: fmt.Sprintf("git: several profiles use host %s (%s); choose one for it:\n"+
+		"  git config --global %s ''\n"+
+		"  git config --global --add %s \"dbx-cred -p %s\"",
+		host, strings.Join(profiles, ", "), key, key, quoteArg(profiles[0]))}
 }
 
 // gitErase reports the rejected token so the daemon renews it. A daemon

@@ -6,11 +6,11 @@ package helper
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/dbx-cred/dbx-cred/helper/termsafe"
 )
@@ -42,6 +42,12 @@ type command struct {
 	run     func(c *cli, args []string) error
 }
 
+// hiddenCommands are run like commands but not listed: the shells'
+// completion scripts call __complete.
+func hiddenCommands() []command {
+	return []command{{"__complete", "", runComplete}}
+}
+
 // commands is built per call (not a package variable) and each command's
 // whole story lives in its own file.
 func commands() []command {
@@ -50,7 +56,7 @@ func commands() []command {
 		{"token", "print a token for a profile, and nothing else", runToken},
 		{"env", "print shell lines that export DATABRICKS_HOST and DATABRICKS_TOKEN (or a metadata URL)", runEnv},
 		{"exec", "run a command with the profile's Databricks variables set", runExec},
-		{"git", "git credential helper: git config credential.helper '!dbx-cred git'", runGit},
+		{"git", "git credential helper (git config credential.helper dbx-cred)", runGit},
 		{"curl-config", "print a curl -K config with the token header", runCurlConfig},
 		{"netrc", "print a netrc entry for curl --netrc-file", runNetrc},
 		{"auth", "\"auth token\": the Databricks CLI's protocol, for databricks_cli_path", runAuth},
@@ -66,7 +72,9 @@ func commands() []command {
 		{"lock", "lock the file store: the daemon forgets its key and every secret", runLock},
 		{"daemon", "stop, restart or describe the running dbx-credd, however it was started", runDaemon},
 		{"store", "\"store migrate --to file|keyctl|os\": move every secret to another store", runStore},
-		{"version", "print the version", runVersion},
+		{"version", "print the version (--output json: the Databricks CLI's fields)", runVersion},
+		{"completion", "print a bash, zsh, fish or powershell completion script", runCompletion},
+		{"help", "show a command's help: dbx-cred help COMMAND", runHelp},
 	}
 }
 
@@ -75,14 +83,18 @@ Tokens live in the OS keyring, held by the dbx-credd daemon; dbx-cred asks it
 over a private socket and prints what the tool needs.
 
 Usage:
-  dbx-cred <command> [flags]
+  dbx-cred COMMAND [flags]
+  dbx-cred help COMMAND
+  dbx-cred --version
 
 Commands:
 `
 
 const usageTail = `
 Common flags:
-  -p, --profile NAME   profile to use (default: $DATABRICKS_CONFIG_PROFILE, else DEFAULT)
+  -p, --profile NAME     profile to use (default: $DATABRICKS_CONFIG_PROFILE, else DEFAULT)
+  -o, --output FORMAT    text or json, where a command prints data (list, status, audit, version)
+  -h, --help             the command's help, flags and exit status
 
 Examples:
   dbx-credd run &                                        # start the daemon
@@ -114,25 +126,61 @@ Exit status:
   5   the OS keyring cannot be used (locked, no Secret Service...)
   6   the workspace cannot be reached
   64  usage error
+Every command's --help lists the ones it uses; exec exits with its command's.
 
-Run "dbx-cred <command> --help" for a command's flags.
+Run "dbx-cred help COMMAND" (or "dbx-cred COMMAND --help") for a command's flags.
 `
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, usageHead)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, usageTail)
 }
 
 // cli is one invocation's state.
 type cli struct {
-	io     IO
+	io IO
+	// cmd is the command being run, set once before it runs: errors that
+	// start with its name are shown as "dbx-cred CMD: ...".
+	cmd    string
 	socket string
 	// noAutostart: this command reports on the daemon, so finding none is
 	// its answer, not a reason to start one.
 	noAutostart bool
+	// onFlags, when set, is given every FlagSet a command makes: shell
+	// completion runs a command with --help to learn its flags this way,
+	// so a new command's flags complete without any table to update.
+	onFlags func(*pflag.FlagSet)
+}
+
+// gitHelperName is what git runs for credential.helper "dbx-cred": it
+// prefixes "git-credential-" to a helper name that is not a path or a
+// "!" command. install.sh installs that name as a link to dbx-cred (a
+// copy on Windows).
+const gitHelperName = "git-credential-dbx-cred"
+
+// MainNamed is Main for a process started as argv0: under git's name for
+// it, dbx-cred is the git credential helper ("git-credential-dbx-cred -p
+// prod get" is "dbx-cred git -p prod get").
+func MainNamed(argv0 string, args []string, io IO) int {
+	if programName(argv0) == gitHelperName {
+		return Main(append([]string{"git"}, args...), io)
+	}
+	return Main(args, io)
+}
+
+// programName is argv0's last element without ".exe", whichever
+// separator the OS used (git for Windows may pass either).
+func programName(argv0 string) string {
+	if i := strings.LastIndexAny(argv0, `/\`); i >= 0 {
+		argv0 = argv0[i+1:]
+	}
+	if len(argv0) > 4 && strings.EqualFold(argv0[len(argv0)-4:], ".exe") {
+		argv0 = argv0[:len(argv0)-4]
+	}
+	return argv0
 }
 
 // Main runs dbx-cred with args (without the program name) and returns the
@@ -144,19 +192,72 @@ func Main(args []string, io IO) int {
 	}
 	name := args[0]
 	switch name {
-	case "help", "-h", "--help":
+	case "-h", "--help":
 		usage(io.Stdout)
 		return exitOK
+	case "--version":
+		name, args = "version", append([]string{"version"}, args[1:]...)
 	}
-	c := &cli{io: io}
-	for _, cmd := range commands() {
+	c := &cli{io: io, cmd: name}
+	if cmd, ok := findCommand(name); ok {
+		return c.finish(cmd.run(c, args[1:]))
+	}
+	if strings.HasPrefix(name, "-") {
+		return c.finish(shortUsageErr("", fmt.Sprintf("unknown flag %s before the command%s", name, didYouMean(name, globalFlagNames())),
+			"dbx-cred --help"))
+	}
+	return c.finish(unknownCommand(name))
+}
+
+// findCommand looks name up among the listed and the hidden commands.
+func findCommand(name string) (command, bool) {
+	for _, cmd := range append(commands(), hiddenCommands()...) {
 		if cmd.name == name {
-			return c.finish(cmd.run(c, args[1:]))
+			return cmd, true
 		}
 	}
-	fmt.Fprintf(io.Stderr, "dbx-cred: unknown command %q\n\n", name)
-	usage(io.Stderr)
-	return exitUsage
+	return command{}, false
+}
+
+func commandNames() []string {
+	var names []string
+	for _, cmd := range commands() {
+		names = append(names, cmd.name)
+	}
+	return names
+}
+
+// globalFlagNames are what may precede a command.
+func globalFlagNames() []string { return []string{"--help", "--version"} }
+
+func unknownCommand(name string) error {
+	return shortUsageErr("", fmt.Sprintf("unknown command %q%s", name, didYouMean(name, commandNames())), "dbx-cred --help")
+}
+
+const helpHelp = `
+Shows a command's help, the same as "dbx-cred COMMAND --help"; without a
+command, the list of commands.
+
+  dbx-cred help token
+  dbx-cred help auth token`
+
+func runHelp(c *cli, args []string) error {
+	if len(args) == 0 {
+		usage(c.io.Stdout)
+		return nil
+	}
+	if args[0] == "-h" || args[0] == "--help" {
+		fs := c.flags("help", "[COMMAND]", helpHelp)
+		return parse(fs, args)
+	}
+	cmd, ok := findCommand(args[0])
+	if !ok || cmd.name == "help" || strings.HasPrefix(cmd.name, "__") {
+		return unknownCommand(args[0])
+	}
+	// "help auth token": the subcommand's words, then --help.
+	rest := append(append([]string{}, args[1:]...), "--help")
+	c.cmd = cmd.name
+	return cmd.run(c, rest)
 }
 
 // finish prints err and picks the exit code. Messages often quote the
@@ -166,18 +267,27 @@ func (c *cli) finish(err error) int {
 	if err == nil {
 		return exitOK
 	}
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, pflag.ErrHelp) {
 		return exitOK
 	}
+	code, msg := exitFailure, err.Error()
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.msg != "" {
-			fmt.Fprintf(c.io.Stderr, "dbx-cred: %s\n", termsafe.Text(ee.msg))
-		}
-		return ee.code
+		code, msg = ee.code, ee.msg
 	}
-	fmt.Fprintf(c.io.Stderr, "dbx-cred: %s\n", termsafe.Text(err.Error()))
-	return exitFailure
+	if msg != "" {
+		fmt.Fprintf(c.io.Stderr, "%s\n", termsafe.Text(c.prefix(msg)))
+	}
+	return code
+}
+
+// prefix names the program, and the command when the message starts with
+// it: "dbx-cred exec: nosuchcmd: not found", as GNU tools and git do.
+func (c *cli) prefix(msg string) string {
+	if c.cmd != "" && (strings.HasPrefix(msg, c.cmd+": ") || strings.HasPrefix(msg, c.cmd+" ")) {
+		return "dbx-cred " + msg
+	}
+	return "dbx-cred: " + msg
 }
 
 // exitError carries a message and an exit code.
@@ -192,53 +302,206 @@ func usageErr(format string, a ...any) error {
 	return &exitError{code: exitUsage, msg: fmt.Sprintf(format, a...)}
 }
 
-// flags returns a FlagSet for a command; usage prints the command's help.
-func (c *cli) flags(name, synopsis, help string) *flag.FlagSet {
-	fs := flag.NewFlagSet("dbx-cred "+name, flag.ContinueOnError)
-	fs.SetOutput(c.io.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(c.io.Stderr, "Usage: dbx-cred %s %s\n\n%s\n", name, synopsis, strings.TrimSpace(help))
-		var names []string
-		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-		sort.Strings(names)
-		if len(names) > 0 {
-			fmt.Fprintln(c.io.Stderr, "\nFlags:")
-			fs.VisitAll(func(f *flag.Flag) {
-				dash := "--"
-				if len(f.Name) == 1 {
-					dash = "-"
-				}
-				fmt.Fprintf(c.io.Stderr, "  %s%s\t%s\n", dash, f.Name, f.Usage)
-			})
-		}
+// shortUsageErr is a usage error of two lines: what is wrong (with a
+// suggestion), and where the help is. cmd is the command's name, or ""
+// for dbx-cred itself.
+func shortUsageErr(cmd, what, help string) error {
+	if cmd != "" {
+		what = cmd + ": " + what
+	}
+	return &exitError{code: exitUsage, msg: fmt.Sprintf("%s\nRun '%s' for usage.", what, help)}
+}
+
+// flags returns a FlagSet for a command, with GNU-style flags (pflag): a
+// one-letter flag after one dash, a word after two. Its Usage prints the
+// command's help on stdout, as "--help" asks for it; parse errors are
+// reported by parse, briefly.
+func (c *cli) flags(name, synopsis, help string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("dbx-cred "+name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() { printHelp(c.io.Stdout, fs, name, synopsis, help) }
+	if c.onFlags != nil {
+		c.onFlags(fs)
 	}
 	return fs
 }
 
+// standardExits is the "Exit status" of a command that talks to the
+// daemon, for every command whose help does not give its own.
+const standardExits = `
+Exit status:
+  0   success
+  1   other error (the message says what went wrong)
+  2   dbx-credd is not running and could not be started, or cannot be reached
+  3   no such profile
+  4   the workspace rejected the token: log in again
+  5   the OS keyring cannot be used (locked, no Secret Service...)
+  6   the workspace cannot be reached
+  64  usage error`
+
+func printHelp(w io.Writer, fs *pflag.FlagSet, name, synopsis, help string) {
+	fmt.Fprintf(w, "Usage: dbx-cred %s %s\n\n%s\n\nFlags:\n%s", name, synopsis, strings.TrimSpace(help), flagLines(fs))
+	if !strings.Contains(help, "Exit status:") {
+		fmt.Fprintln(w, standardExits)
+	}
+}
+
+// flagLines is pflag's flag list, GNU style: "-p, --profile NAME", a bare
+// "--json" for a switch (pflag writes "--json[=true|false]"), and -h.
+func flagLines(fs *pflag.FlagSet) string {
+	type line struct{ left, desc string }
+	lines := []line{}
+	width := len("  -h, --help")
+	for _, l := range strings.Split(strings.TrimRight(fs.FlagUsages(), "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		l = strings.Replace(l, "[=true|false]", "", 1)
+		// pflag pads the flag part to one column with spaces, then the
+		// description follows.
+		left, desc := l, ""
+		if i := strings.Index(strings.TrimLeft(l, " "), "   "); i >= 0 {
+			i += len(l) - len(strings.TrimLeft(l, " "))
+			left, desc = strings.TrimRight(l[:i], " "), strings.TrimLeft(l[i:], " ")
+		}
+		lines = append(lines, line{left, desc})
+		width = max(width, len(left))
+	}
+	lines = append(lines, line{"  -h, --help", "show this help"})
+	var b strings.Builder
+	for _, l := range lines {
+		fmt.Fprintf(&b, "%-*s   %s\n", width, l.left, l.desc)
+	}
+	return b.String()
+}
+
 // profileFlag registers -p/--profile with its documented default.
-func (c *cli) profileFlag(fs *flag.FlagSet) *string {
+func (c *cli) profileFlag(fs *pflag.FlagSet) *string {
 	def := c.io.Getenv("DATABRICKS_CONFIG_PROFILE")
 	if def == "" {
 		def = "DEFAULT"
 	}
 	p := new(string)
-	fs.StringVar(p, "profile", def, "profile name (default $DATABRICKS_CONFIG_PROFILE, else DEFAULT)")
-	fs.StringVar(p, "p", def, "short for --profile")
+	fs.StringVarP(p, "profile", "p", def, "profile `NAME` (default $DATABRICKS_CONFIG_PROFILE, else DEFAULT)")
+	fs.Lookup("profile").DefValue = ""
 	return p
 }
 
 // parse parses args and refuses positional arguments: secrets must never be
 // passed on the command line, and a stray word is usually a mistake.
-func parse(fs *flag.FlagSet, args []string) error {
+func parse(fs *pflag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &exitError{code: exitUsage}
+		return flagError(fs, err)
 	}
 	if fs.NArg() > 0 {
-		return usageErr("%s: unexpected argument %q (see %s --help)", fs.Name(), fs.Arg(0), fs.Name())
+		return shortUsageErr(commandOf(fs), fmt.Sprintf("unexpected argument %q", fs.Arg(0)), fs.Name()+" --help")
 	}
+	return nil
+}
+
+// commandOf is the command's name in "dbx-cred NAME".
+func commandOf(fs *pflag.FlagSet) string { return strings.TrimPrefix(fs.Name(), "dbx-cred ") }
+
+// flagError turns a parse failure into a short usage error: pflag's
+// reason, a "did you mean" when a flag is close, and where the help is.
+// --help is not an error: pflag has printed the help already.
+func flagError(fs *pflag.FlagSet, err error) error {
+	if errors.Is(err, pflag.ErrHelp) {
+		return err
+	}
+	what := err.Error()
+	var ne *pflag.NotExistError
+	if errors.As(err, &ne) {
+		typed := "--" + ne.GetSpecifiedName()
+		if group := ne.GetSpecifiedShortnames(); group != "" {
+			// "-json" is not a run of one-letter flags but --json mistyped.
+			typed = "-" + group
+			what = fmt.Sprintf("unknown flag -%s in %s", ne.GetSpecifiedName(), typed)
+		} else {
+			what = "unknown flag " + typed
+		}
+		var names []string
+		fs.VisitAll(func(f *pflag.Flag) {
+			if !f.Hidden {
+				names = append(names, "--"+f.Name)
+			}
+		})
+		what += didYouMean(strings.TrimLeft(typed, "-"), names)
+	}
+	return shortUsageErr(commandOf(fs), what, fs.Name()+" --help")
+}
+
+// didYouMean suggests the candidate closest to typed, if any is close:
+// within a third of its length in edits, or one it starts.
+func didYouMean(typed string, candidates []string) string {
+	best, bestD := "", 0
+	bare := strings.TrimLeft(typed, "-")
+	for _, cand := range candidates {
+		cb := strings.TrimLeft(cand, "-")
+		d := editDistance(bare, cb)
+		if strings.HasPrefix(cb, bare) && len(bare) >= 2 {
+			d = min(d, 1)
+		}
+		if d <= max(1, len(cb)/3) && (best == "" || d < bestD) {
+			best, bestD = cand, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %s?", best)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// output is the -o/--output flag of the commands that print data, and
+// --json, its older spelling, kept for scripts.
+type output struct {
+	format formatValue
+	json   bool
+}
+
+// outputFlag registers -o/--output FORMAT (text or json), the Databricks
+// CLI's convention, and --json.
+func (c *cli) outputFlag(fs *pflag.FlagSet) *output {
+	o := &output{format: "text"}
+	fs.VarP(&o.format, "output", "o", "output `FORMAT`: text or json")
+	fs.BoolVar(&o.json, "json", false, "short for --output json")
+	return o
+}
+
+// JSON reports whether JSON was asked for.
+func (o *output) JSON() bool { return o.json || o.format == "json" }
+
+// formatValue is an --output value, checked when it is set.
+type formatValue string
+
+func (f *formatValue) String() string { return string(*f) }
+func (f *formatValue) Type() string   { return "FORMAT" }
+func (f *formatValue) Set(v string) error {
+	if v != "text" && v != "json" {
+		return fmt.Errorf("use text or json")
+	}
+	*f = formatValue(v)
 	return nil
 }
 

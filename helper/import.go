@@ -23,7 +23,7 @@ left in it:
   dbx-cred import --all --dry-run        # show the plan; changes nothing
   dbx-cred import --all                  # every profile with a token = line
   dbx-cred import -p prod -p dev         # only these
-  dbx-cred import --all --via cli        # auth_type = databricks-cli instead
+  dbx-cred import --all --via cli        # auth_type = databricks-cli: SDKs only
 
 For each chosen profile with a token, dbx-cred logs it in through dbx-credd
 (the workspace checks it first), makes sure the daemon serves it, and only
@@ -33,7 +33,10 @@ then rewrites that profile: the token line goes, and
   metadata_service_url = <the profile's URL from dbx-credd>      (--via metadata)
 
 or auth_type = databricks-cli and databricks_cli_path = <this dbx-cred>
-(--via cli) is set. A profile whose host is http:// and not this machine is
+(--via cli) is set. Keep the default for any profile the Databricks CLI
+reads: the CLI never runs databricks_cli_path (it reads its own login cache
+and fails with "cache: no cached credentials"), so --via cli suits
+profiles only the SDKs and Terraform use, and says so when it writes one. A profile whose host is http:// and not this machine is
 not imported (the token would cross the network in clear) unless
 --insecure-http is given, as for login. --keep-token sets those but leaves the token line.
 Everything else in the file stays byte for byte: comments, blank lines, key
@@ -61,13 +64,12 @@ type importItem struct {
 func runImport(c *cli, args []string) error {
 	fs := c.flags("import", "[--config PATH] (-p NAME ... | --all) [--dry-run] [--keep-token] [--via metadata|cli]", importHelp)
 	var names nameList
-	fs.Var(&names, "profile", "a profile to import (repeatable)")
-	fs.Var(&names, "p", "short for --profile")
+	fs.VarP(&names, "profile", "p", "a profile `NAME` to import (repeatable)")
 	all := fs.Bool("all", false, "import every profile that has a token")
-	config := fs.String("config", "", "the file (default $DATABRICKS_CONFIG_FILE, else ~/.databrickscfg)")
+	config := fs.String("config", "", "the `PATH` of the file (default $DATABRICKS_CONFIG_FILE, else ~/.databrickscfg)")
 	dryRun := fs.Bool("dry-run", false, "print the plan; change nothing, log nothing in")
 	keep := fs.Bool("keep-token", false, "log in and set auth_type, but leave the token line in the file")
-	via := fs.String("via", "metadata", "how tools reach dbx-cred: metadata (metadata-service) or cli (databricks_cli_path)")
+	via := fs.String("via", "metadata", "`HOOK` tools use to reach dbx-cred: metadata (metadata-service: every tool) or cli (databricks_cli_path: the SDKs, not the Databricks CLI)")
 	static := fs.Bool("static", false, "serve the stored tokens themselves instead of minting short-lived ones (see login --help)")
 	insecure := fs.Bool("insecure-http", false, "allow http:// hosts that are not this machine: their tokens cross the network in clear (see login --help)")
 	if err := parse(fs, args); err != nil {
@@ -157,7 +159,25 @@ func runImport(c *cli, args []string) error {
 	}
 	c.printResults(items)
 	c.printNextSteps(target.Path, backup, items)
+	if *via == "cli" {
+		for _, it := range items {
+			if it.done {
+				c.warnViaCLI()
+				break
+			}
+		}
+	}
 	return failedErr(items, target.Path)
+}
+
+// warnViaCLI is said wherever dbx-cred writes an auth_type = databricks-cli
+// profile: the Databricks CLI itself never runs databricks_cli_path (it
+// reads its own login cache), so such a profile works for the SDKs and
+// Terraform but breaks the CLI, the tool people run most.
+func (c *cli) warnViaCLI() {
+	fmt.Fprintln(c.io.Stderr, "WARNING: the Databricks CLI will not use a profile with auth_type = databricks-cli: it reads its own "+
+		"login cache and fails with \"cache: no cached credentials\"; only the SDKs and Terraform run databricks_cli_path. "+
+		"For a profile the CLI reads, use --via metadata (the default).")
 }
 
 // importOne logs one profile in, checks that the daemon serves it, and
@@ -288,6 +308,9 @@ func (c *cli) printPlan(path string, items []*importItem, via string, keep bool)
 	}
 	tw.Flush()
 	fmt.Fprintln(c.io.Stdout, "Run it without --dry-run to do it; the file is backed up first.")
+	if via == "cli" {
+		c.warnViaCLI()
+	}
 }
 
 func (c *cli) printResults(items []*importItem) {
@@ -401,6 +424,8 @@ func viaKeys(via string) (authType, key string) {
 type nameList []string
 
 func (n *nameList) String() string { return strings.Join(*n, " ") }
+
+func (n *nameList) Type() string { return "NAME" }
 
 func (n *nameList) Set(v string) error {
 	*n = append(*n, v)

@@ -19,7 +19,10 @@ are never shown. States:
   ready                the token is in the daemon's memory
   stored               the token is in the keyring, not read yet
   needs-login          the token is missing or was rejected: log in again
-  keyring-unavailable  the keyring could not be read (see the message)`
+  keyring-unavailable  the keyring could not be read
+
+The table shows the state as one word; why a profile is in it is under
+"dbx-cred status -p NAME" (and in --output json, as state_message).`
 
 type profileJSON struct {
 	Name         string    `json:"name"`
@@ -33,8 +36,8 @@ type profileJSON struct {
 }
 
 func runList(c *cli, args []string) error {
-	fs := c.flags("list", "[--json]", listHelp)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	fs := c.flags("list", "[-o json]", listHelp)
+	out := c.outputFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -55,7 +58,7 @@ func runList(c *cli, args []string) error {
 			StateMessage: p.GetStateMessage(), Created: p.GetCreated().AsTime(),
 		})
 	}
-	if *asJSON {
+	if out.JSON() {
 		return writeJSON(c.io.Stdout, list)
 	}
 	if len(list) == 0 {
@@ -64,14 +67,22 @@ func runList(c *cli, args []string) error {
 	}
 	tw := tabwriter.NewWriter(c.io.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROFILE\tHOST\tUSER\tSTATE")
+	// One word per row: a keyring error is the same long sentence for
+	// every profile, so it is told once, under status.
+	explained := ""
 	for _, p := range list {
-		state := p.State
-		if p.StateMessage != "" {
-			state += ": " + p.StateMessage
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(p.Name), printable(p.Host), printable(p.UserName), printable(p.State))
+		if p.StateMessage != "" && explained == "" {
+			explained = p.Name
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(p.Name), printable(p.Host), printable(p.UserName), printable(state))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if explained != "" {
+		fmt.Fprintf(c.io.Stderr, "Why a profile is in its state: dbx-cred status -p %s\n", printable(quoteArg(explained)))
+	}
+	return nil
 }
 
 // enumWord turns PROFILE_STATE_NEEDS_LOGIN into needs-login.

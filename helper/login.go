@@ -40,9 +40,9 @@ itself.`
 func runLogin(c *cli, args []string) error {
 	fs := c.flags("login", "[-p NAME] --host URL", loginHelp)
 	profile := c.profileFlag(fs)
-	host := fs.String("host", "", "workspace URL, e.g. https://adb-123.azuredatabricks.net")
+	host := fs.String("host", "", "workspace `URL`, e.g. https://adb-123.azuredatabricks.net")
 	static := fs.Bool("static", false, "serve the stored token itself instead of minting short-lived ones")
-	lifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of minted tokens, e.g. 30m (at least 10s)")
+	lifetime := fs.Duration("token-lifetime", time.Hour, "`DURATION` minted tokens live, e.g. 30m (at least 10s)")
 	insecure := fs.Bool("insecure-http", false, "allow an http:// host that is not this machine: the token crosses the network in clear")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dbx-cred/dbx-cred/internal/version"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
@@ -17,10 +18,20 @@ service listens (or why it is down, or "off").
 It also lists orphaned secrets: ones a login or rotate wrote to the store
 when the store did not answer in time (so the outcome was unknown), or that
 could not be deleted. No profile uses them; dbx-cred logout -p NAME removes
-them.`
+them.
+
+-p NAME shows one profile, with why it is in its state (the details that
+"dbx-cred list" leaves out).
+
+When this dbx-cred and the daemon are of different versions (the daemon
+started before an upgrade), status says so and how to restart the daemon.`
 
 type statusJSON struct {
+	// Version is the daemon's; HelperVersion this dbx-cred's. When they
+	// differ VersionWarning says how to restart the daemon.
 	Version        string    `json:"version"`
+	HelperVersion  string    `json:"helper_version"`
+	VersionWarning string    `json:"version_warning,omitempty"`
 	PID            int64     `json:"pid"`
 	Started        time.Time `json:"started"`
 	Socket         string    `json:"socket"`
@@ -50,6 +61,7 @@ type profileStatusJSON struct {
 	Mode              string     `json:"mode"`
 	UserName          string     `json:"user_name,omitempty"`
 	State             string     `json:"state"`
+	StateMessage      string     `json:"state_message,omitempty"`
 	TokenLifetime     string     `json:"token_lifetime,omitempty"`
 	CurrentExpiry     *time.Time `json:"current_expiry,omitempty"`
 	NextRenewal       *time.Time `json:"next_renewal,omitempty"`
@@ -71,25 +83,39 @@ func optTime(ts interface {
 }
 
 func runStatus(c *cli, args []string) error {
-	fs := c.flags("status", "[--json]", statusHelp)
-	asJSON := fs.Bool("json", false, "print JSON")
+	fs := c.flags("status", "[-p NAME] [-o json]", statusHelp)
+	out := c.outputFlag(fs)
+	profile := fs.StringP("profile", "p", "", "show only profile `NAME`, with the reason for its state")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var r *pb.StatusResponse
+	var (
+		r     *pb.StatusResponse
+		list  *pb.ListProfilesResponse
+		found bool
+	)
 	c.noAutostart = true
 	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
 		var err error
-		r, err = client.Status(ctx, &pb.StatusRequest{})
+		if r, err = client.Status(ctx, &pb.StatusRequest{}); err != nil || *profile == "" {
+			return err
+		}
+		// The reason for a state is in the profile list, not in Status.
+		list, err = client.ListProfiles(ctx, &pb.ListProfilesRequest{})
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	s := statusJSON{Version: r.GetVersion(), PID: r.GetPid(), Started: r.GetStarted().AsTime(), Socket: r.GetSocket(),
+	s := statusJSON{Version: r.GetVersion(), HelperVersion: version.Version, PID: r.GetPid(), Started: r.GetStarted().AsTime(), Socket: r.GetSocket(),
 		KeyringBackend: r.GetKeyringBackend(), RegistryPath: r.GetRegistryPath(), ProfileCount: r.GetProfileCount(), Hardened: r.GetHardened(),
 		MetadataListen: r.GetMetadataListen(), MetadataError: r.GetMetadataError(), Profiles: []profileStatusJSON{}}
+	s.VersionWarning = versionWarning(s.HelperVersion, s.Version, s.PID)
 	for _, p := range r.GetProfiles() {
+		if *profile != "" && p.GetName() != *profile {
+			continue
+		}
+		found = true
 		ps := profileStatusJSON{
 			Name: p.GetName(), Mode: enumWord(p.GetMode().String(), "TOKEN_MODE_"), UserName: p.GetUserName(),
 			State: enumWord(p.GetState().String(), "PROFILE_STATE_"), LastError: p.GetLastError(),
@@ -99,15 +125,26 @@ func runStatus(c *cli, args []string) error {
 		if p.GetTokenLifetime() != nil {
 			ps.TokenLifetime = p.GetTokenLifetime().AsDuration().String()
 		}
+		for _, lp := range list.GetProfiles() {
+			if lp.GetName() == p.GetName() {
+				ps.StateMessage = lp.GetStateMessage()
+			}
+		}
 		s.Profiles = append(s.Profiles, ps)
+	}
+	if *profile != "" && !found {
+		return &exitError{code: exitNoProfile, msg: fmt.Sprintf("status: no profile %q: see dbx-cred list", *profile)}
 	}
 	for _, o := range r.GetOrphans() {
 		s.Orphans = append(s.Orphans, orphanJSON{Profile: o.GetProfile(), Reason: o.GetReason(), Since: optTime(o.GetSince())})
 	}
-	if *asJSON {
+	if out.JSON() {
 		return writeJSON(c.io.Stdout, s)
 	}
 	fmt.Fprintf(c.io.Stdout, "dbx-credd %s, pid %d, up since %s\n", printable(s.Version), s.PID, s.Started.Local().Format(time.RFC3339))
+	if s.VersionWarning != "" {
+		fmt.Fprintf(c.io.Stdout, "WARNING: %s\n", printable(s.VersionWarning))
+	}
 	fmt.Fprintf(c.io.Stdout, "socket:    %s\nkeyring:   %s\nregistry:  %s\nprofiles:  %d\nhardened:  %v\n",
 		printable(s.Socket), printable(s.KeyringBackend), printable(s.RegistryPath), s.ProfileCount, s.Hardened)
 	switch {
@@ -135,11 +172,17 @@ func runStatus(c *cli, args []string) error {
 		if p.RootExpiryWarning != "" {
 			fmt.Fprintf(c.io.Stdout, "  WARNING: %s\n", printable(p.RootExpiryWarning))
 		}
+		if p.StateMessage != "" {
+			fmt.Fprintf(c.io.Stdout, "  state:           %s\n", printable(p.StateMessage))
+		}
 		if p.LastError != "" {
 			fmt.Fprintf(c.io.Stdout, "  last error:      %s\n", printable(p.LastError))
 		}
 	}
 	for _, o := range s.Orphans {
+		if *profile != "" && o.Profile != *profile {
+			continue
+		}
 		since := ""
 		if o.Since != nil {
 			since = " since " + o.Since.Local().Format(time.RFC3339)
@@ -148,4 +191,18 @@ func runStatus(c *cli, args []string) error {
 			printable(o.Profile), since, printable(o.Reason), printable(o.Profile))
 	}
 	return nil
+}
+
+// versionWarning is what to do when the daemon is not of this dbx-cred's
+// version, as after an upgrade that left the old daemon running: restart
+// it through the service when there is one, so the service manager keeps
+// track of it, else by its pid; dbx-cred then starts the new binary on its
+// next call.
+func versionWarning(helper, daemon string, pid int64) string {
+	if helper == daemon {
+		return ""
+	}
+	return fmt.Sprintf("dbx-credd is version %s but this dbx-cred is %s (the daemon started before an upgrade?): "+
+		"restart it: \"dbx-credd stop && dbx-credd start\" if it runs as a service (dbx-credd install), "+
+		"else \"kill %d\" and dbx-cred starts the new one when next used", daemon, helper, pid)
 }

@@ -26,7 +26,7 @@ func runToken(c *cli, args []string) error {
 	fs := c.flags("token", "[-p NAME]", tokenHelp)
 	profile := c.profileFlag(fs)
 	var scopes scopeList
-	fs.Var(&scopes, "scope", "restrict the token to this scope (repeatable, or comma-separated), e.g. --scope sql")
+	fs.Var(&scopes, "scope", "restrict the token to `SCOPE` (repeatable, or comma-separated), e.g. --scope sql")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -42,6 +42,8 @@ func runToken(c *cli, args []string) error {
 type scopeList []string
 
 func (s *scopeList) String() string { return strings.Join(*s, ",") }
+
+func (s *scopeList) Type() string { return "SCOPE" }
 
 func (s *scopeList) Set(v string) error {
 	for _, part := range strings.Split(v, ",") {

@@ -2,6 +2,7 @@ package helper
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/dbx-cred/dbx-cred/internal/version"
@@ -20,15 +21,72 @@ Prints the version as one line the Databricks SDKs parse, because they run
   Databricks CLI v0.296.0+dbx-cred.1.4.0
 
 v0.296.0 is the Databricks CLI credential protocol dbx-cred speaks; the part
-after "+dbx-cred." is dbx-cred's own version.`
+after "+dbx-cred." is dbx-cred's own version. "dbx-cred --version" prints
+the same.
+
+--output json prints what the Databricks CLI prints there, which the SDK
+for Python reads (its integer fields Major, Minor and Patch; without them
+it ignores the profile and never passes --force-refresh):
+
+  {
+    "Major": 0,
+    "Minor": 296,
+    "Patch": 0,
+    "Prerelease": "",
+    "Version": "0.296.0+dbx-cred.1.4.0"
+  }
+
+Exit status:
+  0   success
+  64  usage error`
+
+// cliVersionJSON is the Databricks CLI's "version --output json" object,
+// the fields the SDKs read; the CLI's own build details (commit, branch)
+// would describe the CLI, not dbx-cred, so they are left out.
+type cliVersionJSON struct {
+	Major      int    `json:"Major"`
+	Minor      int    `json:"Minor"`
+	Patch      int    `json:"Patch"`
+	Prerelease string `json:"Prerelease"`
+	Version    string `json:"Version"`
+}
 
 func runVersion(c *cli, args []string) error {
-	fs := c.flags("version", "", versionHelp)
+	fs := c.flags("version", "[-o json]", versionHelp)
+	out := c.outputFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(c.io.Stdout, "Databricks CLI %s+dbx-cred.%s\n", cliProtocolVersion, semverBuild(version.Version))
+	full := cliProtocolVersion + "+dbx-cred." + semverBuild(version.Version)
+	if out.JSON() {
+		v, err := protocolVersionJSON(full)
+		if err != nil {
+			return err
+		}
+		return writeJSON(c.io.Stdout, v)
+	}
+	_, err := fmt.Fprintf(c.io.Stdout, "Databricks CLI %s\n", full)
 	return err
+}
+
+// protocolVersionJSON splits full ("v0.296.0+dbx-cred.X") into the CLI's
+// fields.
+func protocolVersionJSON(full string) (cliVersionJSON, error) {
+	core, _, _ := strings.Cut(strings.TrimPrefix(full, "v"), "+")
+	core, pre, _ := strings.Cut(core, "-")
+	parts := strings.Split(core, ".")
+	if len(parts) != 3 {
+		return cliVersionJSON{}, fmt.Errorf("version: %q is not major.minor.patch", full)
+	}
+	var n [3]int
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil {
+			return cliVersionJSON{}, fmt.Errorf("version: %q is not major.minor.patch", full)
+		}
+		n[i] = v
+	}
+	return cliVersionJSON{Major: n[0], Minor: n[1], Patch: n[2], Prerelease: pre, Version: strings.TrimPrefix(full, "v")}, nil
 }
 
 // semverBuild makes v a valid semver build-metadata string (dot-separated

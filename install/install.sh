@@ -3,23 +3,28 @@
 # current user, then sets dbx-credd up as a per-user service where the
 # machine has a user service manager (systemd --user, launchd).
 #
-#   install/install.sh [--prefix DIR] [--no-service]
+#   install/install.sh [--prefix DIR] [--no-service] [--no-completion]
 set -euo pipefail
 
 prefix="${HOME:?HOME is not set}/.local/bin"
 service=1
+completion=1
 
 usage() {
   cat <<USAGE
-Usage: install/install.sh [--prefix DIR] [--no-service]
+Usage: install/install.sh [--prefix DIR] [--no-service] [--no-completion]
 
 Builds dbx-cred and dbx-credd (go build -trimpath) and copies them to DIR
-(default: ~/.local/bin). Then, if a systemd user manager (Linux) or launchd
+(default: ~/.local/bin), with git-credential-dbx-cred next to dbx-cred (a
+link; a copy on Windows), the name git runs for credential.helper dbx-cred.
+Installs shell completion where bash, zsh and fish look for it, and says
+how for PowerShell. Then, if a systemd user manager (Linux) or launchd
 (macOS) is available, runs "dbx-credd install" and "dbx-credd start" so the
 daemon starts at every login; otherwise dbx-cred starts it on first use.
 
-  --prefix DIR    where to put the binaries
-  --no-service    do not install the service
+  --prefix DIR       where to put the binaries
+  --no-service       do not install the service
+  --no-completion    do not install shell completion
 USAGE
 }
 
@@ -28,6 +33,7 @@ while [ $# -gt 0 ]; do
     --prefix) [ $# -ge 2 ] || { usage >&2; exit 64; }; prefix=$2; shift 2 ;;
     --prefix=*) prefix=${1#*=}; shift ;;
     --no-service) service=0; shift ;;
+    --no-completion) completion=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown argument \"$1\"" >&2; usage >&2; exit 64 ;;
   esac
@@ -54,7 +60,34 @@ for b in dbx-cred dbx-credd; do
   install -m 0755 "$tmp/$b$ext" "$prefix/.$b$ext.new"
   mv -f "$prefix/.$b$ext.new" "$prefix/$b$ext"
 done
-echo "Installed dbx-cred and dbx-credd in $prefix."
+# git runs "git-credential-dbx-cred" for credential.helper dbx-cred; the
+# helper answers as "dbx-cred git" under that name. A relative link follows
+# every later upgrade of dbx-cred; Windows gets a copy.
+if [ -n "$ext" ]; then
+  install -m 0755 "$tmp/dbx-cred$ext" "$prefix/.git-credential-dbx-cred$ext.new"
+else
+  ln -sfn "dbx-cred" "$prefix/.git-credential-dbx-cred.new"
+fi
+mv -f "$prefix/.git-credential-dbx-cred$ext.new" "$prefix/git-credential-dbx-cred$ext"
+echo "Installed dbx-cred, dbx-credd and git-credential-dbx-cred in $prefix."
+
+# Completion, each where its shell looks: bash-completion's per-user
+# directory (loaded on demand), a zsh site-functions directory (zsh has no
+# per-user default, so fpath must name it), fish's completions directory.
+if [ "$completion" = 1 ]; then
+  data=${XDG_DATA_HOME:-$HOME/.local/share}
+  config=${XDG_CONFIG_HOME:-$HOME/.config}
+  put_completion() { # shell file
+    mkdir -p "$(dirname "$2")"
+    "$tmp/dbx-cred$ext" completion "$1" > "$2.new" && mv -f "$2.new" "$2"
+    echo "Installed $1 completion in $2."
+  }
+  put_completion bash "$data/bash-completion/completions/dbx-cred"
+  put_completion zsh "$data/zsh/site-functions/_dbx-cred"
+  put_completion fish "$config/fish/completions/dbx-cred.fish"
+  echo "  zsh: add to ~/.zshrc, before compinit: fpath=(\"$data/zsh/site-functions\" \$fpath)"
+  echo "  PowerShell: add to \$PROFILE: dbx-cred completion powershell | Out-String | Invoke-Expression"
+fi
 
 daemon="$prefix/dbx-credd$ext"
 have_manager() {
@@ -86,4 +119,5 @@ case ":$PATH:" in
 esac
 echo "  dbx-cred login -p prod --host https://adb-1234567890123456.7.azuredatabricks.net"
 echo "  dbx-cred token -p prod"
+echo "  git config --global credential.helper dbx-cred    # git, for the hosts of your profiles"
 echo "  dbx-cred --help"

@@ -8,8 +8,10 @@ import (
 	"github.com/dbx-cred/dbx-cred/helper"
 )
 
+// main passes argv[0] on: installed as git-credential-dbx-cred (git's name
+// for the helper "dbx-cred"), the same binary answers as "dbx-cred git".
 func main() {
-	os.Exit(helper.Main(os.Args[1:], helper.IO{
+	os.Exit(helper.MainNamed(os.Args[0], os.Args[1:], helper.IO{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Getenv: os.Getenv, StdinFd: int(os.Stdin.Fd()),
 	}))

@@ -160,7 +160,10 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	user, err := m.validator.Me(ctx, host, token)
 	if err != nil {
 		if errors.Is(err, workspace.ErrRejected) {
-			return Profile{}, false, fmt.Errorf("%w: %s rejected the token (invalid or expired); nothing was stored: create a new token in the workspace (User Settings > Developer > Access tokens) and log in again", ErrNeedsLogin, host)
+			// Said once: ErrNeedsLogin's own text ("rejected the stored
+			// token") would repeat it, and wrongly, as nothing is stored.
+			return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s rejected the token (invalid, expired or revoked), "+
+				"so nothing was stored: create a new one in the workspace (User Settings > Developer > Access tokens) and use that", host)}
 		}
 		return Profile{}, false, fmt.Errorf("validate the token against %s (nothing was stored): %w", host, err)
 	}
@@ -598,3 +601,13 @@ func rootWarning(p registry.Profile, now time.Time) string {
 	}
 	return fmt.Sprintf("the root token expires on %s: run dbx-cred rotate -p %s", p.RootExpiry.UTC().Format(time.DateOnly), p.Name)
 }
+
+// kindError is an error of kind (errors.Is) with a message of its own, for
+// when the kind's text would only repeat what the message says.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }

@@ -180,7 +180,7 @@ func (o *owner) readRoot(ctx context.Context) (string, error) {
 			// The registry entry stays, so a login restores it as it was.
 			msg := fmt.Sprintf("the kernel keyring was cleared (reboot): run dbx-cred login -p %s --host %s", name, meta.Host)
 			o.setState(NeedsLogin, msg)
-			return fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
+			return "", fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
 		}
 		if errors.Is(err, store.ErrNotFound) {
 			msg := fmt.Sprintf("the store holds no token for profile %q (deleted outside dbx-cred?): run dbx-cred login -p %s --host %s", name, name, meta.Host)
