@@ -52,7 +52,7 @@ func hiddenCommands() []command {
 // whole story lives in its own file.
 func commands() []command {
 	return []command{
-		{"login", "store a workspace token in the OS keyring (read from a hidden prompt or stdin)", runLogin},
+		{"login", "store a workspace token in the store: OS keyring, file or kernel keyring (read from a hidden prompt or stdin)", runLogin},
 		{"token", "print a token for a profile, and nothing else", runToken},
 		{"env", "print shell lines that export DATABRICKS_HOST and DATABRICKS_TOKEN (or a metadata URL)", runEnv},
 		{"exec", "run a command with the profile's Databricks variables set", runExec},
@@ -61,7 +61,7 @@ func commands() []command {
 		{"netrc", "print a netrc entry for curl --netrc-file", runNetrc},
 		{"auth", "\"auth token\": the Databricks CLI's protocol, for databricks_cli_path", runAuth},
 		{"list", "list profiles: name, host, user, state (never secrets)", runList},
-		{"logout", "delete a profile and its token from the keyring", runLogout},
+		{"logout", "revoke every token dbx-cred made for a profile, then delete its secret", runLogout},
 		{"metadata-url", "print the profile's metadata-service URL for SDKs (auth type metadata-service)", runMetadataURL},
 		{"audit", "show the latest tokens handed out: when, profile, channel, process (never tokens)", runAudit},
 		{"status", "show the daemon's state", runStatus},
@@ -123,7 +123,7 @@ Exit status:
   2   dbx-credd is not running and could not be started, or cannot be reached
   3   no such profile
   4   the workspace rejected the token: log in again
-  5   the OS keyring cannot be used (locked, no Secret Service...)
+  5   the store cannot be used: locked (dbx-cred unlock), no Secret Service, a keyring that does not answer
   6   the workspace cannot be reached
   64  usage error
 Every command's --help lists the ones it uses; exec exits with its command's.
@@ -335,7 +335,7 @@ Exit status:
   2   dbx-credd is not running and could not be started, or cannot be reached
   3   no such profile
   4   the workspace rejected the token: log in again
-  5   the OS keyring cannot be used (locked, no Secret Service...)
+  5   the store cannot be used: locked (dbx-cred unlock), no Secret Service, a keyring that does not answer
   6   the workspace cannot be reached
   64  usage error`
 
