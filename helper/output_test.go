@@ -3,6 +3,7 @@ package helper
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +19,15 @@ func TestFinishNeutralisesMessages(t *testing.T) {
 		c.finish(err)
 		if got, want := errb.String(), "dbx-cred: workspace says: ?[2Jgone?\nsecond line\n"; got != want {
 			t.Errorf("finish(%T) printed %q, want %q", err, got, want)
+		}
+	}
+}
+
+func TestDidYouMeanCountsASwapAsOneEdit(t *testing.T) {
+	for typed, want := range map[string]string{"tokne": "token", "lsit": "list", "statu": "status", "xyzzy": ""} {
+		got := didYouMean(typed, []string{"token", "list", "status", "logout"})
+		if want == "" && got != "" || want != "" && !strings.Contains(got, want) {
+			t.Errorf("didYouMean(%q) = %q, want %q", typed, got, want)
 		}
 	}
 }
