@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	gitRepo := fs.String("git-repo", "", "also serve this bare git repository over smart HTTP at /<its base name>/, behind Basic auth accepting any token valid here")
 	accountID := fs.String("account-id", "", "account id of the account-level OAuth endpoints (default: random)")
 	accessLifetime := fs.Duration("oauth-access-lifetime", time.Hour, "lifetime of OAuth access tokens")
-	tokenLatency := fs.Duration("oauth-token-latency", 0, "delay every OAuth token endpoint answer by this much")
+	refreshLatency := fs.Duration("oauth-refresh-latency", 0, "delay every OAuth refresh_token grant by this much, so overlapping refreshes show")
 	var principals []string
 	fs.Func("service-principal", "register an OAuth service principal `APPID:SECRET` for client_credentials (repeatable)", func(v string) error {
 		id, secret, ok := strings.Cut(v, ":")
@@ -97,7 +97,7 @@ Flags:
 	emu := wsemu.New(
 		wsemu.WithAccountID(*accountID), // "" keeps the random default
 		wsemu.WithOAuthAccessLifetime(*accessLifetime),
-		wsemu.WithOAuthTokenLatency(*tokenLatency),
+		wsemu.WithOAuthRefreshLatency(*refreshLatency),
 	)
 	pat := emu.AddUser(*userName)
 	emu.AddOAuthUser(*userName)

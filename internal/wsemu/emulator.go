@@ -31,7 +31,7 @@ type Emulator struct {
 	accountID        string
 
 	oauthAccessLifetime time.Duration
-	oauthTokenLatency   time.Duration
+	oauthRefreshLatency time.Duration
 
 	mu       sync.Mutex
 	users    map[string]*user

@@ -63,12 +63,14 @@ func WithOAuthAccessLifetime(d time.Duration) Option {
 	return func(e *Emulator) { e.oauthAccessLifetime = d }
 }
 
-// WithOAuthTokenLatency makes every token endpoint request take at least d of
-// real time after it has been counted in flight for its refresh-token
-// family, so overlapping refreshes by careless clients become observable in
-// OAuthStats.RefreshOverlaps.
-func WithOAuthTokenLatency(d time.Duration) Option {
-	return func(e *Emulator) { e.oauthTokenLatency = d }
+// WithOAuthRefreshLatency makes every refresh_token grant take at least d of
+// real time after it has been counted in flight for its token family, so
+// overlapping refreshes by careless clients become observable in
+// OAuthStats.RefreshOverlaps. A refresh whose client hangs up during the
+// delay is still carried out, as a real server would: the token rotates and
+// the client never learns the new one.
+func WithOAuthRefreshLatency(d time.Duration) Option {
+	return func(e *Emulator) { e.oauthRefreshLatency = d }
 }
 
 // WithAccountID fixes the account id this emulator's account-level OAuth
@@ -461,6 +463,8 @@ func tokenClientAuth(r *http.Request) clientAuth {
 }
 
 func (e *Emulator) handleOAuthToken(w http.ResponseWriter, r *http.Request, accountID string) {
+	// Token responses carry secrets: RFC 6749 §5.1 forbids caching them.
+	w.Header().Set("Cache-Control", "no-store")
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Malformed request")
@@ -499,7 +503,6 @@ func publicClientOK(ca clientAuth) bool {
 }
 
 func (e *Emulator) grantAuthorizationCode(w http.ResponseWriter, r *http.Request, ca clientAuth, accountID string) {
-	e.tokenLatency(r)
 	form := r.PostForm
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -560,7 +563,7 @@ func (e *Emulator) grantRefreshToken(w http.ResponseWriter, r *http.Request, ca 
 	}
 	e.mu.Unlock()
 
-	e.tokenLatency(r)
+	sleep(r.Context(), e.oauthRefreshLatency) // finishes early, not never, if the client hangs up
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -586,7 +589,6 @@ func (e *Emulator) grantRefreshToken(w http.ResponseWriter, r *http.Request, ca 
 }
 
 func (e *Emulator) grantClientCredentials(w http.ResponseWriter, r *http.Request, ca clientAuth, accountID string) {
-	e.tokenLatency(r)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	sp := e.servicePrincipals[ca.id]
@@ -637,12 +639,6 @@ func (e *Emulator) newAccessTokenLocked(u *user, f *tokenFamily, accountID strin
 	value := "dapo" + randomHex(32)
 	e.accessTokens[value] = &accessToken{user: u, family: f, accountID: accountID, expires: now.Add(e.oauthAccessLifetime)}
 	return value
-}
-
-// tokenLatency applies WithOAuthTokenLatency; a client that gives up early
-// still gets an answer it will not read.
-func (e *Emulator) tokenLatency(r *http.Request) {
-	sleep(r.Context(), e.oauthTokenLatency)
 }
 
 const pathAccountsAPI = "/api/2.0/accounts/"

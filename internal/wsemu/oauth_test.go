@@ -281,7 +281,7 @@ func TestOAuthAccessTokenLifetime(t *testing.T) {
 }
 
 func TestOAuthOverlappingRefreshes(t *testing.T) {
-	emu, srv := startOAuth(t, WithOAuthTokenLatency(300*time.Millisecond))
+	emu, srv := startOAuth(t, WithOAuthRefreshLatency(500*time.Millisecond))
 	b := newBrowser(t)
 	cfg := u2mConfig(srv.URL, b.redirectURI())
 	tok := login(t, cfg, b)
@@ -555,6 +555,9 @@ func TestOAuthTokenEndpointErrors(t *testing.T) {
 			if status != tc.status || body != tc.body {
 				t.Errorf("got %d %s, want %d %s", status, body, tc.status, tc.body)
 			}
+			if h.Get("Cache-Control") != "no-store" {
+				t.Error("token endpoint answer without Cache-Control: no-store")
+			}
 			if status == 401 && h.Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate")
 			}
@@ -684,6 +687,34 @@ func TestOAuthRevokeFamily(t *testing.T) {
 	_, err := refresh(t.Context(), cfg, tok.RefreshToken)
 	wantRetrieveError(t, err, 400, bodyRefreshInvalid)
 	if s := emu.OAuthStats(); s.FamiliesRevoked != 1 || s.Reuses != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// A refresh the client abandons mid-flight still rotates the token, as on a
+// real server: the client is left holding a superseded refresh token, and
+// presenting it logs the user out. This is the hazard a daemon killed during
+// a refresh faces.
+func TestOAuthAbandonedRefreshStillRotates(t *testing.T) {
+	emu, srv := startOAuth(t, WithOAuthRefreshLatency(300*time.Millisecond))
+	b := newBrowser(t)
+	cfg := u2mConfig(srv.URL, b.redirectURI())
+	tok := login(t, cfg, b)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := refresh(ctx, cfg, tok.RefreshToken); err == nil {
+		t.Fatal("abandoned refresh succeeded")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for emu.RefreshTokenLive(tok.RefreshToken) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if emu.RefreshTokenLive(tok.RefreshToken) {
+		t.Fatal("abandoned refresh did not rotate the token")
+	}
+	_, err := refresh(t.Context(), cfg, tok.RefreshToken)
+	wantRetrieveError(t, err, 400, bodyRefreshInvalid)
+	if s := emu.OAuthStats(); s.Refreshes != 1 || s.Reuses != 1 || s.FamiliesRevoked != 1 {
 		t.Errorf("stats %+v", s)
 	}
 }
