@@ -1,7 +1,7 @@
 // Package wsemu is an in-process stand-in for a Databricks workspace, faithful
-// enough on the authentication surface (host metadata, SCIM Me, Token API and
-// their error shapes) that dbx-cred and the real databricks-sdk-go can be
-// tested against it without network access. It is a test double, not a
+// enough on the authentication surface (host metadata, SCIM Me, Token API,
+// OAuth U2M and M2M, and their error shapes) that dbx-cred and the real
+// databricks-sdk-go can be tested against it without network access. It is a test double, not a
 // workspace: nothing it issues is a real credential.
 package wsemu
 

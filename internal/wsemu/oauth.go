@@ -58,9 +58,19 @@ func AccountOIDCPath(accountID, endpoint string) string {
 
 // WithOAuthAccessLifetime sets how long OAuth access tokens (U2M and M2M)
 // live, on the emulator's clock (default one hour, as on Databricks). Tests
-// of renewal use short ones, e.g. 20 seconds.
+// of renewal use short ones, e.g. 20 seconds. expires_in is rounded up to
+// whole seconds; d <= 0 keeps the default.
 func WithOAuthAccessLifetime(d time.Duration) Option {
-	return func(e *Emulator) { e.oauthAccessLifetime = d }
+	return func(e *Emulator) {
+		if d > 0 {
+			e.oauthAccessLifetime = d
+		}
+	}
+}
+
+// expiresIn is the access-token lifetime as the token endpoint states it.
+func (e *Emulator) expiresIn() int64 {
+	return int64((e.oauthAccessLifetime + time.Second - 1) / time.Second)
 }
 
 // WithOAuthRefreshLatency makes every refresh_token grant take at least d of
@@ -612,7 +622,7 @@ func (e *Emulator) grantClientCredentials(w http.ResponseWriter, r *http.Request
 	e.oauthStats.ClientCredentials++
 	writeJSON(w, http.StatusOK, oauthTokenResponse{
 		AccessToken: value, TokenType: "Bearer",
-		ExpiresIn: int64(e.oauthAccessLifetime / time.Second), Scope: strings.Join(scopes, " "),
+		ExpiresIn: e.expiresIn(), Scope: strings.Join(scopes, " "),
 	})
 }
 
@@ -622,7 +632,7 @@ func (e *Emulator) issueOAuthLocked(f *tokenFamily, now time.Time) oauthTokenRes
 	resp := oauthTokenResponse{
 		AccessToken: e.newAccessTokenLocked(f.user, f, f.accountID, now),
 		TokenType:   "Bearer",
-		ExpiresIn:   int64(e.oauthAccessLifetime / time.Second),
+		ExpiresIn:   e.expiresIn(),
 		Scope:       strings.Join(f.scopes, " "),
 	}
 	for _, s := range f.scopes {

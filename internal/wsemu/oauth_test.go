@@ -675,6 +675,17 @@ func TestOAuthAccountLevel(t *testing.T) {
 	}
 }
 
+func TestOAuthExpiresInRoundsUp(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want int64
+	}{{1500 * time.Millisecond, 2}, {20 * time.Second, 20}, {0, 3600}, {-time.Second, 3600}} {
+		if got := New(WithOAuthAccessLifetime(tc.d)).expiresIn(); got != tc.want {
+			t.Errorf("lifetime %s: expires_in %d, want %d", tc.d, got, tc.want)
+		}
+	}
+}
+
 func TestOAuthRevokeFamily(t *testing.T) {
 	emu, srv := startOAuth(t)
 	b := newBrowser(t)
