@@ -729,3 +729,47 @@ func TestOAuthAbandonedRefreshStillRotates(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+// Forty clients that share one login and serialise their refreshes (what
+// the daemon must do) cost no overlap and no reuse, while API calls with
+// the freshest access token keep working throughout.
+func TestOAuthSerialisedConcurrentClients(t *testing.T) {
+	emu, srv := startOAuth(t, WithOAuthRefreshLatency(5*time.Millisecond))
+	b := newBrowser(t)
+	cfg := u2mConfig(srv.URL, b.redirectURI())
+	var mu sync.Mutex
+	cur := login(t, cfg, b)
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			mu.Lock()
+			next, err := refresh(t.Context(), cfg, cur.RefreshToken)
+			if err == nil {
+				cur = next
+			}
+			access := cur.AccessToken
+			mu.Unlock()
+			if err != nil {
+				t.Errorf("refresh: %v", err)
+				return
+			}
+			// Not meAs: its t.Fatal must not run off the test goroutine.
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+pathMe, nil)
+			req.Header.Set("Authorization", "Bearer "+access)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Errorf("Me: %v", err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("Me: %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	s := emu.OAuthStats()
+	if s.Refreshes != 40 || s.RefreshOverlaps != 0 || s.PeakRefreshesInFlight != 1 || s.Reuses != 0 || s.FamiliesRevoked != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
