@@ -38,7 +38,7 @@ func TestGitRepoIsServedBehindTheEmulatorsTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	m := regexp.MustCompile(`^host=(\S+) user=\S+ pat=(dapi[0-9a-f]{32}) git=(\S+/demo\.git)\n$`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`^host=(\S+) user=\S+ pat=(dapi[0-9a-f]{32}) account=[0-9a-f-]{36} git=(\S+/demo\.git)\n$`).FindStringSubmatch(line)
 	if m == nil || !strings.HasPrefix(m[3], m[1]+"/") {
 		t.Fatalf("banner %q", line)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -38,7 +39,7 @@ func TestServesUntilCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading banner: %v", err)
 	}
-	m := regexp.MustCompile(`^host=(http://127\.0\.0\.1:\d+) user=bob@example\.com pat=(dapi[0-9a-f]{32})\n$`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`^host=(http://127\.0\.0\.1:\d+) user=bob@example\.com pat=(dapi[0-9a-f]{32}) account=[0-9a-f-]{36}\n$`).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("banner %q", line)
 	}
@@ -66,5 +67,60 @@ func TestServesUntilCancelled(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not stop after cancel")
+	}
+}
+
+func TestServesOAuth(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--account-id", "acc-1",
+			"--service-principal", "sp-app:s3cret", "--oauth-access-lifetime", "20s"}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading banner: %v", err)
+	}
+	m := regexp.MustCompile(`^host=(\S+) .* account=acc-1\n$`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("banner %q", line)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+
+	for _, path := range []string{"/oidc/v1/token", "/oidc/accounts/acc-1/v1/token"} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, m[1]+path,
+			strings.NewReader("grant_type=client_credentials&scope=all-apis"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("sp-app", "s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+			ExpiresIn   int    `json:"expires_in"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&tok)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" || tok.ExpiresIn != 20 {
+			t.Errorf("%s: %d %+v %v", path, resp.StatusCode, tok, err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
+
+func TestRejectsBadServicePrincipalFlag(t *testing.T) {
+	err := run(t.Context(), []string{"--listen", "127.0.0.1:0", "--service-principal", "no-secret"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "APPID:SECRET") {
+		t.Errorf("err = %v", err)
 	}
 }

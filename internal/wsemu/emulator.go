@@ -1,7 +1,7 @@
 // Package wsemu is an in-process stand-in for a Databricks workspace, faithful
-// enough on the authentication surface (host metadata, SCIM Me, Token API and
-// their error shapes) that dbx-cred and the real databricks-sdk-go can be
-// tested against it without network access. It is a test double, not a
+// enough on the authentication surface (host metadata, SCIM Me, Token API,
+// OAuth U2M and M2M, and their error shapes) that dbx-cred and the real
+// databricks-sdk-go can be tested against it without network access. It is a test double, not a
 // workspace: nothing it issues is a real credential.
 package wsemu
 
@@ -28,6 +28,10 @@ type Emulator struct {
 	scopesSupported  bool
 	creationDisabled bool
 	workspaceID      string
+	accountID        string
+
+	oauthAccessLifetime time.Duration
+	oauthRefreshLatency time.Duration
 
 	mu       sync.Mutex
 	users    map[string]*user
@@ -37,6 +41,14 @@ type Emulator struct {
 	faults   []*pendingFault
 	requests map[endpoint]int
 	inFlight map[endpoint]*gauge
+
+	// OAuth state; see oauth.go.
+	browserUser       *user
+	servicePrincipals map[string]*servicePrincipal
+	authCodes         map[string]*authCode
+	refreshTokens     map[string]*refreshToken
+	accessTokens      map[string]*accessToken
+	oauthStats        OAuthStats
 }
 
 // Option configures an Emulator in New.
@@ -101,12 +113,21 @@ func New(opts ...Option) *Emulator {
 		byID:             make(map[string]*token),
 		requests:         make(map[endpoint]int),
 		inFlight:         make(map[endpoint]*gauge),
+
+		oauthAccessLifetime: defaultOAuthAccessLifetime,
+		servicePrincipals:   make(map[string]*servicePrincipal),
+		authCodes:           make(map[string]*authCode),
+		refreshTokens:       make(map[string]*refreshToken),
+		accessTokens:        make(map[string]*accessToken),
 	}
 	for _, opt := range opts {
 		opt(e)
 	}
 	if e.workspaceID == "" {
 		e.workspaceID = randomDigits(16)
+	}
+	if e.accountID == "" {
+		e.accountID = randomUUID()
 	}
 	return e
 }

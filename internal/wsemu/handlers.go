@@ -20,18 +20,16 @@ type hostMetadata struct {
 	OIDCAudiences []string `json:"token_federation_default_oidc_audiences"`
 }
 
+// The SDK appends /.well-known/oauth-authorization-server to oidc_endpoint
+// to find the OAuth discovery document, so both derive from one prefix.
 func (e *Emulator) handleHostMetadata(w http.ResponseWriter, r *http.Request) {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	base := scheme + "://" + r.Host
+	base := baseURL(r)
 	writeJSON(w, http.StatusOK, hostMetadata{
-		OIDCEndpoint:  base + "/oidc",
+		OIDCEndpoint:  base + pathOIDCPrefix,
 		WorkspaceID:   e.workspaceID,
 		Cloud:         "AWS",
 		HostType:      "WORKSPACE_HOST",
-		OIDCAudiences: []string{base + "/oidc/v1/token"},
+		OIDCAudiences: []string{base + pathOIDCToken},
 	})
 }
 
@@ -52,12 +50,18 @@ type scimMe struct {
 
 func (e *Emulator) handleMe(w http.ResponseWriter, _ *http.Request, u *user) {
 	display, _, _ := strings.Cut(u.name, "@")
+	emails := []scimEmail{{Value: u.name, Type: "work", Primary: true}}
+	if u.servicePrincipal {
+		// A service principal's userName is its application id; it has
+		// no mailbox.
+		emails = []scimEmail{}
+	}
 	writeJSON(w, http.StatusOK, scimMe{
 		ID:          u.id,
 		UserName:    u.name,
 		DisplayName: display,
 		Active:      true,
-		Emails:      []scimEmail{{Value: u.name, Type: "work", Primary: true}},
+		Emails:      emails,
 		Schemas: []string{
 			"urn:ietf:params:scim:schemas:core:2.0:User",
 			"urn:ietf:params:scim:schemas:extension:workspace:2.0:User",

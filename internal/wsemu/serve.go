@@ -45,8 +45,16 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.handleHostMetadata(w, r)
 		return
 	}
+	if path == pathOIDCPrefix || strings.HasPrefix(path, pathOIDCPrefix+"/") {
+		e.serveOIDC(w, r)
+		return
+	}
 	if !strings.HasPrefix(path, "/api/") {
 		writeNotFound(w, r)
+		return
+	}
+	if strings.HasPrefix(path, pathAccountsAPI) {
+		e.serveAccountAPI(w, r)
 		return
 	}
 

@@ -22,7 +22,9 @@ type TokenInfo struct {
 
 type user struct {
 	id   string
-	name string
+	name string // for a service principal, its application id
+	// servicePrincipal marks an OAuth M2M identity (AddServicePrincipal).
+	servicePrincipal bool
 }
 
 type token struct {
@@ -177,7 +179,9 @@ func (e *Emulator) authenticate(value string) (*user, bool) {
 	now := e.now()
 	t, ok := e.byValue[value]
 	if !ok {
-		return nil, false
+		// Not a PAT: OAuth access tokens issued for this workspace are
+		// accepted by the same endpoints.
+		return e.authenticateOAuthLocked(value, "", now)
 	}
 	if !e.aliveLocked(t, now) {
 		e.removeLocked(t)
@@ -193,6 +197,16 @@ func randomHex(n int) string {
 	// crypto/rand.Read never fails since Go 1.24 (it aborts the program).
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// randomUUID returns a random version 4 UUID, the shape of account ids.
+func randomUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // randomDigits returns an n-digit decimal string without a leading zero, the
