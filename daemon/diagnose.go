@@ -40,7 +40,9 @@ type diagnoser struct {
 
 func (d *diagnoser) Diagnose(ctx context.Context, only string) ([]server.Check, error) {
 	var out []server.Check
-	add := func(name, status, msg, fix string) { out = append(out, server.Check{Name: name, Status: status, Message: msg, Fix: fix}) }
+	add := func(name, status, msg, fix string) {
+		out = append(out, server.Check{Name: name, Status: status, Message: msg, Fix: fix})
+	}
 	if only == "" {
 		d.service(ctx, add)
 		d.storeChecks(ctx, add)

@@ -165,3 +165,39 @@ func TestDoctorBroken(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctorSaysWhoStartedTheDaemon: the daemon cannot guess its starter,
+// so autostart says so with --started-by, and doctor shows it. Even with
+// autostart on, doctor itself starts nothing.
+func TestDoctorSaysWhoStartedTheDaemon(t *testing.T) {
+	w := autostartWorld(t)
+	w.doctor(1)
+	if pids := daemonsOn(t, w.socket()); len(pids) != 0 {
+		t.Fatalf("doctor started a daemon: %v", pids)
+	}
+	w.mustHelper("", "list") // starts one
+	out, _, _ := w.helper("", "doctor")
+	if !strings.Contains(out, "started by dbx-cred's autostart") {
+		t.Fatalf("doctor after an autostart:\n%s", out)
+	}
+	w.mustHelper("", "daemon", "stop")
+}
+
+// TestNoServiceManagerPointsToDaemonStop: without systemd (as in this
+// container), dbx-credd stop and install say how to stop the running
+// daemon instead of leaving kill as the only way.
+func TestNoServiceManagerPointsToDaemonStop(t *testing.T) {
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		t.Skip("systemd runs here: install and stop would use it")
+	}
+	w := newWorld(t)
+	w.startDaemon()
+	for _, verb := range []string{"stop", "install"} {
+		cmd := exec.Command(built.daemon, verb)
+		cmd.Env = w.environ()
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "dbx-cred daemon stop") {
+			t.Errorf("dbx-credd %s without systemd: %v\n%s", verb, err, out)
+		}
+	}
+}
