@@ -94,7 +94,7 @@ Commands:
 const usageTail = `
 Common flags:
   -p, --profile NAME     profile to use (default: $DATABRICKS_CONFIG_PROFILE, else DEFAULT)
-  -o, --output FORMAT    text or json, where a command prints data (list, status, audit, version)
+  -o, --output FORMAT    text or json, where a command prints data (list, status, audit, doctor, version)
   -h, --help             the command's help, flags and exit status
 
 Examples:
