@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -173,7 +174,7 @@ func (d *diagnoser) profile(ctx context.Context, p profiles.Profile, add addFunc
 	})
 	if err != nil {
 		fix := login
-		if strings.Contains(err.Error(), "unlock") {
+		if errors.Is(err, store.ErrLocked) {
 			fix = "dbx-cred unlock"
 		}
 		add(pre+"token", "FAIL", "cannot read the stored token: "+err.Error(), fix)

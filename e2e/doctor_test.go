@@ -126,6 +126,9 @@ func TestDoctorHealthy(t *testing.T) {
 	w.gitConfig("credential.helper", "dbx-cred")
 	golden(t, "doctor-healthy.txt", w.doctor(0))
 	golden(t, "doctor-healthy-profile.txt", w.doctor(0, "-p", "prod"))
+	if out := w.doctor(1, "-p", "nosuch"); !strings.Contains(out, "[FAIL] profile.nosuch: ") || !strings.Contains(out, "known profiles: prod") {
+		t.Errorf("doctor -p of an unknown profile:\n%s", out)
+	}
 	w.assertNoSecretOnDisk(w.pat)
 }
 
