@@ -49,6 +49,9 @@ type Config struct {
 	Store string
 	// FileStore is the file store's path; default file.DefaultPath.
 	FileStore string
+	// StartedBy is --started-by: "service", "autostart" or "" (by hand),
+	// for dbx-cred doctor.
+	StartedBy string
 	Getenv    func(string) string
 	Log       *slog.Logger
 }
@@ -159,7 +162,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Hardened:       hardened,
 		MetadataListen: meta.base(),
 		MetadataError:  meta.errText(),
-	}, log).WithAudit(aud).WithMetadata(meta.urls()).WithStores(sts).WithShutdown(stopAsked).Register(g)
+		StartedBy:      startedBy(cfg.StartedBy),
+	}, log).WithAudit(aud).WithMetadata(meta.urls()).WithStores(sts).WithShutdown(stopAsked).
+		WithDiagnoser(&diagnoser{getenv: getenv, mgr: mgr, stores: sts, store: st, meta: meta}).Register(g)
 
 	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
 		"store", chosen.name, "keyring", st.Backend(), "profiles", len(mgr.Names()), "hardened", hardened, "version", version.Version,
@@ -218,4 +223,13 @@ func recoverRegistry(path string, log *slog.Logger) {
 		return
 	}
 	log.Warn("the profile registry does not parse: restored it from its backup and kept the damaged file", attrs...)
+}
+
+// startedBy names who started the daemon; a flag, not a guess from the
+// parent process, which a service manager or a shell may have replaced.
+func startedBy(flag string) string {
+	if flag == "" {
+		return "hand"
+	}
+	return flag
 }

@@ -84,8 +84,8 @@ func TestUnitExecStartServesTokens(t *testing.T) {
 			env = append(env, systemdWords(t, v)...)
 		}
 	}
-	if len(argv) != 2 || argv[0] != exe || argv[1] != "run" {
-		t.Fatalf("ExecStart parses to %q, want [%s run]:\n%s", argv, exe, unit)
+	if len(argv) != 4 || argv[0] != exe || argv[1] != "run" || argv[2] != "--started-by" || argv[3] != "service" {
+		t.Fatalf("ExecStart parses to %q, want [%s run --started-by service]:\n%s", argv, exe, unit)
 	}
 	if len(env) != 1 || env[0] != "DBX_CRED_SOCKET="+sock {
 		t.Fatalf("Environment parses to %q:\n%s", env, unit)

@@ -82,3 +82,7 @@ func (a agent) Shutdown(ctx context.Context, in *pb.ShutdownRequest) (*pb.Shutdo
 func (a agent) MigrateStore(ctx context.Context, in *pb.MigrateStoreRequest) (*pb.MigrateStoreResponse, error) {
 	return invoke[pb.MigrateStoreResponse](ctx, a, "MigrateStore", in)
 }
+
+func (a agent) Diagnose(ctx context.Context, in *pb.DiagnoseRequest) (*pb.DiagnoseResponse, error) {
+	return invoke[pb.DiagnoseResponse](ctx, a, "Diagnose", in)
+}

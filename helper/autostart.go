@@ -101,7 +101,7 @@ func (c *cli) autostart() error {
 	// this helper looks, whatever its environment says. The daemon keeps
 	// its own log (--log-file) so it can move it aside as it grows; its
 	// stderr, the same file, catches what comes before that.
-	cmd := exec.Command(exe, "run", "--socket", c.socket, "--log-file", logPath)
+	cmd := exec.Command(exe, "run", "--started-by", "autostart", "--socket", c.socket, "--log-file", logPath)
 	cmd.Env = daemonEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = lg, lg // stdin stays /dev/null
 	detach(cmd)

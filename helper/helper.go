@@ -65,6 +65,7 @@ func commands() []command {
 		{"metadata-url", "print the profile's metadata-service URL for SDKs (auth type metadata-service)", runMetadataURL},
 		{"audit", "show the latest tokens handed out: when, profile, channel, process (never tokens)", runAudit},
 		{"status", "show the daemon's state", runStatus},
+		{"doctor", "check the daemon, the store, each profile, plaintext leftovers and git; name each fix", runDoctor},
 		{"rotate", "replace a profile's stored token with a new one", runRotate},
 		{"import", "move a .databrickscfg's tokens into the keyring and rewrite it to use dbx-cred", runImport},
 		{"export", "print a .databrickscfg profile block that uses dbx-cred (no token)", runExport},
@@ -93,7 +94,7 @@ Commands:
 const usageTail = `
 Common flags:
   -p, --profile NAME     profile to use (default: $DATABRICKS_CONFIG_PROFILE, else DEFAULT)
-  -o, --output FORMAT    text or json, where a command prints data (list, status, audit, version)
+  -o, --output FORMAT    text or json, where a command prints data (list, status, audit, doctor, version)
   -h, --help             the command's help, flags and exit status
 
 Examples:

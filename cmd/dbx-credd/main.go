@@ -67,6 +67,9 @@ Flags of run:
                             The daemon refuses to start on a store other than
                             the one your profiles live in: dbx-cred store
                             migrate moves them
+  --started-by WHO          service or autostart, as the service unit and dbx-cred's
+                            autostart pass it, so dbx-cred doctor can say who
+                            started the daemon (default: hand)
   --metadata-listen ADDR    where the metadata service for Databricks SDKs listens:
                             127.0.0.1:PORT exactly, 0 for a free port chosen once
                             and remembered, or off (default: $DBX_CRED_METADATA_LISTEN,
@@ -149,6 +152,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	// automatic, remembered choice (daemon/metadata.Bind).
 	metadataListen := fs.String("metadata-listen", os.Getenv(service.EnvMetadataListen), "")
 	storeChoice := fs.String("store", os.Getenv(service.EnvStore), "")
+	startedBy := fs.String("started-by", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -170,6 +174,12 @@ func runDaemon(args []string, stderr io.Writer) int {
 	}
 	if _, err := daemon.ParseStore(*storeChoice); err != nil {
 		fmt.Fprintf(stderr, "dbx-credd run: %v\n", err)
+		return 64
+	}
+	switch *startedBy {
+	case "", "hand", "service", "autostart":
+	default:
+		fmt.Fprintf(stderr, "dbx-credd run: --started-by %q: use service, autostart or hand\n", *startedBy)
 		return 64
 	}
 	if _, _, err := metadata.ParseListen(*metadataListen); err != nil {
@@ -195,7 +205,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	err := daemon.Run(ctx, daemon.Config{Socket: *socket, KeyringTimeout: *timeout, MetadataListen: *metadataListen, Store: *storeChoice, Log: log})
+	err := daemon.Run(ctx, daemon.Config{Socket: *socket, KeyringTimeout: *timeout, MetadataListen: *metadataListen, Store: *storeChoice, StartedBy: *startedBy, Log: log})
 	if err != nil {
 		msg := strings.TrimSpace(err.Error())
 		if *logFile != "" {

@@ -52,6 +52,11 @@ func manageService(cmd string, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "dbx-credd %s: %v\n", cmd, err)
+		if cmd == "stop" && service.DaemonAnswers(socket) {
+			// A daemon that no service started (autostart, by hand) is
+			// stopped over its socket, whoever started it.
+			fmt.Fprintf(stderr, "A dbx-credd serves %s without the service: stop it with dbx-cred daemon stop\n", socket)
+		}
 		return 1
 	}
 	return 0

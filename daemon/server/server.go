@@ -36,18 +36,20 @@ type Info struct {
 	Hardened       bool
 	MetadataListen string // base URL of the metadata service; "" when off or down
 	MetadataError  string // why the metadata service is down; "" when it serves or is off
+	StartedBy      string // "service", "autostart" or "hand" (dbx-credd run --started-by)
 }
 
 // Server is the AgentService.
 type Server struct {
 	agentgrpc.UnimplementedAgentServiceServer
-	profiles *profiles.Manager
-	info     Info
-	log      *slog.Logger
-	audit    *audit.Log   // see WithAudit
-	metadata MetadataURLs // see WithMetadata
-	stores   Stores       // see WithStores
-	shutdown func()       // see WithShutdown
+	profiles  *profiles.Manager
+	info      Info
+	log       *slog.Logger
+	audit     *audit.Log   // see WithAudit
+	metadata  MetadataURLs // see WithMetadata
+	stores    Stores       // see WithStores
+	shutdown  func()       // see WithShutdown
+	diagnoser Diagnoser    // see WithDiagnoser
 }
 
 // New returns a Server.
@@ -145,6 +147,7 @@ func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRes
 		MetadataError:  s.info.MetadataError,
 		Profiles:       s.listProto(),
 		Orphans:        s.orphansProto(),
+		StartedBy:      s.info.StartedBy,
 	}, nil
 }
 

@@ -43,7 +43,8 @@ func newSystemd(sys kservice.System, exe, home string, getenv func(string) strin
 	}
 	if !sys.Detect() {
 		m.available = errors.New("systemd is not running here, so there is no user service manager to install into: " +
-			"start \"dbx-credd run\" from your session start-up instead, or rely on dbx-cred starting it on first use")
+			"rely on dbx-cred starting it on first use (or start \"dbx-credd run\" from your session start-up), " +
+			"and stop or restart whichever dbx-credd runs with \"dbx-cred daemon stop\" or \"dbx-cred daemon restart\"")
 	}
 	return m
 }

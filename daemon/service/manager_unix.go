@@ -59,7 +59,7 @@ func (m *Manager) service(text string) (kservice.Service, error) {
 		DisplayName: Name,
 		Description: "dbx-cred daemon: Databricks tokens from the OS keyring",
 		Executable:  m.unit.Executable,
-		Arguments:   []string{"run"},
+		Arguments:   []string{"run", "--started-by", "service"},
 		Option:      opt,
 	})
 	if err != nil {
@@ -186,6 +186,12 @@ func (m *Manager) Status() State {
 		return st
 	}
 	st.Installed = true
+	st.Enabled = true
+	for _, l := range m.leftovers {
+		if _, err := os.Lstat(l); err != nil {
+			st.Enabled = false
+		}
+	}
 	svc, err := m.ready()
 	if err != nil {
 		st.Running = "unknown: " + err.Error()

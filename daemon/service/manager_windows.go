@@ -48,7 +48,7 @@ func (m *Manager) Describe() string { return `logon start HKCU\` + runKey + `\` 
 // keeps its own log, which it moves aside as it grows (daemon/logfile);
 // nothing else may hold that file open, or Windows refuses the move.
 func (m *Manager) args() []string {
-	args := []string{"run", "--log-file", m.log}
+	args := []string{"run", "--started-by", "service", "--log-file", m.log}
 	if m.socket != "" {
 		args = append(args, "--socket", m.socket)
 	}
@@ -117,6 +117,7 @@ func (m *Manager) Status() State {
 	defer k.Close()
 	if _, _, err := k.GetStringValue(Name); err == nil {
 		st.Installed = true
+		st.Enabled = true
 		st.Running = "starts at logon"
 	}
 	return st

@@ -49,7 +49,7 @@ func TestRenderSystemdDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "dbx-credd.service.golden", got)
-	for _, want := range []string{"\nWantedBy=default.target\n", "\nRestart=on-failure\n", "\nExecStart=/home/alice/.local/bin/dbx-credd run\n"} {
+	for _, want := range []string{"\nWantedBy=default.target\n", "\nRestart=on-failure\n", "\nExecStart=/home/alice/.local/bin/dbx-credd run --started-by service\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("unit lacks %q", strings.TrimSpace(want))
 		}

@@ -161,7 +161,10 @@ type State struct {
 	Kind      string // e.g. "systemd user unit"
 	Path      string // where its definition lives
 	Installed bool
-	Running   string // "running", "stopped", or why it is not known
+	// Enabled: it starts at login (systemd: the default.target.wants link
+	// exists; launchd and the Run key start whatever is installed).
+	Enabled bool
+	Running string // "running", "stopped", or why it is not known
 }
 
 // DaemonAnswers reports whether something accepts connections on the

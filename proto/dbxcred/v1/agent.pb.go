@@ -319,6 +319,63 @@ func (ProfileState) EnumDescriptor() ([]byte, []int) {
 	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
+// CheckStatus is one check's verdict, as dbx-cred doctor prints it.
+type CheckStatus int32
+
+const (
+	CheckStatus_CHECK_STATUS_UNSPECIFIED CheckStatus = 0
+	CheckStatus_CHECK_STATUS_OK          CheckStatus = 1
+	CheckStatus_CHECK_STATUS_WARN        CheckStatus = 2
+	CheckStatus_CHECK_STATUS_FAIL        CheckStatus = 3
+	// Not applicable here (e.g. TLS to an http:// emulator host).
+	CheckStatus_CHECK_STATUS_SKIP CheckStatus = 4
+)
+
+// Enum value maps for CheckStatus.
+var (
+	CheckStatus_name = map[int32]string{
+		0: "CHECK_STATUS_UNSPECIFIED",
+		1: "CHECK_STATUS_OK",
+		2: "CHECK_STATUS_WARN",
+		3: "CHECK_STATUS_FAIL",
+		4: "CHECK_STATUS_SKIP",
+	}
+	CheckStatus_value = map[string]int32{
+		"CHECK_STATUS_UNSPECIFIED": 0,
+		"CHECK_STATUS_OK":          1,
+		"CHECK_STATUS_WARN":        2,
+		"CHECK_STATUS_FAIL":        3,
+		"CHECK_STATUS_SKIP":        4,
+	}
+)
+
+func (x CheckStatus) Enum() *CheckStatus {
+	p := new(CheckStatus)
+	*p = x
+	return p
+}
+
+func (x CheckStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CheckStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_dbxcred_v1_agent_proto_enumTypes[5].Descriptor()
+}
+
+func (CheckStatus) Type() protoreflect.EnumType {
+	return &file_dbxcred_v1_agent_proto_enumTypes[5]
+}
+
+func (x CheckStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CheckStatus.Descriptor instead.
+func (CheckStatus) EnumDescriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{5}
+}
+
 // Profile is a workspace profile without its secret.
 type Profile struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1040,7 +1097,10 @@ type StatusResponse struct {
 	// removes each.
 	Orphans []*OrphanSecret `protobuf:"bytes,12,rep,name=orphans,proto3" json:"orphans,omitempty"`
 	// The store the daemon keeps secrets in, and whether it can be used now.
-	Store         *StoreStatus `protobuf:"bytes,13,opt,name=store,proto3" json:"store,omitempty"`
+	Store *StoreStatus `protobuf:"bytes,13,opt,name=store,proto3" json:"store,omitempty"`
+	// Who started the daemon: "service", "autostart" or "hand" (dbx-credd
+	// run --started-by, which the unit and the helper's autostart pass).
+	StartedBy     string `protobuf:"bytes,14,opt,name=started_by,json=startedBy,proto3" json:"started_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1164,6 +1224,13 @@ func (x *StatusResponse) GetStore() *StoreStatus {
 		return x.Store
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetStartedBy() string {
+	if x != nil {
+		return x.StartedBy
+	}
+	return ""
 }
 
 // StoreStatus describes the daemon's store.
@@ -2244,6 +2311,167 @@ func (x *AuditResponse) GetEvents() []*AuditEvent {
 	return nil
 }
 
+type DiagnoseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this profile's checks; empty for every profile.
+	Profile       string `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiagnoseRequest) Reset() {
+	*x = DiagnoseRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiagnoseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiagnoseRequest) ProtoMessage() {}
+
+func (x *DiagnoseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiagnoseRequest.ProtoReflect.Descriptor instead.
+func (*DiagnoseRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DiagnoseRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+// Check is one diagnosis. Messages never contain secrets.
+type Check struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A stable name, e.g. "store.probe" or "profile.prod.token".
+	Name   string      `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Status CheckStatus `protobuf:"varint,2,opt,name=status,proto3,enum=dbxcred.v1.CheckStatus" json:"status,omitempty"`
+	// What was found, for humans.
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The command that fixes a WARN or FAIL; empty otherwise.
+	Fix           string `protobuf:"bytes,4,opt,name=fix,proto3" json:"fix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Check) Reset() {
+	*x = Check{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Check) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Check) ProtoMessage() {}
+
+func (x *Check) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Check.ProtoReflect.Descriptor instead.
+func (*Check) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *Check) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Check) GetStatus() CheckStatus {
+	if x != nil {
+		return x.Status
+	}
+	return CheckStatus_CHECK_STATUS_UNSPECIFIED
+}
+
+func (x *Check) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Check) GetFix() string {
+	if x != nil {
+		return x.Fix
+	}
+	return ""
+}
+
+type DiagnoseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Checks        []*Check               `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiagnoseResponse) Reset() {
+	*x = DiagnoseResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiagnoseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiagnoseResponse) ProtoMessage() {}
+
+func (x *DiagnoseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiagnoseResponse.ProtoReflect.Descriptor instead.
+func (*DiagnoseResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *DiagnoseResponse) GetChecks() []*Check {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
 var File_dbxcred_v1_agent_proto protoreflect.FileDescriptor
 
 const file_dbxcred_v1_agent_proto_rawDesc = "" +
@@ -2302,7 +2530,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x13ListProfilesRequest\"G\n" +
 	"\x14ListProfilesResponse\x12/\n" +
 	"\bprofiles\x18\x01 \x03(\v2\x13.dbxcred.v1.ProfileR\bprofiles\"\x0f\n" +
-	"\rStatusRequest\"\xfd\x03\n" +
+	"\rStatusRequest\"\x9c\x04\n" +
 	"\x0eStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x03R\x03pid\x124\n" +
@@ -2317,7 +2545,9 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	" \x01(\tR\x0emetadataListen\x12%\n" +
 	"\x0emetadata_error\x18\v \x01(\tR\rmetadataError\x122\n" +
 	"\aorphans\x18\f \x03(\v2\x18.dbxcred.v1.OrphanSecretR\aorphans\x12-\n" +
-	"\x05store\x18\r \x01(\v2\x17.dbxcred.v1.StoreStatusR\x05store\"\x9d\x01\n" +
+	"\x05store\x18\r \x01(\v2\x17.dbxcred.v1.StoreStatusR\x05store\x12\x1d\n" +
+	"\n" +
+	"started_by\x18\x0e \x01(\tR\tstartedBy\"\x9d\x01\n" +
 	"\vStoreStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12\x1c\n" +
@@ -2386,7 +2616,16 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x04kind\x18\a \x01(\x0e2\x15.dbxcred.v1.TokenKindR\x04kind\x12=\n" +
 	"\ftoken_expiry\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vtokenExpiry\"?\n" +
 	"\rAuditResponse\x12.\n" +
-	"\x06events\x18\x01 \x03(\v2\x16.dbxcred.v1.AuditEventR\x06events*\xa2\x01\n" +
+	"\x06events\x18\x01 \x03(\v2\x16.dbxcred.v1.AuditEventR\x06events\"+\n" +
+	"\x0fDiagnoseRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\"x\n" +
+	"\x05Check\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x17.dbxcred.v1.CheckStatusR\x06status\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x10\n" +
+	"\x03fix\x18\x04 \x01(\tR\x03fix\"=\n" +
+	"\x10DiagnoseResponse\x12)\n" +
+	"\x06checks\x18\x01 \x03(\v2\x11.dbxcred.v1.CheckR\x06checks*\xa2\x01\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rCHANNEL_TOKEN\x10\x01\x12\x0f\n" +
@@ -2413,7 +2652,13 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x13PROFILE_STATE_READY\x10\x01\x12\x18\n" +
 	"\x14PROFILE_STATE_STORED\x10\x02\x12\x1d\n" +
 	"\x19PROFILE_STATE_NEEDS_LOGIN\x10\x03\x12%\n" +
-	"!PROFILE_STATE_KEYRING_UNAVAILABLE\x10\x04B9Z7github.com/dbx-cred/dbx-cred/proto/dbxcred/v1;dbxcredv1b\x06proto3"
+	"!PROFILE_STATE_KEYRING_UNAVAILABLE\x10\x04*\x85\x01\n" +
+	"\vCheckStatus\x12\x1c\n" +
+	"\x18CHECK_STATUS_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fCHECK_STATUS_OK\x10\x01\x12\x15\n" +
+	"\x11CHECK_STATUS_WARN\x10\x02\x12\x15\n" +
+	"\x11CHECK_STATUS_FAIL\x10\x03\x12\x15\n" +
+	"\x11CHECK_STATUS_SKIP\x10\x04B9Z7github.com/dbx-cred/dbx-cred/proto/dbxcred/v1;dbxcredv1b\x06proto3"
 
 var (
 	file_dbxcred_v1_agent_proto_rawDescOnce sync.Once
@@ -2427,81 +2672,87 @@ func file_dbxcred_v1_agent_proto_rawDescGZIP() []byte {
 	return file_dbxcred_v1_agent_proto_rawDescData
 }
 
-var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(Channel)(0),                   // 0: dbxcred.v1.Channel
 	(TokenMode)(0),                 // 1: dbxcred.v1.TokenMode
 	(CredentialKind)(0),            // 2: dbxcred.v1.CredentialKind
 	(TokenKind)(0),                 // 3: dbxcred.v1.TokenKind
 	(ProfileState)(0),              // 4: dbxcred.v1.ProfileState
-	(*Profile)(nil),                // 5: dbxcred.v1.Profile
-	(*GetTokenRequest)(nil),        // 6: dbxcred.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),       // 7: dbxcred.v1.GetTokenResponse
-	(*LoginRequest)(nil),           // 8: dbxcred.v1.LoginRequest
-	(*LoginResponse)(nil),          // 9: dbxcred.v1.LoginResponse
-	(*LogoutRequest)(nil),          // 10: dbxcred.v1.LogoutRequest
-	(*LogoutResponse)(nil),         // 11: dbxcred.v1.LogoutResponse
-	(*ListProfilesRequest)(nil),    // 12: dbxcred.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),   // 13: dbxcred.v1.ListProfilesResponse
-	(*StatusRequest)(nil),          // 14: dbxcred.v1.StatusRequest
-	(*StatusResponse)(nil),         // 15: dbxcred.v1.StatusResponse
-	(*StoreStatus)(nil),            // 16: dbxcred.v1.StoreStatus
-	(*UnlockRequest)(nil),          // 17: dbxcred.v1.UnlockRequest
-	(*UnlockResponse)(nil),         // 18: dbxcred.v1.UnlockResponse
-	(*LockRequest)(nil),            // 19: dbxcred.v1.LockRequest
-	(*LockResponse)(nil),           // 20: dbxcred.v1.LockResponse
-	(*ShutdownRequest)(nil),        // 21: dbxcred.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 22: dbxcred.v1.ShutdownResponse
-	(*MigrateStoreRequest)(nil),    // 23: dbxcred.v1.MigrateStoreRequest
-	(*MigrateStoreResponse)(nil),   // 24: dbxcred.v1.MigrateStoreResponse
-	(*OrphanSecret)(nil),           // 25: dbxcred.v1.OrphanSecret
-	(*RotateRequest)(nil),          // 26: dbxcred.v1.RotateRequest
-	(*RotateResponse)(nil),         // 27: dbxcred.v1.RotateResponse
-	(*ReportRejectedRequest)(nil),  // 28: dbxcred.v1.ReportRejectedRequest
-	(*ReportRejectedResponse)(nil), // 29: dbxcred.v1.ReportRejectedResponse
-	(*MetadataURLRequest)(nil),     // 30: dbxcred.v1.MetadataURLRequest
-	(*MetadataURLResponse)(nil),    // 31: dbxcred.v1.MetadataURLResponse
-	(*AuditRequest)(nil),           // 32: dbxcred.v1.AuditRequest
-	(*AuditEvent)(nil),             // 33: dbxcred.v1.AuditEvent
-	(*AuditResponse)(nil),          // 34: dbxcred.v1.AuditResponse
-	(*timestamppb.Timestamp)(nil),  // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 36: google.protobuf.Duration
+	(CheckStatus)(0),               // 5: dbxcred.v1.CheckStatus
+	(*Profile)(nil),                // 6: dbxcred.v1.Profile
+	(*GetTokenRequest)(nil),        // 7: dbxcred.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),       // 8: dbxcred.v1.GetTokenResponse
+	(*LoginRequest)(nil),           // 9: dbxcred.v1.LoginRequest
+	(*LoginResponse)(nil),          // 10: dbxcred.v1.LoginResponse
+	(*LogoutRequest)(nil),          // 11: dbxcred.v1.LogoutRequest
+	(*LogoutResponse)(nil),         // 12: dbxcred.v1.LogoutResponse
+	(*ListProfilesRequest)(nil),    // 13: dbxcred.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),   // 14: dbxcred.v1.ListProfilesResponse
+	(*StatusRequest)(nil),          // 15: dbxcred.v1.StatusRequest
+	(*StatusResponse)(nil),         // 16: dbxcred.v1.StatusResponse
+	(*StoreStatus)(nil),            // 17: dbxcred.v1.StoreStatus
+	(*UnlockRequest)(nil),          // 18: dbxcred.v1.UnlockRequest
+	(*UnlockResponse)(nil),         // 19: dbxcred.v1.UnlockResponse
+	(*LockRequest)(nil),            // 20: dbxcred.v1.LockRequest
+	(*LockResponse)(nil),           // 21: dbxcred.v1.LockResponse
+	(*ShutdownRequest)(nil),        // 22: dbxcred.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 23: dbxcred.v1.ShutdownResponse
+	(*MigrateStoreRequest)(nil),    // 24: dbxcred.v1.MigrateStoreRequest
+	(*MigrateStoreResponse)(nil),   // 25: dbxcred.v1.MigrateStoreResponse
+	(*OrphanSecret)(nil),           // 26: dbxcred.v1.OrphanSecret
+	(*RotateRequest)(nil),          // 27: dbxcred.v1.RotateRequest
+	(*RotateResponse)(nil),         // 28: dbxcred.v1.RotateResponse
+	(*ReportRejectedRequest)(nil),  // 29: dbxcred.v1.ReportRejectedRequest
+	(*ReportRejectedResponse)(nil), // 30: dbxcred.v1.ReportRejectedResponse
+	(*MetadataURLRequest)(nil),     // 31: dbxcred.v1.MetadataURLRequest
+	(*MetadataURLResponse)(nil),    // 32: dbxcred.v1.MetadataURLResponse
+	(*AuditRequest)(nil),           // 33: dbxcred.v1.AuditRequest
+	(*AuditEvent)(nil),             // 34: dbxcred.v1.AuditEvent
+	(*AuditResponse)(nil),          // 35: dbxcred.v1.AuditResponse
+	(*DiagnoseRequest)(nil),        // 36: dbxcred.v1.DiagnoseRequest
+	(*Check)(nil),                  // 37: dbxcred.v1.Check
+	(*DiagnoseResponse)(nil),       // 38: dbxcred.v1.DiagnoseResponse
+	(*timestamppb.Timestamp)(nil),  // 39: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 40: google.protobuf.Duration
 }
 var file_dbxcred_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: dbxcred.v1.Profile.kind:type_name -> dbxcred.v1.CredentialKind
-	35, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
+	39, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
 	4,  // 2: dbxcred.v1.Profile.state:type_name -> dbxcred.v1.ProfileState
 	1,  // 3: dbxcred.v1.Profile.mode:type_name -> dbxcred.v1.TokenMode
-	36, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
-	35, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
-	35, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
-	35, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
+	40, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
+	39, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
+	39, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
+	39, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
 	0,  // 8: dbxcred.v1.GetTokenRequest.channel:type_name -> dbxcred.v1.Channel
-	35, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
+	39, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
 	3,  // 10: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
-	5,  // 11: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
-	36, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
-	5,  // 13: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
-	5,  // 14: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
-	35, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
-	5,  // 16: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
-	25, // 17: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
-	16, // 18: dbxcred.v1.StatusResponse.store:type_name -> dbxcred.v1.StoreStatus
-	16, // 19: dbxcred.v1.UnlockResponse.store:type_name -> dbxcred.v1.StoreStatus
-	16, // 20: dbxcred.v1.LockResponse.store:type_name -> dbxcred.v1.StoreStatus
-	35, // 21: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
-	5,  // 22: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
-	35, // 23: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	6,  // 11: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
+	40, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
+	6,  // 13: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
+	6,  // 14: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
+	39, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
+	6,  // 16: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
+	26, // 17: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
+	17, // 18: dbxcred.v1.StatusResponse.store:type_name -> dbxcred.v1.StoreStatus
+	17, // 19: dbxcred.v1.UnlockResponse.store:type_name -> dbxcred.v1.StoreStatus
+	17, // 20: dbxcred.v1.LockResponse.store:type_name -> dbxcred.v1.StoreStatus
+	39, // 21: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
+	6,  // 22: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
+	39, // 23: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	0,  // 24: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
 	3,  // 25: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
-	35, // 26: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
-	33, // 27: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	39, // 26: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
+	34, // 27: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
+	5,  // 28: dbxcred.v1.Check.status:type_name -> dbxcred.v1.CheckStatus
+	37, // 29: dbxcred.v1.DiagnoseResponse.checks:type_name -> dbxcred.v1.Check
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_dbxcred_v1_agent_proto_init() }
@@ -2514,8 +2765,8 @@ func file_dbxcred_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dbxcred_v1_agent_proto_rawDesc), len(file_dbxcred_v1_agent_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   30,
+			NumEnums:      6,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -35,7 +35,7 @@ var File_dbxcred_v1_agent_service_proto protoreflect.FileDescriptor
 const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1edbxcred/v1/agent_service.proto\x12\n" +
-	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xa6\a\n" +
+	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xed\a\n" +
 	"\fAgentService\x12E\n" +
 	"\bGetToken\x12\x1b.dbxcred.v1.GetTokenRequest\x1a\x1c.dbxcred.v1.GetTokenResponse\x12<\n" +
 	"\x05Login\x12\x18.dbxcred.v1.LoginRequest\x1a\x19.dbxcred.v1.LoginResponse\x12?\n" +
@@ -49,7 +49,8 @@ const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\x06Unlock\x12\x19.dbxcred.v1.UnlockRequest\x1a\x1a.dbxcred.v1.UnlockResponse\x129\n" +
 	"\x04Lock\x12\x17.dbxcred.v1.LockRequest\x1a\x18.dbxcred.v1.LockResponse\x12E\n" +
 	"\bShutdown\x12\x1b.dbxcred.v1.ShutdownRequest\x1a\x1c.dbxcred.v1.ShutdownResponse\x12Q\n" +
-	"\fMigrateStore\x12\x1f.dbxcred.v1.MigrateStoreRequest\x1a .dbxcred.v1.MigrateStoreResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
+	"\fMigrateStore\x12\x1f.dbxcred.v1.MigrateStoreRequest\x1a .dbxcred.v1.MigrateStoreResponse\x12E\n" +
+	"\bDiagnose\x12\x1b.dbxcred.v1.DiagnoseRequest\x1a\x1c.dbxcred.v1.DiagnoseResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
 
 var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.GetTokenRequest)(nil),        // 0: dbxcred.v1.GetTokenRequest
@@ -65,19 +66,21 @@ var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.LockRequest)(nil),            // 10: dbxcred.v1.LockRequest
 	(*v1.ShutdownRequest)(nil),        // 11: dbxcred.v1.ShutdownRequest
 	(*v1.MigrateStoreRequest)(nil),    // 12: dbxcred.v1.MigrateStoreRequest
-	(*v1.GetTokenResponse)(nil),       // 13: dbxcred.v1.GetTokenResponse
-	(*v1.LoginResponse)(nil),          // 14: dbxcred.v1.LoginResponse
-	(*v1.LogoutResponse)(nil),         // 15: dbxcred.v1.LogoutResponse
-	(*v1.ListProfilesResponse)(nil),   // 16: dbxcred.v1.ListProfilesResponse
-	(*v1.StatusResponse)(nil),         // 17: dbxcred.v1.StatusResponse
-	(*v1.RotateResponse)(nil),         // 18: dbxcred.v1.RotateResponse
-	(*v1.ReportRejectedResponse)(nil), // 19: dbxcred.v1.ReportRejectedResponse
-	(*v1.MetadataURLResponse)(nil),    // 20: dbxcred.v1.MetadataURLResponse
-	(*v1.AuditResponse)(nil),          // 21: dbxcred.v1.AuditResponse
-	(*v1.UnlockResponse)(nil),         // 22: dbxcred.v1.UnlockResponse
-	(*v1.LockResponse)(nil),           // 23: dbxcred.v1.LockResponse
-	(*v1.ShutdownResponse)(nil),       // 24: dbxcred.v1.ShutdownResponse
-	(*v1.MigrateStoreResponse)(nil),   // 25: dbxcred.v1.MigrateStoreResponse
+	(*v1.DiagnoseRequest)(nil),        // 13: dbxcred.v1.DiagnoseRequest
+	(*v1.GetTokenResponse)(nil),       // 14: dbxcred.v1.GetTokenResponse
+	(*v1.LoginResponse)(nil),          // 15: dbxcred.v1.LoginResponse
+	(*v1.LogoutResponse)(nil),         // 16: dbxcred.v1.LogoutResponse
+	(*v1.ListProfilesResponse)(nil),   // 17: dbxcred.v1.ListProfilesResponse
+	(*v1.StatusResponse)(nil),         // 18: dbxcred.v1.StatusResponse
+	(*v1.RotateResponse)(nil),         // 19: dbxcred.v1.RotateResponse
+	(*v1.ReportRejectedResponse)(nil), // 20: dbxcred.v1.ReportRejectedResponse
+	(*v1.MetadataURLResponse)(nil),    // 21: dbxcred.v1.MetadataURLResponse
+	(*v1.AuditResponse)(nil),          // 22: dbxcred.v1.AuditResponse
+	(*v1.UnlockResponse)(nil),         // 23: dbxcred.v1.UnlockResponse
+	(*v1.LockResponse)(nil),           // 24: dbxcred.v1.LockResponse
+	(*v1.ShutdownResponse)(nil),       // 25: dbxcred.v1.ShutdownResponse
+	(*v1.MigrateStoreResponse)(nil),   // 26: dbxcred.v1.MigrateStoreResponse
+	(*v1.DiagnoseResponse)(nil),       // 27: dbxcred.v1.DiagnoseResponse
 }
 var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	0,  // 0: dbxcred.v1.AgentService.GetToken:input_type -> dbxcred.v1.GetTokenRequest
@@ -93,21 +96,23 @@ var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	10, // 10: dbxcred.v1.AgentService.Lock:input_type -> dbxcred.v1.LockRequest
 	11, // 11: dbxcred.v1.AgentService.Shutdown:input_type -> dbxcred.v1.ShutdownRequest
 	12, // 12: dbxcred.v1.AgentService.MigrateStore:input_type -> dbxcred.v1.MigrateStoreRequest
-	13, // 13: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
-	14, // 14: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
-	15, // 15: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
-	16, // 16: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
-	17, // 17: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
-	18, // 18: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
-	19, // 19: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
-	20, // 20: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
-	21, // 21: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
-	22, // 22: dbxcred.v1.AgentService.Unlock:output_type -> dbxcred.v1.UnlockResponse
-	23, // 23: dbxcred.v1.AgentService.Lock:output_type -> dbxcred.v1.LockResponse
-	24, // 24: dbxcred.v1.AgentService.Shutdown:output_type -> dbxcred.v1.ShutdownResponse
-	25, // 25: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
-	13, // [13:26] is the sub-list for method output_type
-	0,  // [0:13] is the sub-list for method input_type
+	13, // 13: dbxcred.v1.AgentService.Diagnose:input_type -> dbxcred.v1.DiagnoseRequest
+	14, // 14: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
+	15, // 15: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
+	16, // 16: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
+	17, // 17: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
+	18, // 18: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
+	19, // 19: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
+	20, // 20: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
+	21, // 21: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
+	22, // 22: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
+	23, // 23: dbxcred.v1.AgentService.Unlock:output_type -> dbxcred.v1.UnlockResponse
+	24, // 24: dbxcred.v1.AgentService.Lock:output_type -> dbxcred.v1.LockResponse
+	25, // 25: dbxcred.v1.AgentService.Shutdown:output_type -> dbxcred.v1.ShutdownResponse
+	26, // 26: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
+	27, // 27: dbxcred.v1.AgentService.Diagnose:output_type -> dbxcred.v1.DiagnoseResponse
+	14, // [14:28] is the sub-list for method output_type
+	0,  // [0:14] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

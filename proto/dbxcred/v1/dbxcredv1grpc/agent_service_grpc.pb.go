@@ -42,6 +42,7 @@ const (
 	AgentService_Lock_FullMethodName           = "/dbxcred.v1.AgentService/Lock"
 	AgentService_Shutdown_FullMethodName       = "/dbxcred.v1.AgentService/Shutdown"
 	AgentService_MigrateStore_FullMethodName   = "/dbxcred.v1.AgentService/MigrateStore"
+	AgentService_Diagnose_FullMethodName       = "/dbxcred.v1.AgentService/Diagnose"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -84,6 +85,11 @@ type AgentServiceClient interface {
 	// MigrateStore moves every secret to another store, reads each back, and
 	// only then deletes it from the old one.
 	MigrateStore(ctx context.Context, in *v1.MigrateStoreRequest, opts ...grpc.CallOption) (*v1.MigrateStoreResponse, error)
+	// Diagnose runs the checks that need the store or the workspace: the
+	// service, a store probe (write, read, delete a random item), the
+	// metadata listener, and per profile DNS, TLS, the token (SCIM Me), clock
+	// skew and the root's expiry. dbx-cred doctor adds the local checks.
+	Diagnose(ctx context.Context, in *v1.DiagnoseRequest, opts ...grpc.CallOption) (*v1.DiagnoseResponse, error)
 }
 
 type agentServiceClient struct {
@@ -224,6 +230,16 @@ func (c *agentServiceClient) MigrateStore(ctx context.Context, in *v1.MigrateSto
 	return out, nil
 }
 
+func (c *agentServiceClient) Diagnose(ctx context.Context, in *v1.DiagnoseRequest, opts ...grpc.CallOption) (*v1.DiagnoseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.DiagnoseResponse)
+	err := c.cc.Invoke(ctx, AgentService_Diagnose_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -264,6 +280,11 @@ type AgentServiceServer interface {
 	// MigrateStore moves every secret to another store, reads each back, and
 	// only then deletes it from the old one.
 	MigrateStore(context.Context, *v1.MigrateStoreRequest) (*v1.MigrateStoreResponse, error)
+	// Diagnose runs the checks that need the store or the workspace: the
+	// service, a store probe (write, read, delete a random item), the
+	// metadata listener, and per profile DNS, TLS, the token (SCIM Me), clock
+	// skew and the root's expiry. dbx-cred doctor adds the local checks.
+	Diagnose(context.Context, *v1.DiagnoseRequest) (*v1.DiagnoseResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -312,6 +333,9 @@ func (UnimplementedAgentServiceServer) Shutdown(context.Context, *v1.ShutdownReq
 }
 func (UnimplementedAgentServiceServer) MigrateStore(context.Context, *v1.MigrateStoreRequest) (*v1.MigrateStoreResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method MigrateStore not implemented")
+}
+func (UnimplementedAgentServiceServer) Diagnose(context.Context, *v1.DiagnoseRequest) (*v1.DiagnoseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Diagnose not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -568,6 +592,24 @@ func _AgentService_MigrateStore_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_Diagnose_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.DiagnoseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).Diagnose(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_Diagnose_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).Diagnose(ctx, req.(*v1.DiagnoseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -626,6 +668,10 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MigrateStore",
 			Handler:    _AgentService_MigrateStore_Handler,
+		},
+		{
+			MethodName: "Diagnose",
+			Handler:    _AgentService_Diagnose_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,231 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/dbx-cred/dbx-cred/daemon/profiles"
+	"github.com/dbx-cred/dbx-cred/daemon/server"
+	"github.com/dbx-cred/dbx-cred/daemon/service"
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+)
+
+// Bounds of dbx-cred doctor's daemon-side checks: each is a question a
+// healthy system answers in well under a second, and the helper waits for
+// all of them together (helper/doctor.go).
+const (
+	probeTimeout   = 10 * time.Second
+	serviceTimeout = 5 * time.Second
+	// skewWarn is where clock skew starts to matter: token expiry is
+	// judged on this clock, and workspaces reject OAuth assertions minutes
+	// off.
+	skewWarn = 30 * time.Second
+)
+
+// diagnoser runs dbx-cred doctor's checks that need the store or the
+// workspace.
+type diagnoser struct {
+	getenv func(string) string
+	mgr    *profiles.Manager
+	stores *stores
+	store  store.Store
+	meta   *metadataService
+}
+
+func (d *diagnoser) Diagnose(ctx context.Context, only string) ([]server.Check, error) {
+	var out []server.Check
+	add := func(name, status, msg, fix string) {
+		out = append(out, server.Check{Name: name, Status: status, Message: msg, Fix: fix})
+	}
+	if only == "" {
+		d.service(ctx, add)
+		d.storeChecks(ctx, add)
+		d.metadata(add)
+	}
+	list := d.mgr.List()
+	if only != "" {
+		found := false
+		for _, p := range list {
+			if p.Name == only {
+				list, found = []profiles.Profile{p}, true
+				break
+			}
+		}
+		if !found {
+			// The manager's error lists the known profiles.
+			return nil, d.mgr.WithRoot(ctx, only, func(string) error { return nil })
+		}
+	}
+	for _, p := range list {
+		d.profile(ctx, p, add)
+	}
+	return out, nil
+}
+
+type addFunc func(name, status, msg, fix string)
+
+func (d *diagnoser) service(ctx context.Context, add addFunc) {
+	m, err := service.New(d.getenv)
+	if err != nil {
+		add("service", "WARN", err.Error(), "")
+		return
+	}
+	// kardianos asks systemctl or launchctl without a bound of its own.
+	got := make(chan service.State, 1)
+	go func() { got <- m.Status() }()
+	var st service.State
+	select {
+	case st = <-got:
+	case <-time.After(serviceTimeout):
+		add("service", "WARN", fmt.Sprintf("the service manager did not answer within %s", serviceTimeout), "dbx-credd status")
+		return
+	case <-ctx.Done():
+		return
+	}
+	switch {
+	case !st.Installed:
+		add("service", "SKIP", fmt.Sprintf("not installed (%s %s): dbx-cred starts the daemon on first use", st.Kind, st.Path), "")
+	case !st.Enabled:
+		add("service", "WARN", fmt.Sprintf("installed but not enabled: it will not start at login (%s)", st.Path), "dbx-credd install")
+	default:
+		add("service", "OK", fmt.Sprintf("installed and enabled, %s (%s)", st.Running, st.Path), "")
+	}
+}
+
+func (d *diagnoser) storeChecks(ctx context.Context, add addFunc) {
+	i := d.stores.Info(ctx)
+	switch {
+	case i.Name == "":
+		add("store", "FAIL", "no store is usable: "+oneLine(i.Note), "DBX_CRED_STORE=file dbx-cred daemon restart")
+		add("store.probe", "SKIP", "no store to probe", "")
+		return
+	case i.Locked:
+		add("store", "FAIL", fmt.Sprintf("%s (%s) is locked", i.Name, i.Backend), "dbx-cred unlock")
+		add("store.probe", "SKIP", "the store is locked", "")
+		return
+	case !i.Reachable:
+		add("store", "FAIL", fmt.Sprintf("%s (%s) does not answer: %s", i.Name, i.Backend, oneLine(i.Note)), "dbx-cred daemon status")
+		add("store.probe", "SKIP", "the store does not answer", "")
+		return
+	}
+	msg := fmt.Sprintf("%s (%s), reachable, unlocked", i.Name, i.Backend)
+	if i.Note != "" {
+		msg += "; " + oneLine(i.Note)
+	}
+	add("store", "OK", msg, "")
+	if err := probeStore(ctx, d.store); err != nil {
+		add("store.probe", "FAIL", err.Error(), "dbx-cred daemon restart")
+		return
+	}
+	add("store.probe", "OK", "wrote, read back and deleted a random item", "")
+}
+
+// probeStore writes a random item, reads it back and deletes it: a store
+// that answers status questions can still refuse writes (a read-only
+// file, a full keyring quota).
+func probeStore(ctx context.Context, st store.Store) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	b := make([]byte, 16)
+	rand.Read(b)
+	key := "dbx-cred-doctor-probe-" + hex.EncodeToString(b[:8])
+	val := hex.EncodeToString(b[8:])
+	if err := st.Set(ctx, key, val); err != nil {
+		return fmt.Errorf("write a probe item: %w", err)
+	}
+	got, err := st.Get(ctx, key)
+	delErr := st.Delete(ctx, key)
+	switch {
+	case err != nil:
+		return fmt.Errorf("read the probe item back: %w", err)
+	case got != val:
+		return fmt.Errorf("the probe item read back differs from what was written")
+	case delErr != nil:
+		return fmt.Errorf("delete the probe item %s: %w", key, delErr)
+	}
+	return nil
+}
+
+func (d *diagnoser) metadata(add addFunc) {
+	switch base, errText := d.meta.base(), d.meta.errText(); {
+	case errText != "":
+		add("metadata", "WARN", "the metadata service for SDKs is down: "+errText, "DBX_CRED_METADATA_LISTEN=127.0.0.1:0 dbx-cred daemon restart")
+	case base == "":
+		add("metadata", "SKIP", "the metadata service is turned off (--metadata-listen off)", "")
+	default:
+		add("metadata", "OK", "serving on "+base, "")
+	}
+}
+
+func (d *diagnoser) profile(ctx context.Context, p profiles.Profile, add addFunc) {
+	pre := "profile." + p.Name + "."
+	login := fmt.Sprintf("dbx-cred login -p %s --host %s", p.Name, p.Host)
+	var probe workspace.Probe
+	err := d.mgr.WithRoot(ctx, p.Name, func(root string) error {
+		probe = workspace.ProbeHost(ctx, p.Host, root, probeTimeout)
+		return nil
+	})
+	if err != nil {
+		fix := login
+		if errors.Is(err, store.ErrLocked) {
+			fix = "dbx-cred unlock"
+		}
+		add(pre+"token", "FAIL", "cannot read the stored token: "+err.Error(), fix)
+		return
+	}
+	if probe.DNSErr != nil {
+		add(pre+"dns", "FAIL", fmt.Sprintf("%s does not resolve: %v", p.Host, probe.DNSErr), "check the host, your network or VPN, then: "+login)
+		return
+	}
+	add(pre+"dns", "OK", fmt.Sprintf("%s resolves to %s", p.Host, strings.Join(probe.Addrs, ", ")), "")
+	switch {
+	case !probe.TLS:
+		add(pre+"tls", "SKIP", "plain http:// host (a loopback emulator): no TLS to check", "")
+	case probe.TLSErr != nil:
+		add(pre+"tls", "FAIL", "TLS handshake failed: "+probe.TLSErr.Error(), "check the system's CA certificates or a TLS-inspecting proxy")
+		return
+	default:
+		add(pre+"tls", "OK", "TLS handshake: "+probe.TLSInfo, "")
+	}
+	switch s := probe.MeStatus; {
+	case probe.MeErr != nil:
+		add(pre+"token", "FAIL", "SCIM Me failed: "+probe.MeErr.Error(), "check the network, then: dbx-cred doctor -p "+p.Name)
+	case s == http.StatusOK:
+		user := p.UserName
+		if user == "" {
+			user = "its user"
+		}
+		add(pre+"token", "OK", "the stored token works (SCIM Me as "+user+")", "")
+	case s == http.StatusUnauthorized || s == http.StatusForbidden:
+		add(pre+"token", "FAIL", fmt.Sprintf("the workspace rejects the stored token (HTTP %d): revoked or expired", s), login)
+	default:
+		add(pre+"token", "WARN", fmt.Sprintf("SCIM Me answered HTTP %d", s), "dbx-cred doctor -p "+p.Name)
+	}
+	switch sk := probe.Skew; {
+	case !probe.HasDate:
+		add(pre+"clock", "SKIP", "the workspace sent no Date header", "")
+	case sk > skewWarn || sk < -skewWarn:
+		add(pre+"clock", "WARN", fmt.Sprintf("this clock is %s off the workspace's", sk), "sync the clock (timedatectl set-ntp true)")
+	default:
+		add(pre+"clock", "OK", "within "+skewWarn.String()+" of the workspace's Date header", "")
+	}
+	switch {
+	case p.RootWarning != "":
+		add(pre+"root", "WARN", p.RootWarning, "dbx-cred rotate -p "+p.Name)
+	case p.LastError != "":
+		add(pre+"root", "WARN", "last renewal failed: "+oneLine(p.LastError), "dbx-cred rotate -p "+p.Name)
+	case !p.RootExpiry.IsZero():
+		add(pre+"root", "OK", "expires "+p.RootExpiry.UTC().Format(time.DateOnly)+"; no renewal error", "")
+	default:
+		add(pre+"root", "OK", "no known expiry; no renewal error", "")
+	}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

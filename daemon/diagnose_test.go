@@ -1,0 +1,52 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+)
+
+func TestProbeStoreLeavesNothing(t *testing.T) {
+	st := store.NewMemory()
+	if err := probeStore(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := st.List(context.Background()); len(keys) != 0 {
+		t.Fatalf("the probe left %v", keys)
+	}
+}
+
+// A workspace whose clock is an hour ahead, over real HTTP; and a real TLS
+// server whose certificate no system root signs.
+func TestProbeHostSkewAndTLS(t *testing.T) {
+	var auth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = r.Header.Get("Authorization")
+		w.Header().Set("Date", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+		w.Write([]byte(`{"userName":"a@b.com"}`))
+	}))
+	defer srv.Close()
+	p := workspace.ProbeHost(context.Background(), srv.URL, "dapi-probe", 5*time.Second)
+	if p.DNSErr != nil || p.TLS || p.MeStatus != 200 || auth != "Bearer dapi-probe" {
+		t.Fatalf("probe: %+v, auth %q", p, auth)
+	}
+	if !p.HasDate || p.Skew > -59*time.Minute || p.Skew < -61*time.Minute {
+		t.Fatalf("skew %v, want about -1h", p.Skew)
+	}
+
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer tlsSrv.Close()
+	p = workspace.ProbeHost(context.Background(), tlsSrv.URL, "dapi-probe", 5*time.Second)
+	if !p.TLS || p.TLSErr == nil || p.MeStatus != 0 {
+		t.Fatalf("untrusted TLS: %+v", p)
+	}
+	if strings.Contains(p.TLSErr.Error(), "dapi-probe") {
+		t.Fatal("the TLS error names the token")
+	}
+}
