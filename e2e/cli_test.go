@@ -184,7 +184,7 @@ func TestStatusWarnsOfAnotherDaemonVersion(t *testing.T) {
 	pid := w.daemon.Process.Pid
 	st := run("status")
 	if !strings.Contains(st, "WARNING: dbx-credd is version dev but this dbx-cred is v9.9.9") ||
-		!strings.Contains(st, "dbx-credd stop && dbx-credd start") || !strings.Contains(st, "kill "+strconv.Itoa(pid)) {
+		!strings.Contains(st, "dbx-credd stop && dbx-credd start") || !strings.Contains(st, "dbx-cred daemon restart") || !strings.Contains(st, "pid "+strconv.Itoa(pid)) {
 		t.Fatalf("status from a newer helper:\n%s", st)
 	}
 	var js struct {

@@ -202,7 +202,7 @@ func versionWarning(helper, daemon string, pid int64) string {
 	if helper == daemon {
 		return ""
 	}
-	return fmt.Sprintf("dbx-credd is version %s but this dbx-cred is %s (the daemon started before an upgrade?): "+
-		"restart it: \"dbx-credd stop && dbx-credd start\" if it runs as a service (dbx-credd install), "+
-		"else \"kill %d\" and dbx-cred starts the new one when next used", daemon, helper, pid)
+	return fmt.Sprintf("dbx-credd (pid %d) is version %s but this dbx-cred is %s (the daemon started before an upgrade?): "+
+		"restart it with \"dbx-cred daemon restart\", or \"dbx-credd stop && dbx-credd start\" if it runs as a service (dbx-credd install)",
+		pid, daemon, helper)
 }
