@@ -183,8 +183,8 @@ func TestStatusWarnsOfAnotherDaemonVersion(t *testing.T) {
 	}
 	pid := w.daemon.Process.Pid
 	st := run("status")
-	if !strings.Contains(st, "WARNING: dbx-credd is version dev but this dbx-cred is v9.9.9") ||
-		!strings.Contains(st, "dbx-credd stop && dbx-credd start") || !strings.Contains(st, "dbx-cred daemon restart") || !strings.Contains(st, "pid "+strconv.Itoa(pid)) {
+	if !strings.Contains(st, "WARNING: dbx-credd (pid "+strconv.Itoa(pid)+") is version dev but this dbx-cred is v9.9.9") ||
+		!strings.Contains(st, "dbx-credd stop && dbx-credd start") || !strings.Contains(st, "dbx-cred daemon restart") {
 		t.Fatalf("status from a newer helper:\n%s", st)
 	}
 	var js struct {
