@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/dbx-cred/dbx-cred/internal/atomicfile"
 )
 
 // StateFile is the name of the file, next to the profile registry, that
@@ -127,45 +129,15 @@ func loadState(path string) (string, error) {
 	return addr, nil
 }
 
-// saveState writes the state file atomically (temporary file, sync,
-// rename, sync of the directory), 0600, so a crash leaves the old file or
-// the new one.
+// saveState writes the state file atomically, 0600, so a crash leaves the
+// old file or the new one.
 func saveState(path, addr string) error {
 	b, err := json.MarshalIndent(state{Version: 1, Listen: addr}, "", "  ")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".metadata-listen-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// Best effort: not every OS lets a directory be synced (Windows).
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, append(b, '\n'))
 }

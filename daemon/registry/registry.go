@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/dbx-cred/dbx-cred/internal/atomicfile"
 )
 
 // Profile is what the registry knows of a profile.
@@ -189,7 +191,7 @@ func Recover(path string) (Recovery, error) {
 	if err != nil {
 		return rec, fmt.Errorf("restore the profile registry from %s: %w", rec.Backup, err)
 	}
-	if err := writeAtomic(path, b); err != nil {
+	if err := atomicfile.Write(path, b); err != nil {
 		return rec, fmt.Errorf("restore the profile registry from %s: %w", rec.Backup, err)
 	}
 	return rec, nil
@@ -210,7 +212,7 @@ func keepDamaged(path string) (string, error) {
 		}
 		name = fmt.Sprintf("%s-%d", base, i)
 	}
-	if err := writeAtomic(name, b); err != nil {
+	if err := atomicfile.Write(name, b); err != nil {
 		return "", fmt.Errorf("keep the damaged profile registry as %s: %w", name, err)
 	}
 	return name, nil
@@ -241,7 +243,7 @@ func Save(path string, d Data) error {
 		_, derr := decode(path, cur)
 		switch {
 		case derr == nil:
-			if err := writeAtomic(BackupPath(path), cur); err != nil {
+			if err := atomicfile.Write(BackupPath(path), cur); err != nil {
 				return fmt.Errorf("back up profile registry to %s: %w", BackupPath(path), err)
 			}
 		case errors.Is(derr, errDamaged):
@@ -252,48 +254,8 @@ func Save(path string, d Data) error {
 			return fmt.Errorf("%w; it is not replaced", derr)
 		}
 	}
-	if err := writeAtomic(path, append(b, '\n')); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("write profile registry: %w", err)
 	}
 	return nil
-}
-
-// writeAtomic replaces path with b (0600) through a synced temporary file
-// and a rename, then syncs the directory so the rename survives a crash.
-func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".profiles-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("flush: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes the rename itself durable. Best effort: not every OS lets a
-// directory be opened and synced (Windows does not).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }

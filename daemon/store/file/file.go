@@ -41,6 +41,7 @@ import (
 	"filippo.io/age/armor"
 
 	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/internal/atomicfile"
 )
 
 // Name is this backend's name in --store and in the registry.
@@ -346,46 +347,14 @@ func (v *Vault) writeLocked(fresh bool) error {
 		if sha256.Sum256(cur) != v.written {
 			return fmt.Errorf("the file store %s changed on disk since dbx-credd read it (another dbx-credd, a restore, an edit): it is not overwritten. Fix: dbx-cred lock, then dbx-cred unlock to read it again", v.path)
 		}
-		if err := writeAtomic(v.path+".1", cur); err != nil {
+		if err := atomicfile.Write(v.path+".1", cur); err != nil {
 			return fmt.Errorf("keep the previous file store as %s.1: %w", v.path, err)
 		}
 	}
-	if err := writeAtomic(v.path, out); err != nil {
+	if err := atomicfile.Write(v.path, out); err != nil {
 		return fmt.Errorf("write the file store %s: %w (check free space and permissions)", v.path, err)
 	}
 	v.written = sha256.Sum256(out)
-	return nil
-}
-
-func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".secrets-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 	return nil
 }
 
