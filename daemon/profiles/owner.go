@@ -126,32 +126,31 @@ func (o *owner) setState(s State, msg string) {
 // ensureLoaded reads the secret from the store once and builds the token
 // sources; concurrent callers wait for the first one.
 func (o *owner) ensureLoaded(ctx context.Context) error {
-	o.mu.Lock()
-	done, closed := o.loaded, o.closed
-	o.mu.Unlock()
-	if closed {
-		return o.closedError()
-	}
-	if done {
-		return nil
+	if done, err := o.nothingToLoad(); done || err != nil {
+		return err
 	}
 	o.op.Lock()
 	defer o.op.Unlock()
 	return o.loadLocked(ctx)
 }
 
+// nothingToLoad reports whether the owner is loaded already, or closed (the
+// error then sends the caller to the profile's new owner).
+func (o *owner) nothingToLoad() (bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return true, o.closedError()
+	}
+	return o.loaded, nil
+}
+
 // loadLocked is ensureLoaded with op held: the root is read, then the
 // sources start. A closed owner (logged out or replaced while the caller
 // waited for op) starts nothing.
 func (o *owner) loadLocked(ctx context.Context) error {
-	o.mu.Lock()
-	done, closed := o.loaded, o.closed
-	o.mu.Unlock()
-	if closed {
-		return o.closedError()
-	}
-	if done {
-		return nil
+	if done, err := o.nothingToLoad(); done || err != nil {
+		return err
 	}
 	root, err := o.readRoot(ctx)
 	if err != nil {
