@@ -162,6 +162,9 @@ const (
 	CredentialKind_CREDENTIAL_KIND_UNSPECIFIED CredentialKind = 0
 	// A personal access token.
 	CredentialKind_CREDENTIAL_KIND_PAT CredentialKind = 1
+	// A service principal's OAuth client secret (M2M): clients get access
+	// tokens from the client_credentials grant.
+	CredentialKind_CREDENTIAL_KIND_OAUTH_M2M CredentialKind = 2
 )
 
 // Enum value maps for CredentialKind.
@@ -169,10 +172,12 @@ var (
 	CredentialKind_name = map[int32]string{
 		0: "CREDENTIAL_KIND_UNSPECIFIED",
 		1: "CREDENTIAL_KIND_PAT",
+		2: "CREDENTIAL_KIND_OAUTH_M2M",
 	}
 	CredentialKind_value = map[string]int32{
 		"CREDENTIAL_KIND_UNSPECIFIED": 0,
 		"CREDENTIAL_KIND_PAT":         1,
+		"CREDENTIAL_KIND_OAUTH_M2M":   2,
 	}
 )
 
@@ -214,6 +219,9 @@ const (
 	TokenKind_TOKEN_KIND_DERIVED_PAT TokenKind = 2
 	// An OAuth access token.
 	TokenKind_TOKEN_KIND_OAUTH TokenKind = 3
+	// An OAuth access token of a service principal (client_credentials), so
+	// the audit log tells M2M hand-outs from others.
+	TokenKind_TOKEN_KIND_OAUTH_M2M TokenKind = 4
 )
 
 // Enum value maps for TokenKind.
@@ -223,12 +231,14 @@ var (
 		1: "TOKEN_KIND_PAT",
 		2: "TOKEN_KIND_DERIVED_PAT",
 		3: "TOKEN_KIND_OAUTH",
+		4: "TOKEN_KIND_OAUTH_M2M",
 	}
 	TokenKind_value = map[string]int32{
 		"TOKEN_KIND_UNSPECIFIED": 0,
 		"TOKEN_KIND_PAT":         1,
 		"TOKEN_KIND_DERIVED_PAT": 2,
 		"TOKEN_KIND_OAUTH":       3,
+		"TOKEN_KIND_OAUTH_M2M":   4,
 	}
 )
 
@@ -717,8 +727,9 @@ type LoginRequest struct {
 	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
 	// Workspace URL as the user typed it; the daemon normalises it.
 	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
-	// The secret. It travels only over the private socket and is stored only
-	// in the OS keyring.
+	// The secret: a personal access token, or with client_id the client
+	// secret. It travels only over the private socket and is stored only in
+	// the OS keyring.
 	Token string `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
 	// Serve the stored token itself instead of minting short-lived ones.
 	Static bool `protobuf:"varint,4,opt,name=static,proto3" json:"static,omitempty"`
@@ -726,7 +737,11 @@ type LoginRequest struct {
 	TokenLifetime *durationpb.Duration `protobuf:"bytes,5,opt,name=token_lifetime,json=tokenLifetime,proto3" json:"token_lifetime,omitempty"`
 	// Allow an http:// host that is not loopback. The token then crosses the
 	// network in clear, so the daemon refuses such hosts without it.
-	InsecureHttp  bool `protobuf:"varint,6,opt,name=insecure_http,json=insecureHttp,proto3" json:"insecure_http,omitempty"`
+	InsecureHttp bool `protobuf:"varint,6,opt,name=insecure_http,json=insecureHttp,proto3" json:"insecure_http,omitempty"`
+	// Set for a service principal (OAuth M2M) login: its application id.
+	// token then carries the client secret; static and token_lifetime do
+	// not apply.
+	ClientId      string `protobuf:"bytes,7,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -801,6 +816,13 @@ func (x *LoginRequest) GetInsecureHttp() bool {
 		return x.InsecureHttp
 	}
 	return false
+}
+
+func (x *LoginRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
 }
 
 type LoginResponse struct {
@@ -2511,14 +2533,15 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"token_type\x18\x02 \x01(\tR\ttokenType\x122\n" +
 	"\x06expiry\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06expiry\x12)\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x15.dbxcred.v1.TokenKindR\x04kind\x12-\n" +
-	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"\xd1\x01\n" +
+	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"\xee\x01\n" +
 	"\fLoginRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x14\n" +
 	"\x05token\x18\x03 \x01(\tR\x05token\x12\x16\n" +
 	"\x06static\x18\x04 \x01(\bR\x06static\x12@\n" +
 	"\x0etoken_lifetime\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\rtokenLifetime\x12#\n" +
-	"\rinsecure_http\x18\x06 \x01(\bR\finsecureHttp\"Z\n" +
+	"\rinsecure_http\x18\x06 \x01(\bR\finsecureHttp\x12\x1b\n" +
+	"\tclient_id\x18\a \x01(\tR\bclientId\"Z\n" +
 	"\rLoginResponse\x12-\n" +
 	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12\x1a\n" +
 	"\breplaced\x18\x02 \x01(\bR\breplaced\")\n" +
@@ -2638,15 +2661,17 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\tTokenMode\x12\x1a\n" +
 	"\x16TOKEN_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13TOKEN_MODE_ROTATING\x10\x01\x12\x15\n" +
-	"\x11TOKEN_MODE_STATIC\x10\x02*J\n" +
+	"\x11TOKEN_MODE_STATIC\x10\x02*i\n" +
 	"\x0eCredentialKind\x12\x1f\n" +
 	"\x1bCREDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
-	"\x13CREDENTIAL_KIND_PAT\x10\x01*m\n" +
+	"\x13CREDENTIAL_KIND_PAT\x10\x01\x12\x1d\n" +
+	"\x19CREDENTIAL_KIND_OAUTH_M2M\x10\x02*\x87\x01\n" +
 	"\tTokenKind\x12\x1a\n" +
 	"\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eTOKEN_KIND_PAT\x10\x01\x12\x1a\n" +
 	"\x16TOKEN_KIND_DERIVED_PAT\x10\x02\x12\x14\n" +
-	"\x10TOKEN_KIND_OAUTH\x10\x03*\xa6\x01\n" +
+	"\x10TOKEN_KIND_OAUTH\x10\x03\x12\x18\n" +
+	"\x14TOKEN_KIND_OAUTH_M2M\x10\x04*\xa6\x01\n" +
 	"\fProfileState\x12\x1d\n" +
 	"\x19PROFILE_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13PROFILE_STATE_READY\x10\x01\x12\x18\n" +
