@@ -165,7 +165,11 @@ func (m *Manager) logoutOwner(ctx context.Context, o *owner) (LogoutResult, erro
 	if !m.deleteSecret(ctx, name, key, "the secret of a logged-out profile") {
 		res.Advice += "the store did not confirm deleting the secret: dbx-cred status lists it as orphaned until dbx-cred logout -p " + name + " removes it. "
 	}
-	if meta.RootID == "" {
+	switch {
+	case meta.Kind == KindOAuthM2M:
+		res.Advice += "nothing to revoke in the workspace: the access tokens served for this service principal expire on their own within the hour. " +
+			"Its client secret is still valid: delete it in the account console (Service principals > Secrets) unless another tool uses it."
+	case meta.RootID == "":
 		res.Advice += "the token you pasted at login is still valid in the workspace: revoke it there (User Settings > Developer > Access tokens) unless another tool uses it."
 	}
 	return res, nil

@@ -138,7 +138,8 @@ func (m *Manager) saveRegistry() error {
 }
 
 // Login validates token against host, stores it and records the profile.
-// Nothing is stored unless the workspace accepts the token.
+// Nothing is stored unless the workspace accepts the token. With
+// opt.ClientID, token is a service principal's client secret (OAuth M2M).
 func (m *Manager) Login(ctx context.Context, name, host, token string, opt LoginOptions) (p Profile, replaced bool, err error) {
 	if err := ValidateName(name); err != nil {
 		return Profile{}, false, err
@@ -150,12 +151,19 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	if err := hosturl.CheckTransport(host, opt.InsecureHTTP); err != nil {
 		return Profile{}, false, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
+	what := "token"
+	if opt.ClientID != "" {
+		what = "client secret"
+	}
 	token = strings.TrimSpace(token)
 	if token == "" {
-		return Profile{}, false, fmt.Errorf("%w: the token is empty: paste it at the prompt or pipe it on stdin", ErrBadInput)
+		return Profile{}, false, fmt.Errorf("%w: the %s is empty: paste it at the prompt or pipe it on stdin", ErrBadInput, what)
 	}
 	if strings.ContainsFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		return Profile{}, false, fmt.Errorf("%w: the token contains white space or control characters: paste only the token", ErrBadInput)
+		return Profile{}, false, fmt.Errorf("%w: the %s contains white space or control characters: paste only the %s", ErrBadInput, what, what)
+	}
+	if opt.ClientID != "" {
+		return m.loginM2M(ctx, name, host, token, opt.ClientID)
 	}
 	user, err := m.validator.Me(ctx, host, token)
 	if err != nil {
@@ -183,18 +191,63 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 			return Profile{}, false, err
 		}
 	}
+	return m.record(ctx, meta, encodeSecret(token),
+		func(o *owner) { o.start(ctx, meta, token, first) },
+		func() { m.revokeQuietly(host, token, first.ID) })
+}
 
+// loginM2M validates a service principal's client secret with a first
+// access token and SCIM Me, then records the profile. The validated source
+// becomes the profile's, so its first token is not asked for twice.
+func (m *Manager) loginM2M(ctx context.Context, name, host, clientSecret, clientID string) (Profile, bool, error) {
+	if strings.ContainsFunc(clientID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return Profile{}, false, fmt.Errorf("%w: the client id contains white space or control characters: pass the service principal's application id", ErrBadInput)
+	}
+	meta := registry.Profile{Name: name, Host: host, Kind: KindOAuthM2M, ClientID: clientID,
+		Created: time.Now().UTC().Truncate(time.Second), SecretKey: newSecretKey(name), LoginID: randomHex(4),
+		Store: m.currentStore()}
+	src := m.env.newClientCredentials(meta, clientSecret)
+	t, err := src.Token(ctx)
+	if err != nil {
+		if errors.Is(err, tokensource.ErrClientRejected) {
+			return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s refused client id %s with this secret (wrong or expired secret, or no such service principal), "+
+				"so nothing was stored: create a new OAuth secret for the service principal (account console > Service principals > Secrets) and use that", host, clientID)}
+		}
+		return Profile{}, false, fmt.Errorf("get a first OAuth access token from %s (nothing was stored): %w", host, err)
+	}
+	user, err := m.validator.Me(ctx, host, t.Value)
+	if err != nil {
+		if errors.Is(err, workspace.ErrRejected) {
+			return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s issued an access token to client id %s but rejected it (is the service principal added to this workspace?), "+
+				"so nothing was stored: add it to the workspace, then log in again", host, clientID)}
+		}
+		return Profile{}, false, fmt.Errorf("validate the service principal's access token against %s (nothing was stored): %w", host, err)
+	}
+	meta.UserName = user.UserName
+	return m.record(ctx, meta, encodeClientSecret(clientSecret), func(o *owner) {
+		o.mu.Lock()
+		o.root = clientSecret
+		o.mu.Unlock()
+		o.install(src)
+	}, func() { src.Stop() })
+}
+
+// record stores a validated login's secret and makes its owner, started
+// by start, the profile's, replacing (and retiring) an earlier login.
+// undo gives back what validation made when nothing could be stored.
+func (m *Manager) record(ctx context.Context, meta registry.Profile, stored string, start func(*owner), undo func()) (Profile, bool, error) {
+	name := meta.Name
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
-	if err := m.writeSecret(ctx, name, meta.SecretKey, encodeSecret(token), "a login"); err != nil {
-		m.revokeQuietly(host, token, first.ID)
-		return Profile{}, false, fmt.Errorf("store the token of profile %q: %w", name, err)
+	if err := m.writeSecret(ctx, name, meta.SecretKey, stored, "a login"); err != nil {
+		undo()
+		return Profile{}, false, fmt.Errorf("store the secret of profile %q: %w", name, err)
 	}
 
 	// Started before anyone can reach it, so no request can load it
 	// from the store in between and start a second set of sources.
 	o := newOwner(m.env, meta)
-	o.start(ctx, meta, token, first)
+	start(o)
 	m.mu.Lock()
 	old := m.owners[name]
 	m.owners[name] = o
@@ -221,7 +274,7 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	if old != nil {
 		m.retireOwner(ctx, old)
 	}
-	m.env.log.Info("profile logged in", "profile", name, "host", host, "user", user.UserName, "replaced", old != nil)
+	m.env.log.Info("profile logged in", "profile", name, "host", meta.Host, "kind", meta.Kind, "user", meta.UserName, "replaced", old != nil)
 	return o.view(), old != nil, nil
 }
 
@@ -436,6 +489,12 @@ func (o *owner) tokenError(scopes []string, src tokensource.Source, err error) e
 	if errors.Is(err, tokensource.ErrNeedsLogin) {
 		o.setState(NeedsLogin, err.Error())
 		return fmt.Errorf("%w: %v", ErrNeedsLogin, err)
+	}
+	if errors.Is(err, tokensource.ErrClientRejected) {
+		// The secret was deleted or expired in the account since login.
+		msg := fmt.Sprintf("the workspace no longer accepts the client secret of profile %q: create a new one for the service principal and run %s", name, loginCommand(o.snapshot()))
+		o.setState(NeedsLogin, msg)
+		return &kindError{kind: ErrNeedsLogin, msg: msg}
 	}
 	var ae *workspace.APIError
 	if errors.As(err, &ae) && ae.Code == "QUOTA_EXCEEDED" {

@@ -19,8 +19,14 @@ const (
 	ModeStatic   = "static"
 )
 
-// KindPAT is the registry's kind for personal access tokens.
-const KindPAT = "pat"
+// Registry kinds: what the store holds for a profile.
+const (
+	// KindPAT: a personal access token.
+	KindPAT = "pat"
+	// KindOAuthM2M: a service principal's OAuth client secret; clients get
+	// access tokens from the client_credentials grant.
+	KindOAuthM2M = "oauth-m2m"
+)
 
 // Token lifetimes and bounds.
 const (
@@ -55,6 +61,9 @@ type LoginOptions struct {
 	Lifetime time.Duration // of minted tokens; 0: DefaultLifetime
 	// InsecureHTTP allows an http:// host that is not loopback.
 	InsecureHTTP bool
+	// ClientID makes the login a service principal's (OAuth M2M): the
+	// secret is its client secret, and Static and Lifetime do not apply.
+	ClientID string
 }
 
 func (o LoginOptions) lifetime() (time.Duration, error) {

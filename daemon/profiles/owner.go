@@ -29,16 +29,39 @@ const (
 )
 
 // secret is the store item's content. Versioned JSON so later kinds (OAuth)
-// can add fields without a migration step.
+// can add fields without a migration step: each kind fills its own field,
+// so a reader can never take one kind's secret for another's.
 type secret struct {
 	Version int    `json:"v"`
 	Kind    string `json:"kind"`
-	Token   string `json:"token"`
+	Token   string `json:"token,omitempty"`
+	// ClientSecret: an oauth-m2m profile's service principal secret.
+	ClientSecret string `json:"client_secret,omitempty"`
 }
 
 func encodeSecret(token string) string {
 	b, _ := json.Marshal(secret{Version: 1, Kind: KindPAT, Token: token})
 	return string(b)
+}
+
+func encodeClientSecret(clientSecret string) string {
+	b, _ := json.Marshal(secret{Version: 1, Kind: KindOAuthM2M, ClientSecret: clientSecret})
+	return string(b)
+}
+
+// value is the secret that kind's profile is served from; empty when the
+// item holds none for it.
+func (s secret) value(kind string) string {
+	if kind == KindOAuthM2M {
+		if s.Kind != KindOAuthM2M {
+			return ""
+		}
+		return s.ClientSecret
+	}
+	if s.Kind != "" && s.Kind != KindPAT {
+		return ""
+	}
+	return s.Token
 }
 
 // owner is the one owner of a profile: its registry entry, its root once
@@ -191,27 +214,46 @@ func (o *owner) readRoot(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("read the token of profile %q: %w", name, err)
 	}
 	var s secret
-	if err := json.Unmarshal([]byte(raw), &s); err != nil || s.Token == "" {
-		msg := fmt.Sprintf("the store item for profile %q is not in dbx-cred's format: run dbx-cred login -p %s --host %s", name, name, meta.Host)
+	if err := json.Unmarshal([]byte(raw), &s); err != nil || s.value(meta.Kind) == "" {
+		msg := fmt.Sprintf("the store item for profile %q is not in dbx-cred's format: run %s", name, loginCommand(meta))
 		o.setState(NeedsLogin, msg)
 		return "", fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
 	}
+	root = s.value(meta.Kind)
 	o.mu.Lock()
-	o.root = s.Token
+	o.root = root
 	o.mu.Unlock()
-	return s.Token, nil
+	return root, nil
+}
+
+// loginCommand is the command that logs p in again, for messages.
+func loginCommand(p registry.Profile) string {
+	if p.Kind == KindOAuthM2M {
+		return fmt.Sprintf("dbx-cred login -p %s --host %s --client-id %s", p.Name, p.Host, p.ClientID)
+	}
+	return fmt.Sprintf("dbx-cred login -p %s --host %s", p.Name, p.Host)
+}
+
+// newClientCredentials is an oauth-m2m profile's source. The workspace's
+// token endpoint is at a fixed path (the reference's OAuth discovery names
+// the same one), so no discovery round trip is needed.
+func (e *env) newClientCredentials(meta registry.Profile, clientSecret string) *tokensource.ClientCredentials {
+	return tokensource.NewClientCredentials(tokensource.ClientCredentialsConfig{
+		TokenURL: meta.Host + "/oidc/v1/token", ClientID: meta.ClientID, ClientSecret: clientSecret, Clock: e.rot.Clock,
+	})
 }
 
 // start makes root current and builds the sources: first is a token just
 // minted (login), else the kept ones are reused.
 func (o *owner) start(ctx context.Context, meta registry.Profile, root string, first tokensource.Token) {
-	// loaded is set only together with main: a request that sees the
-	// profile loaded must find its source.
 	o.mu.Lock()
 	o.root = root
 	o.mu.Unlock()
 	var main tokensource.Source = tokensource.NewStatic(root)
-	if meta.Mode == ModeRotating {
+	switch {
+	case meta.Kind == KindOAuthM2M:
+		main = o.env.newClientCredentials(meta, root)
+	case meta.Mode == ModeRotating:
 		if first.Value == "" {
 			first = o.env.loadKept(ctx, o, meta, "")
 		} else {
@@ -219,16 +261,7 @@ func (o *owner) start(ctx context.Context, meta registry.Profile, root string, f
 		}
 		main = o.newDerived(meta, nil, first, false)
 	}
-	o.mu.Lock()
-	if o.closed {
-		// Closed meanwhile: nobody will ever stop it, so stop it now.
-		o.mu.Unlock()
-		main.Stop()
-		return
-	}
-	o.main, o.loaded, o.state, o.stateMsg = main, true, Ready, ""
-	o.mu.Unlock()
-	if meta.Mode != ModeRotating {
+	if !o.install(main) || meta.Mode != ModeRotating || meta.Kind == KindOAuthM2M {
 		return
 	}
 	// Scoped tokens kept by an earlier daemon get their sources now, so
@@ -244,6 +277,22 @@ func (o *owner) start(ctx context.Context, meta registry.Profile, root string, f
 			}
 		}
 	}
+}
+
+// install makes main the source the owner serves, and reports whether it
+// did: an owner closed meanwhile stops main instead, as nobody else ever
+// would. loaded is set only together with main: a request that sees the
+// profile loaded must find its source.
+func (o *owner) install(main tokensource.Source) bool {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		main.Stop()
+		return false
+	}
+	o.main, o.loaded, o.state, o.stateMsg = main, true, Ready, ""
+	o.mu.Unlock()
+	return true
 }
 
 func (o *owner) newDerived(meta registry.Profile, scopes []string, initial tokensource.Token, lazy bool) *tokensource.Derived {
@@ -321,6 +370,10 @@ func (o *owner) source(ctx context.Context, scopes []string) (tokensource.Source
 		src := o.main
 		o.mu.Unlock()
 		return src, nil
+	}
+	if o.meta.Kind == KindOAuthM2M {
+		o.mu.Unlock()
+		return nil, fmt.Errorf("%w: profile %q is a service principal (OAuth M2M), whose access tokens dbx-cred does not narrow to scopes: leave out --scope", ErrBadInput, o.name)
 	}
 	if o.meta.Mode != ModeRotating {
 		o.mu.Unlock()

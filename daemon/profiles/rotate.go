@@ -29,6 +29,9 @@ func (m *Manager) Rotate(ctx context.Context, name string) (RotateResult, error)
 	if err != nil {
 		return RotateResult{}, err
 	}
+	if o.snapshot().Kind == KindOAuthM2M {
+		return RotateResult{}, fmt.Errorf("%w: profile %q is a service principal (OAuth M2M): there is no token to rotate; to replace its client secret, create a new one in the account console (Service principals > Secrets) and run %s", ErrBadInput, name, loginCommand(o.snapshot()))
+	}
 	o.op.Lock()
 	defer o.op.Unlock()
 	if err := o.loadLocked(ctx); err != nil {

@@ -22,6 +22,9 @@ type Profile struct {
 	Host     string    `json:"host"`
 	UserName string    `json:"user_name,omitempty"`
 	Kind     string    `json:"kind"`
+	// ClientID is an OAuth M2M profile's service principal application
+	// id: not secret (its secret is in the store).
+	ClientID string    `json:"client_id,omitempty"`
 	Created  time.Time `json:"created"`
 	// Mode is "rotating" (serve minted short-lived tokens) or "static".
 	Mode string `json:"mode,omitempty"`

@@ -85,6 +85,7 @@ func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.Get
 func (s *Server) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginResponse, error) {
 	p, replaced, err := s.profiles.Login(ctx, req.GetProfile(), req.GetHost(), req.GetToken(), profiles.LoginOptions{
 		Static: req.GetStatic(), Lifetime: req.GetTokenLifetime().AsDuration(), InsecureHTTP: req.GetInsecureHttp(),
+		ClientID: req.GetClientId(),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, "login", req.GetProfile(), err)
@@ -208,8 +209,11 @@ func toProto(p profiles.Profile) *pb.Profile {
 		UserName:     p.UserName,
 		StateMessage: p.StateMessage,
 	}
-	if p.Kind == profiles.KindPAT {
+	switch p.Kind {
+	case profiles.KindPAT:
 		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_PAT
+	case profiles.KindOAuthM2M:
+		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M
 	}
 	if !p.Created.IsZero() {
 		out.Created = timestamppb.New(p.Created)
@@ -224,7 +228,11 @@ func toProto(p profiles.Profile) *pb.Profile {
 	case profiles.KeyringUnavailable:
 		out.State = pb.ProfileState_PROFILE_STATE_KEYRING_UNAVAILABLE
 	}
-	out.Mode = pb.TokenMode_TOKEN_MODE_STATIC
+	// A service principal has no static or rotating choice: its access
+	// tokens always renew, so it has no mode.
+	if p.Kind != profiles.KindOAuthM2M {
+		out.Mode = pb.TokenMode_TOKEN_MODE_STATIC
+	}
 	if p.Mode == profiles.ModeRotating {
 		out.Mode = pb.TokenMode_TOKEN_MODE_ROTATING
 		out.TokenLifetime = durationpb.New(p.Lifetime)
@@ -246,6 +254,9 @@ func stamp(t time.Time) *timestamppb.Timestamp {
 }
 
 func tokenKind(t profiles.Token) pb.TokenKind {
+	if t.Profile.Kind == profiles.KindOAuthM2M {
+		return pb.TokenKind_TOKEN_KIND_OAUTH_M2M
+	}
 	if t.Derived {
 		return pb.TokenKind_TOKEN_KIND_DERIVED_PAT
 	}
