@@ -72,7 +72,7 @@ func TestLoginTokenEnvListLogoutAcrossRestart(t *testing.T) {
 	}
 
 	l := list(t, w)
-	if p := l["prod"]; p.Host != w.srv.URL || p.UserName != w.user || p.State != "ready" || p.Kind != "pat" || p.Mode != "rotating" {
+	if p := l["prod"]; p.Host != w.srv.URL || p.UserName != w.user || p.State != "ready" || p.Kind != "derived-pat" || p.Mode != "rotating" {
 		t.Fatalf("list: %+v", l)
 	}
 	if table := w.mustHelper("", "list"); !strings.Contains(table, "prod") || strings.Contains(table, w.pat) {
@@ -356,8 +356,8 @@ func TestLockedKeyringKeepsServingWhatIsInMemory(t *testing.T) {
 	// The table says it in one word and points at status for the why.
 	table, hint, _ := w.helper("", "list")
 	for _, line := range strings.Split(strings.TrimSpace(table), "\n")[1:] {
-		if f := strings.Fields(line); len(f) != 4 || f[0] == "b" && f[3] != "keyring-unavailable" {
-			t.Fatalf("list: want PROFILE HOST USER STATE, one word each:\n%s", table)
+		if f := strings.Fields(line); len(f) != 5 || f[0] == "b" && f[4] != "keyring-unavailable" {
+			t.Fatalf("list: want PROFILE KIND HOST USER STATE, one word each:\n%s", table)
 		}
 	}
 	if !strings.Contains(hint, "dbx-cred status -p b") {

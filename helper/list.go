@@ -14,8 +14,13 @@ import (
 )
 
 const listHelp = `
-Lists the daemon's profiles: name, workspace host, user, and state. Secrets
-are never shown. States:
+Lists the daemon's profiles: name, kind, workspace host, user, and state.
+Secrets are never shown. Kinds:
+  pat                  the stored personal access token is served as is
+  derived-pat          short-lived tokens minted from the stored one
+  oauth-m2m            OAuth access tokens of a service principal, from its
+                       stored client secret
+States:
   ready                the token is in the daemon's memory
   stored               the token is in the keyring, not read yet
   needs-login          the token is missing or was rejected: log in again
@@ -29,7 +34,7 @@ type profileJSON struct {
 	Host         string    `json:"host"`
 	UserName     string    `json:"user_name,omitempty"`
 	Kind         string    `json:"kind"`
-	Mode         string    `json:"mode"`
+	Mode         string    `json:"mode,omitempty"`
 	State        string    `json:"state"`
 	StateMessage string    `json:"state_message,omitempty"`
 	Created      time.Time `json:"created,omitempty"`
@@ -54,7 +59,7 @@ func runList(c *cli, args []string) error {
 	for _, p := range resp.GetProfiles() {
 		list = append(list, profileJSON{
 			Name: p.GetName(), Host: p.GetHost(), UserName: p.GetUserName(),
-			Kind: enumWord(p.GetKind().String(), "CREDENTIAL_KIND_"), Mode: enumWord(p.GetMode().String(), "TOKEN_MODE_"), State: enumWord(p.GetState().String(), "PROFILE_STATE_"),
+			Kind: profileKind(p), Mode: modeWord(p), State: enumWord(p.GetState().String(), "PROFILE_STATE_"),
 			StateMessage: p.GetStateMessage(), Created: p.GetCreated().AsTime(),
 		})
 	}
@@ -66,12 +71,12 @@ func runList(c *cli, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.io.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tHOST\tUSER\tSTATE")
+	fmt.Fprintln(tw, "PROFILE\tKIND\tHOST\tUSER\tSTATE")
 	// One word per row: a keyring error is the same long sentence for
 	// every profile, so it is told once, under status.
 	explained := ""
 	for _, p := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(p.Name), printable(p.Host), printable(p.UserName), printable(p.State))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(p.Name), p.Kind, printable(p.Host), printable(p.UserName), printable(p.State))
 		if p.StateMessage != "" && explained == "" {
 			explained = p.Name
 		}
@@ -83,6 +88,27 @@ func runList(c *cli, args []string) error {
 		fmt.Fprintf(c.io.Stderr, "Why a profile is in its state: dbx-cred status -p %s\n", printable(quoteArg(explained)))
 	}
 	return nil
+}
+
+// profileKind is the word list and status use for what serves a profile
+// (audit's token kinds use the same words): "pat" (the stored token itself), "derived-pat" (short-lived
+// tokens minted from it), "oauth-m2m" (a service principal's access
+// tokens). A rotating PAT is told apart here, from its mode, since the
+// store holds the same kind of secret for both.
+func profileKind(p *pb.Profile) string {
+	if p.GetKind() == pb.CredentialKind_CREDENTIAL_KIND_PAT && p.GetMode() == pb.TokenMode_TOKEN_MODE_ROTATING {
+		return "derived-pat"
+	}
+	return enumWord(p.GetKind().String(), "CREDENTIAL_KIND_")
+}
+
+// modeWord is "rotating" or "static" for PAT profiles; empty for kinds
+// that have no such choice (oauth-m2m).
+func modeWord(p *pb.Profile) string {
+	if p.GetMode() == pb.TokenMode_TOKEN_MODE_UNSPECIFIED {
+		return ""
+	}
+	return enumWord(p.GetMode().String(), "TOKEN_MODE_")
 }
 
 // enumWord turns PROFILE_STATE_NEEDS_LOGIN into needs-login.

@@ -35,7 +35,17 @@ By default the stored token never leaves the daemon: clients get short-lived
 tokens minted from it (Token API), renewed before they expire and revoked
 when superseded. --token-lifetime sets their life (default 1h). Where the
 workspace does not let you create tokens, --static serves the stored token
-itself.`
+itself.
+
+A service principal (OAuth M2M) logs in with --client-id, its application
+id; its OAuth client secret is read like a token, from the prompt or stdin:
+
+  dbx-cred login -p ci --host adb-123.azuredatabricks.net --client-id 1b2c...
+
+The daemon checks it with a first access token and SCIM Me, keeps only the
+secret in the store, and serves access tokens (client_credentials) to every
+client, renewed before they expire. --static and --token-lifetime do not
+apply.`
 
 func runLogin(c *cli, args []string) error {
 	fs := c.flags("login", "[-p NAME] --host URL", loginHelp)
@@ -44,8 +54,12 @@ func runLogin(c *cli, args []string) error {
 	static := fs.Bool("static", false, "serve the stored token itself instead of minting short-lived ones")
 	lifetime := fs.Duration("token-lifetime", time.Hour, "`DURATION` minted tokens live, e.g. 30m (at least 10s)")
 	insecure := fs.Bool("insecure-http", false, "allow an http:// host that is not this machine: the token crosses the network in clear")
+	clientID := fs.String("client-id", "", "log in a service principal (OAuth M2M) by its application `ID`; its client secret is read from the prompt or stdin")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *clientID != "" && (fs.Changed("static") || fs.Changed("token-lifetime")) {
+		return usageErr("--static and --token-lifetime are for personal access tokens; a --client-id login always serves OAuth access tokens: leave them out")
 	}
 	if *lifetime < 10*time.Second || *lifetime%time.Second != 0 {
 		return usageErr("--token-lifetime %s: give whole seconds, at least 10s, e.g. --token-lifetime 30m", *lifetime)
@@ -58,7 +72,11 @@ func runLogin(c *cli, args []string) error {
 	if err := cleartextRefused(*host, *insecure); err != nil {
 		return usageErr("%v", err)
 	}
-	token, err := c.readToken(*profile, *host)
+	what := "Personal access token"
+	if *clientID != "" {
+		what = "OAuth client secret of service principal " + *clientID
+	}
+	token, err := c.readSecret(what, *profile, *host)
 	if err != nil {
 		return err
 	}
@@ -67,7 +85,7 @@ func runLogin(c *cli, args []string) error {
 	err = c.call(90*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token,
-			Static: *static, TokenLifetime: durationpb.New(*lifetime), InsecureHttp: *insecure})
+			Static: *static, TokenLifetime: durationpb.New(*lifetime), InsecureHttp: *insecure, ClientId: *clientID})
 		return err
 	})
 	if err != nil {
@@ -78,7 +96,12 @@ func runLogin(c *cli, args []string) error {
 	if resp.GetReplaced() {
 		verb = "Replaced"
 	}
-	fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in the OS keyring.\n", verb, printable(p.GetName()), printable(p.GetHost()), printable(p.GetUserName()))
+	if p.GetKind() == pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M {
+		fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as service principal %s; the client secret is in the store.\n", verb, printable(p.GetName()), printable(p.GetHost()), printable(p.GetUserName()))
+		fmt.Fprintln(c.io.Stdout, "Clients get OAuth access tokens, renewed before they expire; the secret never leaves the daemon.")
+	} else {
+		fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in the OS keyring.\n", verb, printable(p.GetName()), printable(p.GetHost()), printable(p.GetUserName()))
+	}
 	if p.GetMode() == pb.TokenMode_TOKEN_MODE_ROTATING {
 		fmt.Fprintf(c.io.Stdout, "Clients get tokens that live %s, minted from it; it never leaves the daemon.\n", p.GetTokenLifetime().AsDuration())
 	}
@@ -86,11 +109,12 @@ func runLogin(c *cli, args []string) error {
 	return nil
 }
 
-// readToken takes the token from a hidden prompt or from piped stdin.
-func (c *cli) readToken(profile, host string) (string, error) {
+// readSecret takes a secret (what names it at the prompt) from a hidden
+// prompt or from piped stdin.
+func (c *cli) readSecret(what, profile, host string) (string, error) {
 	var raw []byte
 	if c.stdinIsTerminal() {
-		fmt.Fprintf(c.io.Stderr, "Personal access token for profile %q (%s): ", profile, host)
+		fmt.Fprintf(c.io.Stderr, "%s for profile %q (%s): ", what, profile, host)
 		b, err := readHidden(c.io.StdinFd)
 		fmt.Fprintln(c.io.Stderr)
 		if err != nil {

@@ -58,7 +58,8 @@ type orphanJSON struct {
 // profileStatusJSON is one profile's token state; times are RFC 3339.
 type profileStatusJSON struct {
 	Name              string     `json:"name"`
-	Mode              string     `json:"mode"`
+	Kind              string     `json:"kind"`
+	Mode              string     `json:"mode,omitempty"`
 	UserName          string     `json:"user_name,omitempty"`
 	State             string     `json:"state"`
 	StateMessage      string     `json:"state_message,omitempty"`
@@ -117,7 +118,7 @@ func runStatus(c *cli, args []string) error {
 		}
 		found = true
 		ps := profileStatusJSON{
-			Name: p.GetName(), Mode: enumWord(p.GetMode().String(), "TOKEN_MODE_"), UserName: p.GetUserName(),
+			Name: p.GetName(), Kind: profileKind(p), Mode: modeWord(p), UserName: p.GetUserName(),
 			State: enumWord(p.GetState().String(), "PROFILE_STATE_"), LastError: p.GetLastError(),
 			LiveDerivedTokens: p.GetLiveDerivedTokens(), RootExpiryWarning: p.GetRootExpiryWarning(),
 			CurrentExpiry: optTime(p.GetCurrentExpiry()), NextRenewal: optTime(p.GetNextRenewal()), RootExpiry: optTime(p.GetRootExpiry()),
@@ -156,7 +157,7 @@ func runStatus(c *cli, args []string) error {
 		fmt.Fprintf(c.io.Stdout, "metadata:  off\n")
 	}
 	for _, p := range s.Profiles {
-		fmt.Fprintf(c.io.Stdout, "\nprofile %s (%s, %s) %s\n", printable(p.Name), p.Mode, printable(p.UserName), p.State)
+		fmt.Fprintf(c.io.Stdout, "\nprofile %s (%s, %s) %s\n", printable(p.Name), p.Kind, printable(p.UserName), p.State)
 		if p.TokenLifetime != "" {
 			fmt.Fprintf(c.io.Stdout, "  token lifetime:  %s\n  live tokens:     %d\n", p.TokenLifetime, p.LiveDerivedTokens)
 		}
