@@ -18,10 +18,10 @@ import (
 
 // Profile is what the registry knows of a profile.
 type Profile struct {
-	Name     string    `json:"name"`
-	Host     string    `json:"host"`
-	UserName string    `json:"user_name,omitempty"`
-	Kind     string    `json:"kind"`
+	Name     string `json:"name"`
+	Host     string `json:"host"`
+	UserName string `json:"user_name,omitempty"`
+	Kind     string `json:"kind"`
 	// ClientID is an OAuth M2M profile's service principal application
 	// id: not secret (its secret is in the store).
 	ClientID string    `json:"client_id,omitempty"`
