@@ -132,11 +132,7 @@ func (t metadataTokens) Token(ctx context.Context, profile string) (metadata.Tok
 	if err != nil {
 		return metadata.Token{}, err
 	}
-	kind := "pat"
-	if tok.Derived {
-		kind = "derived-pat"
-	}
-	return metadata.Token{Value: tok.Value, Expiry: tok.Expiry, Kind: kind}, nil
+	return metadata.Token{Value: tok.Value, Expiry: tok.Expiry, Kind: tok.Served()}, nil
 }
 
 // httpStatus maps the manager's errors as the gRPC side does (server.Code),

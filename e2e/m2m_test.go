@@ -80,6 +80,24 @@ func TestM2MLoginServesAccessTokens(t *testing.T) {
 		t.Fatalf("exec: %q", got)
 	}
 
+	// The metadata endpoint (the SDKs' metadata-service auth) too.
+	murl := strings.TrimSpace(w.mustHelper("", "metadata-url", "-p", "ci"))
+	req, _ := http.NewRequest(http.MethodGet, murl, nil)
+	req.Header.Set("X-Databricks-Metadata-Version", "1")
+	req.Header.Set("X-Databricks-Host", w.srv.URL)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&md)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || scimMe(t, w, md.AccessToken) != appID {
+		t.Fatalf("metadata endpoint: %d, %v", resp.StatusCode, err)
+	}
+
 	if p := list(t, w)["ci"]; p.Kind != "oauth-m2m" || p.UserName != appID || p.State != "ready" || p.Mode != "" {
 		t.Fatalf("list: %+v", p)
 	}

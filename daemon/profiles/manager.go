@@ -51,6 +51,18 @@ type Token struct {
 	Profile Profile
 }
 
+// Served names what t is in the audit log's words ("pat", "derived-pat",
+// "oauth-m2m"): one place, so the gRPC and metadata channels agree.
+func (t Token) Served() string {
+	switch {
+	case t.Profile.Kind == KindOAuthM2M:
+		return "oauth-m2m"
+	case t.Derived:
+		return "derived-pat"
+	}
+	return "pat"
+}
+
 // Orphan is a secret in the store that no profile owns (see registry.Pending).
 type Orphan struct {
 	Profile string

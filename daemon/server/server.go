@@ -253,12 +253,8 @@ func stamp(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
+// tokenKind is t's kind on the wire, from the word the audit log uses too
+// (enumWord's inverse).
 func tokenKind(t profiles.Token) pb.TokenKind {
-	if t.Profile.Kind == profiles.KindOAuthM2M {
-		return pb.TokenKind_TOKEN_KIND_OAUTH_M2M
-	}
-	if t.Derived {
-		return pb.TokenKind_TOKEN_KIND_DERIVED_PAT
-	}
-	return pb.TokenKind_TOKEN_KIND_PAT
+	return pb.TokenKind(pb.TokenKind_value[enumName("TOKEN_KIND_", t.Served())])
 }

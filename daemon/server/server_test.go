@@ -11,6 +11,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
 // The helper's exit codes depend on this mapping (agent.proto documents it).
@@ -28,5 +29,33 @@ func TestCode(t *testing.T) {
 		if got := Code(err); got != want {
 			t.Errorf("Code(%v) = %v, want %v", err, got, want)
 		}
+	}
+}
+
+// Every kind of token served has its own wire value, and the profile kinds
+// theirs: a word without an enum value would go out as UNSPECIFIED.
+func TestKinds(t *testing.T) {
+	m2m := profiles.Profile{}
+	m2m.Kind = profiles.KindOAuthM2M
+	pat := profiles.Profile{}
+	pat.Kind = profiles.KindPAT
+	cases := []struct {
+		tok  profiles.Token
+		want pb.TokenKind
+	}{
+		{profiles.Token{Profile: pat}, pb.TokenKind_TOKEN_KIND_PAT},
+		{profiles.Token{Profile: pat, Derived: true}, pb.TokenKind_TOKEN_KIND_DERIVED_PAT},
+		{profiles.Token{Profile: m2m}, pb.TokenKind_TOKEN_KIND_OAUTH_M2M},
+	}
+	for _, c := range cases {
+		if got := tokenKind(c.tok); got != c.want {
+			t.Errorf("tokenKind(%s) = %v, want %v", c.tok.Served(), got, c.want)
+		}
+	}
+	if got := toProto(m2m).GetKind(); got != pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M {
+		t.Errorf("an oauth-m2m profile goes out as %v", got)
+	}
+	if got := toProto(m2m).GetMode(); got != pb.TokenMode_TOKEN_MODE_UNSPECIFIED {
+		t.Errorf("an oauth-m2m profile has mode %v; it has no static/rotating choice", got)
 	}
 }
