@@ -235,7 +235,7 @@ func loginCommand(p registry.Profile) string {
 }
 
 // newClientCredentials is an oauth-m2m profile's source. The workspace's
-// token endpoint is at a fixed path (the reference's OAuth discovery names
+// token endpoint is at a fixed path (its OAuth discovery document names
 // the same one), so no discovery round trip is needed.
 func (e *env) newClientCredentials(meta registry.Profile, clientSecret string) *tokensource.ClientCredentials {
 	return tokensource.NewClientCredentials(tokensource.ClientCredentialsConfig{
