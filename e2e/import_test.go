@@ -256,3 +256,87 @@ func TestImportSurvivesACrashAtEachStep(t *testing.T) {
 		})
 	}
 }
+
+// TestImportServicePrincipalProfile: a client_secret profile is logged in
+// as OAuth M2M and rewritten to the hook like a PAT profile; a wrong
+// secret leaves its profile as it was while the others go ahead.
+func TestImportServicePrincipalProfile(t *testing.T) {
+	requireTools(t, "secret-tool")
+	const appID, secret = "6a1c7e0f-sp-import", "dose-import-client-secret-0123456789abcdef"
+	const badID, wrong = "7b2d8f10-sp-bad", "dose-import-wrong-secret-fedcba9876543210"
+	original := ""
+	w, path := importWorld(t, func(w *world) string {
+		w.emu.AddServicePrincipal(appID, secret)
+		w.emu.AddServicePrincipal(badID, "dose-the-right-secret-0123456789")
+		original = "[pat]\nhost = " + w.srv.URL + "\ntoken = " + w.pat + "\n\n" +
+			"# a service principal\n[sp]\nhost          = " + w.srv.URL + "\nclient_id     = " + appID + "\nclient_secret = " + secret + "\n\n" +
+			"[spbad]\nhost = " + w.srv.URL + "\nclient_id = " + badID + "\nclient_secret = " + wrong + "\n"
+		return original
+	})
+	noSecret := func(what, s string) {
+		t.Helper()
+		for _, sec := range []string{w.pat, secret, wrong} {
+			if strings.Contains(s, sec) {
+				t.Fatalf("%s holds a secret:\n%s", what, s)
+			}
+		}
+	}
+
+	out, errOut, code := w.helper("", "import", "--all", "--dry-run")
+	if code != 0 || !strings.Contains(out, "[sp]") || !strings.Contains(out, "service principal "+appID) ||
+		!strings.Contains(out, "remove client_secret") || !strings.Contains(out, "[spbad]") || !strings.Contains(out, "remove token") {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
+	}
+	noSecret("the dry run's output", out+errOut)
+	if readFile(t, path) != original || len(backups(t, path)) != 0 || w.emu.OAuthStats().ClientCredentials != 0 {
+		t.Fatal("the dry run changed something or logged in")
+	}
+
+	out, errOut, code = w.helper("", "import", "--all")
+	if code != 1 || !strings.Contains(out, "[pat] imported") || !strings.Contains(out, "[sp] imported") ||
+		!strings.Contains(out, "service principal "+appID) || !strings.Contains(errOut, "[spbad] NOT imported") ||
+		!strings.Contains(errOut, "refused client id "+badID) {
+		t.Fatalf("import: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	noSecret("the import's output", out+errOut)
+	want := "[pat]\nhost = " + w.srv.URL + "\nauth_type = metadata-service\nmetadata_service_url = " + metadataURLOf(t, w, "pat") + "\n\n" +
+		"# a service principal\n[sp]\nhost          = " + w.srv.URL + "\nclient_id     = " + appID +
+		"\nauth_type     = metadata-service\nmetadata_service_url = " + metadataURLOf(t, w, "sp") + "\n\n" +
+		"[spbad]\nhost = " + w.srv.URL + "\nclient_id = " + badID + "\nclient_secret = " + wrong + "\n"
+	got := readFile(t, path)
+	if got != want {
+		t.Fatalf("rewritten file:\n%s\nwant:\n%s", got, want)
+	}
+	if strings.Contains(got, secret) || strings.Contains(got, w.pat) {
+		t.Fatal("an imported secret is still in the file")
+	}
+	if b := backups(t, path); len(b) != 1 || readFile(t, b[0]) != original {
+		t.Fatalf("backups %v", b)
+	}
+	if p := list(t, w)["sp"]; p.Kind != "oauth-m2m" || p.UserName != appID {
+		t.Fatalf("list: %+v", p)
+	}
+	if _, ok := list(t, w)["spbad"]; ok {
+		t.Fatal("the refused secret made a profile")
+	}
+
+	// The daemon serves the service principal: its tokens are the
+	// application id's at the workspace, and the real SDK uses the
+	// rewritten profile by name.
+	tok := strings.TrimSpace(w.mustHelper("", "token", "-p", "sp"))
+	if tok == secret || scimMe(t, w, tok) != appID {
+		t.Fatalf("token -p sp does not authenticate as %s", appID)
+	}
+	wantMe(t, &databricks.Config{Profile: "sp"}, appID)
+	wantMe(t, &databricks.Config{Profile: "pat"}, w.user)
+
+	// Once the backup is gone, no imported secret is left on disk, and
+	// none is in the daemon's log.
+	for _, b := range backups(t, path) {
+		os.Remove(b)
+	}
+	w.stopDaemon()
+	w.assertNoSecretOnDisk(secret)
+	w.assertNoSecretOnDisk(w.pat)
+	noSecret("the daemon's log", w.daemonLog())
+}

@@ -21,7 +21,7 @@ file so the Databricks CLI, SDKs and Terraform keep working, with no secret
 left in it:
 
   dbx-cred import --all --dry-run        # show the plan; changes nothing
-  dbx-cred import --all                  # every profile with a token = line
+  dbx-cred import --all                  # every profile with a token or client_secret
   dbx-cred import -p prod -p dev         # only these
   dbx-cred import --all --via cli        # auth_type = databricks-cli: SDKs only
 
@@ -33,7 +33,10 @@ then rewrites that profile: the token line goes, and
   metadata_service_url = <the profile's URL from dbx-credd>      (--via metadata)
 
 or auth_type = databricks-cli and databricks_cli_path = <this dbx-cred>
-(--via cli) is set. Keep the default for any profile the Databricks CLI
+(--via cli) is set. A service principal profile (client_id and
+client_secret) is logged in as OAuth M2M, as login --client-id does: its
+client_secret line goes the same way; client_id, not a secret, stays, and
+auth_type keeps the SDKs from trying oauth-m2m with it. Keep the default for any profile the Databricks CLI
 reads: the CLI never runs databricks_cli_path (it reads its own login cache
 and fails with "cache: no cached credentials"), so --via cli suits
 profiles only the SDKs and Terraform use, and says so when it writes one. A profile whose host is http:// and not this machine is
@@ -55,17 +58,20 @@ dbx-credd must be running, and keep running for the rewritten profiles.`
 type importItem struct {
 	name, host string
 	hasToken   bool
-	note       string // why it is skipped; empty when it is imported
-	err        error  // why the import failed
-	user       string
-	done       bool
+	// clientID is set for a service principal profile (client_id and
+	// client_secret): its secret is logged in as OAuth M2M.
+	clientID string
+	note     string // why it is skipped; empty when it is imported
+	err      error  // why the import failed
+	user     string
+	done     bool
 }
 
 func runImport(c *cli, args []string) error {
 	fs := c.flags("import", "[--config PATH] (-p NAME ... | --all) [--dry-run] [--keep-token] [--via metadata|cli]", importHelp)
 	var names nameList
 	fs.VarP(&names, "profile", "p", "a profile `NAME` to import (repeatable)")
-	all := fs.Bool("all", false, "import every profile that has a token")
+	all := fs.Bool("all", false, "import every profile that has a token or a client_secret")
 	config := fs.String("config", "", "the `PATH` of the file (default $DATABRICKS_CONFIG_FILE, else ~/.databrickscfg)")
 	dryRun := fs.Bool("dry-run", false, "print the plan; change nothing, log nothing in")
 	keep := fs.Bool("keep-token", false, "log in and set auth_type, but leave the token line in the file")
@@ -137,8 +143,12 @@ func runImport(c *cli, args []string) error {
 		if it.note != "" || it.err != nil {
 			continue
 		}
-		token, _ := file.Get(it.name, "token")
-		it.err = c.importOne(file, it, token, *via, cliPath, *keep, *static, *insecure)
+		key := "token"
+		if it.clientID != "" {
+			key = "client_secret"
+		}
+		secret, _ := file.Get(it.name, key)
+		it.err = c.importOne(file, it, secret, *via, cliPath, *keep, *static, *insecure)
 	}
 	newData := file.Bytes()
 	if bytes.Equal(newData, target.Data) {
@@ -183,14 +193,24 @@ func (c *cli) warnViaCLI() {
 // importOne logs one profile in, checks that the daemon serves it, and
 // edits its section in file. The edit is made on a copy and kept only when
 // all of it succeeds, so a failure leaves the profile's lines as they were.
+// token is the profile's token, or for a service principal (it.clientID
+// set) its client secret, logged in as OAuth M2M as login --client-id does.
 func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cliPath string, keep, static, insecure bool) error {
 	if err := cleartextRefused(it.host, insecure); err != nil {
 		return err // importPlan checked already; this guards the token itself
 	}
+	req := &pb.LoginRequest{Profile: it.name, Host: it.host, Token: token, Static: static, InsecureHttp: insecure}
+	secretKey := "token"
+	if it.clientID != "" {
+		// --static is for personal access tokens; an M2M login always
+		// serves OAuth access tokens.
+		req.Static, req.ClientId = false, it.clientID
+		secretKey = "client_secret"
+	}
 	var resp *pb.LoginResponse
 	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
 		var err error
-		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: it.name, Host: it.host, Token: token, Static: static, InsecureHttp: insecure})
+		resp, err = client.Login(ctx, req)
 		return err
 	})
 	if err != nil {
@@ -224,8 +244,11 @@ func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cl
 	c.crashAt("after-login")
 	g := databrickscfg.Parse(file.Bytes())
 	if !keep {
-		g.Delete(it.name, "token")
+		g.Delete(it.name, secretKey)
 	}
+	// auth_type is always set: with it the SDKs use only the hook, never a
+	// client_id left in the profile (which alone would make them try
+	// oauth-m2m, with no secret).
 	authType, key := viaKeys(via)
 	if err := g.Set(it.name, "auth_type", authType); err != nil {
 		return fmt.Errorf("edit the profile: %w", err)
@@ -265,9 +288,21 @@ func importPlan(file *databrickscfg.File, names []string, all, insecure bool) ([
 		it := &importItem{name: n}
 		it.host, _ = file.Get(n, "host")
 		_, it.hasToken = file.Get(n, "token")
+		clientID, hasID := file.Get(n, "client_id")
+		_, hasSecret := file.Get(n, "client_secret")
+		clientID = strings.TrimSpace(clientID)
 		switch {
+		case it.hasToken && hasSecret:
+			it.err = fmt.Errorf("it has both a token and a client_secret: remove the one it should not use from [%s], then import it", n)
+		case hasSecret && (!hasID || clientID == ""):
+			it.err = fmt.Errorf("it has a client_secret but no client_id: add client_id = <the service principal's application id> to [%s]", n)
+		case hasSecret && strings.TrimSpace(it.host) == "":
+			it.err = fmt.Errorf("it has a client_secret but no host: add host = <workspace URL> to [%s]", n)
+		case hasSecret:
+			it.clientID = clientID
+			it.err = cleartextRefused(it.host, insecure)
 		case !it.hasToken:
-			it.note = "skipped: no token in the file"
+			it.note = "skipped: no token or client_secret in the file"
 		case strings.TrimSpace(it.host) == "":
 			it.err = fmt.Errorf("it has a token but no host: add host = <workspace URL> to [%s]", n)
 		default:
@@ -297,6 +332,12 @@ func (c *cli) printPlan(path string, items []*importItem, via string, keep bool)
 			what = "cannot import: " + it.err.Error()
 		case it.note != "":
 			what = it.note
+		case it.clientID != "":
+			what = "log in to dbx-credd as service principal " + printable(it.clientID) + " (OAuth M2M); "
+			if !keep {
+				what += "remove client_secret; "
+			}
+			what += fmt.Sprintf("set auth_type = %s, %s = %s", authType, key, value)
 		default:
 			what = "log in to dbx-credd; "
 			if !keep {
@@ -316,6 +357,8 @@ func (c *cli) printPlan(path string, items []*importItem, via string, keep bool)
 func (c *cli) printResults(items []*importItem) {
 	for _, it := range items {
 		switch {
+		case it.done && it.clientID != "":
+			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as service principal %s; the client secret is in the store.\n", printable(it.name), printable(it.host), printable(it.user))
 		case it.done:
 			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as %s; the token is in the OS keyring.\n", printable(it.name), printable(it.host), printable(it.user))
 		case it.note != "":
