@@ -2114,7 +2114,10 @@ type MetadataURLResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Url   string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
 	// The profile's host, for DATABRICKS_HOST.
-	Host          string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	// The profile's account id when it is account level, for
+	// DATABRICKS_ACCOUNT_ID.
+	AccountId     string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2159,6 +2162,13 @@ func (x *MetadataURLResponse) GetUrl() string {
 func (x *MetadataURLResponse) GetHost() string {
 	if x != nil {
 		return x.Host
+	}
+	return ""
+}
+
+func (x *MetadataURLResponse) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
 	}
 	return ""
 }
@@ -2647,10 +2657,12 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\arenewed\x18\x01 \x01(\bR\arenewed\"F\n" +
 	"\x12MetadataURLRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
-	"\x06rotate\x18\x02 \x01(\bR\x06rotate\";\n" +
+	"\x06rotate\x18\x02 \x01(\bR\x06rotate\"Z\n" +
 	"\x13MetadataURLResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x12\n" +
-	"\x04host\x18\x02 \x01(\tR\x04host\"$\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\"$\n" +
 	"\fAuditRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\xc0\x02\n" +
 	"\n" +
