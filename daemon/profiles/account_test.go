@@ -102,3 +102,44 @@ func TestAccountLoginRefusals(t *testing.T) {
 		t.Fatalf("a failed account login made profiles %v", m.Names())
 	}
 }
+
+// status's access-token expiry and last refresh error of an M2M profile
+// come from its client-credentials source: the expiry of the token served,
+// and, once the secret is refused, that error and needs-login.
+func TestM2MViewShowsExpiryAndLastError(t *testing.T) {
+	ctx := context.Background()
+	// Shorter than the five minutes kept in hand: every request fetches.
+	emu := wsemu.New(wsemu.WithOAuthAccessLifetime(time.Minute))
+	emu.AddServicePrincipal(spID, spSecret)
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	ws := workspace.New(10 * time.Second)
+	m, err := New(filepath.Join(t.TempDir(), "p.json"), store.NewMemory(), ws, Rotation{Tokens: ws.Tokens}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Login(ctx, "ci", srv.URL, spSecret, LoginOptions{ClientID: spID}); err != nil {
+		t.Fatal(err)
+	}
+	view := func() Profile {
+		for _, p := range m.List() {
+			if p.Name == "ci" {
+				return p
+			}
+		}
+		t.Fatal("no profile ci")
+		return Profile{}
+	}
+	p := view()
+	if p.CurrentExpiry.IsZero() || time.Until(p.CurrentExpiry) > 2*time.Minute || p.LastError != "" || p.State != Ready {
+		t.Fatalf("after login: expiry %v, last error %q, state %v", p.CurrentExpiry, p.LastError, p.State)
+	}
+	emu.AddServicePrincipal(spID, "a-new-secret-the-daemon-does-not-have")
+	if _, err := m.Token(ctx, TokenRequest{Profile: "ci"}); !errors.Is(err, ErrNeedsLogin) {
+		t.Fatalf("token with a replaced secret: %v", err)
+	}
+	p = view()
+	if p.LastError == "" || p.State != NeedsLogin {
+		t.Fatalf("after a refused refresh: last error %q, state %v", p.LastError, p.State)
+	}
+}
