@@ -25,7 +25,7 @@ type clientEnv struct {
 // allClientVars are every variable either mode sets; "env --unset" removes
 // them all, whichever mode set them.
 func allClientVars() []string {
-	return []string{"DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_AUTH_TYPE", "DATABRICKS_METADATA_SERVICE_URL"}
+	return []string{"DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_AUTH_TYPE", "DATABRICKS_METADATA_SERVICE_URL", "DATABRICKS_ACCOUNT_ID"}
 }
 
 // clientVars asks the daemon for what mode needs. DATABRICKS_AUTH_TYPE is
@@ -40,29 +40,39 @@ func (c *cli) clientVars(profile, mode string, ch pb.Channel) (clientEnv, error)
 		if err != nil {
 			return clientEnv{}, err
 		}
-		return clientEnv{
+		return withAccount(clientEnv{
 			set: []envfmt.Var{
 				{Name: "DATABRICKS_HOST", Value: tok.GetProfile().GetHost()},
 				{Name: "DATABRICKS_TOKEN", Value: tok.GetAccessToken()},
 				{Name: "DATABRICKS_AUTH_TYPE", Value: "pat"},
 			},
 			unset: []string{"DATABRICKS_METADATA_SERVICE_URL"},
-		}, nil
+		}, tok.GetProfile().GetAccountId()), nil
 	case modeMetadata:
 		md, err := c.metadataURL(profile)
 		if err != nil {
 			return clientEnv{}, err
 		}
-		return clientEnv{
+		return withAccount(clientEnv{
 			set: []envfmt.Var{
 				{Name: "DATABRICKS_HOST", Value: md.GetHost()},
 				{Name: "DATABRICKS_AUTH_TYPE", Value: "metadata-service"},
 				{Name: "DATABRICKS_METADATA_SERVICE_URL", Value: md.GetUrl()},
 			},
 			unset: []string{"DATABRICKS_TOKEN"},
-		}, nil
+		}, md.GetAccountId()), nil
 	}
 	return clientEnv{}, usageErr("--mode: unknown mode %q: use %s or %s", mode, modeToken, modeMetadata)
+}
+
+// withAccount adds DATABRICKS_ACCOUNT_ID for an account-level profile: the
+// SDKs need it beside an accounts host. (exec removes an inherited one
+// first; env --unset clears it too.)
+func withAccount(e clientEnv, accountID string) clientEnv {
+	if accountID != "" {
+		e.set = append(e.set, envfmt.Var{Name: "DATABRICKS_ACCOUNT_ID", Value: accountID})
+	}
+	return e
 }
 
 // checkMode rejects a bad --mode before any RPC is made.

@@ -45,7 +45,28 @@ id; its OAuth client secret is read like a token, from the prompt or stdin:
 The daemon checks it with a first access token and SCIM Me, keeps only the
 secret in the store, and serves access tokens (client_credentials) to every
 client, renewed before they expire. --static and --token-lifetime do not
-apply.`
+apply.
+
+Account level: with --account-id, a service principal logs in to the
+account console API instead of a workspace. --host is then the accounts
+host (https://accounts.cloud.databricks.com, on Azure
+https://accounts.azuredatabricks.net, or as given):
+
+  dbx-cred login -p acct --host https://accounts.cloud.databricks.com \
+    --account-id 0f1e... --client-id 1b2c...
+
+Access tokens come from <host>/oidc/accounts/<account id>/v1/token and the
+login is checked with the account's SCIM Me. PATs cannot be used at account
+level, so --account-id needs --client-id.
+
+Which hooks serve account profiles: dbx-cred token, env and exec (which
+also export DATABRICKS_ACCOUNT_ID), and the databricks-cli hook (the SDKs
+run "auth token --host <accounts host> --account-id ID", which finds the
+profile by both). The metadata-service hook works too: the Go SDK's
+metadata-service credentials (v0.175.0) check only that the URL is on
+localhost and send the host in X-Databricks-Host, with no workspace-only
+check, so an account client configured with host, account_id and
+metadata_service_url gets the profile's tokens.`
 
 func runLogin(c *cli, args []string) error {
 	fs := c.flags("login", "[-p NAME] --host URL", loginHelp)
@@ -55,11 +76,15 @@ func runLogin(c *cli, args []string) error {
 	lifetime := fs.Duration("token-lifetime", time.Hour, "`DURATION` minted tokens live, e.g. 30m (at least 10s)")
 	insecure := fs.Bool("insecure-http", false, "allow an http:// host that is not this machine: the token crosses the network in clear")
 	clientID := fs.String("client-id", "", "log in a service principal (OAuth M2M) by its application `ID`; its client secret is read from the prompt or stdin")
+	accountID := fs.String("account-id", "", "with --client-id: log in at account level, to the account with this `ID`; --host is the accounts host")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *clientID != "" && (fs.Changed("static") || fs.Changed("token-lifetime")) {
 		return usageErr("--static and --token-lifetime are for personal access tokens; a --client-id login always serves OAuth access tokens: leave them out")
+	}
+	if *accountID != "" && *clientID == "" {
+		return usageErr("--account-id needs --client-id: account-level logins are service principal (OAuth M2M) logins; PATs cannot be used at account level")
 	}
 	if *lifetime < 10*time.Second || *lifetime%time.Second != 0 {
 		return usageErr("--token-lifetime %s: give whole seconds, at least 10s, e.g. --token-lifetime 30m", *lifetime)
@@ -85,7 +110,7 @@ func runLogin(c *cli, args []string) error {
 	err = c.call(90*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token,
-			Static: *static, TokenLifetime: durationpb.New(*lifetime), InsecureHttp: *insecure, ClientId: *clientID})
+			Static: *static, TokenLifetime: durationpb.New(*lifetime), InsecureHttp: *insecure, ClientId: *clientID, AccountId: *accountID})
 		return err
 	})
 	if err != nil {
@@ -97,7 +122,11 @@ func runLogin(c *cli, args []string) error {
 		verb = "Replaced"
 	}
 	if p.GetKind() == pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M {
-		fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as service principal %s; the client secret is in the store.\n", verb, printable(p.GetName()), printable(p.GetHost()), printable(p.GetUserName()))
+		where := printable(p.GetHost())
+		if p.GetAccountId() != "" {
+			where += " (account " + printable(p.GetAccountId()) + ")"
+		}
+		fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as service principal %s; the client secret is in the store.\n", verb, printable(p.GetName()), where, printable(p.GetUserName()))
 		fmt.Fprintln(c.io.Stdout, "Clients get OAuth access tokens, renewed before they expire; the secret never leaves the daemon.")
 	} else {
 		fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in the OS keyring.\n", verb, printable(p.GetName()), printable(p.GetHost()), printable(p.GetUserName()))

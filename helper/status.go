@@ -59,6 +59,7 @@ type orphanJSON struct {
 type profileStatusJSON struct {
 	Name              string     `json:"name"`
 	Kind              string     `json:"kind"`
+	AccountID         string     `json:"account_id,omitempty"`
 	Mode              string     `json:"mode,omitempty"`
 	UserName          string     `json:"user_name,omitempty"`
 	State             string     `json:"state"`
@@ -118,7 +119,7 @@ func runStatus(c *cli, args []string) error {
 		}
 		found = true
 		ps := profileStatusJSON{
-			Name: p.GetName(), Kind: profileKind(p), Mode: modeWord(p), UserName: p.GetUserName(),
+			Name: p.GetName(), Kind: profileKind(p), AccountID: p.GetAccountId(), Mode: modeWord(p), UserName: p.GetUserName(),
 			State: enumWord(p.GetState().String(), "PROFILE_STATE_"), LastError: p.GetLastError(),
 			LiveDerivedTokens: p.GetLiveDerivedTokens(), RootExpiryWarning: p.GetRootExpiryWarning(),
 			CurrentExpiry: optTime(p.GetCurrentExpiry()), NextRenewal: optTime(p.GetNextRenewal()), RootExpiry: optTime(p.GetRootExpiry()),
@@ -158,6 +159,9 @@ func runStatus(c *cli, args []string) error {
 	}
 	for _, p := range s.Profiles {
 		fmt.Fprintf(c.io.Stdout, "\nprofile %s (%s, %s) %s\n", printable(p.Name), p.Kind, printable(p.UserName), p.State)
+		if p.AccountID != "" {
+			fmt.Fprintf(c.io.Stdout, "  account:         %s\n", printable(p.AccountID))
+		}
 		if p.TokenLifetime != "" {
 			fmt.Fprintf(c.io.Stdout, "  token lifetime:  %s\n  live tokens:     %d\n", p.TokenLifetime, p.LiveDerivedTokens)
 		}

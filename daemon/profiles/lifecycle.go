@@ -197,7 +197,7 @@ func dedupe(ids []string) []string {
 // request gets a new one; at most once per refreshMinAge, so a client that
 // reports in a loop cannot make the daemon mint in one.
 func (m *Manager) ReportRejected(ctx context.Context, req TokenRequest, token string) (bool, error) {
-	o, err := m.find(req.Profile, req.Host)
+	o, err := m.find(req.Profile, req.Host, req.AccountID)
 	if err != nil {
 		return false, err
 	}

@@ -28,6 +28,13 @@ type Validator interface {
 	Me(ctx context.Context, host, token string) (workspace.User, error)
 }
 
+// AccountValidator is a Validator that can also ask an accounts host who
+// owns an account-level token (account SCIM Me). Account logins need it:
+// account tokens are no good at a workspace's SCIM Me.
+type AccountValidator interface {
+	AccountMe(ctx context.Context, host, accountID, token string) (workspace.User, error)
+}
+
 // Profile is the public, secret-free view of a profile.
 type Profile struct {
 	registry.Profile
@@ -174,8 +181,11 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	if strings.ContainsFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return Profile{}, false, fmt.Errorf("%w: the %s contains white space or control characters: paste only the %s", ErrBadInput, what, what)
 	}
+	if opt.AccountID != "" && opt.ClientID == "" {
+		return Profile{}, false, fmt.Errorf("%w: --account-id needs --client-id: account-level logins are service principal (OAuth M2M) logins, as PATs do not work at account level", ErrBadInput)
+	}
 	if opt.ClientID != "" {
-		return m.loginM2M(ctx, name, host, token, opt.ClientID)
+		return m.loginM2M(ctx, name, host, token, opt.ClientID, opt.AccountID)
 	}
 	user, err := m.validator.Me(ctx, host, token)
 	if err != nil {
@@ -211,24 +221,50 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 // loginM2M validates a service principal's client secret with a first
 // access token and SCIM Me, then records the profile. The validated source
 // becomes the profile's, so its first token is not asked for twice.
-func (m *Manager) loginM2M(ctx context.Context, name, host, clientSecret, clientID string) (Profile, bool, error) {
+func (m *Manager) loginM2M(ctx context.Context, name, host, clientSecret, clientID, accountID string) (Profile, bool, error) {
 	if strings.ContainsFunc(clientID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return Profile{}, false, fmt.Errorf("%w: the client id contains white space or control characters: pass the service principal's application id", ErrBadInput)
 	}
-	meta := registry.Profile{Name: name, Host: host, Kind: KindOAuthM2M, ClientID: clientID,
+	if !validAccountID(accountID) {
+		return Profile{}, false, fmt.Errorf("%w: the account id may hold only letters, digits and '-': pass the id shown in the account console", ErrBadInput)
+	}
+	where := host
+	if accountID != "" {
+		where = fmt.Sprintf("%s (account %s)", host, accountID)
+	}
+	meta := registry.Profile{Name: name, Host: host, Kind: KindOAuthM2M, ClientID: clientID, AccountID: accountID,
 		Created: time.Now().UTC().Truncate(time.Second), SecretKey: newSecretKey(name), LoginID: randomHex(4),
 		Store: m.currentStore()}
 	src := m.env.newClientCredentials(meta, clientSecret)
 	t, err := src.Token(ctx)
 	if err != nil {
+		src.Stop()
 		if errors.Is(err, tokensource.ErrClientRejected) {
 			return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s refused client id %s with this secret (wrong or expired secret, or no such service principal), "+
-				"so nothing was stored: create a new OAuth secret for the service principal (account console > Service principals > Secrets) and use that", host, clientID)}
+				"so nothing was stored: create a new OAuth secret for the service principal (account console > Service principals > Secrets) and use that", where, clientID)}
+		}
+		if accountID != "" {
+			return Profile{}, false, fmt.Errorf("get a first OAuth access token from %s (nothing was stored; is the account id right? it is in the account console, under your user menu): %w", where, err)
 		}
 		return Profile{}, false, fmt.Errorf("get a first OAuth access token from %s (nothing was stored): %w", host, err)
 	}
-	user, err := m.validator.Me(ctx, host, t.Value)
+	var user workspace.User
+	if accountID != "" {
+		av, ok := m.validator.(AccountValidator)
+		if !ok {
+			src.Stop()
+			return Profile{}, false, fmt.Errorf("%w: this daemon cannot validate account-level logins", ErrBadInput)
+		}
+		user, err = av.AccountMe(ctx, host, accountID, t.Value)
+	} else {
+		user, err = m.validator.Me(ctx, host, t.Value)
+	}
 	if err != nil {
+		src.Stop()
+		if errors.Is(err, workspace.ErrRejected) && accountID != "" {
+			return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s issued an access token to client id %s but the account API rejected it, "+
+				"so nothing was stored: check the account id and that the service principal belongs to that account, then log in again", where, clientID)}
+		}
 		if errors.Is(err, workspace.ErrRejected) {
 			return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s issued an access token to client id %s but rejected it (is the service principal added to this workspace?), "+
 				"so nothing was stored: add it to the workspace, then log in again", host, clientID)}
@@ -448,8 +484,11 @@ func (m *Manager) endLogin(ctx context.Context, o *owner, root string) (revoked 
 // TokenRequest asks for a token by profile name, or by workspace host when
 // Profile is empty.
 type TokenRequest struct {
-	Profile      string
-	Host         string
+	Profile string
+	Host    string
+	// AccountID, with Host, picks among account-level profiles of one
+	// accounts host.
+	AccountID    string
 	Scopes       []string
 	ForceRefresh bool
 }
@@ -466,7 +505,7 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (Token, error) {
 }
 
 func (m *Manager) token(ctx context.Context, req TokenRequest) (Token, error) {
-	o, err := m.find(req.Profile, req.Host)
+	o, err := m.find(req.Profile, req.Host, req.AccountID)
 	if err != nil {
 		return Token{}, err
 	}
@@ -526,11 +565,12 @@ func (o *owner) tokenError(scopes []string, src tokensource.Source, err error) e
 	return fmt.Errorf("get a token for profile %q: %w", name, err)
 }
 
-// find resolves a profile by name, or by host when name is empty.
-func (m *Manager) find(name, host string) (*owner, error) {
+// find resolves a profile by name, or by host (and account id) when name
+// is empty.
+func (m *Manager) find(name, host, accountID string) (*owner, error) {
 	if name == "" && host != "" {
 		var err error
-		if name, err = m.ProfileForHost(host); err != nil {
+		if name, err = m.ProfileForAccount(host, accountID); err != nil {
 			return nil, err
 		}
 	}
@@ -559,6 +599,14 @@ func (m *Manager) lookup(name string) (*owner, error) {
 // Several matches are an error that lists them, since picking one silently
 // could hand out the wrong user's token.
 func (m *Manager) ProfileForHost(host string) (string, error) {
+	return m.ProfileForAccount(host, "")
+}
+
+// ProfileForAccount is ProfileForHost that, given an account id, keeps only
+// the profiles of that account: an accounts host is shared by every
+// account, so several account-level profiles on one host are told apart by
+// it. Without one, any profile of the host matches, as before.
+func (m *Manager) ProfileForAccount(host, accountID string) (string, error) {
 	norm, err := hosturl.Normalize(host)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadInput, err)
@@ -566,19 +614,24 @@ func (m *Manager) ProfileForHost(host string) (string, error) {
 	var matches []string
 	m.mu.RLock()
 	for n, o := range m.owners {
-		if o.snapshot().Host == norm {
+		p := o.snapshot()
+		if p.Host == norm && (accountID == "" || p.AccountID == accountID) {
 			matches = append(matches, n)
 		}
 	}
 	m.mu.RUnlock()
 	sort.Strings(matches)
-	switch len(matches) {
-	case 0:
-		return "", fmt.Errorf("%w: no profile for host %s: log in with dbx-cred login -p NAME --host %s", ErrUnknownProfile, norm, norm)
-	case 1:
+	switch {
+	case len(matches) == 1:
 		return matches[0], nil
+	case len(matches) == 0 && accountID != "":
+		return "", fmt.Errorf("%w: no profile for account %s at %s: log in with dbx-cred login -p NAME --host %s --account-id %s --client-id ID", ErrUnknownProfile, accountID, norm, norm, accountID)
+	case len(matches) == 0:
+		return "", fmt.Errorf("%w: no profile for host %s: log in with dbx-cred login -p NAME --host %s", ErrUnknownProfile, norm, norm)
+	case accountID == "":
+		return "", fmt.Errorf("%w: several profiles use host %s (%s): choose one with --profile, or --account-id for account-level ones", ErrBadInput, norm, strings.Join(matches, ", "))
 	}
-	return "", fmt.Errorf("%w: several profiles use host %s (%s): choose one with --profile", ErrBadInput, norm, strings.Join(matches, ", "))
+	return "", fmt.Errorf("%w: several profiles use host %s and account %s (%s): choose one with --profile", ErrBadInput, norm, accountID, strings.Join(matches, ", "))
 }
 
 // Names lists profile names in order.
@@ -682,3 +735,14 @@ type kindError struct {
 
 func (e *kindError) Error() string { return e.msg }
 func (e *kindError) Unwrap() error { return e.kind }
+
+// validAccountID reports whether id can be an account id in a URL path
+// (empty: a workspace-level login).
+func validAccountID(id string) bool {
+	for _, r := range id {
+		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}

@@ -64,6 +64,9 @@ type LoginOptions struct {
 	// ClientID makes the login a service principal's (OAuth M2M): the
 	// secret is its client secret, and Static and Lifetime do not apply.
 	ClientID string
+	// AccountID, with ClientID, makes the login account level: host is an
+	// accounts host and this the account's id.
+	AccountID string
 }
 
 func (o LoginOptions) lifetime() (time.Duration, error) {

@@ -228,6 +228,9 @@ func (o *owner) readRoot(ctx context.Context) (string, error) {
 
 // loginCommand is the command that logs p in again, for messages.
 func loginCommand(p registry.Profile) string {
+	if p.Kind == KindOAuthM2M && p.AccountID != "" {
+		return fmt.Sprintf("dbx-cred login -p %s --host %s --account-id %s --client-id %s", p.Name, p.Host, p.AccountID, p.ClientID)
+	}
 	if p.Kind == KindOAuthM2M {
 		return fmt.Sprintf("dbx-cred login -p %s --host %s --client-id %s", p.Name, p.Host, p.ClientID)
 	}
@@ -236,10 +239,16 @@ func loginCommand(p registry.Profile) string {
 
 // newClientCredentials is an oauth-m2m profile's source. The workspace's
 // token endpoint is at a fixed path (its OAuth discovery document names
-// the same one), so no discovery round trip is needed.
+// the same one), so no discovery round trip is needed. An account-level
+// profile's is <accounts host>/oidc/accounts/<account id>/v1/token, for
+// which there is no discovery document at all.
 func (e *env) newClientCredentials(meta registry.Profile, clientSecret string) *tokensource.ClientCredentials {
+	tokenURL := meta.Host + "/oidc/v1/token"
+	if meta.AccountID != "" {
+		tokenURL = meta.Host + "/oidc/accounts/" + meta.AccountID + "/v1/token"
+	}
 	return tokensource.NewClientCredentials(tokensource.ClientCredentialsConfig{
-		TokenURL: meta.Host + "/oidc/v1/token", ClientID: meta.ClientID, ClientSecret: clientSecret, Clock: e.rot.Clock,
+		TokenURL: tokenURL, ClientID: meta.ClientID, ClientSecret: clientSecret, Clock: e.rot.Clock,
 	})
 }
 

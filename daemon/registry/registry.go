@@ -24,8 +24,11 @@ type Profile struct {
 	Kind     string `json:"kind"`
 	// ClientID is an OAuth M2M profile's service principal application
 	// id: not secret (its secret is in the store).
-	ClientID string    `json:"client_id,omitempty"`
-	Created  time.Time `json:"created"`
+	ClientID string `json:"client_id,omitempty"`
+	// AccountID is set for an account-level profile, whose Host is an
+	// accounts console host: the Databricks account id (not secret).
+	AccountID string    `json:"account_id,omitempty"`
+	Created   time.Time `json:"created"`
 	// Mode is "rotating" (serve minted short-lived tokens) or "static".
 	Mode string `json:"mode,omitempty"`
 	// LifetimeSeconds of minted tokens, rotating mode.

@@ -39,10 +39,10 @@ func (s *Server) MetadataURL(ctx context.Context, req *pb.MetadataURLRequest) (*
 	if err := profiles.ValidateName(name); err != nil {
 		return nil, s.fail(ctx, "metadata url", name, err)
 	}
-	var host string
+	var host, accountID string
 	for _, p := range s.profiles.List() {
 		if p.Name == name {
-			host = p.Host
+			host, accountID = p.Host, p.AccountID
 		}
 	}
 	if host == "" {
@@ -59,7 +59,7 @@ func (s *Server) MetadataURL(ctx context.Context, req *pb.MetadataURLRequest) (*
 		attrs = append(attrs, "peer_uid", p.UID, "peer_pid", p.PID)
 	}
 	s.log.Info("metadata URL handed out", attrs...)
-	return &pb.MetadataURLResponse{Url: url, Host: host}, nil
+	return &pb.MetadataURLResponse{Url: url, Host: host, AccountId: accountID}, nil
 }
 
 // forgetMetadataURL drops a logged-out profile's URL, so that a later

@@ -63,7 +63,7 @@ func (s *Server) Register(g *grpc.Server) { agentgrpc.RegisterAgentServiceServer
 // GetToken implements AgentService.
 func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) {
 	tok, err := s.profiles.Token(ctx, profiles.TokenRequest{
-		Profile: req.GetProfile(), Host: req.GetHost(), Scopes: req.GetScopes(), ForceRefresh: req.GetForceRefresh(),
+		Profile: req.GetProfile(), Host: req.GetHost(), AccountID: req.GetAccountId(), Scopes: req.GetScopes(), ForceRefresh: req.GetForceRefresh(),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, "get token", req.GetProfile(), err)
@@ -85,7 +85,7 @@ func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.Get
 func (s *Server) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginResponse, error) {
 	p, replaced, err := s.profiles.Login(ctx, req.GetProfile(), req.GetHost(), req.GetToken(), profiles.LoginOptions{
 		Static: req.GetStatic(), Lifetime: req.GetTokenLifetime().AsDuration(), InsecureHTTP: req.GetInsecureHttp(),
-		ClientID: req.GetClientId(),
+		ClientID: req.GetClientId(), AccountID: req.GetAccountId(),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, "login", req.GetProfile(), err)
@@ -206,6 +206,7 @@ func toProto(p profiles.Profile) *pb.Profile {
 	out := &pb.Profile{
 		Name:         p.Name,
 		Host:         p.Host,
+		AccountId:    p.AccountID,
 		UserName:     p.UserName,
 		StateMessage: p.StateMessage,
 	}

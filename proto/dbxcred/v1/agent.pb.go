@@ -414,8 +414,11 @@ type Profile struct {
 	RootExpiry *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=root_expiry,json=rootExpiry,proto3" json:"root_expiry,omitempty"`
 	// Set when the root expires within 14 days: what to do about it.
 	RootExpiryWarning string `protobuf:"bytes,15,opt,name=root_expiry_warning,json=rootExpiryWarning,proto3" json:"root_expiry_warning,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The Databricks account id of an account-level profile (host is then an
+	// accounts console host); empty for workspace profiles. Not secret.
+	AccountId     string `protobuf:"bytes,16,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Profile) Reset() {
@@ -549,6 +552,13 @@ func (x *Profile) GetRootExpiry() *timestamppb.Timestamp {
 func (x *Profile) GetRootExpiryWarning() string {
 	if x != nil {
 		return x.RootExpiryWarning
+	}
+	return ""
+}
+
+func (x *Profile) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
 	}
 	return ""
 }
@@ -741,7 +751,11 @@ type LoginRequest struct {
 	// Set for a service principal (OAuth M2M) login: its application id.
 	// token then carries the client secret; static and token_lifetime do
 	// not apply.
-	ClientId      string `protobuf:"bytes,7,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	ClientId string `protobuf:"bytes,7,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// With client_id: log in at account level. host is then the accounts
+	// host (e.g. https://accounts.cloud.databricks.com) and this the
+	// account's id; the token endpoint is <host>/oidc/accounts/<id>/v1/token.
+	AccountId     string `protobuf:"bytes,8,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -821,6 +835,13 @@ func (x *LoginRequest) GetInsecureHttp() bool {
 func (x *LoginRequest) GetClientId() string {
 	if x != nil {
 		return x.ClientId
+	}
+	return ""
+}
+
+func (x *LoginRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
 	}
 	return ""
 }
@@ -2093,7 +2114,10 @@ type MetadataURLResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Url   string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
 	// The profile's host, for DATABRICKS_HOST.
-	Host          string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	// The profile's account id when it is account level, for
+	// DATABRICKS_ACCOUNT_ID.
+	AccountId     string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2138,6 +2162,13 @@ func (x *MetadataURLResponse) GetUrl() string {
 func (x *MetadataURLResponse) GetHost() string {
 	if x != nil {
 		return x.Host
+	}
+	return ""
+}
+
+func (x *MetadataURLResponse) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
 	}
 	return ""
 }
@@ -2499,7 +2530,7 @@ var File_dbxcred_v1_agent_proto protoreflect.FileDescriptor
 const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x16dbxcred/v1/agent.proto\x12\n" +
-	"dbxcred.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x05\n" +
+	"dbxcred.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x05\n" +
 	"\aProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1b\n" +
@@ -2518,7 +2549,9 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x13live_derived_tokens\x18\r \x01(\x05R\x11liveDerivedTokens\x12;\n" +
 	"\vroot_expiry\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"rootExpiry\x12.\n" +
-	"\x13root_expiry_warning\x18\x0f \x01(\tR\x11rootExpiryWarning\"\xca\x01\n" +
+	"\x13root_expiry_warning\x18\x0f \x01(\tR\x11rootExpiryWarning\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x10 \x01(\tR\taccountId\"\xca\x01\n" +
 	"\x0fGetTokenRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12#\n" +
@@ -2533,7 +2566,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"token_type\x18\x02 \x01(\tR\ttokenType\x122\n" +
 	"\x06expiry\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06expiry\x12)\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x15.dbxcred.v1.TokenKindR\x04kind\x12-\n" +
-	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"\xee\x01\n" +
+	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"\x8d\x02\n" +
 	"\fLoginRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x14\n" +
@@ -2541,7 +2574,9 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x06static\x18\x04 \x01(\bR\x06static\x12@\n" +
 	"\x0etoken_lifetime\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\rtokenLifetime\x12#\n" +
 	"\rinsecure_http\x18\x06 \x01(\bR\finsecureHttp\x12\x1b\n" +
-	"\tclient_id\x18\a \x01(\tR\bclientId\"Z\n" +
+	"\tclient_id\x18\a \x01(\tR\bclientId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\b \x01(\tR\taccountId\"Z\n" +
 	"\rLoginResponse\x12-\n" +
 	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12\x1a\n" +
 	"\breplaced\x18\x02 \x01(\bR\breplaced\")\n" +
@@ -2622,10 +2657,12 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\arenewed\x18\x01 \x01(\bR\arenewed\"F\n" +
 	"\x12MetadataURLRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
-	"\x06rotate\x18\x02 \x01(\bR\x06rotate\";\n" +
+	"\x06rotate\x18\x02 \x01(\bR\x06rotate\"Z\n" +
 	"\x13MetadataURLResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x12\n" +
-	"\x04host\x18\x02 \x01(\tR\x04host\"$\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\"$\n" +
 	"\fAuditRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\xc0\x02\n" +
 	"\n" +
