@@ -14,23 +14,7 @@ import (
 // returns the user name it answers, or "" when it refuses.
 func accountMe(t *testing.T, w *world, accountID, token string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, w.srv.URL+wsemu.AccountMePath(accountID), nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return ""
-	}
-	var me struct {
-		UserName string `json:"userName"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&me); err != nil {
-		t.Fatal(err)
-	}
-	return me.UserName
+	return meAt(t, w, wsemu.AccountMePath(accountID), token)
 }
 
 // TestAccountM2MLogin: a service principal logs in at account level with

@@ -14,7 +14,13 @@ import (
 // it answers, or "" when it refuses: proof a served token works as whom.
 func scimMe(t *testing.T, w *world, token string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, w.srv.URL+"/api/2.0/preview/scim/v2/Me", nil)
+	return meAt(t, w, "/api/2.0/preview/scim/v2/Me", token)
+}
+
+// meAt asks the SCIM Me endpoint at path who token is; "" when refused.
+func meAt(t *testing.T, w *world, path, token string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, w.srv.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
