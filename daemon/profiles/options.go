@@ -26,6 +26,9 @@ const (
 	// KindOAuthM2M: a service principal's OAuth client secret; clients get
 	// access tokens from the client_credentials grant.
 	KindOAuthM2M = "oauth-m2m"
+	// KindOAuthU2M: a user's OAuth refresh token (authorization code +
+	// PKCE); clients get access tokens from the refresh_token grant.
+	KindOAuthU2M = "oauth-u2m"
 )
 
 // Token lifetimes and bounds.

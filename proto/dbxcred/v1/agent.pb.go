@@ -165,6 +165,9 @@ const (
 	// A service principal's OAuth client secret (M2M): clients get access
 	// tokens from the client_credentials grant.
 	CredentialKind_CREDENTIAL_KIND_OAUTH_M2M CredentialKind = 2
+	// A user's OAuth refresh token (U2M, authorization code + PKCE): clients
+	// get access tokens from the refresh_token grant, one refresh at a time.
+	CredentialKind_CREDENTIAL_KIND_OAUTH_U2M CredentialKind = 3
 )
 
 // Enum value maps for CredentialKind.
@@ -173,11 +176,13 @@ var (
 		0: "CREDENTIAL_KIND_UNSPECIFIED",
 		1: "CREDENTIAL_KIND_PAT",
 		2: "CREDENTIAL_KIND_OAUTH_M2M",
+		3: "CREDENTIAL_KIND_OAUTH_U2M",
 	}
 	CredentialKind_value = map[string]int32{
 		"CREDENTIAL_KIND_UNSPECIFIED": 0,
 		"CREDENTIAL_KIND_PAT":         1,
 		"CREDENTIAL_KIND_OAUTH_M2M":   2,
+		"CREDENTIAL_KIND_OAUTH_U2M":   3,
 	}
 )
 
@@ -2525,6 +2530,301 @@ func (x *DiagnoseResponse) GetChecks() []*Check {
 	return nil
 }
 
+// BeginOAuthLoginRequest starts a user (U2M) OAuth login run by the daemon:
+// discovery, authorization code with PKCE S256, client id databricks-cli,
+// and a callback listener on localhost:8020 (falling back through 8040)
+// that exists only while the login is in progress.
+type BeginOAuthLoginRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// Workspace URL, or with account_id the accounts host.
+	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	// Log in at account level (host is then an accounts host).
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// OAuth scopes; empty means offline_access and all-apis. offline_access
+	// is always added: without it there is no refresh token to keep.
+	Scopes []string `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// Allow an http:// host that is not loopback (see LoginRequest).
+	InsecureHttp  bool `protobuf:"varint,5,opt,name=insecure_http,json=insecureHttp,proto3" json:"insecure_http,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginOAuthLoginRequest) Reset() {
+	*x = BeginOAuthLoginRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginOAuthLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginOAuthLoginRequest) ProtoMessage() {}
+
+func (x *BeginOAuthLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginOAuthLoginRequest.ProtoReflect.Descriptor instead.
+func (*BeginOAuthLoginRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *BeginOAuthLoginRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *BeginOAuthLoginRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *BeginOAuthLoginRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *BeginOAuthLoginRequest) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *BeginOAuthLoginRequest) GetInsecureHttp() bool {
+	if x != nil {
+		return x.InsecureHttp
+	}
+	return false
+}
+
+type BeginOAuthLoginResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Names the login for AwaitOAuthLogin. Not a secret: only the daemon's
+	// own uid can reach the socket.
+	LoginId string `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
+	// The URL the user opens in a browser.
+	AuthorizeUrl string `protobuf:"bytes,2,opt,name=authorize_url,json=authorizeUrl,proto3" json:"authorize_url,omitempty"`
+	// The localhost port the callback listens on (for an ssh -L hint).
+	CallbackPort int32 `protobuf:"varint,3,opt,name=callback_port,json=callbackPort,proto3" json:"callback_port,omitempty"`
+	// When the login gives up (5 minutes after it began).
+	Deadline      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginOAuthLoginResponse) Reset() {
+	*x = BeginOAuthLoginResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginOAuthLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginOAuthLoginResponse) ProtoMessage() {}
+
+func (x *BeginOAuthLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginOAuthLoginResponse.ProtoReflect.Descriptor instead.
+func (*BeginOAuthLoginResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *BeginOAuthLoginResponse) GetLoginId() string {
+	if x != nil {
+		return x.LoginId
+	}
+	return ""
+}
+
+func (x *BeginOAuthLoginResponse) GetAuthorizeUrl() string {
+	if x != nil {
+		return x.AuthorizeUrl
+	}
+	return ""
+}
+
+func (x *BeginOAuthLoginResponse) GetCallbackPort() int32 {
+	if x != nil {
+		return x.CallbackPort
+	}
+	return 0
+}
+
+func (x *BeginOAuthLoginResponse) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+// AwaitOAuthLoginRequest waits for the browser to come back. The login is
+// cancelled (and its listener closed) when this call ends before the
+// login does: the helper was interrupted, or went away.
+type AwaitOAuthLoginRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LoginId       string                 `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AwaitOAuthLoginRequest) Reset() {
+	*x = AwaitOAuthLoginRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AwaitOAuthLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AwaitOAuthLoginRequest) ProtoMessage() {}
+
+func (x *AwaitOAuthLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AwaitOAuthLoginRequest.ProtoReflect.Descriptor instead.
+func (*AwaitOAuthLoginRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *AwaitOAuthLoginRequest) GetLoginId() string {
+	if x != nil {
+		return x.LoginId
+	}
+	return ""
+}
+
+// ImportOAuthRequest hands the daemon a refresh token another tool kept in
+// plaintext (the Databricks CLI's token-cache.json). The daemon proves it
+// with one refresh (so the tool's copy is dead from then on, as refresh
+// tokens rotate), validates the access token with SCIM Me, and stores the
+// new refresh token. Nothing is stored when any step fails.
+type ImportOAuthRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Profile      string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	Host         string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	AccountId    string                 `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	RefreshToken string                 `protobuf:"bytes,4,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	InsecureHttp bool                   `protobuf:"varint,5,opt,name=insecure_http,json=insecureHttp,proto3" json:"insecure_http,omitempty"`
+	// The scopes the login was granted, when known; empty means the default.
+	Scopes        []string `protobuf:"bytes,6,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportOAuthRequest) Reset() {
+	*x = ImportOAuthRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportOAuthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportOAuthRequest) ProtoMessage() {}
+
+func (x *ImportOAuthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportOAuthRequest.ProtoReflect.Descriptor instead.
+func (*ImportOAuthRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ImportOAuthRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *ImportOAuthRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *ImportOAuthRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ImportOAuthRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *ImportOAuthRequest) GetInsecureHttp() bool {
+	if x != nil {
+		return x.InsecureHttp
+	}
+	return false
+}
+
+func (x *ImportOAuthRequest) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
 var File_dbxcred_v1_agent_proto protoreflect.FileDescriptor
 
 const file_dbxcred_v1_agent_proto_rawDesc = "" +
@@ -2685,7 +2985,29 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x10\n" +
 	"\x03fix\x18\x04 \x01(\tR\x03fix\"=\n" +
 	"\x10DiagnoseResponse\x12)\n" +
-	"\x06checks\x18\x01 \x03(\v2\x11.dbxcred.v1.CheckR\x06checks*\xa2\x01\n" +
+	"\x06checks\x18\x01 \x03(\v2\x11.dbxcred.v1.CheckR\x06checks\"\xa2\x01\n" +
+	"\x16BeginOAuthLoginRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12\x16\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes\x12#\n" +
+	"\rinsecure_http\x18\x05 \x01(\bR\finsecureHttp\"\xb6\x01\n" +
+	"\x17BeginOAuthLoginResponse\x12\x19\n" +
+	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12#\n" +
+	"\rauthorize_url\x18\x02 \x01(\tR\fauthorizeUrl\x12#\n" +
+	"\rcallback_port\x18\x03 \x01(\x05R\fcallbackPort\x126\n" +
+	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"3\n" +
+	"\x16AwaitOAuthLoginRequest\x12\x19\n" +
+	"\blogin_id\x18\x01 \x01(\tR\aloginId\"\xc3\x01\n" +
+	"\x12ImportOAuthRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12#\n" +
+	"\rrefresh_token\x18\x04 \x01(\tR\frefreshToken\x12#\n" +
+	"\rinsecure_http\x18\x05 \x01(\bR\finsecureHttp\x12\x16\n" +
+	"\x06scopes\x18\x06 \x03(\tR\x06scopes*\xa2\x01\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rCHANNEL_TOKEN\x10\x01\x12\x0f\n" +
@@ -2698,11 +3020,12 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\tTokenMode\x12\x1a\n" +
 	"\x16TOKEN_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13TOKEN_MODE_ROTATING\x10\x01\x12\x15\n" +
-	"\x11TOKEN_MODE_STATIC\x10\x02*i\n" +
+	"\x11TOKEN_MODE_STATIC\x10\x02*\x88\x01\n" +
 	"\x0eCredentialKind\x12\x1f\n" +
 	"\x1bCREDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CREDENTIAL_KIND_PAT\x10\x01\x12\x1d\n" +
-	"\x19CREDENTIAL_KIND_OAUTH_M2M\x10\x02*\x87\x01\n" +
+	"\x19CREDENTIAL_KIND_OAUTH_M2M\x10\x02\x12\x1d\n" +
+	"\x19CREDENTIAL_KIND_OAUTH_U2M\x10\x03*\x87\x01\n" +
 	"\tTokenKind\x12\x1a\n" +
 	"\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eTOKEN_KIND_PAT\x10\x01\x12\x1a\n" +
@@ -2735,86 +3058,91 @@ func file_dbxcred_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_dbxcred_v1_agent_proto_goTypes = []any{
-	(Channel)(0),                   // 0: dbxcred.v1.Channel
-	(TokenMode)(0),                 // 1: dbxcred.v1.TokenMode
-	(CredentialKind)(0),            // 2: dbxcred.v1.CredentialKind
-	(TokenKind)(0),                 // 3: dbxcred.v1.TokenKind
-	(ProfileState)(0),              // 4: dbxcred.v1.ProfileState
-	(CheckStatus)(0),               // 5: dbxcred.v1.CheckStatus
-	(*Profile)(nil),                // 6: dbxcred.v1.Profile
-	(*GetTokenRequest)(nil),        // 7: dbxcred.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),       // 8: dbxcred.v1.GetTokenResponse
-	(*LoginRequest)(nil),           // 9: dbxcred.v1.LoginRequest
-	(*LoginResponse)(nil),          // 10: dbxcred.v1.LoginResponse
-	(*LogoutRequest)(nil),          // 11: dbxcred.v1.LogoutRequest
-	(*LogoutResponse)(nil),         // 12: dbxcred.v1.LogoutResponse
-	(*ListProfilesRequest)(nil),    // 13: dbxcred.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),   // 14: dbxcred.v1.ListProfilesResponse
-	(*StatusRequest)(nil),          // 15: dbxcred.v1.StatusRequest
-	(*StatusResponse)(nil),         // 16: dbxcred.v1.StatusResponse
-	(*StoreStatus)(nil),            // 17: dbxcred.v1.StoreStatus
-	(*UnlockRequest)(nil),          // 18: dbxcred.v1.UnlockRequest
-	(*UnlockResponse)(nil),         // 19: dbxcred.v1.UnlockResponse
-	(*LockRequest)(nil),            // 20: dbxcred.v1.LockRequest
-	(*LockResponse)(nil),           // 21: dbxcred.v1.LockResponse
-	(*ShutdownRequest)(nil),        // 22: dbxcred.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 23: dbxcred.v1.ShutdownResponse
-	(*MigrateStoreRequest)(nil),    // 24: dbxcred.v1.MigrateStoreRequest
-	(*MigrateStoreResponse)(nil),   // 25: dbxcred.v1.MigrateStoreResponse
-	(*OrphanSecret)(nil),           // 26: dbxcred.v1.OrphanSecret
-	(*RotateRequest)(nil),          // 27: dbxcred.v1.RotateRequest
-	(*RotateResponse)(nil),         // 28: dbxcred.v1.RotateResponse
-	(*ReportRejectedRequest)(nil),  // 29: dbxcred.v1.ReportRejectedRequest
-	(*ReportRejectedResponse)(nil), // 30: dbxcred.v1.ReportRejectedResponse
-	(*MetadataURLRequest)(nil),     // 31: dbxcred.v1.MetadataURLRequest
-	(*MetadataURLResponse)(nil),    // 32: dbxcred.v1.MetadataURLResponse
-	(*AuditRequest)(nil),           // 33: dbxcred.v1.AuditRequest
-	(*AuditEvent)(nil),             // 34: dbxcred.v1.AuditEvent
-	(*AuditResponse)(nil),          // 35: dbxcred.v1.AuditResponse
-	(*DiagnoseRequest)(nil),        // 36: dbxcred.v1.DiagnoseRequest
-	(*Check)(nil),                  // 37: dbxcred.v1.Check
-	(*DiagnoseResponse)(nil),       // 38: dbxcred.v1.DiagnoseResponse
-	(*timestamppb.Timestamp)(nil),  // 39: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 40: google.protobuf.Duration
+	(Channel)(0),                    // 0: dbxcred.v1.Channel
+	(TokenMode)(0),                  // 1: dbxcred.v1.TokenMode
+	(CredentialKind)(0),             // 2: dbxcred.v1.CredentialKind
+	(TokenKind)(0),                  // 3: dbxcred.v1.TokenKind
+	(ProfileState)(0),               // 4: dbxcred.v1.ProfileState
+	(CheckStatus)(0),                // 5: dbxcred.v1.CheckStatus
+	(*Profile)(nil),                 // 6: dbxcred.v1.Profile
+	(*GetTokenRequest)(nil),         // 7: dbxcred.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),        // 8: dbxcred.v1.GetTokenResponse
+	(*LoginRequest)(nil),            // 9: dbxcred.v1.LoginRequest
+	(*LoginResponse)(nil),           // 10: dbxcred.v1.LoginResponse
+	(*LogoutRequest)(nil),           // 11: dbxcred.v1.LogoutRequest
+	(*LogoutResponse)(nil),          // 12: dbxcred.v1.LogoutResponse
+	(*ListProfilesRequest)(nil),     // 13: dbxcred.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),    // 14: dbxcred.v1.ListProfilesResponse
+	(*StatusRequest)(nil),           // 15: dbxcred.v1.StatusRequest
+	(*StatusResponse)(nil),          // 16: dbxcred.v1.StatusResponse
+	(*StoreStatus)(nil),             // 17: dbxcred.v1.StoreStatus
+	(*UnlockRequest)(nil),           // 18: dbxcred.v1.UnlockRequest
+	(*UnlockResponse)(nil),          // 19: dbxcred.v1.UnlockResponse
+	(*LockRequest)(nil),             // 20: dbxcred.v1.LockRequest
+	(*LockResponse)(nil),            // 21: dbxcred.v1.LockResponse
+	(*ShutdownRequest)(nil),         // 22: dbxcred.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),        // 23: dbxcred.v1.ShutdownResponse
+	(*MigrateStoreRequest)(nil),     // 24: dbxcred.v1.MigrateStoreRequest
+	(*MigrateStoreResponse)(nil),    // 25: dbxcred.v1.MigrateStoreResponse
+	(*OrphanSecret)(nil),            // 26: dbxcred.v1.OrphanSecret
+	(*RotateRequest)(nil),           // 27: dbxcred.v1.RotateRequest
+	(*RotateResponse)(nil),          // 28: dbxcred.v1.RotateResponse
+	(*ReportRejectedRequest)(nil),   // 29: dbxcred.v1.ReportRejectedRequest
+	(*ReportRejectedResponse)(nil),  // 30: dbxcred.v1.ReportRejectedResponse
+	(*MetadataURLRequest)(nil),      // 31: dbxcred.v1.MetadataURLRequest
+	(*MetadataURLResponse)(nil),     // 32: dbxcred.v1.MetadataURLResponse
+	(*AuditRequest)(nil),            // 33: dbxcred.v1.AuditRequest
+	(*AuditEvent)(nil),              // 34: dbxcred.v1.AuditEvent
+	(*AuditResponse)(nil),           // 35: dbxcred.v1.AuditResponse
+	(*DiagnoseRequest)(nil),         // 36: dbxcred.v1.DiagnoseRequest
+	(*Check)(nil),                   // 37: dbxcred.v1.Check
+	(*DiagnoseResponse)(nil),        // 38: dbxcred.v1.DiagnoseResponse
+	(*BeginOAuthLoginRequest)(nil),  // 39: dbxcred.v1.BeginOAuthLoginRequest
+	(*BeginOAuthLoginResponse)(nil), // 40: dbxcred.v1.BeginOAuthLoginResponse
+	(*AwaitOAuthLoginRequest)(nil),  // 41: dbxcred.v1.AwaitOAuthLoginRequest
+	(*ImportOAuthRequest)(nil),      // 42: dbxcred.v1.ImportOAuthRequest
+	(*timestamppb.Timestamp)(nil),   // 43: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 44: google.protobuf.Duration
 }
 var file_dbxcred_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: dbxcred.v1.Profile.kind:type_name -> dbxcred.v1.CredentialKind
-	39, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
+	43, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
 	4,  // 2: dbxcred.v1.Profile.state:type_name -> dbxcred.v1.ProfileState
 	1,  // 3: dbxcred.v1.Profile.mode:type_name -> dbxcred.v1.TokenMode
-	40, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
-	39, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
-	39, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
-	39, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
+	44, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
+	43, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
+	43, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
+	43, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
 	0,  // 8: dbxcred.v1.GetTokenRequest.channel:type_name -> dbxcred.v1.Channel
-	39, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
+	43, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
 	3,  // 10: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
 	6,  // 11: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
-	40, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
+	44, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
 	6,  // 13: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
 	6,  // 14: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
-	39, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
+	43, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
 	6,  // 16: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
 	26, // 17: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
 	17, // 18: dbxcred.v1.StatusResponse.store:type_name -> dbxcred.v1.StoreStatus
 	17, // 19: dbxcred.v1.UnlockResponse.store:type_name -> dbxcred.v1.StoreStatus
 	17, // 20: dbxcred.v1.LockResponse.store:type_name -> dbxcred.v1.StoreStatus
-	39, // 21: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
+	43, // 21: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
 	6,  // 22: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
-	39, // 23: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	43, // 23: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	0,  // 24: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
 	3,  // 25: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
-	39, // 26: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
+	43, // 26: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
 	34, // 27: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
 	5,  // 28: dbxcred.v1.Check.status:type_name -> dbxcred.v1.CheckStatus
 	37, // 29: dbxcred.v1.DiagnoseResponse.checks:type_name -> dbxcred.v1.Check
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	43, // 30: dbxcred.v1.BeginOAuthLoginResponse.deadline:type_name -> google.protobuf.Timestamp
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_dbxcred_v1_agent_proto_init() }
@@ -2828,7 +3156,7 @@ func file_dbxcred_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dbxcred_v1_agent_proto_rawDesc), len(file_dbxcred_v1_agent_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   33,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -35,7 +35,7 @@ var File_dbxcred_v1_agent_service_proto protoreflect.FileDescriptor
 const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1edbxcred/v1/agent_service.proto\x12\n" +
-	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xed\a\n" +
+	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xe5\t\n" +
 	"\fAgentService\x12E\n" +
 	"\bGetToken\x12\x1b.dbxcred.v1.GetTokenRequest\x1a\x1c.dbxcred.v1.GetTokenResponse\x12<\n" +
 	"\x05Login\x12\x18.dbxcred.v1.LoginRequest\x1a\x19.dbxcred.v1.LoginResponse\x12?\n" +
@@ -50,37 +50,44 @@ const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\x04Lock\x12\x17.dbxcred.v1.LockRequest\x1a\x18.dbxcred.v1.LockResponse\x12E\n" +
 	"\bShutdown\x12\x1b.dbxcred.v1.ShutdownRequest\x1a\x1c.dbxcred.v1.ShutdownResponse\x12Q\n" +
 	"\fMigrateStore\x12\x1f.dbxcred.v1.MigrateStoreRequest\x1a .dbxcred.v1.MigrateStoreResponse\x12E\n" +
-	"\bDiagnose\x12\x1b.dbxcred.v1.DiagnoseRequest\x1a\x1c.dbxcred.v1.DiagnoseResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
+	"\bDiagnose\x12\x1b.dbxcred.v1.DiagnoseRequest\x1a\x1c.dbxcred.v1.DiagnoseResponse\x12Z\n" +
+	"\x0fBeginOAuthLogin\x12\".dbxcred.v1.BeginOAuthLoginRequest\x1a#.dbxcred.v1.BeginOAuthLoginResponse\x12P\n" +
+	"\x0fAwaitOAuthLogin\x12\".dbxcred.v1.AwaitOAuthLoginRequest\x1a\x19.dbxcred.v1.LoginResponse\x12H\n" +
+	"\vImportOAuth\x12\x1e.dbxcred.v1.ImportOAuthRequest\x1a\x19.dbxcred.v1.LoginResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
 
 var file_dbxcred_v1_agent_service_proto_goTypes = []any{
-	(*v1.GetTokenRequest)(nil),        // 0: dbxcred.v1.GetTokenRequest
-	(*v1.LoginRequest)(nil),           // 1: dbxcred.v1.LoginRequest
-	(*v1.LogoutRequest)(nil),          // 2: dbxcred.v1.LogoutRequest
-	(*v1.ListProfilesRequest)(nil),    // 3: dbxcred.v1.ListProfilesRequest
-	(*v1.StatusRequest)(nil),          // 4: dbxcred.v1.StatusRequest
-	(*v1.RotateRequest)(nil),          // 5: dbxcred.v1.RotateRequest
-	(*v1.ReportRejectedRequest)(nil),  // 6: dbxcred.v1.ReportRejectedRequest
-	(*v1.MetadataURLRequest)(nil),     // 7: dbxcred.v1.MetadataURLRequest
-	(*v1.AuditRequest)(nil),           // 8: dbxcred.v1.AuditRequest
-	(*v1.UnlockRequest)(nil),          // 9: dbxcred.v1.UnlockRequest
-	(*v1.LockRequest)(nil),            // 10: dbxcred.v1.LockRequest
-	(*v1.ShutdownRequest)(nil),        // 11: dbxcred.v1.ShutdownRequest
-	(*v1.MigrateStoreRequest)(nil),    // 12: dbxcred.v1.MigrateStoreRequest
-	(*v1.DiagnoseRequest)(nil),        // 13: dbxcred.v1.DiagnoseRequest
-	(*v1.GetTokenResponse)(nil),       // 14: dbxcred.v1.GetTokenResponse
-	(*v1.LoginResponse)(nil),          // 15: dbxcred.v1.LoginResponse
-	(*v1.LogoutResponse)(nil),         // 16: dbxcred.v1.LogoutResponse
-	(*v1.ListProfilesResponse)(nil),   // 17: dbxcred.v1.ListProfilesResponse
-	(*v1.StatusResponse)(nil),         // 18: dbxcred.v1.StatusResponse
-	(*v1.RotateResponse)(nil),         // 19: dbxcred.v1.RotateResponse
-	(*v1.ReportRejectedResponse)(nil), // 20: dbxcred.v1.ReportRejectedResponse
-	(*v1.MetadataURLResponse)(nil),    // 21: dbxcred.v1.MetadataURLResponse
-	(*v1.AuditResponse)(nil),          // 22: dbxcred.v1.AuditResponse
-	(*v1.UnlockResponse)(nil),         // 23: dbxcred.v1.UnlockResponse
-	(*v1.LockResponse)(nil),           // 24: dbxcred.v1.LockResponse
-	(*v1.ShutdownResponse)(nil),       // 25: dbxcred.v1.ShutdownResponse
-	(*v1.MigrateStoreResponse)(nil),   // 26: dbxcred.v1.MigrateStoreResponse
-	(*v1.DiagnoseResponse)(nil),       // 27: dbxcred.v1.DiagnoseResponse
+	(*v1.GetTokenRequest)(nil),         // 0: dbxcred.v1.GetTokenRequest
+	(*v1.LoginRequest)(nil),            // 1: dbxcred.v1.LoginRequest
+	(*v1.LogoutRequest)(nil),           // 2: dbxcred.v1.LogoutRequest
+	(*v1.ListProfilesRequest)(nil),     // 3: dbxcred.v1.ListProfilesRequest
+	(*v1.StatusRequest)(nil),           // 4: dbxcred.v1.StatusRequest
+	(*v1.RotateRequest)(nil),           // 5: dbxcred.v1.RotateRequest
+	(*v1.ReportRejectedRequest)(nil),   // 6: dbxcred.v1.ReportRejectedRequest
+	(*v1.MetadataURLRequest)(nil),      // 7: dbxcred.v1.MetadataURLRequest
+	(*v1.AuditRequest)(nil),            // 8: dbxcred.v1.AuditRequest
+	(*v1.UnlockRequest)(nil),           // 9: dbxcred.v1.UnlockRequest
+	(*v1.LockRequest)(nil),             // 10: dbxcred.v1.LockRequest
+	(*v1.ShutdownRequest)(nil),         // 11: dbxcred.v1.ShutdownRequest
+	(*v1.MigrateStoreRequest)(nil),     // 12: dbxcred.v1.MigrateStoreRequest
+	(*v1.DiagnoseRequest)(nil),         // 13: dbxcred.v1.DiagnoseRequest
+	(*v1.BeginOAuthLoginRequest)(nil),  // 14: dbxcred.v1.BeginOAuthLoginRequest
+	(*v1.AwaitOAuthLoginRequest)(nil),  // 15: dbxcred.v1.AwaitOAuthLoginRequest
+	(*v1.ImportOAuthRequest)(nil),      // 16: dbxcred.v1.ImportOAuthRequest
+	(*v1.GetTokenResponse)(nil),        // 17: dbxcred.v1.GetTokenResponse
+	(*v1.LoginResponse)(nil),           // 18: dbxcred.v1.LoginResponse
+	(*v1.LogoutResponse)(nil),          // 19: dbxcred.v1.LogoutResponse
+	(*v1.ListProfilesResponse)(nil),    // 20: dbxcred.v1.ListProfilesResponse
+	(*v1.StatusResponse)(nil),          // 21: dbxcred.v1.StatusResponse
+	(*v1.RotateResponse)(nil),          // 22: dbxcred.v1.RotateResponse
+	(*v1.ReportRejectedResponse)(nil),  // 23: dbxcred.v1.ReportRejectedResponse
+	(*v1.MetadataURLResponse)(nil),     // 24: dbxcred.v1.MetadataURLResponse
+	(*v1.AuditResponse)(nil),           // 25: dbxcred.v1.AuditResponse
+	(*v1.UnlockResponse)(nil),          // 26: dbxcred.v1.UnlockResponse
+	(*v1.LockResponse)(nil),            // 27: dbxcred.v1.LockResponse
+	(*v1.ShutdownResponse)(nil),        // 28: dbxcred.v1.ShutdownResponse
+	(*v1.MigrateStoreResponse)(nil),    // 29: dbxcred.v1.MigrateStoreResponse
+	(*v1.DiagnoseResponse)(nil),        // 30: dbxcred.v1.DiagnoseResponse
+	(*v1.BeginOAuthLoginResponse)(nil), // 31: dbxcred.v1.BeginOAuthLoginResponse
 }
 var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	0,  // 0: dbxcred.v1.AgentService.GetToken:input_type -> dbxcred.v1.GetTokenRequest
@@ -97,22 +104,28 @@ var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	11, // 11: dbxcred.v1.AgentService.Shutdown:input_type -> dbxcred.v1.ShutdownRequest
 	12, // 12: dbxcred.v1.AgentService.MigrateStore:input_type -> dbxcred.v1.MigrateStoreRequest
 	13, // 13: dbxcred.v1.AgentService.Diagnose:input_type -> dbxcred.v1.DiagnoseRequest
-	14, // 14: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
-	15, // 15: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
-	16, // 16: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
-	17, // 17: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
-	18, // 18: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
-	19, // 19: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
-	20, // 20: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
-	21, // 21: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
-	22, // 22: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
-	23, // 23: dbxcred.v1.AgentService.Unlock:output_type -> dbxcred.v1.UnlockResponse
-	24, // 24: dbxcred.v1.AgentService.Lock:output_type -> dbxcred.v1.LockResponse
-	25, // 25: dbxcred.v1.AgentService.Shutdown:output_type -> dbxcred.v1.ShutdownResponse
-	26, // 26: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
-	27, // 27: dbxcred.v1.AgentService.Diagnose:output_type -> dbxcred.v1.DiagnoseResponse
-	14, // [14:28] is the sub-list for method output_type
-	0,  // [0:14] is the sub-list for method input_type
+	14, // 14: dbxcred.v1.AgentService.BeginOAuthLogin:input_type -> dbxcred.v1.BeginOAuthLoginRequest
+	15, // 15: dbxcred.v1.AgentService.AwaitOAuthLogin:input_type -> dbxcred.v1.AwaitOAuthLoginRequest
+	16, // 16: dbxcred.v1.AgentService.ImportOAuth:input_type -> dbxcred.v1.ImportOAuthRequest
+	17, // 17: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
+	18, // 18: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
+	19, // 19: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
+	20, // 20: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
+	21, // 21: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
+	22, // 22: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
+	23, // 23: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
+	24, // 24: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
+	25, // 25: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
+	26, // 26: dbxcred.v1.AgentService.Unlock:output_type -> dbxcred.v1.UnlockResponse
+	27, // 27: dbxcred.v1.AgentService.Lock:output_type -> dbxcred.v1.LockResponse
+	28, // 28: dbxcred.v1.AgentService.Shutdown:output_type -> dbxcred.v1.ShutdownResponse
+	29, // 29: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
+	30, // 30: dbxcred.v1.AgentService.Diagnose:output_type -> dbxcred.v1.DiagnoseResponse
+	31, // 31: dbxcred.v1.AgentService.BeginOAuthLogin:output_type -> dbxcred.v1.BeginOAuthLoginResponse
+	18, // 32: dbxcred.v1.AgentService.AwaitOAuthLogin:output_type -> dbxcred.v1.LoginResponse
+	18, // 33: dbxcred.v1.AgentService.ImportOAuth:output_type -> dbxcred.v1.LoginResponse
+	17, // [17:34] is the sub-list for method output_type
+	0,  // [0:17] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

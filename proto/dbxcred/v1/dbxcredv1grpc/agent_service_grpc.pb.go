@@ -29,20 +29,23 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AgentService_GetToken_FullMethodName       = "/dbxcred.v1.AgentService/GetToken"
-	AgentService_Login_FullMethodName          = "/dbxcred.v1.AgentService/Login"
-	AgentService_Logout_FullMethodName         = "/dbxcred.v1.AgentService/Logout"
-	AgentService_ListProfiles_FullMethodName   = "/dbxcred.v1.AgentService/ListProfiles"
-	AgentService_Status_FullMethodName         = "/dbxcred.v1.AgentService/Status"
-	AgentService_Rotate_FullMethodName         = "/dbxcred.v1.AgentService/Rotate"
-	AgentService_ReportRejected_FullMethodName = "/dbxcred.v1.AgentService/ReportRejected"
-	AgentService_MetadataURL_FullMethodName    = "/dbxcred.v1.AgentService/MetadataURL"
-	AgentService_Audit_FullMethodName          = "/dbxcred.v1.AgentService/Audit"
-	AgentService_Unlock_FullMethodName         = "/dbxcred.v1.AgentService/Unlock"
-	AgentService_Lock_FullMethodName           = "/dbxcred.v1.AgentService/Lock"
-	AgentService_Shutdown_FullMethodName       = "/dbxcred.v1.AgentService/Shutdown"
-	AgentService_MigrateStore_FullMethodName   = "/dbxcred.v1.AgentService/MigrateStore"
-	AgentService_Diagnose_FullMethodName       = "/dbxcred.v1.AgentService/Diagnose"
+	AgentService_GetToken_FullMethodName        = "/dbxcred.v1.AgentService/GetToken"
+	AgentService_Login_FullMethodName           = "/dbxcred.v1.AgentService/Login"
+	AgentService_Logout_FullMethodName          = "/dbxcred.v1.AgentService/Logout"
+	AgentService_ListProfiles_FullMethodName    = "/dbxcred.v1.AgentService/ListProfiles"
+	AgentService_Status_FullMethodName          = "/dbxcred.v1.AgentService/Status"
+	AgentService_Rotate_FullMethodName          = "/dbxcred.v1.AgentService/Rotate"
+	AgentService_ReportRejected_FullMethodName  = "/dbxcred.v1.AgentService/ReportRejected"
+	AgentService_MetadataURL_FullMethodName     = "/dbxcred.v1.AgentService/MetadataURL"
+	AgentService_Audit_FullMethodName           = "/dbxcred.v1.AgentService/Audit"
+	AgentService_Unlock_FullMethodName          = "/dbxcred.v1.AgentService/Unlock"
+	AgentService_Lock_FullMethodName            = "/dbxcred.v1.AgentService/Lock"
+	AgentService_Shutdown_FullMethodName        = "/dbxcred.v1.AgentService/Shutdown"
+	AgentService_MigrateStore_FullMethodName    = "/dbxcred.v1.AgentService/MigrateStore"
+	AgentService_Diagnose_FullMethodName        = "/dbxcred.v1.AgentService/Diagnose"
+	AgentService_BeginOAuthLogin_FullMethodName = "/dbxcred.v1.AgentService/BeginOAuthLogin"
+	AgentService_AwaitOAuthLogin_FullMethodName = "/dbxcred.v1.AgentService/AwaitOAuthLogin"
+	AgentService_ImportOAuth_FullMethodName     = "/dbxcred.v1.AgentService/ImportOAuth"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -90,6 +93,17 @@ type AgentServiceClient interface {
 	// metadata listener, and per profile DNS, TLS, the token (SCIM Me), clock
 	// skew and the root's expiry. dbx-cred doctor adds the local checks.
 	Diagnose(ctx context.Context, in *v1.DiagnoseRequest, opts ...grpc.CallOption) (*v1.DiagnoseResponse, error)
+	// BeginOAuthLogin starts a U2M login in the daemon and returns the URL
+	// to open; AwaitOAuthLogin then waits for it to finish (two unary calls,
+	// so the helper's small gRPC client needs no streams).
+	BeginOAuthLogin(ctx context.Context, in *v1.BeginOAuthLoginRequest, opts ...grpc.CallOption) (*v1.BeginOAuthLoginResponse, error)
+	// AwaitOAuthLogin returns the logged-in profile once the browser has
+	// come back and the refresh token is stored. Ending the call early
+	// cancels the login.
+	AwaitOAuthLogin(ctx context.Context, in *v1.AwaitOAuthLoginRequest, opts ...grpc.CallOption) (*v1.LoginResponse, error)
+	// ImportOAuth moves another tool's plaintext refresh token into the
+	// store (dbx-cred import).
+	ImportOAuth(ctx context.Context, in *v1.ImportOAuthRequest, opts ...grpc.CallOption) (*v1.LoginResponse, error)
 }
 
 type agentServiceClient struct {
@@ -240,6 +254,36 @@ func (c *agentServiceClient) Diagnose(ctx context.Context, in *v1.DiagnoseReques
 	return out, nil
 }
 
+func (c *agentServiceClient) BeginOAuthLogin(ctx context.Context, in *v1.BeginOAuthLoginRequest, opts ...grpc.CallOption) (*v1.BeginOAuthLoginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.BeginOAuthLoginResponse)
+	err := c.cc.Invoke(ctx, AgentService_BeginOAuthLogin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) AwaitOAuthLogin(ctx context.Context, in *v1.AwaitOAuthLoginRequest, opts ...grpc.CallOption) (*v1.LoginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.LoginResponse)
+	err := c.cc.Invoke(ctx, AgentService_AwaitOAuthLogin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) ImportOAuth(ctx context.Context, in *v1.ImportOAuthRequest, opts ...grpc.CallOption) (*v1.LoginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.LoginResponse)
+	err := c.cc.Invoke(ctx, AgentService_ImportOAuth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -285,6 +329,17 @@ type AgentServiceServer interface {
 	// metadata listener, and per profile DNS, TLS, the token (SCIM Me), clock
 	// skew and the root's expiry. dbx-cred doctor adds the local checks.
 	Diagnose(context.Context, *v1.DiagnoseRequest) (*v1.DiagnoseResponse, error)
+	// BeginOAuthLogin starts a U2M login in the daemon and returns the URL
+	// to open; AwaitOAuthLogin then waits for it to finish (two unary calls,
+	// so the helper's small gRPC client needs no streams).
+	BeginOAuthLogin(context.Context, *v1.BeginOAuthLoginRequest) (*v1.BeginOAuthLoginResponse, error)
+	// AwaitOAuthLogin returns the logged-in profile once the browser has
+	// come back and the refresh token is stored. Ending the call early
+	// cancels the login.
+	AwaitOAuthLogin(context.Context, *v1.AwaitOAuthLoginRequest) (*v1.LoginResponse, error)
+	// ImportOAuth moves another tool's plaintext refresh token into the
+	// store (dbx-cred import).
+	ImportOAuth(context.Context, *v1.ImportOAuthRequest) (*v1.LoginResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -336,6 +391,15 @@ func (UnimplementedAgentServiceServer) MigrateStore(context.Context, *v1.Migrate
 }
 func (UnimplementedAgentServiceServer) Diagnose(context.Context, *v1.DiagnoseRequest) (*v1.DiagnoseResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Diagnose not implemented")
+}
+func (UnimplementedAgentServiceServer) BeginOAuthLogin(context.Context, *v1.BeginOAuthLoginRequest) (*v1.BeginOAuthLoginResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BeginOAuthLogin not implemented")
+}
+func (UnimplementedAgentServiceServer) AwaitOAuthLogin(context.Context, *v1.AwaitOAuthLoginRequest) (*v1.LoginResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AwaitOAuthLogin not implemented")
+}
+func (UnimplementedAgentServiceServer) ImportOAuth(context.Context, *v1.ImportOAuthRequest) (*v1.LoginResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ImportOAuth not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -610,6 +674,60 @@ func _AgentService_Diagnose_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_BeginOAuthLogin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.BeginOAuthLoginRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).BeginOAuthLogin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_BeginOAuthLogin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).BeginOAuthLogin(ctx, req.(*v1.BeginOAuthLoginRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_AwaitOAuthLogin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.AwaitOAuthLoginRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).AwaitOAuthLogin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_AwaitOAuthLogin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).AwaitOAuthLogin(ctx, req.(*v1.AwaitOAuthLoginRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_ImportOAuth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.ImportOAuthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).ImportOAuth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_ImportOAuth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).ImportOAuth(ctx, req.(*v1.ImportOAuthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -672,6 +790,18 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Diagnose",
 			Handler:    _AgentService_Diagnose_Handler,
+		},
+		{
+			MethodName: "BeginOAuthLogin",
+			Handler:    _AgentService_BeginOAuthLogin_Handler,
+		},
+		{
+			MethodName: "AwaitOAuthLogin",
+			Handler:    _AgentService_AwaitOAuthLogin_Handler,
+		},
+		{
+			MethodName: "ImportOAuth",
+			Handler:    _AgentService_ImportOAuth_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
