@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	gitRepo := fs.String("git-repo", "", "also serve this bare git repository over smart HTTP at /<its base name>/, behind Basic auth accepting any token valid here")
 	accountID := fs.String("account-id", "", "account id of the account-level OAuth endpoints (default: random)")
 	accessLifetime := fs.Duration("oauth-access-lifetime", time.Hour, "lifetime of OAuth access tokens")
+	revocation := fs.Bool("oauth-revocation", false, "serve RFC 7009 revocation at /oidc/v1/revoke and name it in discovery (real workspaces name none)")
 	refreshLatency := fs.Duration("oauth-refresh-latency", 0, "delay every OAuth refresh_token grant by this much, so overlapping refreshes show")
 	var principals []string
 	fs.Func("service-principal", "register an OAuth service principal `APPID:SECRET` for client_credentials (repeatable)", func(v string) error {
@@ -69,6 +70,7 @@ http://127.0.0.1:PORT) are approved at once for USER, as if USER had clicked
 "allow"; refresh tokens rotate and reusing a superseded one revokes the
 login. Service principals get tokens by client_credentials with Basic auth.
 Account-level endpoints: /oidc/accounts/ACCOUNT_ID/v1/{authorize,token}.
+With --oauth-revocation, logins can also be revoked at /oidc/v1/revoke.
 
 With --git-repo the same address is also a git host (as a workspace is for
 Git folders), and the line ends with git=http://ADDR/NAME.git.
@@ -94,11 +96,15 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *listen, err)
 	}
-	emu := wsemu.New(
+	opts := []wsemu.Option{
 		wsemu.WithAccountID(*accountID), // "" keeps the random default
 		wsemu.WithOAuthAccessLifetime(*accessLifetime),
 		wsemu.WithOAuthRefreshLatency(*refreshLatency),
-	)
+	}
+	if *revocation {
+		opts = append(opts, wsemu.WithOAuthRevocation())
+	}
+	emu := wsemu.New(opts...)
 	pat := emu.AddUser(*userName)
 	emu.AddOAuthUser(*userName)
 	for _, p := range principals {

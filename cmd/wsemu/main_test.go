@@ -77,7 +77,7 @@ func TestServesOAuth(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--account-id", "acc-1",
-			"--service-principal", "sp-app:s3cret", "--oauth-access-lifetime", "20s"}, pw, io.Discard)
+			"--service-principal", "sp-app:s3cret", "--oauth-access-lifetime", "20s", "--oauth-revocation"}, pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -111,6 +111,18 @@ func TestServesOAuth(t *testing.T) {
 		if err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" || tok.ExpiresIn != 20 {
 			t.Errorf("%s: %d %+v %v", path, resp.StatusCode, tok, err)
 		}
+	}
+	var doc struct {
+		Revocation string `json:"revocation_endpoint"`
+	}
+	resp, err := http.Get(m[1] + "/oidc/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil || doc.Revocation != m[1]+"/oidc/v1/revoke" {
+		t.Errorf("--oauth-revocation: discovery names %q (%v)", doc.Revocation, err)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -32,6 +32,7 @@ type Emulator struct {
 
 	oauthAccessLifetime time.Duration
 	oauthRefreshLatency time.Duration
+	oauthRevocation     bool
 
 	mu       sync.Mutex
 	users    map[string]*user

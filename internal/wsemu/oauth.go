@@ -22,12 +22,16 @@ import (
 //   - rotating refresh tokens: each refresh returns a new one and retires the
 //     presented one; presenting a retired one again is taken as theft and
 //     revokes the whole family, its access tokens included;
-//   - client_credentials with HTTP Basic auth for service principals.
+//   - client_credentials with HTTP Basic auth for service principals;
+//   - with WithOAuthRevocation, RFC 7009 revocation at /oidc/v1/revoke,
+//     named in discovery. Without it neither exists, as discovery of real
+//     workspaces names no revocation_endpoint.
 const (
 	pathOIDCPrefix    = "/oidc"
 	pathOIDCDiscovery = "/oidc/.well-known/oauth-authorization-server"
 	pathOIDCAuthorize = "/oidc/v1/authorize"
 	pathOIDCToken     = "/oidc/v1/token"
+	pathOIDCRevoke    = "/oidc/v1/revoke"
 	pathAccountsOIDC  = "/oidc/accounts/"
 
 	// OAuthCLIClientID is the public client id the Databricks CLI and SDKs
@@ -48,6 +52,7 @@ const (
 	PathOIDCDiscovery = pathOIDCDiscovery
 	PathOIDCAuthorize = pathOIDCAuthorize
 	PathOIDCToken     = pathOIDCToken
+	PathOIDCRevoke    = pathOIDCRevoke
 )
 
 // AccountOIDCPath is the account-level authorize or token path ("authorize"
@@ -83,6 +88,13 @@ func WithOAuthRefreshLatency(d time.Duration) Option {
 	return func(e *Emulator) { e.oauthRefreshLatency = d }
 }
 
+// WithOAuthRevocation makes the workspace serve RFC 7009 token revocation
+// at /oidc/v1/revoke and name it as revocation_endpoint in discovery, for
+// tests of clients that revoke a login when it ends.
+func WithOAuthRevocation() Option {
+	return func(e *Emulator) { e.oauthRevocation = true }
+}
+
 // WithAccountID fixes the account id this emulator's account-level OAuth
 // endpoints answer for (default: a random UUID).
 func WithAccountID(id string) Option {
@@ -109,8 +121,11 @@ type OAuthStats struct {
 	// away (each one revokes its family).
 	Reuses          int
 	FamiliesRevoked int
-	InvalidGrants   int // every 400 invalid_grant answer
-	InvalidClients  int // every 401 invalid_client answer
+	// Revocations counts revocation requests of a known token by its
+	// client (with WithOAuthRevocation).
+	Revocations    int
+	InvalidGrants  int // every 400 invalid_grant answer
+	InvalidClients int // every 401 invalid_client answer
 }
 
 // OAuthStats returns the counters.
@@ -256,6 +271,13 @@ func (e *Emulator) serveOIDC(w http.ResponseWriter, r *http.Request) {
 		endpoint = "authorize"
 	case path == pathOIDCToken:
 		endpoint = "token"
+	case path == pathOIDCRevoke && e.oauthRevocation:
+		if r.Method != http.MethodPost {
+			writeMethodNotAllowed(w, r, http.MethodPost)
+			return
+		}
+		e.handleRevoke(w, r)
+		return
 	case strings.HasPrefix(path, pathAccountsOIDC):
 		// /oidc/accounts/<id>/v1/{authorize,token}; nothing else, in
 		// particular no discovery document, exists at account level.
@@ -304,11 +326,17 @@ type discoveryDocument struct {
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	ScopesSupported                   []string `json:"scopes_supported"`
+	RevocationEndpoint                string   `json:"revocation_endpoint,omitempty"`
 }
 
 func (e *Emulator) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	base := baseURL(r)
+	revocation := ""
+	if e.oauthRevocation {
+		revocation = base + pathOIDCRevoke
+	}
 	writeJSON(w, http.StatusOK, discoveryDocument{
+		RevocationEndpoint:                revocation,
 		Issuer:                            base + pathOIDCPrefix,
 		AuthorizationEndpoint:             base + pathOIDCAuthorize,
 		TokenEndpoint:                     base + pathOIDCToken,
@@ -493,6 +521,41 @@ func (e *Emulator) handleOAuthToken(w http.ResponseWriter, r *http.Request, acco
 	default:
 		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant_type: "+grant)
 	}
+}
+
+// handleRevoke is RFC 7009 revocation for the CLI's public client. It
+// answers 200 for any token, known or not (§2.2: the client cannot act on
+// the difference, and a probe learns nothing). A refresh token takes its
+// whole family with it, access tokens included; an access token goes
+// alone.
+func (e *Emulator) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Malformed request")
+		return
+	}
+	ca := tokenClientAuth(r)
+	value := r.PostForm.Get("token")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !publicClientOK(ca) {
+		e.invalidClientLocked(w)
+		return
+	}
+	if value == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "token is required")
+		return
+	}
+	// The hint is only an optimisation (§2.1): both kinds are looked up.
+	if rt, ok := e.refreshTokens[value]; ok && rt.family.clientID == ca.id {
+		e.oauthStats.Revocations++
+		e.revokeFamilyLocked(rt.family)
+	} else if at, ok := e.accessTokens[value]; ok && at.family != nil && at.family.clientID == ca.id {
+		e.oauthStats.Revocations++
+		delete(e.accessTokens, value)
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 func (e *Emulator) invalidClientLocked(w http.ResponseWriter) {
