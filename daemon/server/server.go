@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
+	"github.com/dbx-cred/dbx-cred/daemon/oauthlogin"
 	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
@@ -50,11 +51,12 @@ type Server struct {
 	stores    Stores       // see WithStores
 	shutdown  func()       // see WithShutdown
 	diagnoser Diagnoser    // see WithDiagnoser
+	logins    *oauthLogins // U2M logins in progress; see WithOAuth
 }
 
 // New returns a Server.
 func New(m *profiles.Manager, info Info, log *slog.Logger) *Server {
-	return &Server{profiles: m, info: info, log: log}
+	return &Server{profiles: m, info: info, log: log, logins: newOAuthLogins(OAuthOptions{})}
 }
 
 // Register adds the service to g.
@@ -164,10 +166,7 @@ func (s *Server) orphansProto() []*pb.OrphanSecret {
 // the layers below only ever put profile names and hosts in them.
 func (s *Server) fail(ctx context.Context, op, profile string, err error) error {
 	code := Code(err)
-	attrs := []any{"op", op, "profile", profile, "code", code.String(), "err", err}
-	if p, ok := peercred.FromContext(ctx); ok {
-		attrs = append(attrs, "peer_uid", p.UID, "peer_pid", p.PID)
-	}
+	attrs := append([]any{"op", op, "profile", profile, "code", code.String(), "err", err}, peerAttrs(ctx)...)
 	if code == codes.Internal || code == codes.FailedPrecondition {
 		s.log.Error("request failed", attrs...)
 	} else {
@@ -176,20 +175,32 @@ func (s *Server) fail(ctx context.Context, op, profile string, err error) error 
 	return status.Error(code, err.Error())
 }
 
+// peerAttrs are the log attributes naming the caller.
+func peerAttrs(ctx context.Context) []any {
+	if p, ok := peercred.FromContext(ctx); ok {
+		return []any{"peer_uid", p.UID, "peer_pid", p.PID}
+	}
+	return nil
+}
+
 // Code maps the daemon's errors to gRPC codes; the helper maps those to exit
 // codes (proto/dbxcred/v1/agent.proto lists them).
 func Code(err error) codes.Code {
 	var unavailable *store.UnavailableError
 	var unreachable *workspace.UnreachableError
 	switch {
-	case errors.Is(err, profiles.ErrUnknownProfile):
+	case errors.Is(err, profiles.ErrUnknownProfile), errors.Is(err, errUnknownLogin):
 		return codes.NotFound
-	case errors.Is(err, profiles.ErrBadInput):
+	case errors.Is(err, profiles.ErrBadInput), errors.Is(err, oauthlogin.ErrNotWorkspace):
 		return codes.InvalidArgument
-	case errors.Is(err, profiles.ErrNeedsLogin):
+	case errors.Is(err, profiles.ErrNeedsLogin), errors.Is(err, oauthlogin.ErrDenied):
 		return codes.Unauthenticated
-	case errors.Is(err, profiles.ErrQuota):
+	case errors.Is(err, profiles.ErrQuota), errors.Is(err, oauthlogin.ErrPortsBusy), errors.Is(err, errTooManyLogins):
 		return codes.ResourceExhausted
+	case errors.Is(err, errLoginAwaited):
+		return codes.Aborted
+	case errors.Is(err, oauthlogin.ErrUnreachable):
+		return codes.Unavailable
 	case errors.As(err, &unavailable):
 		return codes.FailedPrecondition
 	case errors.As(err, &unreachable):
@@ -215,6 +226,8 @@ func toProto(p profiles.Profile) *pb.Profile {
 		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_PAT
 	case profiles.KindOAuthM2M:
 		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M
+	case profiles.KindOAuthU2M:
+		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M
 	}
 	if !p.Created.IsZero() {
 		out.Created = timestamppb.New(p.Created)
@@ -229,9 +242,9 @@ func toProto(p profiles.Profile) *pb.Profile {
 	case profiles.KeyringUnavailable:
 		out.State = pb.ProfileState_PROFILE_STATE_KEYRING_UNAVAILABLE
 	}
-	// A service principal has no static or rotating choice: its access
-	// tokens always renew, so it has no mode.
-	if p.Kind != profiles.KindOAuthM2M {
+	// OAuth logins have no static or rotating choice: their access
+	// tokens always renew, so they have no mode.
+	if p.Kind != profiles.KindOAuthM2M && p.Kind != profiles.KindOAuthU2M {
 		out.Mode = pb.TokenMode_TOKEN_MODE_STATIC
 	}
 	if p.Mode == profiles.ModeRotating {
