@@ -70,7 +70,7 @@ func (m *Manager) Unload(ctx context.Context) int {
 		o.mu.Unlock()
 		o.stop()
 		o.mu.Lock()
-		o.root = ""
+		o.root, o.grant = "", nil
 		o.mu.Unlock()
 		// A request holding the old owner sees it closed and looks the
 		// profile up again, finding the fresh one.
@@ -159,6 +159,8 @@ type item struct {
 func (m *Manager) Migrate(ctx context.Context, opt MigrateOptions) (MigrateResult, error) {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
+	m.env.persistMu.Lock()
+	defer m.env.persistMu.Unlock()
 	m.mu.RLock()
 	owners := make([]*owner, 0, len(m.owners))
 	for _, o := range m.owners {

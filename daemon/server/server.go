@@ -215,6 +215,8 @@ func toProto(p profiles.Profile) *pb.Profile {
 		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_PAT
 	case profiles.KindOAuthM2M:
 		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M
+	case profiles.KindOAuthU2M:
+		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M
 	}
 	if !p.Created.IsZero() {
 		out.Created = timestamppb.New(p.Created)
@@ -229,9 +231,9 @@ func toProto(p profiles.Profile) *pb.Profile {
 	case profiles.KeyringUnavailable:
 		out.State = pb.ProfileState_PROFILE_STATE_KEYRING_UNAVAILABLE
 	}
-	// A service principal has no static or rotating choice: its access
-	// tokens always renew, so it has no mode.
-	if p.Kind != profiles.KindOAuthM2M {
+	// An OAuth login has no static or rotating choice: its access tokens
+	// always renew, so it has no mode.
+	if p.Kind != profiles.KindOAuthM2M && p.Kind != profiles.KindOAuthU2M {
 		out.Mode = pb.TokenMode_TOKEN_MODE_STATIC
 	}
 	if p.Mode == profiles.ModeRotating {
