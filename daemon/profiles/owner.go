@@ -690,8 +690,21 @@ func (o *owner) shutdown() []tokensource.Source {
 func (o *owner) stop() {
 	for _, s := range o.shutdown() {
 		s.Stop()
+		if d, ok := s.(*tokensource.RefreshToken); ok {
+			// A U2M refresh in flight holds the only valid refresh token
+			// until stored: let it land before the caller moves on (a
+			// lock, a shutdown), or the next load would find it lost.
+			ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+			if err := d.Drain(ctx); err != nil {
+				o.env.log.Warn("a refresh in flight did not end in time", "profile", o.name, "err", err)
+			}
+			cancel()
+		}
 	}
 }
+
+// drainTimeout bounds how long stopping waits for a U2M refresh in flight.
+const drainTimeout = 15 * time.Second
 
 // revokeAll closes the owner and revokes every token its sources hold,
 // returning their ids (logout, re-login).

@@ -65,10 +65,12 @@ func (m *Manager) Unload(ctx context.Context) int {
 			break
 		}
 		o.op.Lock()
+		o.stop()
+		// Read after stop: a U2M refresh that ended meanwhile recorded its
+		// generation in meta, which the fresh owner must keep.
 		o.mu.Lock()
 		loaded, meta := o.loaded, o.meta
 		o.mu.Unlock()
-		o.stop()
 		o.mu.Lock()
 		o.root, o.grant = "", nil
 		o.mu.Unlock()

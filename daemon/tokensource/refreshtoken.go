@@ -206,7 +206,9 @@ func (s *RefreshToken) Token(ctx context.Context) (Token, error) {
 				s.mu.Unlock()
 				return Token{}, err
 			}
-			s.startLocked()
+			if !now.Before(s.retryAt) {
+				s.startLocked()
+			}
 			if servable {
 				s.used = true
 				t := s.grant.Access
@@ -420,25 +422,35 @@ func (s *RefreshToken) Stop() {
 	}
 }
 
-// Revoke implements Source: it waits for a refresh in flight (so nothing
-// is stored after it returns), then revokes the refresh token where the
-// workspace offers revocation (RFC 7009), which also ends its access
-// tokens there. Without a revocation endpoint it revokes nothing.
-func (s *RefreshToken) Revoke(ctx context.Context) ([]string, error) {
-	s.Stop()
+// Drain waits for a refresh in flight to end, stored or not. After Stop,
+// nothing is sent or stored once it returns nil.
+func (s *RefreshToken) Drain(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		if !s.fetching {
-			break
+			s.mu.Unlock()
+			return nil
 		}
 		ch := s.changed
 		s.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for the refresh in flight of %s: %w", s.cfg.Name, ctx.Err())
+			return fmt.Errorf("wait for the refresh in flight of %s: %w", s.cfg.Name, ctx.Err())
 		}
 	}
+}
+
+// Revoke implements Source: it waits for a refresh in flight (so nothing
+// is stored after it returns), then revokes the refresh token where the
+// workspace offers revocation (RFC 7009), which also ends its access
+// tokens there. Without a revocation endpoint it revokes nothing.
+func (s *RefreshToken) Revoke(ctx context.Context) ([]string, error) {
+	s.Stop()
+	if err := s.Drain(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
 	rt := s.grant.RefreshToken
 	if s.unsaved != nil {
 		rt = s.unsaved.RefreshToken
