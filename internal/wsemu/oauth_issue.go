@@ -12,3 +12,15 @@ func (e *Emulator) IssueOAuthLogin(userName, accountID string) (access, refresh 
 	r := e.issueOAuthLocked(f, e.now())
 	return r.AccessToken, r.RefreshToken
 }
+
+// IssuedRefreshTokens lists every refresh token the emulator ever issued,
+// live or not, so tests can scan what a run wrote for any of them.
+func (e *Emulator) IssuedRefreshTokens() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.refreshTokens))
+	for v := range e.refreshTokens {
+		out = append(out, v)
+	}
+	return out
+}
