@@ -43,6 +43,11 @@ type fakeDaemon struct {
 	oauthCancelled chan struct{} // closed when an Await ended early
 	oauthImports   []*pb.ImportOAuthRequest
 	importFails    map[string]error // by profile
+
+	// profiles, when set, is what ListProfiles and Status list; audit is
+	// what Audit answers.
+	profiles []*pb.Profile
+	audit    []*pb.AuditEvent
 }
 
 func newFakeDaemon(t *testing.T) *fakeDaemon {
@@ -109,6 +114,9 @@ func (f *fakeDaemon) Login(_ context.Context, req *pb.LoginRequest) (*pb.LoginRe
 func (f *fakeDaemon) ListProfiles(context.Context, *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.profiles != nil {
+		return &pb.ListProfilesResponse{Profiles: f.profiles}, nil
+	}
 	resp := &pb.ListProfilesResponse{}
 	for _, l := range f.logins {
 		resp.Profiles = append(resp.Profiles, &pb.Profile{Name: l.GetProfile(), Host: l.GetHost(), State: pb.ProfileState_PROFILE_STATE_READY})
@@ -177,6 +185,19 @@ func (f *fakeDaemon) oauthBeginRequests() []*pb.BeginOAuthLoginRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]*pb.BeginOAuthLoginRequest(nil), f.oauthBegins...)
+}
+
+// Status answers with the profiles set in f.profiles.
+func (f *fakeDaemon) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &pb.StatusResponse{Version: "test", Profiles: f.profiles, ProfileCount: int32(len(f.profiles))}, nil
+}
+
+func (f *fakeDaemon) Audit(context.Context, *pb.AuditRequest) (*pb.AuditResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &pb.AuditResponse{Events: f.audit}, nil
 }
 
 func (f *fakeDaemon) loginRequests() []*pb.LoginRequest {
