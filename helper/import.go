@@ -42,6 +42,24 @@ and fails with "cache: no cached credentials"), so --via cli suits
 profiles only the SDKs and Terraform use, and says so when it writes one. A profile whose host is http:// and not this machine is
 not imported (the token would cross the network in clear) unless
 --insecure-http is given, as for login. --keep-token sets those but leaves the token line.
+The Databricks CLI's own OAuth logins move too. A profile with auth_type =
+databricks-cli (not already pointing at dbx-cred), or with no token,
+client_secret or auth_type at all, is looked up in the CLI's plaintext
+login cache (--token-cache, default ~/.databricks/token-cache.json): the
+entry named after the profile, else the one of its host (at account level
+<host>/oidc/accounts/<account_id>). Its refresh token goes to dbx-credd,
+which proves it with one refresh and keeps the new one (oauth-u2m); the
+profile is rewritten as above, its auth_type = databricks-cli lines
+dropped, and the entry leaves the cache: the cache is backed up beside
+itself (0600) and replaced in one rename, other entries and fields kept.
+The CLI's copy of that refresh token is dead from then on (refresh tokens
+rotate), so do not run "databricks auth login" for such a profile: dbx-cred
+does not need it, and it would put auth_type = databricks-cli back. A
+cache that is not valid JSON is named and left alone, and nothing is
+imported from it. A login the CLI keeps in the OS keyring (auth_storage =
+secure, its default) cannot be read by dbx-cred's helper: log in with
+dbx-cred login -p NAME --oauth instead.
+
 Everything else in the file stays byte for byte: comments, blank lines, key
 order, other profiles, [__settings__]. A profile whose token the workspace
 rejects is left as it is and reported; the others go ahead.
@@ -74,7 +92,7 @@ type importItem struct {
 }
 
 func runImport(c *cli, args []string) error {
-	fs := c.flags("import", "[--config PATH] (-p NAME ... | --all) [--dry-run] [--keep-token] [--via metadata|cli]", importHelp)
+	fs := c.flags("import", "[--config PATH] [--token-cache PATH] (-p NAME ... | --all) [--dry-run] [--keep-token] [--via metadata|cli]", importHelp)
 	var names nameList
 	fs.VarP(&names, "profile", "p", "a profile `NAME` to import (repeatable)")
 	all := fs.Bool("all", false, "import every profile that has a token or a client_secret")

@@ -101,7 +101,7 @@ Exit status:
   130 the browser login (--oauth) was cancelled with Ctrl-C`
 
 func runLogin(c *cli, args []string) error {
-	fs := c.flags("login", "[-p NAME] --host URL", loginHelp)
+	fs := c.flags("login", "[-p NAME] --host URL [--oauth [--scopes S] [--no-browser] | --client-id ID] [--account-id ID]", loginHelp)
 	profile := c.profileFlag(fs)
 	host := fs.String("host", "", "workspace `URL`, e.g. https://adb-123.azuredatabricks.net")
 	static := fs.Bool("static", false, "serve the stored token itself instead of minting short-lived ones")
