@@ -188,6 +188,12 @@ func runImport(c *cli, args []string) error {
 		secret, _ := file.Get(it.name, key)
 		it.err = c.importOne(file, it, secret, *via, cliPath, *keep, *static, *insecure)
 	}
+	// The CLI's cache loses the imported entries before the profiles are
+	// rewritten: their refresh tokens died with the daemon's proving
+	// refresh, and the CLI presenting one again would make the workspace
+	// revoke the whole login, the daemon's copy included. A crash after
+	// this leaves profiles the CLI reports as logged out, which is safe.
+	cacheErr := c.finishOAuthImports(cache.path, items)
 	newData := file.Bytes()
 	if bytes.Equal(newData, target.Data) {
 		// Nothing to rewrite: this backup would only be one more copy of
@@ -207,8 +213,8 @@ func runImport(c *cli, args []string) error {
 	}
 	c.printResults(items, cache.path)
 	c.printNextSteps(target.Path, backup, items)
-	if err := c.finishOAuthImports(cache.path, items); err != nil {
-		return err
+	if cacheErr != nil {
+		return cacheErr
 	}
 	if *via == "cli" {
 		for _, it := range items {

@@ -272,7 +272,7 @@ func (c *cli) importOAuthOne(file *databrickscfg.File, it *importItem, via, cliP
 }
 
 // finishOAuthImports removes the imported logins' entries from the CLI's
-// cache once their profiles are rewritten. Their refresh tokens are dead
+// cache, before their profiles are rewritten. Their refresh tokens are dead
 // (superseded by the daemon's), but the CLI would still present one, and a
 // superseded refresh token presented again gets the whole login revoked,
 // the daemon's copy included.
