@@ -405,3 +405,82 @@ func TestU2MLoginCancelled(t *testing.T) {
 		t.Fatal("a cancelled login made a profile")
 	}
 }
+
+// TestU2MImportCLITokenCache: a .databrickscfg with a service principal
+// profile and a CLI OAuth login kept in ~/.databricks/token-cache.json.
+// After the import neither file holds a secret (backups aside), the CLI's
+// copy of the refresh token is dead, the other cache entry is kept, and the
+// real SDK works by profile name.
+func TestU2MImportCLITokenCache(t *testing.T) {
+	requireTools(t, "secret-tool")
+	const appID, secret = "6a1c7e0f-sp-import", "dose-import-client-secret-0123456789abcdef"
+	var cliRT, otherRT string
+	w, path := importWorld(t, func(w *world) string {
+		w.emu.AddServicePrincipal(appID, secret)
+		return "[sp]\nhost = " + w.srv.URL + "\nclient_id = " + appID + "\nclient_secret = " + secret + "\n\n" +
+			"[cli]\nhost = " + w.srv.URL + "\nauth_type = databricks-cli\n"
+	})
+	access, rt := w.emu.IssueOAuthLogin(w.user, "")
+	cliRT = rt
+	_, otherRT = w.emu.IssueOAuthLogin(w.user, "")
+	cache := filepath.Join(w.env["HOME"], ".databricks", "token-cache.json")
+	if err := os.MkdirAll(filepath.Dir(cache), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entry := func(a, r string) map[string]any {
+		return map[string]any{"access_token": a, "token_type": "Bearer", "refresh_token": r, "expiry": time.Now().Add(time.Hour).Format(time.RFC3339)}
+	}
+	b, _ := json.Marshal(map[string]any{"version": 1, "tokens": map[string]any{"cli": entry(access, cliRT), "https://elsewhere.example.com": entry("x", otherRT)}})
+	if err := os.WriteFile(cache, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code := w.helper("", "import", "--all", "--dry-run")
+	if code != 0 || !strings.Contains(out+errOut, "token-cache.json") {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
+	}
+	if !w.emu.RefreshTokenLive(cliRT) || readFile(t, cache) != string(b) {
+		t.Fatal("the dry run changed something")
+	}
+	out, errOut, code = w.helper("", "import", "--all")
+	if code != 0 || !strings.Contains(out, "[cli] imported") || !strings.Contains(out, "[sp] imported") {
+		t.Fatalf("import: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out+errOut, "dead") {
+		t.Fatalf("the import does not say the CLI's copy is dead:\n%s%s", out, errOut)
+	}
+	if w.emu.RefreshTokenLive(cliRT) {
+		t.Fatal("the CLI's refresh token still works after the import")
+	}
+	for _, f := range []string{path, cache} {
+		got := readFile(t, f)
+		for _, s := range []string{secret, cliRT, access} {
+			if strings.Contains(got, s) {
+				t.Fatalf("%s still holds a secret:\n%s", f, got)
+			}
+		}
+	}
+	if got := readFile(t, cache); !strings.Contains(got, otherRT) || !strings.Contains(got, `"version"`) {
+		t.Fatalf("the other login was not kept: %s", got)
+	}
+	if p := list(t, w)["cli"]; p.Kind != "oauth-u2m" || p.UserName != w.user {
+		t.Fatalf("list: %+v", p)
+	}
+	wantMe(t, &databricks.Config{Profile: "cli"}, w.user)
+	wantMe(t, &databricks.Config{Profile: "sp"}, appID)
+	w.noReuse()
+
+	for _, f := range []string{path, cache} {
+		m, _ := filepath.Glob(f + ".dbx-cred-backup-*")
+		for _, b := range m {
+			os.Remove(b)
+		}
+	}
+	w.stopDaemon()
+	w.assertNoSecretOnDisk(secret)
+	for _, rt := range w.emu.IssuedRefreshTokens() {
+		if rt != otherRT {
+			w.assertNoSecretOnDisk(rt)
+		}
+	}
+}
