@@ -12,7 +12,9 @@ import (
 // harness builds dbx-credd that way); a release build compiles
 // testhooks_off.go instead and never reads these variables.
 
-// CrashHookEnv names a test hook: set to "after-mint" or "after-persist",
+// CrashHookEnv names a test hook: set to "after-mint" or "after-persist"
+// (or, for OAuth U2M refreshes, "u2m-before-request", "u2m-after-response"
+// or "u2m-after-persist"),
 // dbx-credd exits with CrashExitCode at that point of its next token
 // renewal, the way kill -9 would, so end-to-end tests can prove that a
 // crash in the mint/persist window leaks no token (the next daemon's
@@ -47,7 +49,7 @@ func crashHook(getenv func(string) string, log *slog.Logger) func(point string) 
 	switch at {
 	case "":
 		return nil
-	case "after-mint", "after-persist":
+	case "after-mint", "after-persist", "u2m-before-request", "u2m-after-response", "u2m-after-persist":
 	case "migrate-after-copy", "migrate-after-switch":
 		// A migration stops there and waits for the test's kill -9: a
 		// real SIGKILL, between the store writes and the registry switch.

@@ -86,3 +86,15 @@ func (a agent) MigrateStore(ctx context.Context, in *pb.MigrateStoreRequest) (*p
 func (a agent) Diagnose(ctx context.Context, in *pb.DiagnoseRequest) (*pb.DiagnoseResponse, error) {
 	return invoke[pb.DiagnoseResponse](ctx, a, "Diagnose", in)
 }
+
+func (a agent) BeginOAuthLogin(ctx context.Context, in *pb.BeginOAuthLoginRequest) (*pb.BeginOAuthLoginResponse, error) {
+	return invoke[pb.BeginOAuthLoginResponse](ctx, a, "BeginOAuthLogin", in)
+}
+
+func (a agent) AwaitOAuthLogin(ctx context.Context, in *pb.AwaitOAuthLoginRequest) (*pb.LoginResponse, error) {
+	return invoke[pb.LoginResponse](ctx, a, "AwaitOAuthLogin", in)
+}
+
+func (a agent) ImportOAuth(ctx context.Context, in *pb.ImportOAuthRequest) (*pb.LoginResponse, error) {
+	return invoke[pb.LoginResponse](ctx, a, "ImportOAuth", in)
+}

@@ -12,9 +12,10 @@ import (
 
 const auditHelp = `
 Shows the most recent tokens dbx-credd handed out, oldest first: when, for
-which profile, through which channel (token, env, git, metadata, ...), to
-which user id, process id and executable, and until when the token is
-valid. Never the tokens themselves. The daemon keeps the last 1024
+which profile, through which channel (token, env, git, metadata, ...),
+what kind of token (pat, derived-pat, oauth-m2m, oauth-u2m: the kinds of
+dbx-cred list), to which user id, process id and executable, and until
+when the token is valid. Never the tokens themselves. The daemon keeps the last 1024
 hand-outs in memory and also logs each one ("token served").
 
 For the metadata service the kernel names the calling user but not always
@@ -64,7 +65,7 @@ func runAudit(c *cli, args []string) error {
 		}
 		ev := auditJSON{Time: e.GetTime().AsTime(), Profile: e.GetProfile(),
 			Channel: enumWord(e.GetChannel().String(), "CHANNEL_"), PeerUID: e.GetPeerUid(), PeerPID: e.GetPeerPid(),
-			PeerExe: e.GetPeerExe(), Kind: enumWord(e.GetKind().String(), "TOKEN_KIND_")}
+			PeerExe: e.GetPeerExe(), Kind: tokenKindWord(e.GetKind())}
 		if e.GetTokenExpiry() != nil {
 			t := e.GetTokenExpiry().AsTime()
 			ev.Expiry = &t
@@ -86,7 +87,7 @@ func runAudit(c *cli, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.io.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tPROFILE\tCHANNEL\tUID\tPID\tEXE\tEXPIRY")
+	fmt.Fprintln(tw, "TIME\tPROFILE\tCHANNEL\tKIND\tUID\tPID\tEXE\tEXPIRY")
 	for _, e := range events {
 		expiry := "never"
 		if e.Expiry != nil {
@@ -96,8 +97,8 @@ func runAudit(c *cli, args []string) error {
 		if exe == "" {
 			exe = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Time.Local().Format(time.RFC3339), printable(e.Profile),
-			e.Channel, uidWord(e.PeerUID), e.PeerPID, printable(exe), expiry)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Time.Local().Format(time.RFC3339), printable(e.Profile),
+			e.Channel, e.Kind, uidWord(e.PeerUID), e.PeerPID, printable(exe), expiry)
 	}
 	return tw.Flush()
 }
@@ -108,4 +109,15 @@ func uidWord(uid int64) string {
 		return "?"
 	}
 	return strconv.FormatInt(uid, 10)
+}
+
+// tokenKindWord names what was handed out in profileKind's words, so one
+// profile's kind reads the same in list, status and audit. TOKEN_KIND_OAUTH
+// is every OAuth access token that is not a service principal's
+// (TOKEN_KIND_OAUTH_M2M), that is a user's: oauth-u2m.
+func tokenKindWord(k pb.TokenKind) string {
+	if k == pb.TokenKind_TOKEN_KIND_OAUTH {
+		return "oauth-u2m"
+	}
+	return enumWord(k.String(), "TOKEN_KIND_")
 }

@@ -14,16 +14,23 @@ import (
 // call dials the daemon, runs fn with a client under timeout, and turns a
 // failure into a message and exit code.
 func (c *cli) call(timeout time.Duration, fn func(ctx context.Context, client agent) error) error {
+	return c.callWithin(context.Background(), timeout, fn)
+}
+
+// callWithin is call for a caller that can also end the call early
+// through parent (a Ctrl-C during a browser login): the connection then
+// closes, which is how the daemon learns that nobody waits any more.
+func (c *cli) callWithin(parent context.Context, timeout time.Duration, fn func(ctx context.Context, client agent) error) error {
 	c.socket = safesocket.Path(c.io.Getenv)
 	dialed := &dialTracker{socket: c.socket}
-	err := c.callOnce(timeout, fn, dialed)
+	err := c.callOnce(parent, timeout, fn, dialed)
 	// No daemon reached: start one if none answers yet (autostart.go) and
 	// try once more. Nothing reached a daemon, so repeating fn repeats nothing.
 	if err != nil && !dialed.connected.Load() && c.mayAutostart(err) {
 		if serr := c.autostart(); serr != nil {
 			return serr
 		}
-		err = c.callOnce(timeout, fn, &dialTracker{socket: c.socket})
+		err = c.callOnce(parent, timeout, fn, &dialTracker{socket: c.socket})
 	}
 	if err != nil {
 		return c.rpcError(err)
@@ -32,8 +39,8 @@ func (c *cli) call(timeout time.Duration, fn func(ctx context.Context, client ag
 }
 
 // callOnce is one connection and one fn; its error is fn's, unmapped.
-func (c *cli) callOnce(timeout time.Duration, fn func(ctx context.Context, client agent) error, dialed *dialTracker) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+func (c *cli) callOnce(parent context.Context, timeout time.Duration, fn func(ctx context.Context, client agent) error, dialed *dialTracker) error {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	// The socket's 0700 directory and the peer checks on both sides are
 	// the security boundary; transport encryption would add nothing

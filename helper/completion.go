@@ -269,7 +269,7 @@ func (c *cli) flagValues(f *pflag.Flag) []string {
 func (c *cli) profileNames() []string {
 	c.socket = safesocket.Path(c.io.Getenv)
 	var resp *pb.ListProfilesResponse
-	err := c.callOnce(profileNamesTimeout, func(ctx context.Context, client agent) error {
+	err := c.callOnce(context.Background(), profileNamesTimeout, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.ListProfiles(ctx, &pb.ListProfilesRequest{})
 		return err

@@ -279,7 +279,7 @@ func (c *cli) doctorPlaintext(add func(name, status, msg, fix string)) {
 		cache := filepath.Join(home, ".databricks", "token-cache.json")
 		if _, err := os.Stat(cache); err == nil {
 			add("plaintext.cli-cache", "WARN", cache+" exists: the Databricks CLI keeps OAuth tokens there in clear",
-				"rm "+cache+" (then databricks auth login, with auth_storage = secure)")
+				"dbx-cred import --all (moves its OAuth logins into dbx-credd and out of the file); for what stays, rm "+cache+" and log in with auth_storage = secure")
 		} else {
 			add("plaintext.cli-cache", "OK", "no "+cache, "")
 		}

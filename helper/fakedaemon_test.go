@@ -33,6 +33,21 @@ type fakeDaemon struct {
 	got      []*pb.GetTokenRequest
 	rejected []*pb.ReportRejectedRequest
 	logins   []*pb.LoginRequest
+
+	// U2M: Begin answers oauthBegin; Await waits for oauthFinish (closed:
+	// the browser came back) or for the call to end, which it records.
+	oauthBegins    []*pb.BeginOAuthLoginRequest
+	oauthBegin     *pb.BeginOAuthLoginResponse
+	oauthFinish    chan struct{}
+	oauthAwaiting  chan struct{} // closed when an Await has arrived
+	oauthCancelled chan struct{} // closed when an Await ended early
+	oauthImports   []*pb.ImportOAuthRequest
+	importFails    map[string]error // by profile
+
+	// profiles, when set, is what ListProfiles and Status list; audit is
+	// what Audit answers.
+	profiles []*pb.Profile
+	audit    []*pb.AuditEvent
 }
 
 func newFakeDaemon(t *testing.T) *fakeDaemon {
@@ -43,7 +58,9 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	f := &fakeDaemon{socket: filepath.Join(dir, "s"), tokens: map[string]*pb.GetTokenResponse{}, byHost: map[string]string{}}
+	f := &fakeDaemon{socket: filepath.Join(dir, "s"), tokens: map[string]*pb.GetTokenResponse{}, byHost: map[string]string{},
+		oauthBegin:  &pb.BeginOAuthLoginResponse{LoginId: "login-1", AuthorizeUrl: "https://adb-1.azuredatabricks.net/oidc/v1/authorize?client_id=databricks-cli&state=s&x=1", CallbackPort: 8020},
+		oauthFinish: make(chan struct{}), oauthAwaiting: make(chan struct{}), oauthCancelled: make(chan struct{})}
 	l, err := net.Listen("unix", f.socket)
 	if err != nil {
 		t.Fatal(err)
@@ -97,11 +114,90 @@ func (f *fakeDaemon) Login(_ context.Context, req *pb.LoginRequest) (*pb.LoginRe
 func (f *fakeDaemon) ListProfiles(context.Context, *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.profiles != nil {
+		return &pb.ListProfilesResponse{Profiles: f.profiles}, nil
+	}
 	resp := &pb.ListProfilesResponse{}
 	for _, l := range f.logins {
 		resp.Profiles = append(resp.Profiles, &pb.Profile{Name: l.GetProfile(), Host: l.GetHost(), State: pb.ProfileState_PROFILE_STATE_READY})
 	}
 	return resp, nil
+}
+
+// BeginOAuthLogin records the request and answers oauthBegin.
+func (f *fakeDaemon) BeginOAuthLogin(_ context.Context, req *pb.BeginOAuthLoginRequest) (*pb.BeginOAuthLoginResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.oauthBegins = append(f.oauthBegins, req)
+	return f.oauthBegin, nil
+}
+
+// AwaitOAuthLogin finishes when the test closes oauthFinish, and records
+// a call that ended first: for the daemon that cancels the login.
+func (f *fakeDaemon) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLoginRequest) (*pb.LoginResponse, error) {
+	f.mu.Lock()
+	var begin *pb.BeginOAuthLoginRequest
+	if n := len(f.oauthBegins); n > 0 {
+		begin = f.oauthBegins[n-1]
+	}
+	closeOnce(f.oauthAwaiting)
+	f.mu.Unlock()
+	select {
+	case <-f.oauthFinish:
+		return &pb.LoginResponse{Profile: &pb.Profile{Name: begin.GetProfile(), Host: begin.GetHost(), AccountId: begin.GetAccountId(),
+			UserName: "someone@example.com", Kind: pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M}}, nil
+	case <-ctx.Done():
+		f.with(func(f *fakeDaemon) { closeOnce(f.oauthCancelled) })
+		return nil, status.Error(codes.Canceled, "login cancelled")
+	}
+}
+
+// ImportOAuth records the request and accepts it (as a profile that
+// ListProfiles then shows ready) unless importFails names the profile.
+func (f *fakeDaemon) ImportOAuth(_ context.Context, req *pb.ImportOAuthRequest) (*pb.LoginResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.oauthImports = append(f.oauthImports, req)
+	if err := f.importFails[req.GetProfile()]; err != nil {
+		return nil, err
+	}
+	f.logins = append(f.logins, &pb.LoginRequest{Profile: req.GetProfile(), Host: req.GetHost()})
+	return &pb.LoginResponse{Profile: &pb.Profile{Name: req.GetProfile(), Host: req.GetHost(), AccountId: req.GetAccountId(),
+		UserName: "someone@example.com", Kind: pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M}}, nil
+}
+
+// closeOnce closes ch unless it is closed; the caller holds f.mu.
+func closeOnce(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+func (f *fakeDaemon) oauthImportRequests() []*pb.ImportOAuthRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*pb.ImportOAuthRequest(nil), f.oauthImports...)
+}
+
+func (f *fakeDaemon) oauthBeginRequests() []*pb.BeginOAuthLoginRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*pb.BeginOAuthLoginRequest(nil), f.oauthBegins...)
+}
+
+// Status answers with the profiles set in f.profiles.
+func (f *fakeDaemon) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &pb.StatusResponse{Version: "test", Profiles: f.profiles, ProfileCount: int32(len(f.profiles))}, nil
+}
+
+func (f *fakeDaemon) Audit(context.Context, *pb.AuditRequest) (*pb.AuditResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &pb.AuditResponse{Events: f.audit}, nil
 }
 
 func (f *fakeDaemon) loginRequests() []*pb.LoginRequest {

@@ -42,6 +42,24 @@ and fails with "cache: no cached credentials"), so --via cli suits
 profiles only the SDKs and Terraform use, and says so when it writes one. A profile whose host is http:// and not this machine is
 not imported (the token would cross the network in clear) unless
 --insecure-http is given, as for login. --keep-token sets those but leaves the token line.
+The Databricks CLI's own OAuth logins move too. A profile with auth_type =
+databricks-cli (not already pointing at dbx-cred), or with no token,
+client_secret or auth_type at all, is looked up in the CLI's plaintext
+login cache (--token-cache, default ~/.databricks/token-cache.json): the
+entry named after the profile, else the one of its host (at account level
+<host>/oidc/accounts/<account_id>). Its refresh token goes to dbx-credd,
+which proves it with one refresh and keeps the new one (oauth-u2m); the
+profile is rewritten as above, its auth_type = databricks-cli lines
+dropped, and the entry leaves the cache: the cache is backed up beside
+itself (0600) and replaced in one rename, other entries and fields kept.
+The CLI's copy of that refresh token is dead from then on (refresh tokens
+rotate), so do not run "databricks auth login" for such a profile: dbx-cred
+does not need it, and it would put auth_type = databricks-cli back. A
+cache that is not valid JSON is named and left alone, and nothing is
+imported from it. A login the CLI keeps in the OS keyring (auth_storage =
+secure, its default) cannot be read by dbx-cred's helper: log in with
+dbx-cred login -p NAME --oauth instead.
+
 Everything else in the file stays byte for byte: comments, blank lines, key
 order, other profiles, [__settings__]. A profile whose token the workspace
 rejects is left as it is and reported; the others go ahead.
@@ -61,14 +79,20 @@ type importItem struct {
 	// clientID is set for a service principal profile (client_id and
 	// client_secret): its secret is logged in as OAuth M2M.
 	clientID string
-	note     string // why it is skipped; empty when it is imported
-	err      error  // why the import failed
-	user     string
-	done     bool
+	// oauthKey names the Databricks CLI's token-cache.json entry whose
+	// refresh token this profile imports (ImportOAuth); refresh is that
+	// token, kept only in memory. cliAuth: the profile had auth_type =
+	// databricks-cli, so it is surely an OAuth login.
+	oauthKey, refresh, accountID string
+	cliAuth                      bool
+	note                         string // why it is skipped; empty when it is imported
+	err                          error  // why the import failed
+	user                         string
+	done                         bool
 }
 
 func runImport(c *cli, args []string) error {
-	fs := c.flags("import", "[--config PATH] (-p NAME ... | --all) [--dry-run] [--keep-token] [--via metadata|cli]", importHelp)
+	fs := c.flags("import", "[--config PATH] [--token-cache PATH] (-p NAME ... | --all) [--dry-run] [--keep-token] [--via metadata|cli]", importHelp)
 	var names nameList
 	fs.VarP(&names, "profile", "p", "a profile `NAME` to import (repeatable)")
 	all := fs.Bool("all", false, "import every profile that has a token or a client_secret")
@@ -78,6 +102,7 @@ func runImport(c *cli, args []string) error {
 	via := fs.String("via", "metadata", "`HOOK` tools use to reach dbx-cred: metadata (metadata-service: every tool) or cli (databricks_cli_path: the SDKs, not the Databricks CLI)")
 	static := fs.Bool("static", false, "serve the stored tokens themselves instead of minting short-lived ones (see login --help)")
 	insecure := fs.Bool("insecure-http", false, "allow http:// hosts that are not this machine: their tokens cross the network in clear (see login --help)")
+	cacheFlag := fs.String("token-cache", "", "the Databricks CLI's OAuth login cache, `PATH` (default ~/.databricks/token-cache.json)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -99,12 +124,20 @@ func runImport(c *cli, args []string) error {
 	if p := file.Problems(); len(p) > 0 {
 		return fmt.Errorf("import: the Databricks SDKs cannot read %s either (%s): fix that line first", target.Path, p[0])
 	}
-	items, err := importPlan(file, names, *all, *insecure)
+	cachePath, err := tokenCachePath(*cacheFlag, c.io.Getenv)
+	if err != nil {
+		return err
+	}
+	cache := loadTokenCache(cachePath)
+	if cache.problem != nil {
+		fmt.Fprintf(c.io.Stderr, "WARNING: %s: no OAuth login is imported from it, and it is left as it is.\n", printable(cache.problem.Error()))
+	}
+	items, err := importPlan(file, names, *all, *insecure, cache)
 	if err != nil {
 		return err
 	}
 	if *dryRun {
-		c.printPlan(target.Path, items, *via, *keep)
+		c.printPlan(target.Path, cache.path, items, *via, *keep)
 		return nil
 	}
 	todo := 0
@@ -114,7 +147,7 @@ func runImport(c *cli, args []string) error {
 		}
 	}
 	if todo == 0 {
-		c.printResults(items)
+		c.printResults(items, cache.path)
 		fmt.Fprintf(c.io.Stdout, "Nothing to import from %s.\n", target.Path)
 		return failedErr(items, target.Path)
 	}
@@ -143,6 +176,11 @@ func runImport(c *cli, args []string) error {
 		if it.note != "" || it.err != nil {
 			continue
 		}
+		if it.oauthKey != "" {
+			it.err = c.importOAuthOne(file, it, *via, cliPath, *insecure)
+			it.refresh = ""
+			continue
+		}
 		key := "token"
 		if it.clientID != "" {
 			key = "client_secret"
@@ -150,6 +188,12 @@ func runImport(c *cli, args []string) error {
 		secret, _ := file.Get(it.name, key)
 		it.err = c.importOne(file, it, secret, *via, cliPath, *keep, *static, *insecure)
 	}
+	// The CLI's cache loses the imported entries before the profiles are
+	// rewritten: their refresh tokens died with the daemon's proving
+	// refresh, and the CLI presenting one again would make the workspace
+	// revoke the whole login, the daemon's copy included. A crash after
+	// this leaves profiles the CLI reports as logged out, which is safe.
+	cacheErr := c.finishOAuthImports(cache.path, items)
 	newData := file.Bytes()
 	if bytes.Equal(newData, target.Data) {
 		// Nothing to rewrite: this backup would only be one more copy of
@@ -167,8 +211,11 @@ func runImport(c *cli, args []string) error {
 		}
 		c.crashAt("after-rename")
 	}
-	c.printResults(items)
+	c.printResults(items, cache.path)
 	c.printNextSteps(target.Path, backup, items)
+	if cacheErr != nil {
+		return cacheErr
+	}
 	if *via == "cli" {
 		for _, it := range items {
 			if it.done {
@@ -217,6 +264,14 @@ func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cl
 		return err
 	}
 	it.user = resp.GetProfile().GetUserName()
+	return c.pointAtDaemon(file, it, secretKey, via, cliPath, keep)
+}
+
+// pointAtDaemon checks that the daemon serves a just imported profile and
+// edits its section in file to use the hook (secretKey's line goes unless
+// keep; "" for none). The edit is made on a copy and kept only when all of
+// it succeeds, so a failure leaves the profile's lines as they were.
+func (c *cli) pointAtDaemon(file *databrickscfg.File, it *importItem, secretKey, via, cliPath string, keep bool) error {
 	// Read it back: the daemon must list the profile as usable before the
 	// token leaves the file.
 	list, err := c.listProfiles()
@@ -243,8 +298,14 @@ func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cl
 	}
 	c.crashAt("after-login")
 	g := databrickscfg.Parse(file.Bytes())
-	if !keep {
+	if !keep && secretKey != "" {
 		g.Delete(it.name, secretKey)
+	}
+	if it.oauthKey != "" {
+		// Every auth_type = databricks-cli line goes, not only the one
+		// the SDKs read: the CLI itself must not read this profile as its
+		// own login any more.
+		g.Delete(it.name, "auth_type")
 	}
 	// auth_type is always set: with it the SDKs use only the hook, never a
 	// client_id left in the profile (which alone would make them try
@@ -263,7 +324,7 @@ func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cl
 
 // importPlan lists the chosen profiles with their host and what will be
 // done, without any secret.
-func importPlan(file *databrickscfg.File, names []string, all, insecure bool) ([]*importItem, error) {
+func importPlan(file *databrickscfg.File, names []string, all, insecure bool, cache *tokenCache) ([]*importItem, error) {
 	if all {
 		names = nil
 		for _, s := range file.Sections() {
@@ -302,7 +363,7 @@ func importPlan(file *databrickscfg.File, names []string, all, insecure bool) ([
 			it.clientID = clientID
 			it.err = cleartextRefused(it.host, insecure)
 		case !it.hasToken:
-			it.note = "skipped: no token or client_secret in the file"
+			oauthCandidate(file, it, cache)
 		case strings.TrimSpace(it.host) == "":
 			it.err = fmt.Errorf("it has a token but no host: add host = <workspace URL> to [%s]", n)
 		default:
@@ -314,7 +375,7 @@ func importPlan(file *databrickscfg.File, names []string, all, insecure bool) ([
 	return items, nil
 }
 
-func (c *cli) printPlan(path string, items []*importItem, via string, keep bool) {
+func (c *cli) printPlan(path, cachePath string, items []*importItem, via string, keep bool) {
 	fmt.Fprintf(c.io.Stdout, "Plan for %s (dry run: nothing changes, nothing is logged in):\n", path)
 	authType, key := viaKeys(via)
 	value := "<its URL from dbx-credd>"
@@ -332,6 +393,13 @@ func (c *cli) printPlan(path string, items []*importItem, via string, keep bool)
 			what = "cannot import: " + it.err.Error()
 		case it.note != "":
 			what = it.note
+		case it.oauthKey != "":
+			what = fmt.Sprintf("log in to dbx-credd with the refresh token of the Databricks CLI's login %q in %s, then remove that entry from it; ",
+				printable(it.oauthKey), printable(cachePath))
+			if it.cliAuth {
+				what += "drop auth_type = databricks-cli; "
+			}
+			what += fmt.Sprintf("set auth_type = %s, %s = %s", authType, key, value)
 		case it.clientID != "":
 			what = "log in to dbx-credd as service principal " + printable(it.clientID) + " (OAuth M2M); "
 			if !keep {
@@ -354,9 +422,15 @@ func (c *cli) printPlan(path string, items []*importItem, via string, keep bool)
 	}
 }
 
-func (c *cli) printResults(items []*importItem) {
+func (c *cli) printResults(items []*importItem, cachePath string) {
 	for _, it := range items {
 		switch {
+		case it.done && it.oauthKey != "":
+			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as %s (oauth-u2m); the refresh token of the Databricks CLI's login %q is in the store.\n",
+				printable(it.name), printable(it.host), printable(it.user), printable(it.oauthKey))
+			fmt.Fprintf(c.io.Stdout, "[%s] The CLI's copy of that refresh token in %s is now dead: refresh tokens rotate, and dbx-credd's first refresh superseded it. "+
+				"Do not run \"databricks auth login\" for this profile: dbx-cred does not need it, and it would put auth_type = databricks-cli back.\n",
+				printable(it.name), printable(cachePath))
 		case it.done && it.clientID != "":
 			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as service principal %s; the client secret is in the store.\n", printable(it.name), printable(it.host), printable(it.user))
 		case it.done:

@@ -20,6 +20,9 @@ Secrets are never shown. Kinds:
   derived-pat          short-lived tokens minted from the stored one
   oauth-m2m            OAuth access tokens of a service principal, from its
                        stored client secret
+  oauth-u2m            your own OAuth access tokens, from the refresh token
+                       of a browser login (login --oauth) or of the
+                       Databricks CLI's (import)
 States:
   ready                the token is in the daemon's memory
   stored               the token is in the keyring, not read yet
@@ -93,7 +96,7 @@ func runList(c *cli, args []string) error {
 // profileKind is the word list and status use for what serves a profile
 // (audit's token kinds use the same words): "pat" (the stored token itself), "derived-pat" (short-lived
 // tokens minted from it), "oauth-m2m" (a service principal's access
-// tokens). A rotating PAT is told apart here, from its mode, since the
+// tokens), "oauth-u2m" (a user's, from a refresh token). A rotating PAT is told apart here, from its mode, since the
 // store holds the same kind of secret for both.
 func profileKind(p *pb.Profile) string {
 	if p.GetKind() == pb.CredentialKind_CREDENTIAL_KIND_PAT && p.GetMode() == pb.TokenMode_TOKEN_MODE_ROTATING {

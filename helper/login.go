@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
@@ -15,27 +16,40 @@ import (
 )
 
 const loginHelp = `
-Stores a personal access token for a workspace in the OS keyring, after
-checking with the workspace that it works (and learning whose it is).
+Logs a profile in to a workspace: dbx-credd checks the credential with the
+workspace (and learns whose it is) and keeps it in its store. Three kinds:
 
-The token is read from a hidden prompt when stdin is a terminal, or from
-stdin when it is piped; never from the command line, where it would land in
-shell history and the process list:
+Personal access token (the default). It is read from a hidden prompt when
+stdin is a terminal, or from stdin when it is piped; never from the command
+line, where it would land in shell history and the process list:
 
   dbx-cred login -p prod --host https://adb-123.azuredatabricks.net
   pass show databricks/prod | dbx-cred login -p prod --host adb-123.azuredatabricks.net
-
-The host may omit https://. An http:// host is refused unless it is this
-machine (127.0.0.0/8, ::1, localhost: local emulators and proxies): over
-http:// the token would cross the network unencrypted. --insecure-http
-allows it anyway, if you really mean that.
-Logging in to an existing profile replaces its token.
 
 By default the stored token never leaves the daemon: clients get short-lived
 tokens minted from it (Token API), renewed before they expire and revoked
 when superseded. --token-lifetime sets their life (default 1h). Where the
 workspace does not let you create tokens, --static serves the stored token
 itself.
+
+Your own OAuth login (U2M), in a browser, as "databricks auth login" does:
+
+  dbx-cred login -p prod --host adb-123.azuredatabricks.net --oauth
+
+dbx-credd starts the login (authorization code with PKCE, client
+databricks-cli) and listens for the browser's redirect on localhost:8020
+(or the next free port up to 8040) while it lasts, at most 5 minutes.
+dbx-cred prints the URL to open, always, and opens it in $BROWSER if set
+(a command, with arguments and %s for the URL if need be, or a
+colon-separated list of them), else the system's browser. --no-browser
+only prints it. Over SSH the redirect goes to localhost on this machine,
+so dbx-cred also prints the port forward to run on the machine with the
+browser first ("ssh -L 8020:localhost:8020 <this host>"), then open the
+URL there. Ctrl-C cancels the login (exit 130). The daemon keeps the
+refresh token, refreshes one at a time (they rotate), and serves OAuth
+access tokens. --scopes narrows the login (default all-apis; offline_access
+is always asked for). No token is read: --oauth with a token piped on
+stdin, --client-id, --static or --token-lifetime is refused.
 
 A service principal (OAuth M2M) logs in with --client-id, its application
 id; its OAuth client secret is read like a token, from the prompt or stdin:
@@ -47,44 +61,72 @@ secret in the store, and serves access tokens (client_credentials) to every
 client, renewed before they expire. --static and --token-lifetime do not
 apply.
 
-Account level: with --account-id, a service principal logs in to the
-account console API instead of a workspace. --host is then the accounts
-host (https://accounts.cloud.databricks.com, on Azure
+The host may omit https://. An http:// host is refused unless it is this
+machine (127.0.0.0/8, ::1, localhost: local emulators and proxies): over
+http:// the credential would cross the network unencrypted. --insecure-http
+allows it anyway, if you really mean that.
+Logging in to an existing profile replaces its credential.
+
+Account level: with --account-id, a service principal (--client-id) or you
+(--oauth) log in to the account console API instead of a workspace. --host
+is then the accounts host (https://accounts.cloud.databricks.com, on Azure
 https://accounts.azuredatabricks.net, or as given):
 
   dbx-cred login -p acct --host https://accounts.cloud.databricks.com \
     --account-id 0f1e... --client-id 1b2c...
+  dbx-cred login -p acct --host https://accounts.cloud.databricks.com \
+    --account-id 0f1e... --oauth
 
-Access tokens come from <host>/oidc/accounts/<account id>/v1/token and the
-login is checked with the account's SCIM Me. PATs cannot be used at account
-level, so --account-id needs --client-id.
+Tokens come from <host>/oidc/accounts/<account id>/v1/token and the login
+is checked with the account's SCIM Me. PATs cannot be used at account
+level, so --account-id needs --client-id or --oauth.
 
-Which hooks serve account profiles: dbx-cred token, env and exec (which
-also export DATABRICKS_ACCOUNT_ID), and the databricks-cli hook (the SDKs
-run "auth token --host <accounts host> --account-id ID", which finds the
-profile by both). The metadata-service hook works too: the Go SDK's
-metadata-service credentials (v0.175.0) check only that the URL is on
-localhost and send the host in X-Databricks-Host, with no workspace-only
-check, so an account client configured with host, account_id and
-metadata_service_url gets the profile's tokens.`
+Which hooks serve account profiles: the metadata-service hook and the
+databricks-cli hook ("auth token --host <accounts host> --account-id ID",
+what the SDKs run for an account client, finds the profile by both), and
+dbx-cred token, env and exec (which also export DATABRICKS_ACCOUNT_ID).
+The Go SDK's metadata-service credentials (v0.175.0) check only that the
+URL is on localhost and send the host in X-Databricks-Host, with no
+workspace-only check, so an account client configured with host,
+account_id and metadata_service_url gets the profile's tokens.
+
+Exit status:
+  0   success
+  1   other error (the message says what went wrong)
+  2   dbx-credd is not running and could not be started, or cannot be reached
+  4   the workspace rejected the credential
+  5   the store cannot be used: locked (dbx-cred unlock), no Secret Service, a keyring that does not answer
+  6   the workspace cannot be reached
+  64  usage error
+  130 the browser login (--oauth) was cancelled with Ctrl-C`
 
 func runLogin(c *cli, args []string) error {
-	fs := c.flags("login", "[-p NAME] --host URL", loginHelp)
+	fs := c.flags("login", "[-p NAME] --host URL [--oauth [--scopes S] [--no-browser] | --client-id ID] [--account-id ID]", loginHelp)
 	profile := c.profileFlag(fs)
 	host := fs.String("host", "", "workspace `URL`, e.g. https://adb-123.azuredatabricks.net")
 	static := fs.Bool("static", false, "serve the stored token itself instead of minting short-lived ones")
 	lifetime := fs.Duration("token-lifetime", time.Hour, "`DURATION` minted tokens live, e.g. 30m (at least 10s)")
 	insecure := fs.Bool("insecure-http", false, "allow an http:// host that is not this machine: the token crosses the network in clear")
 	clientID := fs.String("client-id", "", "log in a service principal (OAuth M2M) by its application `ID`; its client secret is read from the prompt or stdin")
-	accountID := fs.String("account-id", "", "with --client-id: log in at account level, to the account with this `ID`; --host is the accounts host")
+	accountID := fs.String("account-id", "", "with --client-id or --oauth: log in at account level, to the account with this `ID`; --host is the accounts host")
+	oauth := fs.Bool("oauth", false, "log yourself in with OAuth (U2M) in a browser; no token is read")
+	scopes := fs.StringSlice("scopes", nil, "with --oauth: the OAuth `SCOPES` to ask for, comma-separated (default all-apis; offline_access is always added)")
+	noBrowser := fs.Bool("no-browser", false, "with --oauth: print the URL to open, start no browser")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *oauth {
+		if err := c.oauthLoginConflicts(fs); err != nil {
+			return err
+		}
+	} else if fs.Changed("scopes") || fs.Changed("no-browser") {
+		return usageErr("--scopes and --no-browser are for a browser login: add --oauth")
 	}
 	if *clientID != "" && (fs.Changed("static") || fs.Changed("token-lifetime")) {
 		return usageErr("--static and --token-lifetime are for personal access tokens; a --client-id login always serves OAuth access tokens: leave them out")
 	}
-	if *accountID != "" && *clientID == "" {
-		return usageErr("--account-id needs --client-id: account-level logins are service principal (OAuth M2M) logins; PATs cannot be used at account level")
+	if *accountID != "" && *clientID == "" && !*oauth {
+		return usageErr("--account-id needs --client-id (a service principal) or --oauth (you, in a browser): PATs cannot be used at account level")
 	}
 	if *lifetime < 10*time.Second || *lifetime%time.Second != 0 {
 		return usageErr("--token-lifetime %s: give whole seconds, at least 10s, e.g. --token-lifetime 30m", *lifetime)
@@ -96,6 +138,10 @@ func runLogin(c *cli, args []string) error {
 	// through a daemon too old to refuse it itself.
 	if err := cleartextRefused(*host, *insecure); err != nil {
 		return usageErr("%v", err)
+	}
+	if *oauth {
+		return c.loginOAuth(&pb.BeginOAuthLoginRequest{Profile: *profile, Host: *host, AccountId: *accountID,
+			Scopes: *scopes, InsecureHttp: *insecure}, *noBrowser)
 	}
 	what := "Personal access token"
 	if *clientID != "" {
@@ -116,26 +162,52 @@ func runLogin(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	c.printLogin(resp)
+	return nil
+}
+
+// oauthLoginConflicts refuses what a browser login cannot use, before the
+// daemon is asked: a token on stdin would otherwise be silently ignored,
+// and the user would believe it stored.
+func (c *cli) oauthLoginConflicts(fs *pflag.FlagSet) error {
+	switch {
+	case fs.Changed("client-id"):
+		return usageErr("--oauth and --client-id: --oauth logs you in in a browser, --client-id a service principal with its secret; pick one")
+	case fs.Changed("static") || fs.Changed("token-lifetime"):
+		return usageErr("--static and --token-lifetime are for personal access tokens; an --oauth login serves OAuth access tokens: leave them out")
+	case c.stdinHasData():
+		return usageErr("--oauth reads no token, but one was piped to stdin: drop the pipe for a browser login, " +
+			"or leave out --oauth to store the piped personal access token")
+	}
+	return nil
+}
+
+// printLogin tells what was stored and how clients will be served, never
+// the secret.
+func (c *cli) printLogin(resp *pb.LoginResponse) {
 	p := resp.GetProfile()
 	verb := "Stored"
 	if resp.GetReplaced() {
 		verb = "Replaced"
 	}
-	if p.GetKind() == pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M {
-		where := printable(p.GetHost())
-		if p.GetAccountId() != "" {
-			where += " (account " + printable(p.GetAccountId()) + ")"
-		}
+	where := printable(p.GetHost())
+	if p.GetAccountId() != "" {
+		where += " (account " + printable(p.GetAccountId()) + ")"
+	}
+	switch p.GetKind() {
+	case pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M:
+		fmt.Fprintf(c.io.Stdout, "%s profile %q (%s): %s as %s; the refresh token is in the store.\n", verb, printable(p.GetName()), profileKind(p), where, printable(p.GetUserName()))
+		fmt.Fprintln(c.io.Stdout, "Clients get OAuth access tokens, refreshed before they expire; the refresh token never leaves the daemon.")
+	case pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M:
 		fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as service principal %s; the client secret is in the store.\n", verb, printable(p.GetName()), where, printable(p.GetUserName()))
 		fmt.Fprintln(c.io.Stdout, "Clients get OAuth access tokens, renewed before they expire; the secret never leaves the daemon.")
-	} else {
+	default:
 		fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in the OS keyring.\n", verb, printable(p.GetName()), printable(p.GetHost()), printable(p.GetUserName()))
 	}
 	if p.GetMode() == pb.TokenMode_TOKEN_MODE_ROTATING {
 		fmt.Fprintf(c.io.Stdout, "Clients get tokens that live %s, minted from it; it never leaves the daemon.\n", p.GetTokenLifetime().AsDuration())
 	}
 	fmt.Fprintf(c.io.Stdout, "Try: dbx-cred token -p %s\n", quoteArg(p.GetName()))
-	return nil
 }
 
 // readSecret takes a secret (what names it at the prompt) from a hidden

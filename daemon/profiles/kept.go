@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
@@ -26,6 +27,11 @@ type env struct {
 	daemonID string
 	// saveMeta writes the registry as the owners now hold it.
 	saveMeta func() error
+	// persistMu: U2M refreshes store their new refresh token under a read
+	// lock; a store migration holds the write lock from its first copy to
+	// its switch, so no refresh token is stored in the old store after its
+	// copy was taken (the new store would then hold a superseded one).
+	persistMu sync.RWMutex
 }
 
 // comment marks a minted token as this installation's, for this login of

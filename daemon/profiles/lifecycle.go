@@ -166,6 +166,8 @@ func (m *Manager) logoutOwner(ctx context.Context, o *owner) (LogoutResult, erro
 		res.Advice += "the store did not confirm deleting the secret: dbx-cred status lists it as orphaned until dbx-cred logout -p " + name + " removes it. "
 	}
 	switch {
+	case meta.Kind == KindOAuthU2M:
+		res.Advice += u2mLogoutAdvice(meta, res.Revoked)
 	case meta.Kind == KindOAuthM2M:
 		res.Advice += "nothing to revoke in the workspace: the access tokens served for this service principal expire on their own within the hour. " +
 			"Its client secret is still valid: delete it in the account console (Service principals > Secrets) unless another tool uses it."

@@ -59,11 +59,13 @@ type Token struct {
 }
 
 // Served names what t is in the audit log's words ("pat", "derived-pat",
-// "oauth-m2m"): one place, so the gRPC and metadata channels agree.
+// "oauth-m2m", "oauth-u2m"): one place, so the gRPC and metadata channels agree.
 func (t Token) Served() string {
 	switch {
 	case t.Profile.Kind == KindOAuthM2M:
 		return "oauth-m2m"
+	case t.Profile.Kind == KindOAuthU2M:
+		return "oauth-u2m"
 	case t.Derived:
 		return "derived-pat"
 	}
@@ -462,6 +464,10 @@ func (m *Manager) endLogin(ctx context.Context, o *owner, root string) (revoked 
 		}
 	}
 	for _, id := range dedupe(ids) {
+		if id == tokensource.RevokedRefreshToken {
+			revoked = append(revoked, "OAuth refresh token (and with it the login's access tokens)")
+			continue
+		}
 		revoked = append(revoked, "short-lived token "+id)
 	}
 	m.env.deleteAllKept(ctx, meta)
@@ -696,7 +702,7 @@ func (o *owner) view() Profile {
 	}
 	o.mu.Unlock()
 	now := time.Now()
-	if p.Mode == "" {
+	if p.Mode == "" && !isOAuth(p.Kind) {
 		p.Mode = ModeStatic
 	}
 	p.Lifetime = time.Duration(p.LifetimeSeconds) * time.Second

@@ -37,6 +37,14 @@ type secret struct {
 	Token   string `json:"token,omitempty"`
 	// ClientSecret: an oauth-m2m profile's service principal secret.
 	ClientSecret string `json:"client_secret,omitempty"`
+	// An oauth-u2m profile's grant: its refresh token, generation, and the
+	// access token that came with it (so a restarted daemon serves that
+	// one instead of refreshing at once).
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Gen          int64     `json:"gen,omitempty"`
+	AccessToken  string    `json:"access_token,omitempty"`
+	AccessExpiry time.Time `json:"access_expiry,omitzero"`
+	Obtained     time.Time `json:"obtained,omitzero"`
 }
 
 func encodeSecret(token string) string {
@@ -52,6 +60,12 @@ func encodeClientSecret(clientSecret string) string {
 // value is the secret that kind's profile is served from; empty when the
 // item holds none for it.
 func (s secret) value(kind string) string {
+	if kind == KindOAuthU2M {
+		if s.Kind != KindOAuthU2M {
+			return ""
+		}
+		return s.RefreshToken
+	}
 	if kind == KindOAuthM2M {
 		if s.Kind != KindOAuthM2M {
 			return ""
@@ -86,6 +100,7 @@ type owner struct {
 	mu       sync.Mutex
 	meta     registry.Profile
 	root     string
+	grant    *tokensource.Grant // an oauth-u2m profile's, read with root
 	loaded   bool
 	closed   bool // logged out or replaced: serves nothing more
 	state    State
@@ -220,14 +235,31 @@ func (o *owner) readRoot(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
 	}
 	root = s.value(meta.Kind)
+	var grant *tokensource.Grant
+	if meta.Kind == KindOAuthU2M {
+		if meta.RefreshInFlight != 0 && meta.RefreshInFlight >= s.Gen {
+			msg := fmt.Sprintf("a refresh of profile %q was cut short (the daemon stopped while the workspace answered), so its stored refresh token may have been rotated; "+
+				"dbx-cred does not present it again, as a reused refresh token makes the workspace revoke the whole login: run %s", name, loginCommand(meta))
+			o.setState(NeedsLogin, msg)
+			return "", fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
+		}
+		g := s.grant()
+		grant = &g
+	}
 	o.mu.Lock()
-	o.root = root
+	o.root, o.grant = root, grant
 	o.mu.Unlock()
 	return root, nil
 }
 
 // loginCommand is the command that logs p in again, for messages.
 func loginCommand(p registry.Profile) string {
+	if p.Kind == KindOAuthU2M && p.AccountID != "" {
+		return fmt.Sprintf("dbx-cred login -p %s --host %s --account-id %s --oauth", p.Name, p.Host, p.AccountID)
+	}
+	if p.Kind == KindOAuthU2M {
+		return fmt.Sprintf("dbx-cred login -p %s --host %s --oauth", p.Name, p.Host)
+	}
 	if p.Kind == KindOAuthM2M && p.AccountID != "" {
 		return fmt.Sprintf("dbx-cred login -p %s --host %s --account-id %s --client-id %s", p.Name, p.Host, p.AccountID, p.ClientID)
 	}
@@ -262,6 +294,14 @@ func (o *owner) start(ctx context.Context, meta registry.Profile, root string, f
 	switch {
 	case meta.Kind == KindOAuthM2M:
 		main = o.env.newClientCredentials(meta, root)
+	case meta.Kind == KindOAuthU2M:
+		o.mu.Lock()
+		g := o.grant
+		o.mu.Unlock()
+		if g == nil {
+			g = &tokensource.Grant{RefreshToken: root, Gen: 1}
+		}
+		main = o.newRefreshSource(meta, *g)
 	case meta.Mode == ModeRotating:
 		if first.Value == "" {
 			first = o.env.loadKept(ctx, o, meta, "")
@@ -270,7 +310,7 @@ func (o *owner) start(ctx context.Context, meta registry.Profile, root string, f
 		}
 		main = o.newDerived(meta, nil, first, false)
 	}
-	if !o.install(main) || meta.Mode != ModeRotating || meta.Kind == KindOAuthM2M {
+	if !o.install(main) || meta.Mode != ModeRotating || isOAuth(meta.Kind) {
 		return
 	}
 	// Scoped tokens kept by an earlier daemon get their sources now, so
@@ -383,6 +423,10 @@ func (o *owner) source(ctx context.Context, scopes []string) (tokensource.Source
 	if o.meta.Kind == KindOAuthM2M {
 		o.mu.Unlock()
 		return nil, fmt.Errorf("%w: profile %q is a service principal (OAuth M2M), whose access tokens dbx-cred does not narrow to scopes: leave out --scope", ErrBadInput, o.name)
+	}
+	if o.meta.Kind == KindOAuthU2M {
+		o.mu.Unlock()
+		return nil, fmt.Errorf("%w: profile %q is an OAuth login, whose scopes are chosen at login (dbx-cred login --oauth --scopes ...): leave out --scope", ErrBadInput, o.name)
 	}
 	if o.meta.Mode != ModeRotating {
 		o.mu.Unlock()
@@ -646,8 +690,21 @@ func (o *owner) shutdown() []tokensource.Source {
 func (o *owner) stop() {
 	for _, s := range o.shutdown() {
 		s.Stop()
+		if d, ok := s.(*tokensource.RefreshToken); ok {
+			// A U2M refresh in flight holds the only valid refresh token
+			// until stored: let it land before the caller moves on (a
+			// lock, a shutdown), or the next load would find it lost.
+			ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+			if err := d.Drain(ctx); err != nil {
+				o.env.log.Warn("a refresh in flight did not end in time", "profile", o.name, "err", err)
+			}
+			cancel()
+		}
 	}
 }
+
+// drainTimeout bounds how long stopping waits for a U2M refresh in flight.
+const drainTimeout = 15 * time.Second
 
 // revokeAll closes the owner and revokes every token its sources hold,
 // returning their ids (logout, re-login).

@@ -32,6 +32,9 @@ func (m *Manager) Rotate(ctx context.Context, name string) (RotateResult, error)
 	if o.snapshot().Kind == KindOAuthM2M {
 		return RotateResult{}, fmt.Errorf("%w: profile %q is a service principal (OAuth M2M): there is no token to rotate; to replace its client secret, create a new one in the account console (Service principals > Secrets) and run %s", ErrBadInput, name, loginCommand(o.snapshot()))
 	}
+	if o.snapshot().Kind == KindOAuthU2M {
+		return RotateResult{}, fmt.Errorf("%w: profile %q is an OAuth login: there is no long-lived token to rotate, as its refresh token is replaced at every refresh already", ErrBadInput, name)
+	}
 	o.op.Lock()
 	defer o.op.Unlock()
 	if err := o.loadLocked(ctx); err != nil {

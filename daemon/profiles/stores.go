@@ -65,12 +65,14 @@ func (m *Manager) Unload(ctx context.Context) int {
 			break
 		}
 		o.op.Lock()
+		o.stop()
+		// Read after stop: a U2M refresh that ended meanwhile recorded its
+		// generation in meta, which the fresh owner must keep.
 		o.mu.Lock()
 		loaded, meta := o.loaded, o.meta
 		o.mu.Unlock()
-		o.stop()
 		o.mu.Lock()
-		o.root = ""
+		o.root, o.grant = "", nil
 		o.mu.Unlock()
 		// A request holding the old owner sees it closed and looks the
 		// profile up again, finding the fresh one.
@@ -159,6 +161,8 @@ type item struct {
 func (m *Manager) Migrate(ctx context.Context, opt MigrateOptions) (MigrateResult, error) {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
+	m.env.persistMu.Lock()
+	defer m.env.persistMu.Unlock()
 	m.mu.RLock()
 	owners := make([]*owner, 0, len(m.owners))
 	for _, o := range m.owners {

@@ -2,9 +2,18 @@ package profiles
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/dbx-cred/dbx-cred/daemon/registry"
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 )
 
 // U2MLogin is what a finished authorization-code login (or an import)
@@ -24,9 +33,186 @@ type U2MLogin struct {
 	Token *oauth2.Token
 }
 
+// DefaultOAuthClientID is the public OAuth client Databricks registers for
+// its CLI and SDKs' U2M logins.
+const DefaultOAuthClientID = "databricks-cli"
+
+func isOAuth(kind string) bool { return kind == KindOAuthM2M || kind == KindOAuthU2M }
+
+func encodeGrant(g tokensource.Grant) string {
+	b, _ := json.Marshal(secret{Version: 1, Kind: KindOAuthU2M, RefreshToken: g.RefreshToken, Gen: g.Gen,
+		AccessToken: g.Access.Value, AccessExpiry: g.Access.Expiry, Obtained: g.Obtained})
+	return string(b)
+}
+
+func (s secret) grant() tokensource.Grant {
+	return tokensource.Grant{RefreshToken: s.RefreshToken, Gen: s.Gen, Obtained: s.Obtained,
+		Access: tokensource.Token{Value: s.AccessToken, Expiry: s.AccessExpiry}}
+}
+
 // LoginU2M validates a U2M login's access token (SCIM Me, or account SCIM
 // Me with opt.AccountID), stores its refresh token and records the
-// profile. host is normalised and its transport checked by the caller.
+// profile. host is normalised and its transport checked by the caller. An
+// import (no access token yet) is first proven by one refresh.
 func (m *Manager) LoginU2M(ctx context.Context, name, host string, opt LoginOptions, l U2MLogin) (Profile, bool, error) {
-	return Profile{}, false, errors.New("not implemented yet")
+	if err := ValidateName(name); err != nil {
+		return Profile{}, false, err
+	}
+	if !validAccountID(opt.AccountID) {
+		return Profile{}, false, fmt.Errorf("%w: the account id may hold only letters, digits and '-': pass the id shown in the account console", ErrBadInput)
+	}
+	if l.Token == nil || l.Token.RefreshToken == "" {
+		return Profile{}, false, fmt.Errorf("%w: %s returned no refresh token, so dbx-cred cannot keep this login: log in again with offline_access among the scopes", ErrBadInput, host)
+	}
+	if l.ClientID == "" {
+		l.ClientID = DefaultOAuthClientID
+	}
+	where := host
+	if opt.AccountID != "" {
+		where = fmt.Sprintf("%s (account %s)", host, opt.AccountID)
+	}
+	meta := registry.Profile{Name: name, Host: host, Kind: KindOAuthU2M, ClientID: l.ClientID, AccountID: opt.AccountID,
+		TokenURL: l.TokenURL, RevocationURL: l.RevocationURL, Scopes: l.Scopes,
+		Created: time.Now().UTC().Truncate(time.Second), SecretKey: newSecretKey(name), LoginID: randomHex(4),
+		Store: m.currentStore()}
+	grant := tokensource.Grant{RefreshToken: l.Token.RefreshToken, Gen: 1}
+	imported := l.Token.AccessToken == ""
+	if imported {
+		// One refresh proves the token; kept in memory until stored.
+		src := tokensource.NewRefreshToken(m.env.refreshConfig(meta), grant)
+		_, err := src.Token(ctx)
+		src.Stop()
+		if err != nil {
+			if errors.Is(err, tokensource.ErrRefreshRejected) {
+				return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s refused the refresh token (expired, revoked, or already used by another tool), so nothing was stored: run %s", where, loginCommand(meta))}
+			}
+			return Profile{}, false, fmt.Errorf("prove the refresh token with one refresh at %s (nothing was stored): %w", where, err)
+		}
+		grant = src.Grant()
+	} else {
+		now := m.env.rot.Clock.Now()
+		life := time.Until(l.Token.Expiry)
+		if in, ok := l.Token.Extra("expires_in").(float64); ok && in > 0 {
+			life = time.Duration(in) * time.Second
+		} else if l.Token.ExpiresIn > 0 {
+			life = time.Duration(l.Token.ExpiresIn) * time.Second
+		}
+		grant.Obtained, grant.Access = now, tokensource.Token{Value: l.Token.AccessToken, Expiry: now.Add(life)}
+	}
+	user, err := m.meOf(ctx, meta, grant.Access.Value)
+	if err != nil {
+		lost := ""
+		if imported {
+			lost = " The refresh that proved it rotated the other tool's copy, so that one no longer works either."
+		}
+		if errors.Is(err, workspace.ErrRejected) {
+			return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s issued an access token but rejected it at SCIM Me (is the account id right, and is the user in it?), so nothing was stored: run %s.%s", where, loginCommand(meta), lost)}
+		}
+		return Profile{}, false, fmt.Errorf("validate the OAuth access token against %s (nothing was stored.%s): %w", where, lost, err)
+	}
+	meta.UserName = user.UserName
+	return m.record(ctx, meta, encodeGrant(grant), func(o *owner) {
+		o.mu.Lock()
+		o.root, o.grant = grant.RefreshToken, &grant
+		o.mu.Unlock()
+		o.start(ctx, meta, grant.RefreshToken, tokensource.Token{})
+	}, func() {})
+}
+
+// meOf asks who owns token: SCIM Me at the workspace, or at account level.
+func (m *Manager) meOf(ctx context.Context, meta registry.Profile, token string) (workspace.User, error) {
+	if meta.AccountID == "" {
+		return m.validator.Me(ctx, meta.Host, token)
+	}
+	av, ok := m.validator.(AccountValidator)
+	if !ok {
+		return workspace.User{}, fmt.Errorf("%w: this daemon cannot validate account-level logins", ErrBadInput)
+	}
+	return av.AccountMe(ctx, meta.Host, meta.AccountID, token)
+}
+
+// refreshConfig is what a U2M profile's source needs of meta, without the
+// hooks that tie it to the store (an import's proving refresh has none).
+func (e *env) refreshConfig(meta registry.Profile) tokensource.RefreshTokenConfig {
+	scopes := meta.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{"offline_access", "all-apis"}
+	}
+	return tokensource.RefreshTokenConfig{
+		Name: meta.Name, TokenURL: meta.TokenURL, RevocationURL: meta.RevocationURL,
+		ClientID: meta.ClientID, Scopes: scopes, Clock: e.rot.Clock, Log: e.log,
+	}
+}
+
+// newRefreshSource is a U2M profile's source: each refresh is recorded in
+// the registry before it is sent, and its answer stored and read back
+// before the new access token is served.
+func (o *owner) newRefreshSource(meta registry.Profile, g tokensource.Grant) *tokensource.RefreshToken {
+	c := o.env.refreshConfig(meta)
+	c.Intent, c.Persist, c.CrashAt = o.recordRefresh, o.persistGrant, o.env.rot.CrashAt
+	return tokensource.NewRefreshToken(c, g)
+}
+
+// recordRefresh writes, before a refresh leaves, which generation it
+// presents; after one that never left, that none is in flight.
+func (o *owner) recordRefresh(_ context.Context, gen int64, inFlight bool) error {
+	o.mu.Lock()
+	switch {
+	case inFlight:
+		o.meta.RefreshInFlight = gen
+	case o.meta.RefreshInFlight == gen:
+		o.meta.RefreshInFlight = 0
+	}
+	o.mu.Unlock()
+	if err := o.env.saveMeta(); err != nil {
+		return fmt.Errorf("write the registry: %w", err)
+	}
+	return nil
+}
+
+// persistGrant stores g under the profile's key and reads it back. The key
+// is written in place (unlike a login's, which is new): no refresh starts
+// until this one's write is known to have landed, so no older grant can
+// land after a newer one.
+func (o *owner) persistGrant(ctx context.Context, g tokensource.Grant) error {
+	o.env.persistMu.RLock()
+	defer o.env.persistMu.RUnlock()
+	key, val := o.secretKey(), encodeGrant(g)
+	if err := o.env.store.Set(ctx, key, val); err != nil {
+		if !errors.Is(err, store.ErrOutcomeUnknown) {
+			return err
+		}
+		// Sent but unanswered: read back only once the call has returned,
+		// or the read could see the value from before it.
+		select {
+		case <-store.Settled(err):
+		case <-ctx.Done():
+			return fmt.Errorf("%w (still waiting for the store to answer)", err)
+		}
+	}
+	back, err := o.env.store.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read the stored refresh token back: %w", err)
+	}
+	if back != val {
+		return errors.New("read the stored refresh token back: the store returned another value")
+	}
+	o.mu.Lock()
+	o.root, o.grant = g.RefreshToken, &g
+	o.mu.Unlock()
+	return nil
+}
+
+// u2mLogoutAdvice says what a U2M logout could not do in the workspace.
+func u2mLogoutAdvice(meta registry.Profile, revoked []string) string {
+	for _, r := range revoked {
+		if strings.Contains(r, "refresh token") {
+			return "access tokens already handed out stay valid until they expire (within the hour)."
+		}
+	}
+	if meta.RevocationURL == "" {
+		return "the workspace offers no OAuth revocation endpoint, so dbx-cred could not revoke the refresh token; it is deleted from the store and no other copy of it is valid. " +
+			"Access tokens already handed out stay valid until they expire (within the hour); to end every session of this login now, revoke it in the workspace or account console."
+	}
+	return "the workspace did not confirm revoking the refresh token (see the daemon log); it is deleted from the store. To end every session of this login now, revoke it in the workspace or account console."
 }

@@ -29,6 +29,18 @@ type Profile struct {
 	// accounts console host: the Databricks account id (not secret).
 	AccountID string    `json:"account_id,omitempty"`
 	Created   time.Time `json:"created"`
+	// TokenURL, RevocationURL and Scopes are an OAuth U2M login's token
+	// endpoint, its RFC 7009 revocation endpoint (empty when the workspace
+	// names none) and the scopes it was granted: none is secret.
+	TokenURL      string   `json:"token_url,omitempty"`
+	RevocationURL string   `json:"revocation_url,omitempty"`
+	Scopes        []string `json:"scopes,omitempty"`
+	// RefreshInFlight is the generation of the U2M refresh token last
+	// presented to the token endpoint, written before the request leaves
+	// (0: none, or one known not to have left). A stored refresh token of
+	// that generation or older may have been rotated by a refresh whose
+	// answer was lost in a crash, so it is never presented again.
+	RefreshInFlight int64 `json:"refresh_in_flight,omitempty"`
 	// Mode is "rotating" (serve minted short-lived tokens) or "static".
 	Mode string `json:"mode,omitempty"`
 	// LifetimeSeconds of minted tokens, rotating mode.

@@ -242,8 +242,8 @@ func toProto(p profiles.Profile) *pb.Profile {
 	case profiles.KeyringUnavailable:
 		out.State = pb.ProfileState_PROFILE_STATE_KEYRING_UNAVAILABLE
 	}
-	// OAuth logins have no static or rotating choice: their access
-	// tokens always renew, so they have no mode.
+	// An OAuth login has no static or rotating choice: its access tokens
+	// always renew, so it has no mode.
 	if p.Kind != profiles.KindOAuthM2M && p.Kind != profiles.KindOAuthU2M {
 		out.Mode = pb.TokenMode_TOKEN_MODE_STATIC
 	}

@@ -227,6 +227,8 @@ const (
 	// An OAuth access token of a service principal (client_credentials), so
 	// the audit log tells M2M hand-outs from others.
 	TokenKind_TOKEN_KIND_OAUTH_M2M TokenKind = 4
+	// An OAuth access token of a user's login (U2M, refresh_token grant).
+	TokenKind_TOKEN_KIND_OAUTH_U2M TokenKind = 5
 )
 
 // Enum value maps for TokenKind.
@@ -237,6 +239,7 @@ var (
 		2: "TOKEN_KIND_DERIVED_PAT",
 		3: "TOKEN_KIND_OAUTH",
 		4: "TOKEN_KIND_OAUTH_M2M",
+		5: "TOKEN_KIND_OAUTH_U2M",
 	}
 	TokenKind_value = map[string]int32{
 		"TOKEN_KIND_UNSPECIFIED": 0,
@@ -244,6 +247,7 @@ var (
 		"TOKEN_KIND_DERIVED_PAT": 2,
 		"TOKEN_KIND_OAUTH":       3,
 		"TOKEN_KIND_OAUTH_M2M":   4,
+		"TOKEN_KIND_OAUTH_U2M":   5,
 	}
 )
 
@@ -3025,13 +3029,14 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x1bCREDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CREDENTIAL_KIND_PAT\x10\x01\x12\x1d\n" +
 	"\x19CREDENTIAL_KIND_OAUTH_M2M\x10\x02\x12\x1d\n" +
-	"\x19CREDENTIAL_KIND_OAUTH_U2M\x10\x03*\x87\x01\n" +
+	"\x19CREDENTIAL_KIND_OAUTH_U2M\x10\x03*\xa1\x01\n" +
 	"\tTokenKind\x12\x1a\n" +
 	"\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eTOKEN_KIND_PAT\x10\x01\x12\x1a\n" +
 	"\x16TOKEN_KIND_DERIVED_PAT\x10\x02\x12\x14\n" +
 	"\x10TOKEN_KIND_OAUTH\x10\x03\x12\x18\n" +
-	"\x14TOKEN_KIND_OAUTH_M2M\x10\x04*\xa6\x01\n" +
+	"\x14TOKEN_KIND_OAUTH_M2M\x10\x04\x12\x18\n" +
+	"\x14TOKEN_KIND_OAUTH_U2M\x10\x05*\xa6\x01\n" +
 	"\fProfileState\x12\x1d\n" +
 	"\x19PROFILE_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13PROFILE_STATE_READY\x10\x01\x12\x18\n" +

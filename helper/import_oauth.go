@@ -1,0 +1,309 @@
+package helper
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
+	"github.com/dbx-cred/dbx-cred/internal/databrickscfg"
+	"github.com/dbx-cred/dbx-cred/internal/hosturl"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+)
+
+// tokenCache is the Databricks CLI's plaintext login cache
+// (auth_storage = plaintext): {"version": 1, "tokens": {"<profile or
+// host>": {..., "refresh_token": "..."}}}. Entries stay raw so that a
+// rewrite drops only the imported ones and keeps every field of the
+// others, known to us or not.
+type tokenCache struct {
+	path   string
+	target *databrickscfg.Target // nil when the file does not exist
+	top    map[string]json.RawMessage
+	tokens map[string]json.RawMessage
+	// problem is why the file cannot be used; it is then never written.
+	problem error
+}
+
+// defaultTokenCache is where the CLI keeps its plaintext logins.
+const defaultTokenCache = "~/.databricks/token-cache.json"
+
+// tokenCachePath is --token-cache, else where the CLI keeps it; "" when
+// there is no home directory to find it in (then there is no cache: a
+// PAT import must not fail over it).
+func tokenCachePath(flagValue string, getenv func(string) string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	p, err := configPath(defaultTokenCache, getenv)
+	if err != nil {
+		return "", nil
+	}
+	return p, nil
+}
+
+func loadTokenCache(path string) *tokenCache {
+	if path == "" {
+		return &tokenCache{path: defaultTokenCache}
+	}
+	tc := &tokenCache{path: path}
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return tc
+	}
+	t, err := databrickscfg.Open(path)
+	if err != nil {
+		tc.problem = err
+		return tc
+	}
+	tc.target, tc.path = t, t.Path
+	tc.problem = tc.parse(t.Data)
+	return tc
+}
+
+func (tc *tokenCache) parse(data []byte) error {
+	if err := json.Unmarshal(data, &tc.top); err != nil || tc.top == nil {
+		return fmt.Errorf("%s is not valid JSON (%v)", tc.path, err)
+	}
+	if raw, ok := tc.top["tokens"]; ok {
+		if err := json.Unmarshal(raw, &tc.tokens); err != nil {
+			return fmt.Errorf("%s: \"tokens\" is not an object (%v)", tc.path, err)
+		}
+	}
+	return nil
+}
+
+// find returns the entry for a profile and its refresh token: the entry
+// named after the profile, else one keyed by its host, as the CLI also
+// keys them (<host>, or <host>/oidc/accounts/<id> at account level).
+func (tc *tokenCache) find(profile, host, accountID string) (key, refresh string) {
+	if r := tc.refreshToken(profile); r != "" {
+		return profile, r
+	}
+	want, err := hosturl.Normalize(host)
+	if err != nil {
+		return "", ""
+	}
+	for k := range tc.tokens {
+		h, acct := splitAccountKey(k)
+		if acct != accountID {
+			continue
+		}
+		if norm, err := hosturl.Normalize(h); err == nil && norm == want {
+			if r := tc.refreshToken(k); r != "" {
+				return k, r
+			}
+		}
+	}
+	return "", ""
+}
+
+// splitAccountKey splits "<host>/oidc/accounts/<id>" into host and id.
+func splitAccountKey(k string) (host, accountID string) {
+	k = strings.TrimRight(k, "/")
+	if i := strings.Index(k, "/oidc/accounts/"); i >= 0 {
+		return k[:i], k[i+len("/oidc/accounts/"):]
+	}
+	return k, ""
+}
+
+func (tc *tokenCache) refreshToken(key string) string {
+	var e struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	raw, ok := tc.tokens[key]
+	if !ok || json.Unmarshal(raw, &e) != nil {
+		return ""
+	}
+	return strings.TrimSpace(e.RefreshToken)
+}
+
+// without is the file's new content: the CLI's layout (two-space
+// indent), every other entry and top-level field as they were.
+func (tc *tokenCache) without(keys []string) ([]byte, error) {
+	tokens := make(map[string]json.RawMessage, len(tc.tokens))
+	for k, v := range tc.tokens {
+		tokens[k] = v
+	}
+	for _, k := range keys {
+		delete(tokens, k)
+	}
+	raw, err := json.Marshal(tokens)
+	if err != nil {
+		return nil, err
+	}
+	top := make(map[string]json.RawMessage, len(tc.top))
+	for k, v := range tc.top {
+		top[k] = v
+	}
+	top["tokens"] = raw
+	return json.MarshalIndent(top, "", "  ")
+}
+
+// removeTokenCacheEntries drops keys from the cache at path with import's
+// guarantees: a 0600 backup beside it first, then one atomic rename, so a
+// crash leaves the old file or the new one. The CLI rewrites the file on
+// every refresh, so a change between read and rename is retried on the
+// new content rather than lost. It returns the backup's path.
+func (c *cli) removeTokenCacheEntries(path string, keys []string) (string, error) {
+	for attempt := 1; ; attempt++ {
+		tc := loadTokenCache(path)
+		if path == "" {
+			return "", nil
+		}
+		if tc.problem != nil {
+			return "", tc.problem
+		}
+		present := false
+		for _, k := range keys {
+			_, ok := tc.tokens[k]
+			present = present || ok
+		}
+		if tc.target == nil || !present {
+			return "", nil
+		}
+		data, err := tc.without(keys)
+		if err != nil {
+			return "", err
+		}
+		for _, tmp := range databrickscfg.StaleTemps(tc.target.Path) {
+			os.Remove(tmp)
+		}
+		backup, err := tc.target.Backup(time.Now())
+		if err != nil {
+			return "", err
+		}
+		c.crashAt("after-cache-backup")
+		tmp, err := tc.target.WriteTemp(append(data, '\n'))
+		if err != nil {
+			os.Remove(backup)
+			return "", err
+		}
+		c.crashAt("after-cache-temp-write")
+		err = tc.target.Commit(tmp)
+		if err == nil {
+			return backup, nil
+		}
+		// Nothing of ours replaced the file: this backup only repeats it.
+		os.Remove(backup)
+		if now, rerr := os.ReadFile(tc.target.Path); attempt >= 3 || rerr != nil || bytes.Equal(now, tc.target.Data) {
+			return "", err
+		}
+	}
+}
+
+// oauthCandidate decides what import does with a profile that has no
+// token or client_secret: one the Databricks CLI logs in (auth_type =
+// databricks-cli, or no auth_type at all) takes its refresh token from
+// the CLI's cache.
+func oauthCandidate(file *databrickscfg.File, it *importItem, cache *tokenCache) {
+	authType, _ := file.Get(it.name, "auth_type")
+	authType = strings.TrimSpace(authType)
+	cliPath, _ := file.Get(it.name, "databricks_cli_path")
+	switch {
+	case authType == "databricks-cli" && strings.HasPrefix(filepath.Base(strings.TrimSpace(cliPath)), "dbx-cred"):
+		it.note = "skipped: it already uses dbx-cred (databricks_cli_path)"
+		return
+	case authType != "" && authType != "databricks-cli":
+		it.note = "skipped: no token or client_secret in the file"
+		return
+	}
+	it.cliAuth = authType == "databricks-cli"
+	acct, _ := file.Get(it.name, "account_id")
+	it.accountID = strings.TrimSpace(acct)
+	// A normalised host has no shell metacharacters (hosturl), so it
+	// needs no quotes; anything else is quoted.
+	host := quoteArg(strings.TrimSpace(it.host))
+	if norm, err := hosturl.Normalize(it.host); err == nil {
+		host = norm
+	}
+	fix := fmt.Sprintf("dbx-cred login -p %s --host %s --oauth", quoteArg(it.name), host)
+	if it.accountID != "" {
+		fix += " --account-id " + quoteArg(it.accountID)
+	}
+	switch {
+	case strings.TrimSpace(it.host) == "" && it.cliAuth:
+		it.err = fmt.Errorf("it has auth_type = databricks-cli but no host: add host = <workspace URL> to [%s]", it.name)
+	case strings.TrimSpace(it.host) == "":
+		it.note = "skipped: no token or client_secret in the file"
+	case cache.problem != nil && it.cliAuth:
+		it.err = fmt.Errorf("the Databricks CLI's login cache cannot be read: %v; it was left as it is: fix or remove it, or log in anew with %s", cache.problem, fix)
+	case cache.problem != nil:
+		it.note = "skipped: no token or client_secret in the file, and the Databricks CLI's login cache cannot be read (see above)"
+	default:
+		it.oauthKey, it.refresh = cache.find(it.name, it.host, it.accountID)
+		if it.oauthKey == "" {
+			it.note = fmt.Sprintf("skipped: no token or client_secret in the file, and no Databricks CLI login for it in %s; "+
+				"if the CLI logged it in, it keeps the login in the OS keyring (auth_storage = secure, the CLI's default), "+
+				"which dbx-cred's helper does not read: log in with %s", cache.path, fix)
+		}
+	}
+}
+
+// importOAuthOne moves one profile's refresh token from the CLI's cache
+// into the daemon, then edits the profile as importOne does. The cache
+// entry itself is removed afterwards, for all profiles at once.
+func (c *cli) importOAuthOne(file *databrickscfg.File, it *importItem, via, cliPath string, insecure bool) error {
+	if err := cleartextRefused(it.host, insecure); err != nil {
+		return err
+	}
+	var resp *pb.LoginResponse
+	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
+		var err error
+		resp, err = client.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
+			RefreshToken: it.refresh, InsecureHttp: insecure})
+		if grpcwire.CodeOf(err) == grpcwire.Unimplemented {
+			return &exitError{code: exitFailure, msg: "this dbx-credd cannot import OAuth logins (ImportOAuth is unimplemented): upgrade dbx-credd"}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	it.user = resp.GetProfile().GetUserName()
+	c.crashAt("after-oauth-import")
+	return c.pointAtDaemon(file, it, "", via, cliPath, false)
+}
+
+// finishOAuthImports removes the imported logins' entries from the CLI's
+// cache, before their profiles are rewritten. Their refresh tokens are dead
+// (superseded by the daemon's), but the CLI would still present one, and a
+// superseded refresh token presented again gets the whole login revoked,
+// the daemon's copy included.
+func (c *cli) finishOAuthImports(cachePath string, items []*importItem) error {
+	var keys, names []string
+	for _, it := range items {
+		if it.done && it.oauthKey != "" {
+			keys, names = append(keys, it.oauthKey), append(names, it.name)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	backup, err := c.removeTokenCacheEntries(cachePath, keys)
+	if err != nil {
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("import: %v; the logins of %s are in dbx-credd, but %s still holds their dead refresh tokens "+
+			"(entries %s): remove those entries yourself, or run the import again, before the Databricks CLI uses them",
+			err, strings.Join(names, ", "), cachePath, strings.Join(quoteKeys(keys), ", "))}
+	}
+	c.crashAt("after-cache-rename")
+	if backup != "" {
+		fmt.Fprintf(c.io.Stdout, "Removed %s from %s.\n", strings.Join(quoteKeys(keys), ", "), printable(cachePath))
+		fmt.Fprintf(c.io.Stderr, "WARNING: the backup %s holds the Databricks CLI's other logins' refresh tokens in clear: delete it once all works.\n", backup)
+	}
+	return nil
+}
+
+func quoteKeys(keys []string) []string {
+	q := make([]string, len(keys))
+	for i, k := range keys {
+		q[i] = fmt.Sprintf("%q", printable(k))
+	}
+	return q
+}
