@@ -23,6 +23,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/oauthlogin"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/wsemu"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
@@ -75,7 +76,9 @@ func newOAuthWorldAs(t *testing.T, signedIn string, n int, opt OAuthOptions, emu
 	w.ws = httptest.NewServer(w.emu)
 	t.Cleanup(w.ws.Close)
 	log := slog.New(slog.NewTextHandler(w.log, nil))
-	m, err := profiles.New(filepath.Join(t.TempDir(), "p.json"), store.NewMemory(), okValidator{}, profiles.Rotation{}, log)
+	// The real workspace client, so SCIM Me (and account SCIM Me) answer
+	// from the emulator for the tokens the login obtained.
+	m, err := profiles.New(filepath.Join(t.TempDir(), "p.json"), store.NewMemory(), workspace.New(10*time.Second), profiles.Rotation{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
