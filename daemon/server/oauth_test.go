@@ -161,15 +161,6 @@ func browse(t *testing.T, u string) string {
 	return string(body)
 }
 
-// skipUntilLoginU2M skips once the flow has reached the profile manager,
-// while profiles.LoginU2M is still its stub.
-func skipUntilLoginU2M(t *testing.T, err error) {
-	t.Helper()
-	if err != nil && strings.Contains(err.Error(), "not implemented") {
-		t.Skip("needs profiles.LoginU2M")
-	}
-}
-
 func TestOAuthLoginBeginAwait(t *testing.T) {
 	w := newOAuthWorld(t, 3, OAuthOptions{})
 	resp := w.begin(t, "dev")
@@ -196,7 +187,6 @@ func TestOAuthLoginBeginAwait(t *testing.T) {
 	if logged := w.log.String(); strings.Contains(logged, u.Query().Get("state")) || strings.Contains(logged, "code_challenge") {
 		t.Errorf("the log carries the authorize URL:\n%s", logged)
 	}
-	skipUntilLoginU2M(t, err)
 	if err != nil {
 		t.Fatalf("AwaitOAuthLogin: %v", err)
 	}
@@ -340,7 +330,6 @@ func TestOAuthBeginAccountLevel(t *testing.T) {
 	if s := w.emu.OAuthStats(); s.CodeExchanges != 1 {
 		t.Errorf("stats %+v", s)
 	}
-	skipUntilLoginU2M(t, err)
 	if err != nil {
 		t.Fatalf("AwaitOAuthLogin: %v", err)
 	}
@@ -372,7 +361,6 @@ func TestImportOAuth(t *testing.T) {
 	if strings.Contains(w.log.String(), tok.RefreshToken) || (err != nil && strings.Contains(err.Error(), tok.RefreshToken)) {
 		t.Error("the refresh token reached the log or the error")
 	}
-	skipUntilLoginU2M(t, err)
 	if err != nil {
 		t.Fatalf("ImportOAuth: %v", err)
 	}
@@ -397,6 +385,30 @@ func TestOAuthCodes(t *testing.T) {
 	for err, want := range cases {
 		if got := Code(errors.Join(errors.New("x"), err)); got != want {
 			t.Errorf("Code(%v) = %v, want %v", err, got, want)
+		}
+	}
+}
+
+// Discovery's revocation_endpoint reaches the profile, so logout revokes
+// the login at the workspace (and without one, revokes nothing there).
+func TestOAuthLogoutRevokes(t *testing.T) {
+	for _, withRevocation := range []bool{true, false} {
+		var opts []wsemu.Option
+		if withRevocation {
+			opts = append(opts, wsemu.WithOAuthRevocation())
+		}
+		w := newOAuthWorld(t, 3, OAuthOptions{}, opts...)
+		resp := w.begin(t, "dev")
+		browse(t, resp.GetAuthorizeUrl())
+		if _, err := w.s.AwaitOAuthLogin(t.Context(), &pb.AwaitOAuthLoginRequest{LoginId: resp.GetLoginId()}); err != nil {
+			t.Fatalf("AwaitOAuthLogin: %v", err)
+		}
+		out, err := w.s.Logout(t.Context(), &pb.LogoutRequest{Profile: "dev"})
+		if err != nil {
+			t.Fatalf("Logout: %v", err)
+		}
+		if got := w.emu.OAuthStats().Revocations; got != map[bool]int{true: 1, false: 0}[withRevocation] {
+			t.Errorf("revocation endpoint %v: %d revocations at the workspace (logout said %v)", withRevocation, got, out.GetRevoked())
 		}
 	}
 }
