@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/databricks/databricks-sdk-go"
+	"github.com/databricks/databricks-sdk-go/client"
+	"github.com/databricks/databricks-sdk-go/config"
 
 	"github.com/dbx-cred/dbx-cred/internal/wsemu"
 )
@@ -244,6 +246,7 @@ func TestU2MRenewalUnderLoad(t *testing.T) {
 		t.Errorf("client: %v", err)
 	}
 	st := w.emu.OAuthStats()
+	t.Logf("forty forced refreshes cost %d; over the minute: %+v", forced, st)
 	if forced > 1 {
 		t.Errorf("forty forced refreshes cost %d refreshes, want at most one", forced)
 	}
@@ -293,8 +296,11 @@ func TestU2MSurvivesKill9(t *testing.T) {
 		for {
 			w.helper("", "token", "-p", "dev")
 			select {
-			case <-w.daemonExited:
+			case err := <-w.daemonExited:
 				w.daemon = nil
+				if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 99 {
+					t.Fatalf("the daemon exited with %v, not the test hook's 99 at %s", err, point)
+				}
 				return
 			case <-time.After(500 * time.Millisecond):
 			}
@@ -318,6 +324,8 @@ func TestU2MSurvivesKill9(t *testing.T) {
 	works("after SIGKILL")
 	if st := w.emu.OAuthStats(); st.Refreshes < 3 {
 		t.Fatalf("stats %+v: the crashes did not come during renewals", st)
+	} else {
+		t.Logf("after three deaths: %+v", st)
 	}
 
 	// The window no crash can be safe in: the answer is lost.
@@ -482,5 +490,50 @@ func TestU2MImportCLITokenCache(t *testing.T) {
 		if rt != otherRT {
 			w.assertNoSecretOnDisk(rt)
 		}
+	}
+}
+
+// TestSDKAccountClientThroughBothHooks: the real Go SDK as an account
+// client (host, account id) authenticates through the metadata-service and
+// the databricks_cli_path hooks with an account-level U2M profile, and the
+// account API takes its token as the user.
+func TestSDKAccountClientThroughBothHooks(t *testing.T) {
+	const accountID = "0d1e2f3a-acct"
+	w := u2mWorld(t, wsemu.WithAccountID(accountID))
+	w.oauthLogin("acct", "--account-id", accountID)
+	murl := strings.TrimSpace(w.mustHelper("", "metadata-url", "-p", "acct"))
+	cliHookEnv(t, w, "")
+	for name, cfg := range map[string]*config.Config{
+		"metadata-service": {Host: w.srv.URL, AccountID: accountID, AuthType: "metadata-service", MetadataServiceURL: murl},
+		"databricks-cli":   {Host: w.srv.URL, AccountID: accountID, AuthType: "databricks-cli", DatabricksCliPath: built.helper},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg.RetryTimeoutSeconds = 20
+			c, err := client.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			var me struct {
+				UserName string `json:"userName"`
+			}
+			if err := c.Do(ctx, http.MethodGet, wsemu.AccountMePath(accountID), nil, nil, nil, &me); err != nil || me.UserName != w.user {
+				t.Fatalf("account SCIM Me through %s: %q, %v", name, me.UserName, err)
+			}
+		})
+	}
+	var audit []struct{ Profile, Kind, Channel string }
+	if err := json.Unmarshal([]byte(w.mustHelper("", "audit", "--json")), &audit); err != nil {
+		t.Fatal(err)
+	}
+	channels := map[string]bool{}
+	for _, a := range audit {
+		if a.Profile == "acct" {
+			channels[a.Channel] = true
+		}
+	}
+	if !channels["cli"] || !channels["metadata"] {
+		t.Fatalf("the account profile's tokens went out through %v, want both hooks", channels)
 	}
 }

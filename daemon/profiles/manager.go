@@ -553,6 +553,15 @@ func (o *owner) tokenError(scopes []string, src tokensource.Source, err error) e
 		o.setState(NeedsLogin, msg)
 		return &kindError{kind: ErrNeedsLogin, msg: msg}
 	}
+	if errors.Is(err, tokensource.ErrRefreshRejected) || errors.Is(err, tokensource.ErrRefreshUnknown) {
+		why := "the workspace refused its refresh token (expired, revoked, or its login revoked after a reuse)"
+		if errors.Is(err, tokensource.ErrRefreshUnknown) {
+			why = "a refresh got no answer after it was sent, so the workspace may have rotated its refresh token, and presenting the old one again would revoke the whole login"
+		}
+		msg := fmt.Sprintf("profile %q needs a new login: %s: run %s", name, why, loginCommand(o.snapshot()))
+		o.setState(NeedsLogin, msg)
+		return &kindError{kind: ErrNeedsLogin, msg: msg}
+	}
 	var ae *workspace.APIError
 	if errors.As(err, &ae) && ae.Code == "QUOTA_EXCEEDED" {
 		return fmt.Errorf("%w: the workspace holds the most tokens it allows for this user, so no new one could be minted for profile %q: "+

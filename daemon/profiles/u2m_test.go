@@ -267,3 +267,27 @@ func TestU2MLogoutSaysWhatItCouldNotRevoke(t *testing.T) {
 		t.Fatalf("store keys %v", keys)
 	}
 }
+
+// invalid_grant (here: the login revoked in the workspace) puts the
+// profile in needs-login, with a message naming the login command.
+func TestU2MRefusedRefreshTokenNeedsLogin(t *testing.T) {
+	ctx := context.Background()
+	w := newU2MWorld(t, wsemu.WithOAuthAccessLifetime(8*time.Second))
+	m := w.manager(t)
+	defer m.Unload(context.Background())
+	access, rt := w.emu.IssueOAuthLogin(u2mUser, "")
+	if _, _, err := m.LoginU2M(ctx, "dev", w.host, LoginOptions{}, U2MLogin{
+		TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{AccessToken: access, RefreshToken: rt, ExpiresIn: 8},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.emu.RevokeOAuthFamily(rt)
+	time.Sleep(2100 * time.Millisecond)
+	_, err := m.Token(ctx, TokenRequest{Profile: "dev", ForceRefresh: true})
+	if !errors.Is(err, ErrNeedsLogin) || !strings.Contains(err.Error(), "dbx-cred login -p dev --host "+w.host+" --oauth") {
+		t.Fatalf("err %v", err)
+	}
+	if p := m.List()[0]; p.State != NeedsLogin {
+		t.Fatalf("state %v", p.State)
+	}
+}
