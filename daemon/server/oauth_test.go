@@ -412,3 +412,23 @@ func TestOAuthLogoutRevokes(t *testing.T) {
 		}
 	}
 }
+
+// ReportRejected finds an account-level profile by host and account id,
+// as GetToken does: a report naming another account reaches no profile.
+func TestReportRejectedUsesTheAccountID(t *testing.T) {
+	w := newOAuthWorld(t, 3, OAuthOptions{}, wsemu.WithAccountID("acc-1"))
+	resp, err := w.s.BeginOAuthLogin(t.Context(), &pb.BeginOAuthLoginRequest{Profile: "acct", Host: w.ws.URL, AccountId: "acc-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	browse(t, resp.GetAuthorizeUrl())
+	if _, err := w.s.AwaitOAuthLogin(t.Context(), &pb.AwaitOAuthLoginRequest{LoginId: resp.GetLoginId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.s.ReportRejected(t.Context(), &pb.ReportRejectedRequest{Host: w.ws.URL, AccountId: "acc-2", AccessToken: "x"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("a report for another account: %v, want NotFound", err)
+	}
+	if _, err := w.s.ReportRejected(t.Context(), &pb.ReportRejectedRequest{Host: w.ws.URL, AccountId: "acc-1", AccessToken: "x"}); err != nil {
+		t.Fatalf("a report for the profile's account: %v", err)
+	}
+}

@@ -1965,7 +1965,10 @@ type ReportRejectedRequest struct {
 	// serves and ignores stale reports.
 	AccessToken string `protobuf:"bytes,2,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
 	// Alternative to profile, as in GetTokenRequest.
-	Host          string `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	Host string `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	// With host: the account id, so two account-level profiles on one
+	// accounts host are told apart, as in GetTokenRequest.
+	AccountId     string `protobuf:"bytes,4,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2017,6 +2020,13 @@ func (x *ReportRejectedRequest) GetAccessToken() string {
 func (x *ReportRejectedRequest) GetHost() string {
 	if x != nil {
 		return x.Host
+	}
+	return ""
+}
+
+func (x *ReportRejectedRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
 	}
 	return ""
 }
@@ -2952,11 +2962,13 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x0eRotateResponse\x12-\n" +
 	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12(\n" +
 	"\x10old_root_revoked\x18\x02 \x01(\bR\x0eoldRootRevoked\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"h\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x87\x01\n" +
 	"\x15ReportRejectedRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12!\n" +
 	"\faccess_token\x18\x02 \x01(\tR\vaccessToken\x12\x12\n" +
-	"\x04host\x18\x03 \x01(\tR\x04host\"2\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x04 \x01(\tR\taccountId\"2\n" +
 	"\x16ReportRejectedResponse\x12\x18\n" +
 	"\arenewed\x18\x01 \x01(\bR\arenewed\"F\n" +
 	"\x12MetadataURLRequest\x12\x18\n" +
