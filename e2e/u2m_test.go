@@ -537,3 +537,45 @@ func TestSDKAccountClientThroughBothHooks(t *testing.T) {
 		t.Fatalf("the account profile's tokens went out through %v, want both hooks", channels)
 	}
 }
+
+// TestU2MImportSurvivesACrashAtEachStep: the helper dies (as by kill -9)
+// at each step of taking over a CLI login; a plain re-run completes the
+// import, and no step ever gets the refresh token presented twice (which
+// would make the workspace revoke the login the daemon holds).
+func TestU2MImportSurvivesACrashAtEachStep(t *testing.T) {
+	requireTools(t, "secret-tool")
+	for _, step := range []string{"after-oauth-import", "after-cache-backup", "after-cache-temp-write", "after-cache-rename", "after-rename"} {
+		t.Run(step, func(t *testing.T) {
+			w, path := importWorld(t, func(w *world) string {
+				return "[cli]\nhost = " + w.srv.URL + "\nauth_type = databricks-cli\n"
+			})
+			access, rt := w.emu.IssueOAuthLogin(w.user, "")
+			cache := filepath.Join(w.env["HOME"], ".databricks", "token-cache.json")
+			os.MkdirAll(filepath.Dir(cache), 0o700)
+			b, _ := json.Marshal(map[string]any{"version": 1, "tokens": map[string]any{"cli": map[string]any{
+				"access_token": access, "token_type": "Bearer", "refresh_token": rt, "expiry": time.Now().Add(time.Hour).Format(time.RFC3339)}}})
+			if err := os.WriteFile(cache, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			w.env["DBX_CRED_TEST_CRASH_AT"] = step
+			_, errOut, code := w.helper("", "import", "--all")
+			delete(w.env, "DBX_CRED_TEST_CRASH_AT")
+			if code != 99 {
+				t.Fatalf("import with the hook at %s: exit %d, want 99: %s", step, code, errOut)
+			}
+			out, errOut, code := w.helper("", "import", "--all")
+			// After the last rename the import was complete: nothing is left.
+			if code != 0 || !strings.Contains(out, "[cli] imported") && step != "after-rename" {
+				t.Fatalf("re-run after %s: exit %d\n%s%s", step, code, out, errOut)
+			}
+			if got := readFile(t, cache); strings.Contains(got, rt) || strings.Contains(got, `"cli"`) {
+				t.Fatalf("the cache still holds the entry: %s", got)
+			}
+			if got := readFile(t, path); !strings.Contains(got, "auth_type = metadata-service") || strings.Contains(got, "databricks-cli") {
+				t.Fatalf("profile not rewritten:\n%s", got)
+			}
+			wantMe(t, &databricks.Config{Profile: "cli"}, w.user)
+			w.noReuse()
+		})
+	}
+}

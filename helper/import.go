@@ -85,10 +85,14 @@ type importItem struct {
 	// databricks-cli, so it is surely an OAuth login.
 	oauthKey, refresh, accountID string
 	cliAuth                      bool
-	note                         string // why it is skipped; empty when it is imported
-	err                          error  // why the import failed
-	user                         string
-	done                         bool
+	// resumable: a CLI OAuth login with no entry left in the cache, which
+	// an earlier import may have moved into the daemon before a crash
+	// stopped it short of rewriting the profile; resumed: it had.
+	resumable, resumed bool
+	note               string // why it is skipped; empty when it is imported
+	err                error  // why the import failed
+	user               string
+	done               bool
 }
 
 func runImport(c *cli, args []string) error {
@@ -142,7 +146,7 @@ func runImport(c *cli, args []string) error {
 	}
 	todo := 0
 	for _, it := range items {
-		if it.note == "" && it.err == nil {
+		if (it.note == "" || it.resumable) && it.err == nil {
 			todo++
 		}
 	}
@@ -173,7 +177,10 @@ func runImport(c *cli, args []string) error {
 		}
 	}
 	for _, it := range items {
-		if it.note != "" || it.err != nil {
+		if it.resumable && it.err == nil {
+			c.resumeOAuthImport(file, it, *via, cliPath)
+		}
+		if it.note != "" || it.err != nil || it.resumed {
 			continue
 		}
 		if it.oauthKey != "" {
@@ -301,7 +308,7 @@ func (c *cli) pointAtDaemon(file *databrickscfg.File, it *importItem, secretKey,
 	if !keep && secretKey != "" {
 		g.Delete(it.name, secretKey)
 	}
-	if it.oauthKey != "" {
+	if it.oauthKey != "" || it.resumed {
 		// Every auth_type = databricks-cli line goes, not only the one
 		// the SDKs read: the CLI itself must not read this profile as its
 		// own login any more.
@@ -431,6 +438,9 @@ func (c *cli) printResults(items []*importItem, cachePath string) {
 			fmt.Fprintf(c.io.Stdout, "[%s] The CLI's copy of that refresh token in %s is now dead: refresh tokens rotate, and dbx-credd's first refresh superseded it. "+
 				"Do not run \"databricks auth login\" for this profile: dbx-cred does not need it, and it would put auth_type = databricks-cli back.\n",
 				printable(it.name), printable(cachePath))
+		case it.done && it.resumed:
+			fmt.Fprintf(c.io.Stdout, "[%s] imported: an earlier import had already moved this login into dbx-credd (%s as %s, oauth-u2m); the profile now points at it.\n",
+				printable(it.name), printable(it.host), printable(it.user))
 		case it.done && it.clientID != "":
 			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as service principal %s; the client secret is in the store.\n", printable(it.name), printable(it.host), printable(it.user))
 		case it.done:

@@ -239,6 +239,7 @@ func oauthCandidate(file *databrickscfg.File, it *importItem, cache *tokenCache)
 	default:
 		it.oauthKey, it.refresh = cache.find(it.name, it.host, it.accountID)
 		if it.oauthKey == "" {
+			it.resumable = true
 			it.note = fmt.Sprintf("skipped: no token or client_secret in the file, and no Databricks CLI login for it in %s; "+
 				"if the CLI logged it in, it keeps the login in the OS keyring (auth_storage = secure, the CLI's default), "+
 				"which dbx-cred's helper does not read: log in with %s", cache.path, fix)
@@ -306,4 +307,27 @@ func quoteKeys(keys []string) []string {
 		q[i] = fmt.Sprintf("%q", printable(k))
 	}
 	return q
+}
+
+// resumeOAuthImport finishes an import a crash cut short after the CLI's
+// cache lost the entry but before the profile was rewritten: the daemon
+// then already holds the login (an oauth-u2m profile of that name and
+// host), and only the rewrite is left. Anything else keeps its note.
+func (c *cli) resumeOAuthImport(file *databrickscfg.File, it *importItem, via, cliPath string) {
+	list, err := c.listProfiles()
+	if err != nil {
+		return
+	}
+	host, err := hosturl.Normalize(it.host)
+	if err != nil {
+		return
+	}
+	for _, p := range list {
+		if p.GetName() == it.name && p.GetKind() == pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M &&
+			p.GetHost() == host && p.GetAccountId() == it.accountID {
+			it.note, it.resumed, it.user = "", true, p.GetUserName()
+			it.err = c.pointAtDaemon(file, it, "", via, cliPath, false)
+			return
+		}
+	}
 }

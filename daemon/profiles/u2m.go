@@ -2,6 +2,8 @@ package profiles
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +80,10 @@ func (m *Manager) LoginU2M(ctx context.Context, name, host string, opt LoginOpti
 	grant := tokensource.Grant{RefreshToken: l.Token.RefreshToken, Gen: 1}
 	imported := l.Token.AccessToken == ""
 	if imported {
+		meta.ImportedFrom = refreshDigest(l.Token.RefreshToken)
+		if p, ok := m.importedAlready(meta); ok {
+			return p, false, nil
+		}
 		// One refresh proves the token; kept in memory until stored.
 		src := tokensource.NewRefreshToken(m.env.refreshConfig(meta), grant)
 		_, err := src.Token(ctx)
@@ -117,6 +123,30 @@ func (m *Manager) LoginU2M(ctx context.Context, name, host string, opt LoginOpti
 		o.mu.Unlock()
 		o.start(ctx, meta, grant.RefreshToken, tokensource.Token{})
 	}, func() {})
+}
+
+// refreshDigest names a refresh token without revealing it.
+func refreshDigest(rt string) string {
+	sum := sha256.Sum256([]byte(rt))
+	return hex.EncodeToString(sum[:16])
+}
+
+// importedAlready finds the profile an earlier import made from the same
+// refresh token: that token is superseded, and must not be presented
+// again. The profile must be the same name, host and account.
+func (m *Manager) importedAlready(meta registry.Profile) (Profile, bool) {
+	m.mu.RLock()
+	o := m.owners[meta.Name]
+	m.mu.RUnlock()
+	if o == nil {
+		return Profile{}, false
+	}
+	p := o.snapshot()
+	if p.Kind != KindOAuthU2M || p.ImportedFrom != meta.ImportedFrom || p.Host != meta.Host || p.AccountID != meta.AccountID {
+		return Profile{}, false
+	}
+	m.env.log.Info("import of a refresh token this profile was imported from: answered from the profile", "profile", meta.Name)
+	return o.view(), true
 }
 
 // meOf asks who owns token: SCIM Me at the workspace, or at account level.

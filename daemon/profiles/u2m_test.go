@@ -291,3 +291,33 @@ func TestU2MRefusedRefreshTokenNeedsLogin(t *testing.T) {
 		t.Fatalf("state %v", p.State)
 	}
 }
+
+// An import rerun with the same (now superseded) refresh token, as after a
+// crash that left it in the CLI's cache, is answered from the profile the
+// first import made, without presenting it: a reuse would revoke the login.
+func TestU2MImportRerunDoesNotReuse(t *testing.T) {
+	ctx := context.Background()
+	w := newU2MWorld(t)
+	m := w.manager(t)
+	defer m.Unload(context.Background())
+	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
+	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
+	first, _, err := m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, replaced, err := m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp)
+	if err != nil || replaced || again.LoginID != first.LoginID {
+		t.Fatalf("rerun: %+v replaced=%v err=%v", again, replaced, err)
+	}
+	if st := w.emu.OAuthStats(); st.Reuses != 0 || st.FamiliesRevoked != 0 || st.Refreshes != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	reg, _ := os.ReadFile(w.path)
+	if strings.Contains(string(reg), cliCopy) {
+		t.Fatal("the registry holds the refresh token itself")
+	}
+	if _, err := m.Token(ctx, TokenRequest{Profile: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+}

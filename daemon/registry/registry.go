@@ -41,6 +41,14 @@ type Profile struct {
 	// that generation or older may have been rotated by a refresh whose
 	// answer was lost in a crash, so it is never presented again.
 	RefreshInFlight int64 `json:"refresh_in_flight,omitempty"`
+	// ImportedFrom is, for a U2M login imported from another tool, a
+	// digest (truncated SHA-256) of the refresh token it was imported
+	// from, which the import's proving refresh superseded. Presenting that
+	// one again would make the workspace revoke the whole login, so an
+	// import of it (say, rerun after a crash left it in the other tool's
+	// cache) is answered from this profile instead. A digest of a dead,
+	// random token says nothing of any live one.
+	ImportedFrom string `json:"imported_from,omitempty"`
 	// Mode is "rotating" (serve minted short-lived tokens) or "static".
 	Mode string `json:"mode,omitempty"`
 	// LifetimeSeconds of minted tokens, rotating mode.
