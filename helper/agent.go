@@ -91,10 +91,10 @@ func (a agent) BeginOAuthLogin(ctx context.Context, in *pb.BeginOAuthLoginReques
 	return invoke[pb.BeginOAuthLoginResponse](ctx, a, "BeginOAuthLogin", in)
 }
 
-func (a agent) AwaitOAuthLogin(ctx context.Context, in *pb.AwaitOAuthLoginRequest) (*pb.LoginResponse, error) {
-	return invoke[pb.LoginResponse](ctx, a, "AwaitOAuthLogin", in)
+func (a agent) AwaitOAuthLogin(ctx context.Context, in *pb.AwaitOAuthLoginRequest) (*pb.AwaitOAuthLoginResponse, error) {
+	return invoke[pb.AwaitOAuthLoginResponse](ctx, a, "AwaitOAuthLogin", in)
 }
 
-func (a agent) ImportOAuth(ctx context.Context, in *pb.ImportOAuthRequest) (*pb.LoginResponse, error) {
-	return invoke[pb.LoginResponse](ctx, a, "ImportOAuth", in)
+func (a agent) ImportOAuth(ctx context.Context, in *pb.ImportOAuthRequest) (*pb.ImportOAuthResponse, error) {
+	return invoke[pb.ImportOAuthResponse](ctx, a, "ImportOAuth", in)
 }

@@ -134,7 +134,7 @@ func (f *fakeDaemon) BeginOAuthLogin(_ context.Context, req *pb.BeginOAuthLoginR
 
 // AwaitOAuthLogin finishes when the test closes oauthFinish, and records
 // a call that ended first: for the daemon that cancels the login.
-func (f *fakeDaemon) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLoginRequest) (*pb.LoginResponse, error) {
+func (f *fakeDaemon) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLoginRequest) (*pb.AwaitOAuthLoginResponse, error) {
 	f.mu.Lock()
 	var begin *pb.BeginOAuthLoginRequest
 	if n := len(f.oauthBegins); n > 0 {
@@ -144,7 +144,7 @@ func (f *fakeDaemon) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLogi
 	f.mu.Unlock()
 	select {
 	case <-f.oauthFinish:
-		return &pb.LoginResponse{Profile: &pb.Profile{Name: begin.GetProfile(), Host: begin.GetHost(), AccountId: begin.GetAccountId(),
+		return &pb.AwaitOAuthLoginResponse{Profile: &pb.Profile{Name: begin.GetProfile(), Host: begin.GetHost(), AccountId: begin.GetAccountId(),
 			UserName: "someone@example.com", Kind: pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M}}, nil
 	case <-ctx.Done():
 		f.with(func(f *fakeDaemon) { closeOnce(f.oauthCancelled) })
@@ -154,7 +154,7 @@ func (f *fakeDaemon) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLogi
 
 // ImportOAuth records the request and accepts it (as a profile that
 // ListProfiles then shows ready) unless importFails names the profile.
-func (f *fakeDaemon) ImportOAuth(_ context.Context, req *pb.ImportOAuthRequest) (*pb.LoginResponse, error) {
+func (f *fakeDaemon) ImportOAuth(_ context.Context, req *pb.ImportOAuthRequest) (*pb.ImportOAuthResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.oauthImports = append(f.oauthImports, req)
@@ -162,7 +162,7 @@ func (f *fakeDaemon) ImportOAuth(_ context.Context, req *pb.ImportOAuthRequest) 
 		return nil, err
 	}
 	f.logins = append(f.logins, &pb.LoginRequest{Profile: req.GetProfile(), Host: req.GetHost()})
-	return &pb.LoginResponse{Profile: &pb.Profile{Name: req.GetProfile(), Host: req.GetHost(), AccountId: req.GetAccountId(),
+	return &pb.ImportOAuthResponse{Profile: &pb.Profile{Name: req.GetProfile(), Host: req.GetHost(), AccountId: req.GetAccountId(),
 		UserName: "someone@example.com", Kind: pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M}}, nil
 }
 

@@ -254,7 +254,7 @@ func (c *cli) importOAuthOne(file *databrickscfg.File, it *importItem, via, cliP
 	if err := cleartextRefused(it.host, insecure); err != nil {
 		return err
 	}
-	var resp *pb.LoginResponse
+	var resp *pb.ImportOAuthResponse
 	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,

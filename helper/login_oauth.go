@@ -63,7 +63,7 @@ func (c *cli) loginOAuth(req *pb.BeginOAuthLoginRequest, noBrowser bool) error {
 	if d := begin.GetDeadline(); d.IsValid() {
 		wait = time.Until(d.AsTime()) + oauthLoginSlack
 	}
-	var resp *pb.LoginResponse
+	var resp *pb.AwaitOAuthLoginResponse
 	err = c.callWithin(ctx, max(wait, oauthLoginSlack), func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.AwaitOAuthLogin(ctx, &pb.AwaitOAuthLoginRequest{LoginId: begin.GetLoginId()})
@@ -75,7 +75,7 @@ func (c *cli) loginOAuth(req *pb.BeginOAuthLoginRequest, noBrowser bool) error {
 	if err != nil {
 		return err
 	}
-	c.printLogin(resp)
+	c.printLogin(&pb.LoginResponse{Profile: resp.GetProfile(), Replaced: resp.GetReplaced()})
 	return nil
 }
 

@@ -208,7 +208,7 @@ func (s *Server) BeginOAuthLogin(ctx context.Context, req *pb.BeginOAuthLoginReq
 
 // AwaitOAuthLogin implements AgentService. The login ends with this call:
 // when the helper goes away first, its context ends, and so does the login.
-func (s *Server) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLoginRequest) (*pb.LoginResponse, error) {
+func (s *Server) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLoginRequest) (*pb.AwaitOAuthLoginResponse, error) {
 	const op = "await oauth login"
 	id := req.GetLoginId()
 	p, err := s.logins.take(id)
@@ -229,11 +229,11 @@ func (s *Server) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLoginReq
 	}
 	s.log.Info("OAuth login finished", append([]any{"profile", p.profile, "host", p.host, "account_id", p.opt.AccountID,
 		"login_id", id, "user", prof.UserName, "replaced", replaced}, peerAttrs(ctx)...)...)
-	return &pb.LoginResponse{Profile: toProto(prof), Replaced: replaced}, nil
+	return &pb.AwaitOAuthLoginResponse{Profile: toProto(prof), Replaced: replaced}, nil
 }
 
 // ImportOAuth implements AgentService.
-func (s *Server) ImportOAuth(ctx context.Context, req *pb.ImportOAuthRequest) (*pb.LoginResponse, error) {
+func (s *Server) ImportOAuth(ctx context.Context, req *pb.ImportOAuthRequest) (*pb.ImportOAuthResponse, error) {
 	const op = "import oauth"
 	name, accountID := req.GetProfile(), req.GetAccountId()
 	host, err := oauthTarget(name, req.GetHost(), accountID, req.GetInsecureHttp())
@@ -262,7 +262,7 @@ func (s *Server) ImportOAuth(ctx context.Context, req *pb.ImportOAuthRequest) (*
 	}
 	s.log.Info("OAuth login imported", append([]any{"profile", name, "host", host, "account_id", accountID,
 		"user", prof.UserName, "replaced", replaced}, peerAttrs(ctx)...)...)
-	return &pb.LoginResponse{Profile: toProto(prof), Replaced: replaced}, nil
+	return &pb.ImportOAuthResponse{Profile: toProto(prof), Replaced: replaced}, nil
 }
 
 // oauthTarget checks a U2M request's profile name, host and account id

@@ -2749,6 +2749,59 @@ func (x *AwaitOAuthLoginRequest) GetLoginId() string {
 	return ""
 }
 
+type AwaitOAuthLoginResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile *Profile               `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// True when an existing profile was replaced.
+	Replaced      bool `protobuf:"varint,2,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AwaitOAuthLoginResponse) Reset() {
+	*x = AwaitOAuthLoginResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AwaitOAuthLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AwaitOAuthLoginResponse) ProtoMessage() {}
+
+func (x *AwaitOAuthLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AwaitOAuthLoginResponse.ProtoReflect.Descriptor instead.
+func (*AwaitOAuthLoginResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *AwaitOAuthLoginResponse) GetProfile() *Profile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *AwaitOAuthLoginResponse) GetReplaced() bool {
+	if x != nil {
+		return x.Replaced
+	}
+	return false
+}
+
 // ImportOAuthRequest hands the daemon a refresh token another tool kept in
 // plaintext (the Databricks CLI's token-cache.json). The daemon proves it
 // with one refresh (so the tool's copy is dead from then on, as refresh
@@ -2769,7 +2822,7 @@ type ImportOAuthRequest struct {
 
 func (x *ImportOAuthRequest) Reset() {
 	*x = ImportOAuthRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2781,7 +2834,7 @@ func (x *ImportOAuthRequest) String() string {
 func (*ImportOAuthRequest) ProtoMessage() {}
 
 func (x *ImportOAuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2794,7 +2847,7 @@ func (x *ImportOAuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOAuthRequest.ProtoReflect.Descriptor instead.
 func (*ImportOAuthRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ImportOAuthRequest) GetProfile() string {
@@ -2837,6 +2890,59 @@ func (x *ImportOAuthRequest) GetScopes() []string {
 		return x.Scopes
 	}
 	return nil
+}
+
+type ImportOAuthResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile *Profile               `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// True when an existing profile was replaced.
+	Replaced      bool `protobuf:"varint,2,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportOAuthResponse) Reset() {
+	*x = ImportOAuthResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportOAuthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportOAuthResponse) ProtoMessage() {}
+
+func (x *ImportOAuthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportOAuthResponse.ProtoReflect.Descriptor instead.
+func (*ImportOAuthResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ImportOAuthResponse) GetProfile() *Profile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *ImportOAuthResponse) GetReplaced() bool {
+	if x != nil {
+		return x.Replaced
+	}
+	return false
 }
 
 var File_dbxcred_v1_agent_proto protoreflect.FileDescriptor
@@ -3015,7 +3121,10 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\rcallback_port\x18\x03 \x01(\x05R\fcallbackPort\x126\n" +
 	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"3\n" +
 	"\x16AwaitOAuthLoginRequest\x12\x19\n" +
-	"\blogin_id\x18\x01 \x01(\tR\aloginId\"\xc3\x01\n" +
+	"\blogin_id\x18\x01 \x01(\tR\aloginId\"d\n" +
+	"\x17AwaitOAuthLoginResponse\x12-\n" +
+	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12\x1a\n" +
+	"\breplaced\x18\x02 \x01(\bR\breplaced\"\xc3\x01\n" +
 	"\x12ImportOAuthRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1d\n" +
@@ -3023,7 +3132,10 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12#\n" +
 	"\rrefresh_token\x18\x04 \x01(\tR\frefreshToken\x12#\n" +
 	"\rinsecure_http\x18\x05 \x01(\bR\finsecureHttp\x12\x16\n" +
-	"\x06scopes\x18\x06 \x03(\tR\x06scopes*\xa2\x01\n" +
+	"\x06scopes\x18\x06 \x03(\tR\x06scopes\"`\n" +
+	"\x13ImportOAuthResponse\x12-\n" +
+	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12\x1a\n" +
+	"\breplaced\x18\x02 \x01(\bR\breplaced*\xa2\x01\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rCHANNEL_TOKEN\x10\x01\x12\x0f\n" +
@@ -3075,7 +3187,7 @@ func file_dbxcred_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(Channel)(0),                    // 0: dbxcred.v1.Channel
 	(TokenMode)(0),                  // 1: dbxcred.v1.TokenMode
@@ -3119,47 +3231,51 @@ var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(*BeginOAuthLoginRequest)(nil),  // 39: dbxcred.v1.BeginOAuthLoginRequest
 	(*BeginOAuthLoginResponse)(nil), // 40: dbxcred.v1.BeginOAuthLoginResponse
 	(*AwaitOAuthLoginRequest)(nil),  // 41: dbxcred.v1.AwaitOAuthLoginRequest
-	(*ImportOAuthRequest)(nil),      // 42: dbxcred.v1.ImportOAuthRequest
-	(*timestamppb.Timestamp)(nil),   // 43: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 44: google.protobuf.Duration
+	(*AwaitOAuthLoginResponse)(nil), // 42: dbxcred.v1.AwaitOAuthLoginResponse
+	(*ImportOAuthRequest)(nil),      // 43: dbxcred.v1.ImportOAuthRequest
+	(*ImportOAuthResponse)(nil),     // 44: dbxcred.v1.ImportOAuthResponse
+	(*timestamppb.Timestamp)(nil),   // 45: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 46: google.protobuf.Duration
 }
 var file_dbxcred_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: dbxcred.v1.Profile.kind:type_name -> dbxcred.v1.CredentialKind
-	43, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
+	45, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
 	4,  // 2: dbxcred.v1.Profile.state:type_name -> dbxcred.v1.ProfileState
 	1,  // 3: dbxcred.v1.Profile.mode:type_name -> dbxcred.v1.TokenMode
-	44, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
-	43, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
-	43, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
-	43, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
+	46, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
+	45, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
+	45, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
+	45, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
 	0,  // 8: dbxcred.v1.GetTokenRequest.channel:type_name -> dbxcred.v1.Channel
-	43, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
+	45, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
 	3,  // 10: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
 	6,  // 11: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
-	44, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
+	46, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
 	6,  // 13: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
 	6,  // 14: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
-	43, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
+	45, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
 	6,  // 16: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
 	26, // 17: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
 	17, // 18: dbxcred.v1.StatusResponse.store:type_name -> dbxcred.v1.StoreStatus
 	17, // 19: dbxcred.v1.UnlockResponse.store:type_name -> dbxcred.v1.StoreStatus
 	17, // 20: dbxcred.v1.LockResponse.store:type_name -> dbxcred.v1.StoreStatus
-	43, // 21: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
+	45, // 21: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
 	6,  // 22: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
-	43, // 23: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	45, // 23: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	0,  // 24: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
 	3,  // 25: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
-	43, // 26: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
+	45, // 26: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
 	34, // 27: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
 	5,  // 28: dbxcred.v1.Check.status:type_name -> dbxcred.v1.CheckStatus
 	37, // 29: dbxcred.v1.DiagnoseResponse.checks:type_name -> dbxcred.v1.Check
-	43, // 30: dbxcred.v1.BeginOAuthLoginResponse.deadline:type_name -> google.protobuf.Timestamp
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	45, // 30: dbxcred.v1.BeginOAuthLoginResponse.deadline:type_name -> google.protobuf.Timestamp
+	6,  // 31: dbxcred.v1.AwaitOAuthLoginResponse.profile:type_name -> dbxcred.v1.Profile
+	6,  // 32: dbxcred.v1.ImportOAuthResponse.profile:type_name -> dbxcred.v1.Profile
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_dbxcred_v1_agent_proto_init() }
@@ -3173,7 +3289,7 @@ func file_dbxcred_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dbxcred_v1_agent_proto_rawDesc), len(file_dbxcred_v1_agent_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

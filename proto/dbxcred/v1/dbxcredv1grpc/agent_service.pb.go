@@ -35,7 +35,7 @@ var File_dbxcred_v1_agent_service_proto protoreflect.FileDescriptor
 const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1edbxcred/v1/agent_service.proto\x12\n" +
-	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xe5\t\n" +
+	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xf5\t\n" +
 	"\fAgentService\x12E\n" +
 	"\bGetToken\x12\x1b.dbxcred.v1.GetTokenRequest\x1a\x1c.dbxcred.v1.GetTokenResponse\x12<\n" +
 	"\x05Login\x12\x18.dbxcred.v1.LoginRequest\x1a\x19.dbxcred.v1.LoginResponse\x12?\n" +
@@ -51,9 +51,9 @@ const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\bShutdown\x12\x1b.dbxcred.v1.ShutdownRequest\x1a\x1c.dbxcred.v1.ShutdownResponse\x12Q\n" +
 	"\fMigrateStore\x12\x1f.dbxcred.v1.MigrateStoreRequest\x1a .dbxcred.v1.MigrateStoreResponse\x12E\n" +
 	"\bDiagnose\x12\x1b.dbxcred.v1.DiagnoseRequest\x1a\x1c.dbxcred.v1.DiagnoseResponse\x12Z\n" +
-	"\x0fBeginOAuthLogin\x12\".dbxcred.v1.BeginOAuthLoginRequest\x1a#.dbxcred.v1.BeginOAuthLoginResponse\x12P\n" +
-	"\x0fAwaitOAuthLogin\x12\".dbxcred.v1.AwaitOAuthLoginRequest\x1a\x19.dbxcred.v1.LoginResponse\x12H\n" +
-	"\vImportOAuth\x12\x1e.dbxcred.v1.ImportOAuthRequest\x1a\x19.dbxcred.v1.LoginResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
+	"\x0fBeginOAuthLogin\x12\".dbxcred.v1.BeginOAuthLoginRequest\x1a#.dbxcred.v1.BeginOAuthLoginResponse\x12Z\n" +
+	"\x0fAwaitOAuthLogin\x12\".dbxcred.v1.AwaitOAuthLoginRequest\x1a#.dbxcred.v1.AwaitOAuthLoginResponse\x12N\n" +
+	"\vImportOAuth\x12\x1e.dbxcred.v1.ImportOAuthRequest\x1a\x1f.dbxcred.v1.ImportOAuthResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
 
 var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.GetTokenRequest)(nil),         // 0: dbxcred.v1.GetTokenRequest
@@ -88,6 +88,8 @@ var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.MigrateStoreResponse)(nil),    // 29: dbxcred.v1.MigrateStoreResponse
 	(*v1.DiagnoseResponse)(nil),        // 30: dbxcred.v1.DiagnoseResponse
 	(*v1.BeginOAuthLoginResponse)(nil), // 31: dbxcred.v1.BeginOAuthLoginResponse
+	(*v1.AwaitOAuthLoginResponse)(nil), // 32: dbxcred.v1.AwaitOAuthLoginResponse
+	(*v1.ImportOAuthResponse)(nil),     // 33: dbxcred.v1.ImportOAuthResponse
 }
 var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	0,  // 0: dbxcred.v1.AgentService.GetToken:input_type -> dbxcred.v1.GetTokenRequest
@@ -122,8 +124,8 @@ var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	29, // 29: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
 	30, // 30: dbxcred.v1.AgentService.Diagnose:output_type -> dbxcred.v1.DiagnoseResponse
 	31, // 31: dbxcred.v1.AgentService.BeginOAuthLogin:output_type -> dbxcred.v1.BeginOAuthLoginResponse
-	18, // 32: dbxcred.v1.AgentService.AwaitOAuthLogin:output_type -> dbxcred.v1.LoginResponse
-	18, // 33: dbxcred.v1.AgentService.ImportOAuth:output_type -> dbxcred.v1.LoginResponse
+	32, // 32: dbxcred.v1.AgentService.AwaitOAuthLogin:output_type -> dbxcred.v1.AwaitOAuthLoginResponse
+	33, // 33: dbxcred.v1.AgentService.ImportOAuth:output_type -> dbxcred.v1.ImportOAuthResponse
 	17, // [17:34] is the sub-list for method output_type
 	0,  // [0:17] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name

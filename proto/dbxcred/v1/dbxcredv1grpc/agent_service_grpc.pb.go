@@ -100,10 +100,10 @@ type AgentServiceClient interface {
 	// AwaitOAuthLogin returns the logged-in profile once the browser has
 	// come back and the refresh token is stored. Ending the call early
 	// cancels the login.
-	AwaitOAuthLogin(ctx context.Context, in *v1.AwaitOAuthLoginRequest, opts ...grpc.CallOption) (*v1.LoginResponse, error)
+	AwaitOAuthLogin(ctx context.Context, in *v1.AwaitOAuthLoginRequest, opts ...grpc.CallOption) (*v1.AwaitOAuthLoginResponse, error)
 	// ImportOAuth moves another tool's plaintext refresh token into the
 	// store (dbx-cred import).
-	ImportOAuth(ctx context.Context, in *v1.ImportOAuthRequest, opts ...grpc.CallOption) (*v1.LoginResponse, error)
+	ImportOAuth(ctx context.Context, in *v1.ImportOAuthRequest, opts ...grpc.CallOption) (*v1.ImportOAuthResponse, error)
 }
 
 type agentServiceClient struct {
@@ -264,9 +264,9 @@ func (c *agentServiceClient) BeginOAuthLogin(ctx context.Context, in *v1.BeginOA
 	return out, nil
 }
 
-func (c *agentServiceClient) AwaitOAuthLogin(ctx context.Context, in *v1.AwaitOAuthLoginRequest, opts ...grpc.CallOption) (*v1.LoginResponse, error) {
+func (c *agentServiceClient) AwaitOAuthLogin(ctx context.Context, in *v1.AwaitOAuthLoginRequest, opts ...grpc.CallOption) (*v1.AwaitOAuthLoginResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(v1.LoginResponse)
+	out := new(v1.AwaitOAuthLoginResponse)
 	err := c.cc.Invoke(ctx, AgentService_AwaitOAuthLogin_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -274,9 +274,9 @@ func (c *agentServiceClient) AwaitOAuthLogin(ctx context.Context, in *v1.AwaitOA
 	return out, nil
 }
 
-func (c *agentServiceClient) ImportOAuth(ctx context.Context, in *v1.ImportOAuthRequest, opts ...grpc.CallOption) (*v1.LoginResponse, error) {
+func (c *agentServiceClient) ImportOAuth(ctx context.Context, in *v1.ImportOAuthRequest, opts ...grpc.CallOption) (*v1.ImportOAuthResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(v1.LoginResponse)
+	out := new(v1.ImportOAuthResponse)
 	err := c.cc.Invoke(ctx, AgentService_ImportOAuth_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -336,10 +336,10 @@ type AgentServiceServer interface {
 	// AwaitOAuthLogin returns the logged-in profile once the browser has
 	// come back and the refresh token is stored. Ending the call early
 	// cancels the login.
-	AwaitOAuthLogin(context.Context, *v1.AwaitOAuthLoginRequest) (*v1.LoginResponse, error)
+	AwaitOAuthLogin(context.Context, *v1.AwaitOAuthLoginRequest) (*v1.AwaitOAuthLoginResponse, error)
 	// ImportOAuth moves another tool's plaintext refresh token into the
 	// store (dbx-cred import).
-	ImportOAuth(context.Context, *v1.ImportOAuthRequest) (*v1.LoginResponse, error)
+	ImportOAuth(context.Context, *v1.ImportOAuthRequest) (*v1.ImportOAuthResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -395,10 +395,10 @@ func (UnimplementedAgentServiceServer) Diagnose(context.Context, *v1.DiagnoseReq
 func (UnimplementedAgentServiceServer) BeginOAuthLogin(context.Context, *v1.BeginOAuthLoginRequest) (*v1.BeginOAuthLoginResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method BeginOAuthLogin not implemented")
 }
-func (UnimplementedAgentServiceServer) AwaitOAuthLogin(context.Context, *v1.AwaitOAuthLoginRequest) (*v1.LoginResponse, error) {
+func (UnimplementedAgentServiceServer) AwaitOAuthLogin(context.Context, *v1.AwaitOAuthLoginRequest) (*v1.AwaitOAuthLoginResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AwaitOAuthLogin not implemented")
 }
-func (UnimplementedAgentServiceServer) ImportOAuth(context.Context, *v1.ImportOAuthRequest) (*v1.LoginResponse, error) {
+func (UnimplementedAgentServiceServer) ImportOAuth(context.Context, *v1.ImportOAuthRequest) (*v1.ImportOAuthResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ImportOAuth not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
