@@ -372,8 +372,8 @@ func TestU2MLoginCancelled(t *testing.T) {
 	w.env["BROWSER"] = "true" // a browser nobody uses
 	cmd := exec.Command(built.helper, "login", "-p", "dev", "--host", w.srv.URL, "--oauth")
 	cmd.Env = w.environ()
-	var errb strings.Builder
-	cmd.Stderr = &errb
+	errb := &syncBuffer{}
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -578,4 +578,23 @@ func TestU2MImportSurvivesACrashAtEachStep(t *testing.T) {
 			w.noReuse()
 		})
 	}
+}
+
+// syncBuffer is a buffer a child's output is copied into while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
