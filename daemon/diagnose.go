@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -166,10 +167,15 @@ func (d *diagnoser) metadata(add addFunc) {
 
 func (d *diagnoser) profile(ctx context.Context, p profiles.Profile, add addFunc) {
 	pre := "profile." + p.Name + "."
-	login := fmt.Sprintf("dbx-cred login -p %s --host %s", p.Name, p.Host)
+	login := profiles.LoginCommand(p.Profile)
+	oauth := p.Kind == profiles.KindOAuthM2M || p.Kind == profiles.KindOAuthU2M
 	var probe workspace.Probe
 	err := d.mgr.WithRoot(ctx, p.Name, func(root string) error {
-		probe = workspace.ProbeHost(ctx, p.Host, root, probeTimeout)
+		mePath := "/api/2.0/preview/scim/v2/Me"
+		if p.AccountID != "" {
+			mePath = "/api/2.0/accounts/" + url.PathEscape(p.AccountID) + "/scim/v2/Me"
+		}
+		probe = workspace.ProbeHostAt(ctx, p.Host, mePath, root, probeTimeout)
 		return nil
 	})
 	if err != nil {
@@ -202,7 +208,18 @@ func (d *diagnoser) profile(ctx context.Context, p profiles.Profile, add addFunc
 		if user == "" {
 			user = "its user"
 		}
-		add(pre+"token", "OK", "the stored token works (SCIM Me as "+user+")", "")
+		what := "the stored token works"
+		if oauth {
+			// WithRoot hands an OAuth profile's check a fresh access token.
+			me := "SCIM Me"
+			if p.AccountID != "" {
+				me = "the account's SCIM Me"
+			}
+			what = "the OAuth login works: " + me + " with a fresh access token answers as " + user
+			add(pre+"token", "OK", what, "")
+			break
+		}
+		add(pre+"token", "OK", what+" (SCIM Me as "+user+")", "")
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		add(pre+"token", "FAIL", fmt.Sprintf("the workspace rejects the stored token (HTTP %d): revoked or expired", s), login)
 	default:
@@ -217,6 +234,10 @@ func (d *diagnoser) profile(ctx context.Context, p profiles.Profile, add addFunc
 		add(pre+"clock", "OK", "within "+skewWarn.String()+" of the workspace's Date header", "")
 	}
 	switch {
+	case oauth && p.LastError != "":
+		add(pre+"root", "WARN", "last refresh failed: "+oneLine(p.LastError), login)
+	case oauth && !p.CurrentExpiry.IsZero():
+		add(pre+"root", "OK", "access token renewed before "+p.CurrentExpiry.Local().Format(time.TimeOnly)+"; no refresh error", "")
 	case p.RootWarning != "":
 		add(pre+"root", "WARN", p.RootWarning, "dbx-cred rotate -p "+p.Name)
 	case p.LastError != "":

@@ -175,6 +175,12 @@ func TestU2MLoginServesEveryChannel(t *testing.T) {
 		t.Fatalf("audit: %+v", audit)
 	}
 
+	// doctor checks an OAuth login with an access token, never the
+	// refresh token as a bearer.
+	if out, errOut, code := w.helper("", "doctor", "-p", "dev"); code != 0 || !strings.Contains(out, "the OAuth login works: SCIM Me with a fresh access token answers as "+w.user) {
+		t.Fatalf("doctor -p dev: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// A restarted daemon serves from the store.
 	w.stopDaemon()
 	w.startDaemon()
@@ -360,6 +366,10 @@ func TestU2MAccountLevel(t *testing.T) {
 	}
 	if p := list(t, w)["acct"]; p.Kind != "oauth-u2m" {
 		t.Fatalf("list: %+v", p)
+	}
+	// doctor asks the account's SCIM Me, not the workspace's.
+	if out, errOut, code := w.helper("", "doctor", "-p", "acct"); code != 0 || !strings.Contains(out, "the account's SCIM Me with a fresh access token answers as "+w.user) {
+		t.Fatalf("doctor -p acct: exit %d\n%s%s", code, out, errOut)
 	}
 	w.stopDaemon()
 	w.noRefreshTokenAnywhere()

@@ -252,6 +252,10 @@ func (o *owner) readRoot(ctx context.Context) (string, error) {
 	return root, nil
 }
 
+// LoginCommand is the command that logs p in again, for messages (dbx-cred
+// doctor's fixes too).
+func LoginCommand(p registry.Profile) string { return loginCommand(p) }
+
 // loginCommand is the command that logs p in again, for messages.
 func loginCommand(p registry.Profile) string {
 	if p.Kind == KindOAuthU2M && p.AccountID != "" {

@@ -32,6 +32,12 @@ type Probe struct {
 // with this clock. Every step is bounded by timeout. The token goes only in
 // the Authorization header; errors never contain it.
 func ProbeHost(ctx context.Context, host, token string, timeout time.Duration) Probe {
+	return ProbeHostAt(ctx, host, "/api/2.0/preview/scim/v2/Me", token, timeout)
+}
+
+// ProbeHostAt is ProbeHost asking mePath instead: an accounts host answers
+// SCIM Me only under /api/2.0/accounts/<account id>/scim/v2/Me.
+func ProbeHostAt(ctx context.Context, host, mePath, token string, timeout time.Duration) Probe {
 	var p Probe
 	u, err := url.Parse(host)
 	if err != nil || u.Hostname() == "" {
@@ -63,7 +69,7 @@ func ProbeHost(ctx context.Context, host, token string, timeout time.Duration) P
 		}
 		conn.Close()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(host, "/")+"/api/2.0/preview/scim/v2/Me", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(host, "/")+mePath, nil)
 	if err != nil {
 		p.MeErr = err
 		return p
