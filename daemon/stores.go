@@ -276,8 +276,12 @@ func (s *stores) Lock(ctx context.Context) (int, error) {
 	if b.vault == nil {
 		return 0, s.notFile("lock")
 	}
-	b.vault.Lock()
+	// Unload first: a U2M refresh in flight then still stores its new
+	// refresh token (the only valid one) before the key goes. A second
+	// pass after the lock catches a profile loaded in between.
 	n := s.mgr.Unload(ctx)
+	b.vault.Lock()
+	n += s.mgr.Unload(ctx)
 	if s.paths != nil {
 		s.paths.ForgetAll()
 	}
