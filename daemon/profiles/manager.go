@@ -100,6 +100,10 @@ type Manager struct {
 	settling map[string]<-chan struct{}
 	// storeName is the store new logins record (SetStore).
 	storeName string
+	// imports: digests of refresh tokens an import presented (false) or
+	// is presenting (true) in this daemon's life. Once presented, one is
+	// superseded: presenting it again would revoke the whole login.
+	imports map[string]bool
 }
 
 // New loads the registry at registryPath. rot may be the zero Rotation
@@ -109,7 +113,7 @@ func New(registryPath string, st store.Store, v Validator, rot Rotation, log *sl
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{registryPath: registryPath, validator: v, owners: map[string]*owner{}, pending: data.Pending, settling: map[string]<-chan struct{}{}}
+	m := &Manager{registryPath: registryPath, validator: v, owners: map[string]*owner{}, pending: data.Pending, settling: map[string]<-chan struct{}{}, imports: map[string]bool{}}
 	m.env = &env{store: st, rot: rot.withDefaults(), log: log, daemonID: data.DaemonID, saveMeta: m.saveRegistry}
 	if m.env.daemonID == "" {
 		m.env.daemonID = randomHex(6)

@@ -1,0 +1,83 @@
+package profiles
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+)
+
+// flakyMe fails its first n Me calls as a network error would.
+type flakyMe struct {
+	*workspace.Client
+	fail atomic.Int32
+}
+
+func (f *flakyMe) Me(ctx context.Context, host, token string) (workspace.User, error) {
+	if f.fail.Add(-1) >= 0 {
+		return workspace.User{}, errors.New("dial tcp: connection reset by peer")
+	}
+	return f.Client.Me(ctx, host, token)
+}
+
+// An import whose proving refresh succeeded but whose validation then
+// failed (a network blip at SCIM Me) stored nothing; the token it
+// presented is superseded. Running the import again (the helper left the
+// CLI's cache entry, as it should on an error) must not present it again:
+// that counts as theft and revokes the whole login family.
+func TestU2MImportRetryAfterFailedValidationDoesNotReuse(t *testing.T) {
+	ctx := context.Background()
+	w := newU2MWorld(t)
+	v := &flakyMe{Client: w.ws}
+	v.fail.Store(1)
+	m, err := New(w.path, w.st, v, Rotation{Tokens: w.ws.Tokens}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unload(context.Background())
+	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
+	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
+	if _, _, err := m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp); err == nil {
+		t.Fatal("first import: validation failed, want an error")
+	}
+	_, _, err = m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp)
+	if st := w.emu.OAuthStats(); st.Reuses != 0 || st.FamiliesRevoked != 0 {
+		t.Fatalf("the rerun presented the superseded refresh token again: %+v (err %v)", st, err)
+	}
+	if !errors.Is(err, ErrNeedsLogin) {
+		t.Fatalf("rerun: %v, want needs-login", err)
+	}
+}
+
+// Two imports of the same refresh token at once (two helpers) must
+// present it once: the second presentation is a reuse, which revokes the
+// login the first one just stored.
+func TestU2MConcurrentImportsPresentOnce(t *testing.T) {
+	ctx := context.Background()
+	w := newU2MWorld(t, wsemu.WithOAuthRefreshLatency(200_000_000))
+	m := w.manager(t)
+	defer m.Unload(context.Background())
+	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
+	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, _ = m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp)
+		}()
+	}
+	wg.Wait()
+	if st := w.emu.OAuthStats(); st.Reuses != 0 || st.FamiliesRevoked != 0 {
+		t.Fatalf("the refresh token was presented twice: %+v", st)
+	}
+	if _, err := m.Token(ctx, TokenRequest{Profile: "cli"}); err != nil {
+		t.Fatalf("the stored import does not work: %v", err)
+	}
+}
