@@ -458,8 +458,20 @@ func (m *Manager) retireOwner(ctx context.Context, old *owner) []string {
 // deletes its kept tokens. root may be empty (unreadable): then only what
 // the sources hold is revoked, and advice says what is left. op is held.
 func (m *Manager) endLogin(ctx context.Context, o *owner, root string) (revoked []string, advice string) {
+	o.mu.Lock()
+	unloaded, g := o.main == nil, o.grant
+	o.mu.Unlock()
 	ids := o.revokeAll(ctx)
 	meta := o.snapshot() // after revokeAll: no source can add a kept scope any more
+	if meta.Kind == KindOAuthU2M && unloaded && root != "" && g != nil {
+		// Not used since the daemon started: no source holds the refresh
+		// token, but it is still live in the workspace until revoked.
+		rev, err := tokensource.NewRefreshToken(m.env.refreshConfig(meta), *g).Revoke(ctx)
+		ids = append(ids, rev...)
+		if err != nil {
+			m.env.log.Warn("could not revoke the OAuth refresh token", "profile", meta.Name, "err", err)
+		}
+	}
 	if root != "" && meta.Mode == ModeRotating {
 		swept, err := o.cleanup(ctx, map[string]bool{})
 		ids = append(ids, swept...)

@@ -81,3 +81,29 @@ func TestU2MConcurrentImportsPresentOnce(t *testing.T) {
 		t.Fatalf("the stored import does not work: %v", err)
 	}
 }
+
+// Logout of a U2M login the daemon has not used since it started (no
+// source yet) still revokes the refresh token where the workspace offers
+// revocation, as it does for one in use.
+func TestU2MLogoutRevokesAnUnloadedLogin(t *testing.T) {
+	ctx := context.Background()
+	w := newU2MWorld(t, wsemu.WithOAuthRevocation())
+	m := w.manager(t)
+	access, refresh := w.emu.IssueOAuthLogin(u2mUser, "")
+	if _, _, err := m.LoginU2M(ctx, "dev", w.host, LoginOptions{}, U2MLogin{
+		TokenURL: w.host + wsemu.PathOIDCToken, RevocationURL: w.host + "/oidc/v1/revoke",
+		Token: &oauth2.Token{AccessToken: access, RefreshToken: refresh, ExpiresIn: 3600},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m.Unload(ctx)
+	m2 := w.manager(t) // a restarted daemon
+	defer m2.Unload(context.Background())
+	res, err := m2.Logout(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.emu.RefreshTokenLive(refresh) || len(res.Revoked) == 0 {
+		t.Fatalf("logout left the refresh token live: %+v, stats %+v", res, w.emu.OAuthStats())
+	}
+}
