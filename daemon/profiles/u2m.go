@@ -163,6 +163,14 @@ func (m *Manager) importedAlready(meta registry.Profile) (Profile, bool) {
 func (m *Manager) claimImport(meta registry.Profile, where string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for name, o := range m.owners {
+		// importedAlready answered for this very profile; the registry
+		// remembers the digest across restarts.
+		if p := o.snapshot(); p.Kind == KindOAuthU2M && p.ImportedFrom == meta.ImportedFrom {
+			return &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("profile %q was already imported from this refresh token, which is superseded since: "+
+				"presenting it again would make the workspace revoke that login too, so dbx-cred will not: point this profile at %q, or run %s", name, name, loginCommand(meta))}
+		}
+	}
 	running, seen := m.imports[meta.ImportedFrom]
 	switch {
 	case seen && running:

@@ -3,6 +3,7 @@ package profiles
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,5 +106,33 @@ func TestU2MLogoutRevokesAnUnloadedLogin(t *testing.T) {
 	}
 	if w.emu.RefreshTokenLive(refresh) || len(res.Revoked) == 0 {
 		t.Fatalf("logout left the refresh token live: %+v, stats %+v", res, w.emu.OAuthStats())
+	}
+}
+
+// Two .databrickscfg profiles of one host can find the same token cache
+// entry (keyed by host): importing it into the second after the first
+// must not present it again, even in a restarted daemon, as that revokes
+// the login the first import stored.
+func TestU2MImportIntoAnotherProfileDoesNotReuse(t *testing.T) {
+	ctx := context.Background()
+	w := newU2MWorld(t)
+	m := w.manager(t)
+	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
+	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
+	if _, _, err := m.LoginU2M(ctx, "a", w.host, LoginOptions{}, imp); err != nil {
+		t.Fatal(err)
+	}
+	m.Unload(ctx)
+	m2 := w.manager(t)
+	defer m2.Unload(context.Background())
+	_, _, err := m2.LoginU2M(ctx, "b", w.host, LoginOptions{}, imp)
+	if st := w.emu.OAuthStats(); st.Reuses != 0 || st.FamiliesRevoked != 0 {
+		t.Fatalf("the superseded refresh token was presented again: %+v (err %v)", st, err)
+	}
+	if err == nil || !strings.Contains(err.Error(), `"a"`) {
+		t.Fatalf("err %v, want one naming profile a", err)
+	}
+	if _, err := m2.Token(ctx, TokenRequest{Profile: "a", ForceRefresh: true}); err != nil {
+		t.Fatalf("profile a: %v", err)
 	}
 }
