@@ -100,6 +100,10 @@ type Manager struct {
 	settling map[string]<-chan struct{}
 	// storeName is the store new logins record (SetStore).
 	storeName string
+	// imports: digests of refresh tokens an import presented (false) or
+	// is presenting (true) in this daemon's life. Once presented, one is
+	// superseded: presenting it again would revoke the whole login.
+	imports map[string]bool
 }
 
 // New loads the registry at registryPath. rot may be the zero Rotation
@@ -109,7 +113,7 @@ func New(registryPath string, st store.Store, v Validator, rot Rotation, log *sl
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{registryPath: registryPath, validator: v, owners: map[string]*owner{}, pending: data.Pending, settling: map[string]<-chan struct{}{}}
+	m := &Manager{registryPath: registryPath, validator: v, owners: map[string]*owner{}, pending: data.Pending, settling: map[string]<-chan struct{}{}, imports: map[string]bool{}}
 	m.env = &env{store: st, rot: rot.withDefaults(), log: log, daemonID: data.DaemonID, saveMeta: m.saveRegistry}
 	if m.env.daemonID == "" {
 		m.env.daemonID = randomHex(6)
@@ -454,8 +458,20 @@ func (m *Manager) retireOwner(ctx context.Context, old *owner) []string {
 // deletes its kept tokens. root may be empty (unreadable): then only what
 // the sources hold is revoked, and advice says what is left. op is held.
 func (m *Manager) endLogin(ctx context.Context, o *owner, root string) (revoked []string, advice string) {
+	o.mu.Lock()
+	unloaded, g := o.main == nil, o.grant
+	o.mu.Unlock()
 	ids := o.revokeAll(ctx)
 	meta := o.snapshot() // after revokeAll: no source can add a kept scope any more
+	if meta.Kind == KindOAuthU2M && unloaded && root != "" && g != nil {
+		// Not used since the daemon started: no source holds the refresh
+		// token, but it is still live in the workspace until revoked.
+		rev, err := tokensource.NewRefreshToken(m.env.refreshConfig(meta), *g).Revoke(ctx)
+		ids = append(ids, rev...)
+		if err != nil {
+			m.env.log.Warn("could not revoke the OAuth refresh token", "profile", meta.Name, "err", err)
+		}
+	}
 	if root != "" && meta.Mode == ModeRotating {
 		swept, err := o.cleanup(ctx, map[string]bool{})
 		ids = append(ids, swept...)

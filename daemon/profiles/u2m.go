@@ -84,10 +84,18 @@ func (m *Manager) LoginU2M(ctx context.Context, name, host string, opt LoginOpti
 		if p, ok := m.importedAlready(meta); ok {
 			return p, false, nil
 		}
+		if err := m.claimImport(meta, where); err != nil {
+			return Profile{}, false, err
+		}
 		// One refresh proves the token; kept in memory until stored.
 		src := tokensource.NewRefreshToken(m.env.refreshConfig(meta), grant)
 		_, err := src.Token(ctx)
 		src.Stop()
+		// Only a refresh that ended, refused by nothing but a transient
+		// error (an error answer, or a request that never left), leaves
+		// the token unrotated and fit to be presented again.
+		m.endImport(meta.ImportedFrom, err != nil && ctx.Err() == nil &&
+			!errors.Is(err, tokensource.ErrRefreshRejected) && !errors.Is(err, tokensource.ErrRefreshUnknown))
 		if err != nil {
 			if errors.Is(err, tokensource.ErrRefreshRejected) {
 				return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s refused the refresh token (expired, revoked, or already used by another tool), so nothing was stored: run %s", where, loginCommand(meta))}
@@ -147,6 +155,44 @@ func (m *Manager) importedAlready(meta registry.Profile) (Profile, bool) {
 	}
 	m.env.log.Info("import of a refresh token this profile was imported from: answered from the profile", "profile", meta.Name)
 	return o.view(), true
+}
+
+// claimImport lets one import present a refresh token, once: a token an
+// earlier import presented is superseded (its successor was lost when that
+// import failed), and one being presented must not be presented twice.
+func (m *Manager) claimImport(meta registry.Profile, where string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, o := range m.owners {
+		// importedAlready answered for this very profile; the registry
+		// remembers the digest across restarts.
+		if p := o.snapshot(); p.Kind == KindOAuthU2M && p.ImportedFrom == meta.ImportedFrom {
+			return &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("profile %q was already imported from this refresh token, which is superseded since: "+
+				"presenting it again would make the workspace revoke that login too, so dbx-cred will not: point this profile at %q, or run %s", name, name, loginCommand(meta))}
+		}
+	}
+	running, seen := m.imports[meta.ImportedFrom]
+	switch {
+	case seen && running:
+		return fmt.Errorf("%w: another import of this refresh token into %s is running; let it finish (an import run again after it is answered from the profile it made)", ErrBadInput, where)
+	case seen:
+		return &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("an earlier import already presented this refresh token to %s, which rotated it, and that import stored nothing; "+
+			"presenting it again would make the workspace revoke the whole login, so dbx-cred will not: run %s", where, loginCommand(meta))}
+	}
+	m.imports[meta.ImportedFrom] = true
+	return nil
+}
+
+// endImport records that the import of digest presented its token, or,
+// with unrotated, forgets it (the token is still good).
+func (m *Manager) endImport(digest string, unrotated bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if unrotated {
+		delete(m.imports, digest)
+	} else {
+		m.imports[digest] = false
+	}
 }
 
 // meOf asks who owns token: SCIM Me at the workspace, or at account level.
