@@ -105,12 +105,7 @@ func (m *Manager) LoginU2M(ctx context.Context, name, host string, opt LoginOpti
 		grant = src.Grant()
 	} else {
 		now := m.env.rot.Clock.Now()
-		life := time.Until(l.Token.Expiry)
-		if in, ok := l.Token.Extra("expires_in").(float64); ok && in > 0 {
-			life = time.Duration(in) * time.Second
-		} else if l.Token.ExpiresIn > 0 {
-			life = time.Duration(l.Token.ExpiresIn) * time.Second
-		}
+		life := tokensource.AccessLifetime(l.Token)
 		grant.Obtained, grant.Access = now, tokensource.Token{Value: l.Token.AccessToken, Expiry: now.Add(life)}
 	}
 	user, err := m.meOf(ctx, meta, grant.Access.Value)

@@ -160,12 +160,11 @@ func (l *lockableStore) Get(ctx context.Context, k string) (string, error) {
 	return l.Memory.Get(ctx, k)
 }
 
-// dbx-cred lock locks the file store, then unloads the profiles. A U2M
-// refresh in flight at that moment gets the rotated refresh token from the
-// workspace but cannot store it; Unload then drops the source that held
-// it in memory, and after unlock the profile needs a new login.
+// dbx-cred lock unloads the profiles, then locks the file store
+// (daemon/stores.go). Unload waits for a U2M refresh in flight, so its
+// rotated refresh token is stored while the store is still open; locked
+// first, the token would be lost and the profile need a new login.
 func TestU2MLockDuringRefreshKeepsTheLogin(t *testing.T) {
-	t.Skip("BUG: daemon/stores.go Lock locks the vault before Unload drains U2M refreshes, so a refresh in flight loses its rotated refresh token (the login needs a new login after unlock)")
 	ctx := context.Background()
 	w := newU2MWorld(t, wsemu.WithOAuthRefreshLatency(300*time.Millisecond), wsemu.WithOAuthAccessLifetime(8*time.Second))
 	st := &lockableStore{Memory: w.st}
@@ -187,8 +186,8 @@ func TestU2MLockDuringRefreshKeepsTheLogin(t *testing.T) {
 		done <- err
 	}()
 	time.Sleep(100 * time.Millisecond) // the refresh is at the workspace
-	st.locked.Store(true)              // dbx-cred lock: the vault first...
-	m.Unload(ctx)                      // ...then the profiles
+	m.Unload(ctx)                      // dbx-cred lock: the profiles first...
+	st.locked.Store(true)              // ...then the vault
 	<-done
 	st.locked.Store(false) // dbx-cred unlock
 	if _, err := m.Token(ctx, TokenRequest{Profile: "dev"}); err != nil {

@@ -323,6 +323,11 @@ func (s *RefreshToken) exchange(ctx context.Context, cur Grant) (Grant, error) {
 		switch {
 		case errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "invalid_client"):
 			return Grant{}, fmt.Errorf("%w (%s): log in again", ErrRefreshRejected, re.ErrorCode)
+		case errors.As(err, &re) && re.Response != nil && (re.Response.StatusCode == http.StatusBadGateway || re.Response.StatusCode == http.StatusGatewayTimeout):
+			// A gateway's answer, not the server's: the request may have
+			// reached the server and rotated the token all the same.
+			return Grant{}, fmt.Errorf("%w: %s answered HTTP %d from a gateway, so the workspace may have rotated the refresh token; "+
+				"presenting the old one again would make it revoke the whole login, so dbx-cred will not: log in again", ErrRefreshUnknown, s.cfg.TokenURL, re.Response.StatusCode)
 		case errors.As(err, &re), !wrote.Load():
 			// An error answer, or a request that never left: the refresh
 			// token was not rotated and stays good.
@@ -336,10 +341,7 @@ func (s *RefreshToken) exchange(ctx context.Context, cur Grant) (Grant, error) {
 		return Grant{}, fmt.Errorf("%w: the request to %s was sent but no answer came (%v), so the workspace may have rotated the refresh token; "+
 			"presenting the old one again would make it revoke the whole login, so dbx-cred will not: log in again", ErrRefreshUnknown, s.cfg.TokenURL, err)
 	}
-	life := time.Until(ot.Expiry)
-	if ot.ExpiresIn > 0 {
-		life = time.Duration(ot.ExpiresIn) * time.Second
-	}
+	life := AccessLifetime(ot)
 	next := Grant{RefreshToken: ot.RefreshToken, Gen: cur.Gen + 1, Obtained: asked,
 		Access: Token{Value: ot.AccessToken, Expiry: asked.Add(life)}}
 	if next.RefreshToken == "" {
@@ -347,6 +349,22 @@ func (s *RefreshToken) exchange(ctx context.Context, cur Grant) (Grant, error) {
 		next.RefreshToken = cur.RefreshToken
 	}
 	return next, nil
+}
+
+// AccessLifetime is the life the server granted ot, from expires_in. An
+// answer without one (Databricks always sends it) is taken for the usual
+// hour, not for an expired token, which would refresh in a loop.
+func AccessLifetime(ot *oauth2.Token) time.Duration {
+	if in, ok := ot.Extra("expires_in").(float64); ok && in > 0 {
+		return time.Duration(in) * time.Second
+	}
+	if ot.ExpiresIn > 0 {
+		return time.Duration(ot.ExpiresIn) * time.Second
+	}
+	if life := time.Until(ot.Expiry); !ot.Expiry.IsZero() && life > 0 {
+		return life
+	}
+	return time.Hour
 }
 
 func (s *RefreshToken) crash(point string) {

@@ -3,10 +3,13 @@ package tokensource
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/dbx-cred/dbx-cred/internal/wsemu"
 )
@@ -263,5 +266,34 @@ func TestRefreshTokenRevokeWithoutEndpoint(t *testing.T) {
 	}
 	if _, err := s.Token(context.Background()); !errors.Is(err, ErrStopped) {
 		t.Fatal(err)
+	}
+}
+
+// A gateway's 502 or 504 may come after the server rotated the token: the
+// source does not present it again.
+func TestRefreshTokenGatewayErrorIsUnknown(t *testing.T) {
+	for _, code := range []int{http.StatusBadGateway, http.StatusGatewayTimeout} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "upstream", code)
+		}))
+		cfg := RefreshTokenConfig{Name: "test", TokenURL: srv.URL, ClientID: "databricks-cli"}
+		s := NewRefreshToken(cfg, Grant{RefreshToken: "rt", Gen: 1})
+		_, err := s.Token(context.Background())
+		if !errors.Is(err, ErrRefreshUnknown) || !s.Status().NeedsLogin {
+			t.Errorf("HTTP %d: %v", code, err)
+		}
+		s.Stop()
+		srv.Close()
+	}
+}
+
+// An answer without expires_in is taken for an hour, not for a token
+// that has already expired (which would refresh in a loop).
+func TestAccessLifetimeWithoutExpiresIn(t *testing.T) {
+	if got := AccessLifetime(&oauth2.Token{AccessToken: "a"}); got != time.Hour {
+		t.Fatalf("%s", got)
+	}
+	if got := AccessLifetime((&oauth2.Token{AccessToken: "a"}).WithExtra(map[string]any{"expires_in": 20.0})); got != 20*time.Second {
+		t.Fatalf("%s", got)
 	}
 }
