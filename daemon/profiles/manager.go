@@ -101,10 +101,15 @@ type Manager struct {
 	// storeName is the store new logins record (SetStore).
 	storeName string
 	// imports: digests of refresh tokens an import presented (false) or
-	// is presenting (true) in this daemon's life. Once presented, one is
-	// superseded: presenting it again would revoke the whole login.
-	imports map[string]bool
+	// is presenting (true). Once presented, one is superseded: presenting
+	// it again would revoke the whole login. importOrder keeps them oldest
+	// first for the registry, which remembers the last maxPresented.
+	imports     map[string]bool
+	importOrder []string
 }
+
+// maxPresented bounds the digests of presented imports the registry keeps.
+const maxPresented = 256
 
 // New loads the registry at registryPath. rot may be the zero Rotation
 // when no profile rotates (unit tests of static profiles).
@@ -114,6 +119,10 @@ func New(registryPath string, st store.Store, v Validator, rot Rotation, log *sl
 		return nil, err
 	}
 	m := &Manager{registryPath: registryPath, validator: v, owners: map[string]*owner{}, pending: data.Pending, settling: map[string]<-chan struct{}{}, imports: map[string]bool{}}
+	for _, d := range data.Presented {
+		m.imports[d] = false
+		m.importOrder = append(m.importOrder, d)
+	}
 	m.env = &env{store: st, rot: rot.withDefaults(), log: log, daemonID: data.DaemonID, saveMeta: m.saveRegistry}
 	if m.env.daemonID == "" {
 		m.env.daemonID = randomHex(6)
@@ -158,8 +167,14 @@ func (m *Manager) saveRegistry() error {
 		list = append(list, o.snapshot())
 	}
 	pending := append([]registry.Pending(nil), m.pending...)
+	var presented []string
+	for _, d := range m.importOrder {
+		if _, ok := m.imports[d]; ok {
+			presented = append(presented, d)
+		}
+	}
 	m.mu.RUnlock()
-	return registry.Save(m.registryPath, registry.Data{DaemonID: m.env.daemonID, Profiles: list, Pending: pending})
+	return registry.Save(m.registryPath, registry.Data{DaemonID: m.env.daemonID, Profiles: list, Pending: pending, Presented: presented})
 }
 
 // Login validates token against host, stores it and records the profile.

@@ -84,7 +84,7 @@ func (m *Manager) LoginU2M(ctx context.Context, name, host string, opt LoginOpti
 		if p, ok := m.importedAlready(meta); ok {
 			return p, false, nil
 		}
-		if err := m.claimImport(meta, where); err != nil {
+		if err := m.claimImportDurably(meta, where); err != nil {
 			return Profile{}, false, err
 		}
 		// One refresh proves the token; kept in memory until stored.
@@ -155,9 +155,8 @@ func (m *Manager) importedAlready(meta registry.Profile) (Profile, bool) {
 // claimImport lets one import present a refresh token, once: a token an
 // earlier import presented is superseded (its successor was lost when that
 // import failed), and one being presented must not be presented twice.
+// claimImport: m.mu is held.
 func (m *Manager) claimImport(meta registry.Profile, where string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for name, o := range m.owners {
 		// importedAlready answered for this very profile; the registry
 		// remembers the digest across restarts.
@@ -175,6 +174,29 @@ func (m *Manager) claimImport(meta registry.Profile, where string) error {
 			"presenting it again would make the workspace revoke the whole login, so dbx-cred will not: run %s", where, loginCommand(meta))}
 	}
 	m.imports[meta.ImportedFrom] = true
+	m.importOrder = append(m.importOrder, meta.ImportedFrom)
+	if len(m.importOrder) > maxPresented {
+		delete(m.imports, m.importOrder[0])
+		m.importOrder = m.importOrder[1:]
+	}
+	return nil
+}
+
+// claimImportDurably is claimImport, recorded in the registry before the
+// token is presented: a daemon that dies during the proving refresh must
+// not present it again after a restart. A claim the registry could not
+// record is withdrawn, and nothing is presented.
+func (m *Manager) claimImportDurably(meta registry.Profile, where string) error {
+	m.mu.Lock()
+	err := m.claimImport(meta, where)
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := m.saveRegistry(); err != nil {
+		m.endImport(meta.ImportedFrom, true)
+		return fmt.Errorf("record the import in the registry before presenting its refresh token (nothing was presented): %w", err)
+	}
 	return nil
 }
 
@@ -182,11 +204,16 @@ func (m *Manager) claimImport(meta registry.Profile, where string) error {
 // with unrotated, forgets it (the token is still good).
 func (m *Manager) endImport(digest string, unrotated bool) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if unrotated {
-		delete(m.imports, digest)
-	} else {
+	if !unrotated {
 		m.imports[digest] = false
+		m.mu.Unlock()
+		return
+	}
+	delete(m.imports, digest)
+	m.mu.Unlock()
+	if err := m.saveRegistry(); err != nil {
+		// Safe: the token is then refused once more than needed.
+		m.env.log.Warn("could not clear the record of an import whose token was not rotated", "err", err)
 	}
 }
 

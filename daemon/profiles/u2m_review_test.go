@@ -3,6 +3,7 @@ package profiles
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,5 +193,39 @@ func TestU2MLockDuringRefreshKeepsTheLogin(t *testing.T) {
 	st.locked.Store(false) // dbx-cred unlock
 	if _, err := m.Token(ctx, TokenRequest{Profile: "dev"}); err != nil {
 		t.Fatalf("after lock and unlock: %v (stats %+v)", err, w.emu.OAuthStats())
+	}
+}
+
+// The record of presented imports survives a restart: a daemon restarted
+// after an import that rotated the token but stored nothing still refuses
+// to present it again.
+func TestU2MImportRetryAfterARestartDoesNotReuse(t *testing.T) {
+	ctx := context.Background()
+	w := newU2MWorld(t)
+	v := &flakyMe{Client: w.ws}
+	v.fail.Store(1)
+	m, err := New(w.path, w.st, v, Rotation{Tokens: w.ws.Tokens}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
+	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
+	if _, _, err := m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp); err == nil {
+		t.Fatal("first import: validation failed, want an error")
+	}
+	m.Unload(ctx)
+
+	m2 := w.manager(t)
+	defer m2.Unload(context.Background())
+	_, _, err = m2.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp)
+	if st := w.emu.OAuthStats(); st.Reuses != 0 || st.FamiliesRevoked != 0 {
+		t.Fatalf("the restarted daemon presented the superseded refresh token: %+v (err %v)", st, err)
+	}
+	if !errors.Is(err, ErrNeedsLogin) {
+		t.Fatalf("rerun: %v, want needs-login", err)
+	}
+	reg, _ := os.ReadFile(w.path)
+	if strings.Contains(string(reg), cliCopy) {
+		t.Fatal("the registry holds the refresh token itself")
 	}
 }

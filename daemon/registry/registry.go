@@ -102,6 +102,10 @@ type Data struct {
 	DaemonID string    `json:"daemon_id,omitempty"`
 	Profiles []Profile `json:"profiles"`
 	Pending  []Pending `json:"pending,omitempty"`
+	// Presented lists digests (see Profile.ImportedFrom) of refresh tokens
+	// an import presented to the token endpoint, oldest first: each is
+	// superseded, and is never presented again, across restarts too.
+	Presented []string `json:"presented_imports,omitempty"`
 }
 
 // file is the on-disk form; the version lets later releases migrate it.
@@ -253,7 +257,7 @@ func keepDamaged(path string) (string, error) {
 func Save(path string, d Data) error {
 	sorted := append([]Profile(nil), d.Profiles...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	b, err := json.MarshalIndent(file{Version: currentVersion, Data: Data{DaemonID: d.DaemonID, Profiles: sorted, Pending: d.Pending}}, "", "  ")
+	b, err := json.MarshalIndent(file{Version: currentVersion, Data: Data{DaemonID: d.DaemonID, Profiles: sorted, Pending: d.Pending, Presented: d.Presented}}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode profile registry: %w", err)
 	}

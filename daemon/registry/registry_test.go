@@ -195,3 +195,18 @@ func TestNoFallbackFromANewerRegistry(t *testing.T) {
 		t.Fatalf("the newer registry changed: %q", b)
 	}
 }
+
+// Every field of Data survives a save and a load (a field Save forgot to
+// copy would be lost at the next write).
+func TestSaveLoadKeepsEveryField(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "profiles.json")
+	in := Data{DaemonID: "abc", Profiles: []Profile{{Name: "u2m", Kind: "oauth-u2m", TokenURL: "https://h/oidc/v1/token", RefreshInFlight: 3, ImportedFrom: "d1"}},
+		Pending: []Pending{{Key: "k", Profile: "u2m", Reason: "r", Since: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}}, Presented: []string{"d1", "d2"}}
+	if err := Save(path, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil || !reflect.DeepEqual(got, in) {
+		t.Fatalf("Load = %+v, %v; want %+v", got, err, in)
+	}
+}
