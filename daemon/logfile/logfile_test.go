@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -81,5 +82,26 @@ func TestBadLimitAndPath(t *testing.T) {
 	os.WriteFile(file, nil, 0o600)
 	if _, err := Open(filepath.Join(file, "d.log"), DefaultMax); err == nil || !strings.Contains(err.Error(), "log directory") {
 		t.Fatalf("a log under a regular file: %v", err)
+	}
+}
+
+// A symlink planted at the log's path is refused, not followed.
+func TestOpenRefusesASymlink(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no O_NOFOLLOW on Windows")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "elsewhere")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "daemon.log")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := Open(link, DefaultMax); err == nil {
+		f.Write([]byte("record\n"))
+		b, _ := os.ReadFile(target)
+		t.Fatalf("opened through a symlink; the target now holds %q", b)
 	}
 }
