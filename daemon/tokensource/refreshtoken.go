@@ -178,6 +178,9 @@ func (s *RefreshToken) servableLocked(now time.Time) bool {
 
 // Token implements Source.
 func (s *RefreshToken) Token(ctx context.Context) (Token, error) {
+	// One pass decides under mu: serve the current token, start the one
+	// refresh, or wait for the one in flight. A token with life left is
+	// served while its renewal runs; an expired one waits for it.
 	for {
 		s.mu.Lock()
 		now := s.cfg.Clock.Now()
