@@ -87,50 +87,15 @@ func TestM2MLoginServesAccessTokens(t *testing.T) {
 	}
 
 	// The metadata endpoint (the SDKs' metadata-service auth) too.
-	murl := strings.TrimSpace(w.mustHelper("", "metadata-url", "-p", "ci"))
-	req, _ := http.NewRequest(http.MethodGet, murl, nil)
-	req.Header.Set("X-Databricks-Metadata-Version", "1")
-	req.Header.Set("X-Databricks-Host", w.srv.URL)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if scimMe(t, w, metadataToken(t, w, "ci")) != appID {
+		t.Fatal("the metadata endpoint's token is not the service principal's")
 	}
-	var md struct {
-		AccessToken string `json:"access_token"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&md)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 || scimMe(t, w, md.AccessToken) != appID {
-		t.Fatalf("metadata endpoint: %d, %v", resp.StatusCode, err)
-	}
-
-	if p := list(t, w)["ci"]; p.Kind != "oauth-m2m" || p.UserName != appID || p.State != "ready" || p.Mode != "" {
+	if p := list(t, w)["ci"]; p.UserName != appID || p.State != "ready" || p.Mode != "" {
 		t.Fatalf("list: %+v", p)
 	}
-	if table := w.mustHelper("", "list"); !strings.Contains(table, "oauth-m2m") {
-		t.Fatalf("list table: %q", table)
-	}
-	var st struct {
-		Profiles []struct {
-			Name, Kind    string
-			CurrentExpiry *time.Time `json:"current_expiry"`
-		} `json:"profiles"`
-	}
-	if err := json.Unmarshal([]byte(w.mustHelper("", "status", "--json")), &st); err != nil {
-		t.Fatal(err)
-	}
-	if len(st.Profiles) != 1 || st.Profiles[0].Kind != "oauth-m2m" || st.Profiles[0].CurrentExpiry == nil {
-		t.Fatalf("status --json: %+v", st)
-	}
+	kindEverywhere(t, w, "ci", "oauth-m2m")
 	if text := w.mustHelper("", "status"); !strings.Contains(text, "profile ci (oauth-m2m, "+appID+")") {
 		t.Fatalf("status text: %q", text)
-	}
-	var audit []struct{ Profile, Kind string }
-	if err := json.Unmarshal([]byte(w.mustHelper("", "audit", "--json")), &audit); err != nil {
-		t.Fatal(err)
-	}
-	if len(audit) == 0 || audit[len(audit)-1].Profile != "ci" || audit[len(audit)-1].Kind != "oauth-m2m" {
-		t.Fatalf("audit: %+v", audit)
 	}
 	// A restarted daemon reads the secret back from the store.
 	w.stopDaemon()

@@ -129,51 +129,13 @@ func TestU2MLoginServesEveryChannel(t *testing.T) {
 	hostport := strings.TrimPrefix(w.srv.URL, "http://")
 	gitGet(t, w, "protocol=http\nhost="+hostport+"\n\n")
 
-	murl := strings.TrimSpace(w.mustHelper("", "metadata-url", "-p", "dev"))
-	req, _ := http.NewRequest(http.MethodGet, murl, nil)
-	req.Header.Set("X-Databricks-Metadata-Version", "1")
-	req.Header.Set("X-Databricks-Host", w.srv.URL)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if scimMe(t, w, metadataToken(t, w, "dev")) != w.user {
+		t.Fatal("the metadata endpoint's token is not the user's")
 	}
-	var md struct {
-		AccessToken string `json:"access_token"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&md)
-	resp.Body.Close()
-	if err != nil || scimMe(t, w, md.AccessToken) != w.user {
-		t.Fatalf("metadata endpoint: %d, %v", resp.StatusCode, err)
-	}
-
-	if p := list(t, w)["dev"]; p.Kind != "oauth-u2m" || p.UserName != w.user || p.State != "ready" {
+	if p := list(t, w)["dev"]; p.UserName != w.user || p.State != "ready" {
 		t.Fatalf("list: %+v", p)
 	}
-	if table := w.mustHelper("", "list"); !strings.Contains(table, "oauth-u2m") {
-		t.Fatalf("list table: %q", table)
-	}
-	var st struct {
-		Profiles []struct {
-			Name, Kind    string
-			CurrentExpiry *time.Time `json:"current_expiry"`
-		} `json:"profiles"`
-	}
-	if err := json.Unmarshal([]byte(w.mustHelper("", "status", "--json")), &st); err != nil {
-		t.Fatal(err)
-	}
-	if len(st.Profiles) != 1 || st.Profiles[0].Kind != "oauth-u2m" || st.Profiles[0].CurrentExpiry == nil {
-		t.Fatalf("status --json: %+v", st)
-	}
-	if text := w.mustHelper("", "status"); !strings.Contains(text, "oauth-u2m") {
-		t.Fatalf("status text: %q", text)
-	}
-	var audit []struct{ Profile, Kind string }
-	if err := json.Unmarshal([]byte(w.mustHelper("", "audit", "--json")), &audit); err != nil {
-		t.Fatal(err)
-	}
-	if len(audit) == 0 || audit[len(audit)-1].Kind != "oauth-u2m" {
-		t.Fatalf("audit: %+v", audit)
-	}
+	kindEverywhere(t, w, "dev", "oauth-u2m")
 
 	// doctor checks an OAuth login with an access token, never the
 	// refresh token as a bearer.
@@ -607,4 +569,61 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// metadataToken fetches profile's token from the metadata endpoint, as the
+// SDKs' metadata-service auth does.
+func metadataToken(t *testing.T, w *world, profile string) string {
+	t.Helper()
+	murl := strings.TrimSpace(w.mustHelper("", "metadata-url", "-p", profile))
+	req, _ := http.NewRequest(http.MethodGet, murl, nil)
+	req.Header.Set("X-Databricks-Metadata-Version", "1")
+	req.Header.Set("X-Databricks-Host", w.srv.URL)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var md struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&md); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("metadata endpoint: %d, %v", resp.StatusCode, err)
+	}
+	return md.AccessToken
+}
+
+// kindEverywhere checks that list (JSON and table), status (JSON, with the
+// access token's expiry, and text) and the last audit line all call
+// profile's tokens kind.
+func kindEverywhere(t *testing.T, w *world, profile, kind string) {
+	t.Helper()
+	if p := list(t, w)[profile]; p.Kind != kind {
+		t.Fatalf("list: %+v", p)
+	}
+	if table := w.mustHelper("", "list"); !strings.Contains(table, kind) {
+		t.Fatalf("list table: %q", table)
+	}
+	var st struct {
+		Profiles []struct {
+			Name, Kind    string
+			CurrentExpiry *time.Time `json:"current_expiry"`
+		} `json:"profiles"`
+	}
+	if err := json.Unmarshal([]byte(w.mustHelper("", "status", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Profiles) != 1 || st.Profiles[0].Name != profile || st.Profiles[0].Kind != kind || st.Profiles[0].CurrentExpiry == nil {
+		t.Fatalf("status --json: %+v", st)
+	}
+	if text := w.mustHelper("", "status"); !strings.Contains(text, kind) {
+		t.Fatalf("status text: %q", text)
+	}
+	var audit []struct{ Profile, Kind string }
+	if err := json.Unmarshal([]byte(w.mustHelper("", "audit", "--json")), &audit); err != nil {
+		t.Fatal(err)
+	}
+	if len(audit) == 0 || audit[len(audit)-1].Profile != profile || audit[len(audit)-1].Kind != kind {
+		t.Fatalf("audit: %+v", audit)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbx-cred/dbx-cred/internal/porttest"
 	"github.com/dbx-cred/dbx-cred/internal/wsemu"
 )
 
@@ -30,62 +31,33 @@ func startEmu(t *testing.T, opts ...wsemu.Option) (*wsemu.Emulator, *httptest.Se
 	return emu, srv
 }
 
-// freePorts finds n consecutive ports free on 127.0.0.1 (and ::1 where it
-// exists), so tests keep off 8020 and each other.
+// freePorts finds n consecutive ports free on 127.0.0.1 that the
+// listener can also take on ::1 where it exists.
 func freePorts(t *testing.T, n int) (first, last int) {
 	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p+n > 65535 {
-			continue
-		}
-		lns, _, err := listen(t.Context(), p, p+n-1)
-		ok := err == nil
+	return porttest.Range(t, n, func(first, last int) bool {
+		lns, _, err := listen(t.Context(), first, last)
 		for _, l := range lns {
 			l.Close()
 		}
-		if !ok || !allFree(p, p+n-1) {
-			continue
-		}
-		return p, p + n - 1
-	}
-	t.Fatal("no free port range")
-	return 0, 0
+		return err == nil && allFree(first, last)
+	})
 }
 
 func allFree(first, last int) bool {
 	for p := first; p <= last; p++ {
-		if !portFree(p) {
+		if !porttest.Free(p) {
 			return false
 		}
 	}
 	return true
 }
 
-func portFree(p int) bool {
-	ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
-}
+func portFree(p int) bool { return porttest.Free(p) }
 
-// waitPortFree polls until port can be bound again.
 func waitPortFree(t *testing.T, port int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !portFree(port) {
-		if time.Now().After(deadline) {
-			t.Fatalf("port %d still bound after the login ended", port)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	porttest.WaitFree(t, port)
 }
 
 // browse is the test's browser: it follows authorize's redirect to the

@@ -38,19 +38,14 @@ func (f *flakyMe) Me(ctx context.Context, host, token string) (workspace.User, e
 func TestU2MImportRetryAfterFailedValidationDoesNotReuse(t *testing.T) {
 	ctx := context.Background()
 	w := newU2MWorld(t)
-	v := &flakyMe{Client: w.ws}
-	v.fail.Store(1)
-	m, err := New(w.path, w.st, v, Rotation{Tokens: w.ws.Tokens}, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := w.managerFailingMeOnce(t)
 	defer m.Unload(context.Background())
 	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
 	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
 	if _, _, err := m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp); err == nil {
 		t.Fatal("first import: validation failed, want an error")
 	}
-	_, _, err = m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp)
+	_, _, err := m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp)
 	if st := w.emu.OAuthStats(); st.Reuses != 0 || st.FamiliesRevoked != 0 {
 		t.Fatalf("the rerun presented the superseded refresh token again: %+v (err %v)", st, err)
 	}
@@ -202,12 +197,7 @@ func TestU2MLockDuringRefreshKeepsTheLogin(t *testing.T) {
 func TestU2MImportRetryAfterARestartDoesNotReuse(t *testing.T) {
 	ctx := context.Background()
 	w := newU2MWorld(t)
-	v := &flakyMe{Client: w.ws}
-	v.fail.Store(1)
-	m, err := New(w.path, w.st, v, Rotation{Tokens: w.ws.Tokens}, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := w.managerFailingMeOnce(t)
 	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
 	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
 	if _, _, err := m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp); err == nil {
@@ -217,7 +207,7 @@ func TestU2MImportRetryAfterARestartDoesNotReuse(t *testing.T) {
 
 	m2 := w.manager(t)
 	defer m2.Unload(context.Background())
-	_, _, err = m2.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp)
+	_, _, err := m2.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp)
 	if st := w.emu.OAuthStats(); st.Reuses != 0 || st.FamiliesRevoked != 0 {
 		t.Fatalf("the restarted daemon presented the superseded refresh token: %+v (err %v)", st, err)
 	}
@@ -228,4 +218,18 @@ func TestU2MImportRetryAfterARestartDoesNotReuse(t *testing.T) {
 	if strings.Contains(string(reg), cliCopy) {
 		t.Fatal("the registry holds the refresh token itself")
 	}
+}
+
+// managerFailingMeOnce is w's manager with a validator whose first SCIM Me
+// fails: an import's proving refresh then rotates the token, and nothing
+// is stored.
+func (w *u2mWorld) managerFailingMeOnce(t *testing.T) *Manager {
+	t.Helper()
+	v := &flakyMe{Client: w.ws}
+	v.fail.Store(1)
+	m, err := New(w.path, w.st, v, Rotation{Tokens: w.ws.Tokens}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

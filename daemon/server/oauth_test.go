@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+	"github.com/dbx-cred/dbx-cred/internal/porttest"
 	"github.com/dbx-cred/dbx-cred/internal/wsemu"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
@@ -105,47 +105,16 @@ func (w *oauthWorld) awaited(id string) bool {
 	return p != nil && p.awaited
 }
 
-// freePorts finds n consecutive ports free on 127.0.0.1 so the tests
-// keep off 8020, which a developer's own login may hold.
 func freePorts(t *testing.T, n int) (int, int) {
 	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		ok := p+n <= 65535
-		for q := p; ok && q < p+n; q++ {
-			ok = portFree(q)
-		}
-		if ok {
-			return p, p + n - 1
-		}
-	}
-	t.Fatal("no free port range")
-	return 0, 0
+	return porttest.Range(t, n, nil)
 }
 
-func portFree(p int) bool {
-	ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
-}
+func portFree(p int) bool { return porttest.Free(p) }
 
 func waitPortFree(t *testing.T, port int32) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !portFree(int(port)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("callback port %d still bound", port)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	porttest.WaitFree(t, int(port))
 }
 
 // browse follows the authorize URL to the daemon's callback, as the
