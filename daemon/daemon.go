@@ -24,6 +24,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/server"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/store/file"
+	"github.com/dbx-cred/dbx-cred/daemon/store/oskeyring"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	"github.com/dbx-cred/dbx-cred/internal/version"
@@ -164,7 +165,8 @@ func Run(ctx context.Context, cfg Config) error {
 		MetadataError:  meta.errText(),
 		StartedBy:      startedBy(cfg.StartedBy),
 	}, log).WithAudit(aud).WithMetadata(meta.urls()).WithStores(sts).WithShutdown(stopAsked).
-		WithDiagnoser(&diagnoser{getenv: getenv, mgr: mgr, stores: sts, store: st, meta: meta}).Register(g)
+		WithDiagnoser(&diagnoser{getenv: getenv, mgr: mgr, stores: sts, store: st, meta: meta}).
+		WithCLIKeyring(oskeyring.NewKeyring(server.CLIKeyringService, cfg.KeyringTimeout, getenv)).Register(g)
 
 	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
 		"store", chosen.name, "keyring", st.Backend(), "profiles", len(mgr.Names()), "hardened", hardened, "version", version.Version,

@@ -627,3 +627,47 @@ func kindEverywhere(t *testing.T, w *world, profile, kind string) {
 		t.Fatalf("audit: %+v", audit)
 	}
 }
+
+// TestU2MImportFromTheCLIKeyring: the Databricks CLI's default keeps its
+// login in the OS keyring (service databricks-cli, account the host). The
+// import has the daemon take it over: proven, stored as the daemon's own,
+// the CLI's item deleted, the profile rewritten, the SDK working by name.
+func TestU2MImportFromTheCLIKeyring(t *testing.T) {
+	requireTools(t, "secret-tool")
+	w, path := importWorld(t, func(w *world) string {
+		return "[cli]\nhost = " + w.srv.URL + "\nauth_type = databricks-cli\n"
+	})
+	access, rt := w.emu.IssueOAuthLogin(w.user, "")
+	item, _ := json.Marshal(map[string]any{"token": map[string]any{"access_token": access, "token_type": "Bearer", "refresh_token": rt,
+		"expiry": time.Now().Add(time.Hour).Format(time.RFC3339)}})
+	store := exec.Command("secret-tool", "store", "--label", "databricks-cli login", "service", "databricks-cli", "username", w.srv.URL)
+	store.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+w.ss.address)
+	store.Stdin = strings.NewReader(string(item))
+	if out, err := store.CombinedOutput(); err != nil {
+		t.Fatalf("secret-tool store: %v: %s", err, out)
+	}
+	if len(w.ss.items("databricks-cli")) != 1 {
+		t.Fatal("the CLI's item is not in the keyring")
+	}
+	out, errOut, code := w.helper("", "import", "--all", "--dry-run")
+	if code != 0 || !strings.Contains(out, "OS keyring") || len(w.ss.items("databricks-cli")) != 1 {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = w.helper("", "import", "--all")
+	if code != 0 || !strings.Contains(out, "[cli] imported") || !strings.Contains(out, "OS-keyring item") {
+		t.Fatalf("import: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if n := len(w.ss.items("databricks-cli")); n != 0 {
+		t.Fatalf("the CLI's keyring item is still there (%d items)", n)
+	}
+	if w.emu.RefreshTokenLive(rt) {
+		t.Fatal("the CLI's refresh token still works after the import")
+	}
+	if got := readFile(t, path); !strings.Contains(got, "auth_type = metadata-service") || strings.Contains(got, "databricks-cli") {
+		t.Fatalf("profile not rewritten:\n%s", got)
+	}
+	wantMe(t, &databricks.Config{Profile: "cli"}, w.user)
+	w.noReuse()
+	w.stopDaemon()
+	w.noRefreshTokenAnywhere()
+}

@@ -43,6 +43,7 @@ type fakeDaemon struct {
 	oauthCancelled chan struct{} // closed when an Await ended early
 	oauthImports   []*pb.ImportOAuthRequest
 	importFails    map[string]error // by profile
+	cliKeyring     map[string]bool  // OS-keyring accounts holding a CLI login (ImportOAuth by cli_keyring_keys)
 
 	// profiles, when set, is what ListProfiles and Status list; audit is
 	// what Audit answers.
@@ -161,9 +162,21 @@ func (f *fakeDaemon) ImportOAuth(_ context.Context, req *pb.ImportOAuthRequest) 
 	if err := f.importFails[req.GetProfile()]; err != nil {
 		return nil, err
 	}
+	keyringKey := ""
+	if req.GetRefreshToken() == "" {
+		for _, k := range req.GetCliKeyringKeys() {
+			if f.cliKeyring[k] {
+				keyringKey = k
+				break
+			}
+		}
+		if keyringKey == "" {
+			return nil, status.Error(codes.NotFound, "the OS keyring holds no Databricks CLI login")
+		}
+	}
 	f.logins = append(f.logins, &pb.LoginRequest{Profile: req.GetProfile(), Host: req.GetHost()})
 	return &pb.ImportOAuthResponse{Profile: &pb.Profile{Name: req.GetProfile(), Host: req.GetHost(), AccountId: req.GetAccountId(),
-		UserName: "someone@example.com", Kind: pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M}}, nil
+		UserName: "someone@example.com", Kind: pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M}, CliKeyringKey: keyringKey}, nil
 }
 
 // closeOnce closes ch unless it is closed; the caller holds f.mu.

@@ -56,9 +56,12 @@ The CLI's copy of that refresh token is dead from then on (refresh tokens
 rotate), so do not run "databricks auth login" for such a profile: dbx-cred
 does not need it, and it would put auth_type = databricks-cli back. A
 cache that is not valid JSON is named and left alone, and nothing is
-imported from it. A login the CLI keeps in the OS keyring (auth_storage =
-secure, its default) cannot be read by dbx-cred's helper: log in with
-dbx-cred login -p NAME --oauth instead.
+imported from it. A login not in that file is looked for where the CLI
+keeps logins by default (auth_storage = secure): the OS keyring, service
+databricks-cli, under the profile name or the host. dbx-credd reads it
+there (the helper never reads the keyring), takes it over the same way and
+deletes the CLI's item, whose refresh token is then dead. With neither, the
+profile is skipped: log in with dbx-cred login -p NAME --oauth.
 
 Everything else in the file stays byte for byte: comments, blank lines, key
 order, other profiles, [__settings__]. A profile whose token the workspace
@@ -89,7 +92,13 @@ type importItem struct {
 	// an earlier import may have moved into the daemon before a crash
 	// stopped it short of rewriting the profile; resumed: it had.
 	resumable, resumed bool
+	// keyringKeys: where the CLI's OS keyring may hold this login (a
+	// resumable profile's fallback); keyringKey is the one imported, and
+	// advice what the daemon said is left to do.
+	keyringKeys        []string
+	keyringKey, advice string
 	note               string // why it is skipped; empty when it is imported
+	plan               string // what a dry run says instead of note, when set
 	err                error  // why the import failed
 	user               string
 	done               bool
@@ -179,6 +188,12 @@ func runImport(c *cli, args []string) error {
 	for _, it := range items {
 		if it.resumable && it.err == nil {
 			c.resumeOAuthImport(file, it, *via, cliPath)
+			if !it.resumed && len(it.keyringKeys) > 0 {
+				c.importFromCLIKeyring(file, it, *via, cliPath, *insecure)
+			}
+			if it.done || it.err != nil {
+				continue
+			}
 		}
 		if it.note != "" || it.err != nil || it.resumed {
 			continue
@@ -398,6 +413,8 @@ func (c *cli) printPlan(path, cachePath string, items []*importItem, via string,
 		switch {
 		case it.err != nil:
 			what = "cannot import: " + it.err.Error()
+		case it.plan != "":
+			what = it.plan
 		case it.note != "":
 			what = it.note
 		case it.oauthKey != "":
@@ -438,6 +455,13 @@ func (c *cli) printResults(items []*importItem, cachePath string) {
 			fmt.Fprintf(c.io.Stdout, "[%s] The CLI's copy of that refresh token in %s is now dead: refresh tokens rotate, and dbx-credd's first refresh superseded it. "+
 				"Do not run \"databricks auth login\" for this profile: dbx-cred does not need it, and it would put auth_type = databricks-cli back.\n",
 				printable(it.name), printable(cachePath))
+		case it.done && it.keyringKey != "":
+			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as %s (oauth-u2m), from the Databricks CLI's OS-keyring item %q, which is deleted: "+
+				"its refresh token died with dbx-credd's first refresh (refresh tokens rotate). Do not run \"databricks auth login\" for this profile.\n",
+				printable(it.name), printable(it.host), printable(it.user), printable(it.keyringKey))
+			if it.advice != "" {
+				fmt.Fprintf(c.io.Stderr, "WARNING: [%s] %s\n", printable(it.name), printable(it.advice))
+			}
 		case it.done && it.resumed:
 			fmt.Fprintf(c.io.Stdout, "[%s] imported: an earlier import had already moved this login into dbx-credd (%s as %s, oauth-u2m); the profile now points at it.\n",
 				printable(it.name), printable(it.host), printable(it.user))

@@ -240,9 +240,11 @@ func oauthCandidate(file *databrickscfg.File, it *importItem, cache *tokenCache)
 		it.oauthKey, it.refresh = cache.find(it.name, it.host, it.accountID)
 		if it.oauthKey == "" {
 			it.resumable = true
-			it.note = fmt.Sprintf("skipped: no token or client_secret in the file, and no Databricks CLI login for it in %s; "+
-				"if the CLI logged it in, it keeps the login in the OS keyring (auth_storage = secure, the CLI's default), "+
-				"which dbx-cred's helper does not read: log in with %s", cache.path, fix)
+			it.keyringKeys = cliKeyringKeys(it.name, it.host, it.accountID)
+			it.note = fmt.Sprintf("skipped: no token or client_secret in the file, no Databricks CLI login for it in %s, "+
+				"and none in the OS keyring, where the CLI keeps logins by default (auth_storage = secure): log in with %s", cache.path, fix)
+			it.plan = fmt.Sprintf("no Databricks CLI login for it in %s: dbx-credd takes over the one the CLI keeps in the OS keyring "+
+				"(service databricks-cli, account %s), if any, and deletes that item; else it is skipped (log in with %s)", cache.path, strings.Join(quoteKeys(it.keyringKeys), " or "), fix)
 		}
 	}
 }
@@ -307,6 +309,51 @@ func quoteKeys(keys []string) []string {
 		q[i] = fmt.Sprintf("%q", printable(k))
 	}
 	return q
+}
+
+// cliKeyringKeys are the accounts the Databricks CLI files a login under
+// in the OS keyring: the profile name, else the host (the same keys as its
+// token-cache.json).
+func cliKeyringKeys(name, host, accountID string) []string {
+	keys := []string{name}
+	if norm, err := hosturl.Normalize(host); err == nil {
+		if accountID != "" {
+			norm += "/oidc/accounts/" + accountID
+		}
+		keys = append(keys, norm)
+	}
+	return keys
+}
+
+// importFromCLIKeyring asks the daemon to take over the login the
+// Databricks CLI keeps in the OS keyring (the helper does not read the
+// keyring; the daemon does, and deletes the item once its successor is
+// stored). No such item leaves the profile skipped, with its note.
+func (c *cli) importFromCLIKeyring(file *databrickscfg.File, it *importItem, via, cliPath string, insecure bool) {
+	if err := cleartextRefused(it.host, insecure); err != nil {
+		it.note, it.err = "", err
+		return
+	}
+	var resp *pb.ImportOAuthResponse
+	none := false
+	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
+		var err error
+		resp, err = client.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
+			CliKeyringKeys: it.keyringKeys, InsecureHttp: insecure})
+		if code := grpcwire.CodeOf(err); code == grpcwire.NotFound || code == grpcwire.Unimplemented {
+			none, err = true, nil
+		}
+		return err
+	})
+	switch {
+	case none:
+		return
+	case err != nil:
+		it.note, it.err = "", err
+		return
+	}
+	it.note, it.user, it.keyringKey, it.advice = "", resp.GetProfile().GetUserName(), resp.GetCliKeyringKey(), resp.GetAdvice()
+	it.err = c.pointAtDaemon(file, it, "", via, cliPath, false)
 }
 
 // resumeOAuthImport finishes an import a crash cut short after the CLI's

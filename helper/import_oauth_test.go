@@ -78,8 +78,11 @@ func TestImportOAuthFromTokenCache(t *testing.T) {
 	for _, r := range f.oauthImportRequests() {
 		got[r.GetProfile()] = r
 	}
-	if len(got) != 3 || got["cli"].GetRefreshToken() != rts[0] || got["byhost"].GetRefreshToken() != rts[1] ||
-		got["acct"].GetRefreshToken() != rts[2] || got["acct"].GetAccountId() != "0f1e" {
+	// A profile with no cache entry is looked for in the CLI's OS keyring,
+	// by the daemon (the fake holds none): no refresh token is sent.
+	if len(got) != 4 || got["cli"].GetRefreshToken() != rts[0] || got["byhost"].GetRefreshToken() != rts[1] ||
+		got["acct"].GetRefreshToken() != rts[2] || got["acct"].GetAccountId() != "0f1e" ||
+		got["keyring"].GetRefreshToken() != "" || strings.Join(got["keyring"].GetCliKeyringKeys(), " ") != "keyring https://adb-3.azuredatabricks.net" {
 		t.Fatalf("ImportOAuth requests: %v", got)
 	}
 

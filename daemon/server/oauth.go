@@ -17,6 +17,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/daemon/oauthlogin"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
+	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
@@ -241,6 +242,12 @@ func (s *Server) ImportOAuth(ctx context.Context, req *pb.ImportOAuthRequest) (*
 		return nil, s.fail(ctx, op, name, err)
 	}
 	rt := strings.TrimSpace(req.GetRefreshToken())
+	keyringKey := ""
+	if rt == "" && len(req.GetCliKeyringKeys()) > 0 {
+		if keyringKey, rt, err = s.cliKeyringLogin(ctx, req.GetCliKeyringKeys()); err != nil {
+			return nil, s.fail(ctx, op, name, err)
+		}
+	}
 	switch {
 	case rt == "":
 		return nil, s.fail(ctx, op, name, fmt.Errorf("%w: the refresh token is empty: import needs the refresh_token of the other tool's login", profiles.ErrBadInput))
@@ -260,9 +267,18 @@ func (s *Server) ImportOAuth(ctx context.Context, req *pb.ImportOAuthRequest) (*
 	if err != nil {
 		return nil, s.fail(ctx, op, name, err)
 	}
+	advice := ""
+	if keyringKey != "" {
+		// Its refresh token was superseded by the proving refresh: the CLI
+		// presenting it again would make the workspace revoke the login.
+		if err := s.cliKeyring.Delete(ctx, keyringKey); err != nil && !errors.Is(err, store.ErrNotFound) {
+			advice = fmt.Sprintf("the Databricks CLI's keyring item %q (service %s) could not be deleted (%v): delete it yourself before the CLI uses it, "+
+				"as its refresh token is superseded and presenting it would make the workspace revoke this login", keyringKey, CLIKeyringService, err)
+		}
+	}
 	s.log.Info("OAuth login imported", append([]any{"profile", name, "host", host, "account_id", accountID,
-		"user", prof.UserName, "replaced", replaced}, peerAttrs(ctx)...)...)
-	return &pb.ImportOAuthResponse{Profile: toProto(prof), Replaced: replaced}, nil
+		"user", prof.UserName, "replaced", replaced, "from_cli_keyring", keyringKey != ""}, peerAttrs(ctx)...)...)
+	return &pb.ImportOAuthResponse{Profile: toProto(prof), Replaced: replaced, CliKeyringKey: keyringKey, Advice: advice}, nil
 }
 
 // oauthTarget checks a U2M request's profile name, host and account id

@@ -110,8 +110,6 @@ func freePorts(t *testing.T, n int) (int, int) {
 	return porttest.Range(t, n, nil)
 }
 
-func portFree(p int) bool { return porttest.Free(p) }
-
 func waitPortFree(t *testing.T, port int32) {
 	t.Helper()
 	porttest.WaitFree(t, int(port))
@@ -399,5 +397,38 @@ func TestReportRejectedUsesTheAccountID(t *testing.T) {
 	}
 	if _, err := w.s.ReportRejected(t.Context(), &pb.ReportRejectedRequest{Host: w.ws.URL, AccountId: "acc-1", AccessToken: "x"}); err != nil {
 		t.Fatalf("a report for the profile's account: %v", err)
+	}
+}
+
+// ImportOAuth takes a login the Databricks CLI keeps in the OS keyring:
+// the first account that holds one is proven, stored, and its item
+// deleted (its refresh token is superseded); none found is NotFound.
+func TestImportOAuthFromTheCLIKeyring(t *testing.T) {
+	w := newOAuthWorld(t, 3, OAuthOptions{})
+	cli := store.NewMemory()
+	w.s.WithCLIKeyring(cli)
+	_, rt := w.emu.IssueOAuthLogin(alice, "")
+	if err := cli.Set(t.Context(), w.ws.URL, `{"token":{"access_token":"x","token_type":"Bearer","refresh_token":"`+rt+`","expiry":"2026-12-02T00:00:00Z"}}`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.s.ImportOAuth(t.Context(), &pb.ImportOAuthRequest{Profile: "dev", Host: w.ws.URL, CliKeyringKeys: []string{"dev"}})
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("no item under dev: %v, want NotFound", err)
+	}
+	out, err := w.s.ImportOAuth(t.Context(), &pb.ImportOAuthRequest{Profile: "dev", Host: w.ws.URL, CliKeyringKeys: []string{"dev", w.ws.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.GetCliKeyringKey() != w.ws.URL || out.GetProfile().GetUserName() != alice || out.GetAdvice() != "" {
+		t.Fatalf("%+v", out)
+	}
+	if _, err := cli.Get(t.Context(), w.ws.URL); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the CLI's item was not deleted: %v", err)
+	}
+	if w.emu.RefreshTokenLive(rt) {
+		t.Fatal("the CLI's refresh token still works")
+	}
+	if strings.Contains(w.log.String(), rt) {
+		t.Fatal("the refresh token reached the log")
 	}
 }

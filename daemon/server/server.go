@@ -52,6 +52,8 @@ type Server struct {
 	shutdown  func()       // see WithShutdown
 	diagnoser Diagnoser    // see WithDiagnoser
 	logins    *oauthLogins // U2M logins in progress; see WithOAuth
+	// cliKeyring reads the Databricks CLI's keyring items; see WithCLIKeyring.
+	cliKeyring store.Store
 }
 
 // New returns a Server.
@@ -189,7 +191,7 @@ func Code(err error) codes.Code {
 	var unavailable *store.UnavailableError
 	var unreachable *workspace.UnreachableError
 	switch {
-	case errors.Is(err, profiles.ErrUnknownProfile), errors.Is(err, errUnknownLogin):
+	case errors.Is(err, profiles.ErrUnknownProfile), errors.Is(err, errUnknownLogin), errors.Is(err, errNoCLIKeyringLogin):
 		return codes.NotFound
 	case errors.Is(err, profiles.ErrBadInput), errors.Is(err, oauthlogin.ErrNotWorkspace):
 		return codes.InvalidArgument

@@ -2815,9 +2815,16 @@ type ImportOAuthRequest struct {
 	RefreshToken string                 `protobuf:"bytes,4,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
 	InsecureHttp bool                   `protobuf:"varint,5,opt,name=insecure_http,json=insecureHttp,proto3" json:"insecure_http,omitempty"`
 	// The scopes the login was granted, when known; empty means the default.
-	Scopes        []string `protobuf:"bytes,6,rep,name=scopes,proto3" json:"scopes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Scopes []string `protobuf:"bytes,6,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// Instead of refresh_token: the Databricks CLI keeps its login in the OS
+	// keyring (auth_storage = secure, its default), under service
+	// databricks-cli and an account that is the profile name or the host.
+	// The daemon, which reads the keyring (the helper does not), takes the
+	// first of these accounts that holds a login, and deletes that item once
+	// the import has stored its successor (its refresh token is dead then).
+	CliKeyringKeys []string `protobuf:"bytes,7,rep,name=cli_keyring_keys,json=cliKeyringKeys,proto3" json:"cli_keyring_keys,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ImportOAuthRequest) Reset() {
@@ -2892,11 +2899,23 @@ func (x *ImportOAuthRequest) GetScopes() []string {
 	return nil
 }
 
+func (x *ImportOAuthRequest) GetCliKeyringKeys() []string {
+	if x != nil {
+		return x.CliKeyringKeys
+	}
+	return nil
+}
+
 type ImportOAuthResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Profile *Profile               `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
 	// True when an existing profile was replaced.
-	Replaced      bool `protobuf:"varint,2,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	Replaced bool `protobuf:"varint,2,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	// With cli_keyring_keys: the account whose item was imported.
+	CliKeyringKey string `protobuf:"bytes,3,opt,name=cli_keyring_key,json=cliKeyringKey,proto3" json:"cli_keyring_key,omitempty"`
+	// What is left to do, if anything (e.g. an item that could not be
+	// deleted). Empty when nothing is.
+	Advice        string `protobuf:"bytes,4,opt,name=advice,proto3" json:"advice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2943,6 +2962,20 @@ func (x *ImportOAuthResponse) GetReplaced() bool {
 		return x.Replaced
 	}
 	return false
+}
+
+func (x *ImportOAuthResponse) GetCliKeyringKey() string {
+	if x != nil {
+		return x.CliKeyringKey
+	}
+	return ""
+}
+
+func (x *ImportOAuthResponse) GetAdvice() string {
+	if x != nil {
+		return x.Advice
+	}
+	return ""
 }
 
 var File_dbxcred_v1_agent_proto protoreflect.FileDescriptor
@@ -3124,7 +3157,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\"d\n" +
 	"\x17AwaitOAuthLoginResponse\x12-\n" +
 	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12\x1a\n" +
-	"\breplaced\x18\x02 \x01(\bR\breplaced\"\xc3\x01\n" +
+	"\breplaced\x18\x02 \x01(\bR\breplaced\"\xed\x01\n" +
 	"\x12ImportOAuthRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1d\n" +
@@ -3132,10 +3165,13 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12#\n" +
 	"\rrefresh_token\x18\x04 \x01(\tR\frefreshToken\x12#\n" +
 	"\rinsecure_http\x18\x05 \x01(\bR\finsecureHttp\x12\x16\n" +
-	"\x06scopes\x18\x06 \x03(\tR\x06scopes\"`\n" +
+	"\x06scopes\x18\x06 \x03(\tR\x06scopes\x12(\n" +
+	"\x10cli_keyring_keys\x18\a \x03(\tR\x0ecliKeyringKeys\"\xa0\x01\n" +
 	"\x13ImportOAuthResponse\x12-\n" +
 	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12\x1a\n" +
-	"\breplaced\x18\x02 \x01(\bR\breplaced*\xa2\x01\n" +
+	"\breplaced\x18\x02 \x01(\bR\breplaced\x12&\n" +
+	"\x0fcli_keyring_key\x18\x03 \x01(\tR\rcliKeyringKey\x12\x16\n" +
+	"\x06advice\x18\x04 \x01(\tR\x06advice*\xa2\x01\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rCHANNEL_TOKEN\x10\x01\x12\x0f\n" +

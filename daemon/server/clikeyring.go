@@ -1,0 +1,76 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dbx-cred/dbx-cred/daemon/profiles"
+	"github.com/dbx-cred/dbx-cred/daemon/store"
+)
+
+// CLIKeyringService is the OS-keyring service the Databricks CLI keeps its
+// OAuth logins under (auth_storage = secure, the CLI's default), one item
+// per profile name or host, holding {"token": {access_token, token_type,
+// refresh_token, expiry}}.
+const CLIKeyringService = "databricks-cli"
+
+// errNoCLIKeyringLogin: none of the accounts asked for holds a CLI login.
+var errNoCLIKeyringLogin = errors.New("the OS keyring holds no Databricks CLI login")
+
+// WithCLIKeyring lets ImportOAuth read, and then delete, the Databricks
+// CLI's own keyring items (a store.Store for CLIKeyringService).
+func (s *Server) WithCLIKeyring(k store.Store) *Server {
+	s.cliKeyring = k
+	return s
+}
+
+// cliKeyringLogin finds the first of keys that holds a CLI login and
+// returns the account and its refresh token.
+func (s *Server) cliKeyringLogin(ctx context.Context, keys []string) (string, string, error) {
+	if s.cliKeyring == nil {
+		return "", "", fmt.Errorf("%w: this dbx-credd cannot read the OS keyring, so it cannot take over a login the Databricks CLI keeps there", errNoCLIKeyringLogin)
+	}
+	for _, k := range keys {
+		raw, err := s.cliKeyring.Get(ctx, k)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("read the Databricks CLI's keyring item %q: %w", k, err)
+		}
+		rt := cliRefreshToken(raw)
+		if rt == "" {
+			return "", "", fmt.Errorf("%w: the Databricks CLI's keyring item %q is not in the form the Databricks CLI writes ({\"token\": {\"refresh_token\": ...}})", profiles.ErrBadInput, k)
+		}
+		return k, rt, nil
+	}
+	return "", "", fmt.Errorf("%w under %s (service %s)", errNoCLIKeyringLogin, strings.Join(quoted(keys), " or "), CLIKeyringService)
+}
+
+// cliRefreshToken is the refresh token of a CLI keyring item, "" if none.
+func cliRefreshToken(raw string) string {
+	var item struct {
+		Token struct {
+			RefreshToken string `json:"refresh_token"`
+		} `json:"token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if json.Unmarshal([]byte(raw), &item) != nil {
+		return ""
+	}
+	if item.Token.RefreshToken != "" {
+		return item.Token.RefreshToken
+	}
+	return item.RefreshToken
+}
+
+func quoted(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = fmt.Sprintf("%q", k)
+	}
+	return out
+}
