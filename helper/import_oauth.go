@@ -341,6 +341,9 @@ func (c *cli) importFromCLIKeyring(file *databrickscfg.File, it *importItem, via
 		resp, err = client.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
 			CliKeyringKeys: it.keyringKeys, InsecureHttp: insecure})
 		if code := grpcwire.CodeOf(err); code == grpcwire.NotFound || code == grpcwire.Unimplemented {
+			if msg := grpcwire.MessageOf(err); strings.Contains(msg, "could not be read") {
+				it.note += " (dbx-credd: " + msg + ")"
+			}
 			none, err = true, nil
 		}
 		return err

@@ -39,7 +39,9 @@ func (s *Server) cliKeyringLogin(ctx context.Context, keys []string) (string, st
 			continue
 		}
 		if err != nil {
-			return "", "", fmt.Errorf("read the Databricks CLI's keyring item %q: %w", k, err)
+			// No keyring here (a headless machine) or a broken one: the
+			// import goes on without it, as when no login is there.
+			return "", "", fmt.Errorf("%w: the OS keyring could not be read (%v)", errNoCLIKeyringLogin, err)
 		}
 		rt := cliRefreshToken(raw)
 		if rt == "" {

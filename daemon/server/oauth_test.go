@@ -432,3 +432,20 @@ func TestImportOAuthFromTheCLIKeyring(t *testing.T) {
 		t.Fatal("the refresh token reached the log")
 	}
 }
+
+// An OS keyring that cannot be read (a headless machine) is no CLI login,
+// not a failure: the import of other profiles goes on.
+func TestImportOAuthCLIKeyringUnreadable(t *testing.T) {
+	w := newOAuthWorld(t, 3, OAuthOptions{})
+	w.s.WithCLIKeyring(brokenStore{})
+	_, err := w.s.ImportOAuth(t.Context(), &pb.ImportOAuthRequest{Profile: "dev", Host: w.ws.URL, CliKeyringKeys: []string{"dev"}})
+	if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "could not be read") {
+		t.Fatalf("%v", err)
+	}
+}
+
+type brokenStore struct{ store.Store }
+
+func (brokenStore) Get(context.Context, string) (string, error) {
+	return "", errors.New("no session bus")
+}
