@@ -271,9 +271,13 @@ func (s *Server) ImportOAuth(ctx context.Context, req *pb.ImportOAuthRequest) (*
 	if keyringKey != "" {
 		// Its refresh token was superseded by the proving refresh: the CLI
 		// presenting it again would make the workspace revoke the login.
-		if err := s.cliKeyring.Delete(ctx, keyringKey); err != nil && !errors.Is(err, store.ErrNotFound) {
+		// Not cancelled with the request: the login is stored, and a
+		// caller gone by now would never hear the item was left (the
+		// keyring's own timeout still bounds the call).
+		if err := s.cliKeyring.Delete(context.WithoutCancel(ctx), keyringKey); err != nil && !errors.Is(err, store.ErrNotFound) {
 			advice = fmt.Sprintf("the Databricks CLI's keyring item %q (service %s) could not be deleted (%v): delete it yourself before the CLI uses it, "+
 				"as its refresh token is superseded and presenting it would make the workspace revoke this login", keyringKey, CLIKeyringService, err)
+			s.log.Warn("the Databricks CLI's keyring item of an imported login could not be deleted", "profile", name, "item", keyringKey, "err", err)
 		}
 	}
 	s.log.Info("OAuth login imported", append([]any{"profile", name, "host", host, "account_id", accountID,

@@ -449,3 +449,36 @@ type brokenStore struct{ store.Store }
 func (brokenStore) Get(context.Context, string) (string, error) {
 	return "", errors.New("no session bus")
 }
+
+// cancelOnDelete is a CLI keyring whose caller goes away just as the
+// superseded item is deleted (the helper's deadline or Ctrl-C).
+type cancelOnDelete struct {
+	*store.Memory
+	cancel context.CancelFunc
+}
+
+func (c cancelOnDelete) Delete(ctx context.Context, key string) error {
+	c.cancel()
+	return c.Memory.Delete(ctx, key)
+}
+
+// Once the login is stored, the CLI's item holds a superseded refresh
+// token: deleting it must not depend on the caller still waiting, or the
+// CLI presents it later and the workspace revokes the daemon's login.
+func TestImportOAuthDeletesTheCLIItemEvenIfTheCallerGoes(t *testing.T) {
+	w := newOAuthWorld(t, 3, OAuthOptions{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	cli := cancelOnDelete{store.NewMemory(), cancel}
+	w.s.WithCLIKeyring(cli)
+	_, rt := w.emu.IssueOAuthLogin(alice, "")
+	if err := cli.Set(t.Context(), "dev", `{"token":{"refresh_token":"`+rt+`"}}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.s.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: "dev", Host: w.ws.URL, CliKeyringKeys: []string{"dev"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Get(t.Context(), "dev"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the CLI's item, whose refresh token is superseded, was left: %v", err)
+	}
+}
