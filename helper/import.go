@@ -188,7 +188,10 @@ func runImport(c *cli, args []string) error {
 	for _, it := range items {
 		if it.resumable && it.err == nil {
 			c.resumeOAuthImport(file, it, *via, cliPath)
-			if !it.resumed && len(it.keyringKeys) > 0 {
+			switch {
+			case it.resumed && it.err == nil && len(it.keyringKeys) > 0:
+				c.dropCLIKeyringItem(it, *insecure)
+			case !it.resumed && len(it.keyringKeys) > 0:
 				c.importFromCLIKeyring(file, it, *via, cliPath, *insecure)
 			}
 			if it.done || it.err != nil {
@@ -465,6 +468,9 @@ func (c *cli) printResults(items []*importItem, cachePath string) {
 		case it.done && it.resumed:
 			fmt.Fprintf(c.io.Stdout, "[%s] imported: an earlier import had already moved this login into dbx-credd (%s as %s, oauth-u2m); the profile now points at it.\n",
 				printable(it.name), printable(it.host), printable(it.user))
+			if it.advice != "" {
+				fmt.Fprintf(c.io.Stderr, "WARNING: [%s] %s\n", printable(it.name), printable(it.advice))
+			}
 		case it.done && it.clientID != "":
 			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as service principal %s; the client secret is in the store.\n", printable(it.name), printable(it.host), printable(it.user))
 		case it.done:

@@ -381,3 +381,28 @@ func (c *cli) resumeOAuthImport(file *databrickscfg.File, it *importItem, via, c
 		}
 	}
 }
+
+// dropCLIKeyringItem follows a resumed import: the crash may have come
+// after dbx-credd stored a login taken from the CLI's OS keyring but
+// before it deleted the item, whose refresh token is superseded and would
+// get the login revoked the day the CLI presents it. Asked again, the
+// daemon answers from the profile and deletes the item; no item is
+// nothing to do.
+func (c *cli) dropCLIKeyringItem(it *importItem, insecure bool) {
+	var resp *pb.ImportOAuthResponse
+	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
+		var err error
+		resp, err = client.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
+			CliKeyringKeys: it.keyringKeys, InsecureHttp: insecure})
+		return err
+	})
+	switch code := grpcwire.CodeOf(err); {
+	case err == nil:
+		it.keyringKey, it.advice = resp.GetCliKeyringKey(), resp.GetAdvice()
+	case code == grpcwire.NotFound || code == grpcwire.Unimplemented:
+	default:
+		it.advice = fmt.Sprintf("dbx-credd could not check the Databricks CLI's OS-keyring items %s (service databricks-cli) for this login (%v): "+
+			"if one is left, delete it before the CLI uses it, as its refresh token is superseded and presenting it would make the workspace revoke this login",
+			strings.Join(quoteKeys(it.keyringKeys), " or "), err)
+	}
+}

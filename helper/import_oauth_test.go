@@ -155,3 +155,40 @@ func TestImportOAuthBrokenTokenCacheChangesNothing(t *testing.T) {
 		t.Fatalf("%d logins imported from a broken cache", n)
 	}
 }
+
+// An import cut short after dbx-credd stored a login taken from the CLI's
+// OS keyring, but before it deleted the item (it crashed, or the delete
+// failed), is resumed; the item still holds the superseded refresh token,
+// which the CLI would present, revoking the daemon's login: the resumed
+// import has the daemon take it over (answered from the profile) and
+// delete it.
+func TestImportOAuthResumeDropsTheCLIKeyringItem(t *testing.T) {
+	f := newFakeDaemon(t)
+	const md = "http://127.0.0.1:1/dbx-cred/u2m/metadata"
+	const host = "https://adb-3.azuredatabricks.net"
+	f.with(func(f *fakeDaemon) {
+		f.metadata = &pb.MetadataURLResponse{Url: md}
+		f.cliKeyring = map[string]bool{host: true}
+		f.profiles = []*pb.Profile{{Name: "keyring", Host: host, Kind: pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M,
+			State: pb.ProfileState_PROFILE_STATE_READY, UserName: "someone@example.com"}}
+	})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "databrickscfg")
+	if err := os.WriteFile(cfg, []byte("[keyring]\nhost = "+host+"\nauth_type = databricks-cli\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := f.run("", nil, "import", "--config", cfg, "--token-cache", filepath.Join(dir, "none.json"), "-p", "keyring")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	reqs := f.oauthImportRequests()
+	if len(reqs) != 1 || reqs[0].GetRefreshToken() != "" || strings.Join(reqs[0].GetCliKeyringKeys(), " ") != "keyring "+host {
+		t.Fatalf("the resumed import left the CLI's keyring item alone: ImportOAuth requests %v\n%s%s", reqs, out, errOut)
+	}
+	if !strings.Contains(out, "which is deleted") {
+		t.Fatalf("output does not say the item is deleted:\n%s%s", out, errOut)
+	}
+	if b, _ := os.ReadFile(cfg); !strings.Contains(string(b), "metadata_service_url = "+md) {
+		t.Fatalf("the profile was not rewritten:\n%s", b)
+	}
+}
