@@ -340,7 +340,7 @@ func (c *cli) importFromCLIKeyring(file *databrickscfg.File, it *importItem, via
 		var err error
 		resp, err = client.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
 			CliKeyringKeys: it.keyringKeys, InsecureHttp: insecure})
-		if code := grpcwire.CodeOf(err); code == grpcwire.NotFound || code == grpcwire.Unimplemented {
+		if code := grpcwire.CodeOf(err); code == grpcwire.NotFound || code == grpcwire.Unimplemented || olderImportOAuth(err) {
 			if msg := grpcwire.MessageOf(err); strings.Contains(msg, "could not be read") {
 				it.note += " (dbx-credd: " + msg + ")"
 			}
@@ -399,10 +399,17 @@ func (c *cli) dropCLIKeyringItem(it *importItem, insecure bool) {
 	switch code := grpcwire.CodeOf(err); {
 	case err == nil:
 		it.keyringKey, it.advice = resp.GetCliKeyringKey(), resp.GetAdvice()
-	case code == grpcwire.NotFound || code == grpcwire.Unimplemented:
+	case code == grpcwire.NotFound || code == grpcwire.Unimplemented || olderImportOAuth(err):
 	default:
 		it.advice = fmt.Sprintf("dbx-credd could not check the Databricks CLI's OS-keyring items %s (service databricks-cli) for this login (%v): "+
 			"if one is left, delete it before the CLI uses it, as its refresh token is superseded and presenting it would make the workspace revoke this login",
 			strings.Join(quoteKeys(it.keyringKeys), " or "), err)
 	}
+}
+
+// olderImportOAuth: a dbx-credd from before cli_keyring_keys ignored them
+// and refused the request for its empty refresh token; it cannot read the
+// OS keyring, so there is no CLI login it could take from there.
+func olderImportOAuth(err error) bool {
+	return grpcwire.CodeOf(err) == grpcwire.InvalidArgument && strings.Contains(grpcwire.MessageOf(err), "the refresh token is empty")
 }

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
@@ -190,5 +193,29 @@ func TestImportOAuthResumeDropsTheCLIKeyringItem(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(cfg); !strings.Contains(string(b), "metadata_service_url = "+md) {
 		t.Fatalf("the profile was not rewritten:\n%s", b)
+	}
+}
+
+// A dbx-credd from before cli_keyring_keys ignores them and refuses the
+// empty refresh token: that is no CLI login it can read, and the profile
+// is skipped as before, not failed.
+func TestImportOAuthKeyringWithAnOlderDaemonSkips(t *testing.T) {
+	f := newFakeDaemon(t)
+	f.with(func(f *fakeDaemon) {
+		f.importFails = map[string]error{"keyring": status.Error(codes.InvalidArgument,
+			"bad input: the refresh token is empty: import needs the refresh_token of the other tool's login")}
+	})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "databrickscfg")
+	const data = "[keyring]\nhost = https://adb-3.azuredatabricks.net\nauth_type = databricks-cli\n"
+	if err := os.WriteFile(cfg, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := f.run("", nil, "import", "--config", cfg, "--token-cache", filepath.Join(dir, "none.json"), "-p", "keyring")
+	if code != exitOK || !strings.Contains(out, "[keyring] skipped") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(cfg); string(b) != data {
+		t.Fatalf("the profile changed:\n%s", b)
 	}
 }
