@@ -91,17 +91,21 @@ func (m *Manager) LoginU2M(ctx context.Context, name, host string, opt LoginOpti
 		src := tokensource.NewRefreshToken(m.env.refreshConfig(meta), grant)
 		_, err := src.Token(ctx)
 		src.Stop()
-		// Only a refresh that ended, refused by nothing but a transient
-		// error (an error answer, or a request that never left), leaves
-		// the token unrotated and fit to be presented again.
-		m.endImport(meta.ImportedFrom, err != nil && ctx.Err() == nil &&
-			!errors.Is(err, tokensource.ErrRefreshRejected) && !errors.Is(err, tokensource.ErrRefreshUnknown))
 		if err != nil {
+			// Only a refresh that ended, refused by nothing but a transient
+			// error (an error answer, or a request that never left), leaves
+			// the token unrotated and fit to be presented again.
+			m.endImport(meta.ImportedFrom, ctx.Err() == nil &&
+				!errors.Is(err, tokensource.ErrRefreshRejected) && !errors.Is(err, tokensource.ErrRefreshUnknown))
 			if errors.Is(err, tokensource.ErrRefreshRejected) {
 				return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s refused the refresh token (expired, revoked, or already used by another tool), so nothing was stored: run %s", where, loginCommand(meta))}
 			}
 			return Profile{}, false, fmt.Errorf("prove the refresh token with one refresh at %s (nothing was stored): %w", where, err)
 		}
+		// Running until the profile is recorded (or not): another import
+		// of this token meanwhile is told to let this one finish, not
+		// that the login is lost.
+		defer m.endImport(meta.ImportedFrom, false)
 		grant = src.Grant()
 	} else {
 		now := m.env.rot.Clock.Now()
