@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,6 +179,9 @@ func (m *Manager) claimImport(meta registry.Profile, where string) error {
 			"presenting it again would make the workspace revoke the whole login, so dbx-cred will not: run %s", where, loginCommand(meta))}
 	}
 	m.imports[meta.ImportedFrom] = true
+	// A retried import (its token was not rotated) is listed once, so
+	// retries cannot push older records out early.
+	m.importOrder = slices.DeleteFunc(m.importOrder, func(d string) bool { return d == meta.ImportedFrom })
 	m.importOrder = append(m.importOrder, meta.ImportedFrom)
 	if len(m.importOrder) > maxPresented {
 		delete(m.imports, m.importOrder[0])
