@@ -277,11 +277,9 @@ func (s *stores) Lock(ctx context.Context) (int, error) {
 		return 0, s.notFile("lock")
 	}
 	// Unload first: a U2M refresh in flight then still stores its new
-	// refresh token (the only valid one) before the key goes. A second
-	// pass after the lock catches a profile loaded in between.
-	n := s.mgr.Unload(ctx)
-	b.vault.Lock()
-	n += s.mgr.Unload(ctx)
+	// refresh token (the only valid one) before the key goes, and no
+	// profile loads in between.
+	n := s.mgr.UnloadThen(ctx, b.vault.Lock)
 	if s.paths != nil {
 		s.paths.ForgetAll()
 	}

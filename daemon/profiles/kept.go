@@ -32,6 +32,12 @@ type env struct {
 	// its switch, so no refresh token is stored in the old store after its
 	// copy was taken (the new store would then hold a superseded one).
 	persistMu sync.RWMutex
+	// loadGate: loading a profile from the store holds it for reading;
+	// UnloadThen holds it for writing, so no profile is loaded, and no
+	// refresh started by a load, between its unload and what follows it
+	// (the file store's lock, after which a new refresh token could not
+	// be stored).
+	loadGate sync.RWMutex
 }
 
 // comment marks a minted token as this installation's, for this login of

@@ -83,8 +83,10 @@ type Orphan struct {
 //
 // Locks: writeMu serialises the operations that change which profiles exist
 // or which secret one uses (login, logout, rotate), end to end. mu guards
-// owners and pending; regMu serialises registry file writes. Order: writeMu,
-// then an owner's op, then regMu, then mu, then an owner's mu.
+// owners and pending; regMu serialises registry file writes. Order: the
+// load gate (env.loadGate, see UnloadThen), writeMu, an owner's op, regMu,
+// mu, an owner's mu. env.persistMu (a U2M refresh storing its token) is
+// taken with none of these held but by Migrate, which holds writeMu.
 type Manager struct {
 	registryPath string
 	env          *env

@@ -167,6 +167,9 @@ func (o *owner) ensureLoaded(ctx context.Context) error {
 	if done, err := o.nothingToLoad(); done || err != nil {
 		return err
 	}
+	// Before op: UnloadThen holds the gate while it takes every op.
+	o.env.loadGate.RLock()
+	defer o.env.loadGate.RUnlock()
 	o.op.Lock()
 	defer o.op.Unlock()
 	return o.loadLocked(ctx)

@@ -45,6 +45,18 @@ func (m *Manager) ProfilesByStore() map[string][]string {
 	return out
 }
 
+// UnloadThen unloads every profile, then runs then, with no profile
+// loaded (or refresh started by a load) in between: the file store's lock
+// runs there, so a U2M refresh in flight stores its new refresh token while
+// the store is still open, and none starts after.
+func (m *Manager) UnloadThen(ctx context.Context, then func()) int {
+	m.env.loadGate.Lock()
+	defer m.env.loadGate.Unlock()
+	n := m.Unload(ctx)
+	then()
+	return n
+}
+
 // Unload forgets every profile's secret and stops its token sources, as
 // if the daemon had just started: each profile is read from the store again
 // on its next use (dbx-cred lock, where that read then fails as locked).
