@@ -5,10 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"golang.org/x/oauth2"
-
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
 )
 
 // heldMe holds its first Me call until released.
@@ -41,8 +38,7 @@ func TestU2MImportWhileAnotherIsStoringIsNotLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Unload(context.Background())
-	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
-	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
+	_, imp := w.otherToolsLogin()
 	first := make(chan error, 1)
 	go func() {
 		_, _, err := m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp)

@@ -40,8 +40,7 @@ func TestU2MImportRetryAfterFailedValidationDoesNotReuse(t *testing.T) {
 	w := newU2MWorld(t)
 	m := w.managerFailingMeOnce(t)
 	defer m.Unload(context.Background())
-	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
-	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
+	_, imp := w.otherToolsLogin()
 	if _, _, err := m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp); err == nil {
 		t.Fatal("first import: validation failed, want an error")
 	}
@@ -62,8 +61,7 @@ func TestU2MConcurrentImportsPresentOnce(t *testing.T) {
 	w := newU2MWorld(t, wsemu.WithOAuthRefreshLatency(200_000_000))
 	m := w.manager(t)
 	defer m.Unload(context.Background())
-	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
-	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
+	_, imp := w.otherToolsLogin()
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
@@ -115,8 +113,7 @@ func TestU2MImportIntoAnotherProfileDoesNotReuse(t *testing.T) {
 	ctx := context.Background()
 	w := newU2MWorld(t)
 	m := w.manager(t)
-	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
-	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
+	_, imp := w.otherToolsLogin()
 	if _, _, err := m.LoginU2M(ctx, "a", w.host, LoginOptions{}, imp); err != nil {
 		t.Fatal(err)
 	}
@@ -198,8 +195,7 @@ func TestU2MImportRetryAfterARestartDoesNotReuse(t *testing.T) {
 	ctx := context.Background()
 	w := newU2MWorld(t)
 	m := w.managerFailingMeOnce(t)
-	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
-	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
+	cliCopy, imp := w.otherToolsLogin()
 	if _, _, err := m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp); err == nil {
 		t.Fatal("first import: validation failed, want an error")
 	}

@@ -300,8 +300,7 @@ func TestU2MImportRerunDoesNotReuse(t *testing.T) {
 	w := newU2MWorld(t)
 	m := w.manager(t)
 	defer m.Unload(context.Background())
-	_, cliCopy := w.emu.IssueOAuthLogin(u2mUser, "")
-	imp := U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: cliCopy}}
+	cliCopy, imp := w.otherToolsLogin()
 	first, _, err := m.LoginU2M(ctx, "cli", w.host, LoginOptions{}, imp)
 	if err != nil {
 		t.Fatal(err)
@@ -320,4 +319,11 @@ func TestU2MImportRerunDoesNotReuse(t *testing.T) {
 	if _, err := m.Token(ctx, TokenRequest{Profile: "cli"}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// otherToolsLogin is a login another tool (the CLI) holds: its refresh
+// token, and the import of it.
+func (w *u2mWorld) otherToolsLogin() (string, U2MLogin) {
+	_, rt := w.emu.IssueOAuthLogin(u2mUser, "")
+	return rt, U2MLogin{TokenURL: w.host + wsemu.PathOIDCToken, Token: &oauth2.Token{RefreshToken: rt}}
 }
