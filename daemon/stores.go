@@ -347,6 +347,18 @@ func (s *stores) Migrate(ctx context.Context, to, passphrase string) (string, []
 		"if you start it with --store or DBX_CRED_STORE (or a service does: dbx-credd install again), change that to %s.", to, to)
 	if res.Left > 0 {
 		advice += fmt.Sprintf(" %d copies could not be deleted from the %s store (see the daemon's log); the %s store holds each.", res.Left, from.name, to)
+	} else if from.vault != nil {
+		// The file and its previous version would otherwise keep every
+		// secret just moved, encrypted under the old passphrase, for good.
+		unused, err := from.vault.Remove(ctx)
+		switch {
+		case err != nil:
+			advice += " " + err.Error() + "."
+			s.log.Warn("could not remove the old file store", "err", err)
+		default:
+			advice += fmt.Sprintf(" The old file store %s and its previous version %s.1 are deleted.", from.vault.Path(), from.vault.Path())
+			s.log.Info("old file store removed after migrate", "file", from.vault.Path(), "unused_items_dropped", unused)
+		}
 	}
 	if len(res.Missing) > 0 {
 		advice += " The old store held no secret for " + strings.Join(res.Missing, ", ") + ": log in to each again."

@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+
+	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+)
+
+// storeFileSecrets decrypts the file store at path with the test
+// passphrase, as the age tool would, and returns every value it holds;
+// nil when there is no such file.
+func (w *world) storeFileSecrets(path string) []string {
+	w.t.Helper()
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var f struct{ Identity, Secrets string }
+	if err := json.Unmarshal(raw, &f); err != nil {
+		w.t.Fatalf("%s: %v", path, err)
+	}
+	dec := func(armored string, id age.Identity) []byte {
+		r, err := age.Decrypt(armor.NewReader(strings.NewReader(armored)), id)
+		if err != nil {
+			w.t.Fatalf("decrypt %s: %v", path, err)
+		}
+		b, _ := io.ReadAll(r)
+		return b
+	}
+	sid, _ := age.NewScryptIdentity(passphrase)
+	id, err := age.ParseX25519Identity(strings.TrimSpace(string(dec(f.Identity, sid))))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var c struct{ Namespaces map[string]map[string]string }
+	if err := json.Unmarshal(dec(f.Secrets, id), &c); err != nil {
+		w.t.Fatal(err)
+	}
+	var out []string
+	for _, ns := range c.Namespaces {
+		for _, v := range ns {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// storeFilesHold reports which of the file store and its previous version
+// hold secret, decrypted.
+func (w *world) storeFilesHold(secret string) []string {
+	w.t.Helper()
+	var in []string
+	for _, p := range []string{w.storeFile(), w.storeFile() + ".1"} {
+		for _, v := range w.storeFileSecrets(p) {
+			if strings.Contains(v, secret) {
+				in = append(in, p)
+				break
+			}
+		}
+	}
+	return in
+}
+
+// TestFileStoreKeepsNoRemovedSecret: a logged-out login's refresh token
+// (still valid wherever the workspace has no revocation) and every
+// superseded one are in neither secrets.age nor secrets.age.1, decrypted;
+// after store migrate away from the file store both files are gone.
+func TestFileStoreKeepsNoRemovedSecret(t *testing.T) {
+	requireTools(t, "bash", "curl")
+	w := newWorld(t, wsemu.WithOAuthAccessLifetime(6*time.Second))
+	w.env["DBX_CRED_TEST_SCRYPT_WORK"] = "10"
+	w.emu.AddOAuthUser(w.user)
+	w.oauthBrowser()
+	w.startDaemon("--store", "file")
+	w.mustHelper(passphrase+"\n", "unlock")
+	w.login("prod")
+	w.oauthLogin("dev")
+	// Short access tokens: the daemon refreshes, the workspace rotates the
+	// refresh token, and the store replaces it.
+	for deadline := time.Now().Add(30 * time.Second); len(w.emu.IssuedRefreshTokens()) < 2; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no refresh within 30 s: the test needs a superseded refresh token")
+		}
+		w.mustHelper("", "token", "-p", "dev")
+	}
+	if in := w.storeFilesHold(w.pat); len(in) != 2 {
+		t.Fatalf("prod's token is in %v, want both files (the check must see what is there)", in)
+	}
+	w.mustHelper("", "logout", "-p", "dev")
+	rts := w.emu.IssuedRefreshTokens()
+	for i, rt := range rts {
+		if in := w.storeFilesHold(rt); len(in) > 0 {
+			t.Errorf("refresh token %d of %d (removed by a refresh or the logout) is still in %v", i+1, len(rts), in)
+		}
+	}
+	if in := w.storeFilesHold(w.pat); len(in) != 2 {
+		t.Fatalf("prod's token, never removed, is in %v, want both files", in)
+	}
+
+	out := w.mustHelper("", "store", "migrate", "--to", "os")
+	if !strings.Contains(out, w.storeFile()) || !strings.Contains(out, "deleted") {
+		t.Errorf("migrate does not say it deleted the old file store: %s", out)
+	}
+	for _, p := range []string{w.storeFile(), w.storeFile() + ".1"} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there after migrating away from the file store: %v", p, err)
+		}
+	}
+	w.mustHelper("", "token", "-p", "prod")
+	w.restart()
+	w.mustHelper("", "token", "-p", "prod")
+	w.noRefreshTokenAnywhere()
+}
