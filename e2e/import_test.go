@@ -100,8 +100,9 @@ func TestImportRewritesDatabrickscfg(t *testing.T) {
 	if got := readFile(t, path); got != want {
 		t.Fatalf("rewritten file:\n%s\nwant:\n%s", got, want)
 	}
-	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
-		t.Fatalf("mode %v, want the original 0640", st.Mode())
+	// 0600 now, and said: the metadata URL it holds is a credential.
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 || !strings.Contains(out, "now mode 0600 (it was 0640)") {
+		t.Fatalf("mode %v, want 0600 and said so; stdout:\n%s", st.Mode(), out)
 	}
 	b := backups(t, path)
 	if len(b) != 1 || readFile(t, b[0]) != original || !strings.Contains(errOut, b[0]) {

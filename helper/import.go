@@ -237,7 +237,7 @@ func runImport(c *cli, args []string) error {
 		c.crashAt("after-rename")
 	}
 	c.printResults(items, cache.path)
-	c.printNextSteps(target.Path, backup, items)
+	c.printNextSteps(target, backup, items)
 	if cacheErr != nil {
 		return cacheErr
 	}
@@ -483,7 +483,8 @@ func (c *cli) printResults(items []*importItem, cachePath string) {
 	}
 }
 
-func (c *cli) printNextSteps(path, backup string, items []*importItem) {
+func (c *cli) printNextSteps(target *databrickscfg.Target, backup string, items []*importItem) {
+	path := target.Path
 	var done []string
 	for _, it := range items {
 		if it.done {
@@ -493,8 +494,14 @@ func (c *cli) printNextSteps(path, backup string, items []*importItem) {
 	if len(done) == 0 {
 		return
 	}
-	if backup != "" {
-		fmt.Fprintf(c.io.Stdout, "Rewrote %s.\n", path)
+	switch {
+	case backup != "" && !target.Private():
+		// The rewrite made it 0600 (databrickscfg.PrivateMode); say why,
+		// as it is a change the user did not ask for.
+		fmt.Fprintf(c.io.Stdout, "Rewrote %s, now mode 0600 (it was %04o): the metadata_service_url it holds lets whoever reads it "+
+			"get your tokens from dbx-credd wherever the daemon cannot see the caller's uid (macOS, Windows).\n", path, target.Mode)
+	case backup != "":
+		fmt.Fprintf(c.io.Stdout, "Rewrote %s (mode 0600).\n", path)
 	}
 	p := quoteArg(done[0])
 	fmt.Fprintf(c.io.Stdout, `
