@@ -119,6 +119,18 @@ func (u undecided) Set(ctx context.Context, key, secret string) error {
 func (u undecided) Delete(ctx context.Context, key string) error {
 	return u.wrap(u.os.Delete(ctx, key))
 }
+
+// CheckWrite implements store.WriteChecker: a read of the key says
+// whether the OS keyring answers, without writing.
+func (u undecided) CheckWrite(ctx context.Context, key string) error {
+	_, err := u.os.Get(ctx, key)
+	var ue *store.UnavailableError
+	if errors.As(err, &ue) {
+		return u.wrap(err)
+	}
+	return nil
+}
+
 func (u undecided) Backend() string { return "none chosen (the OS keyring does not answer)" }
 
 // stores is the daemon's store: which one serves, its cached health, and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +123,55 @@ func TestFileStoreKeepsNoRemovedSecret(t *testing.T) {
 	w.restart()
 	w.mustHelper("", "token", "-p", "prod")
 	w.noRefreshTokenAnywhere()
+}
+
+// TestImportIntoLockedFileStorePresentsNothing: importing the Databricks
+// CLI's OAuth login while the file store is locked refuses before the
+// refresh token reaches the workspace (the proving refresh would spend it
+// and the store could not take its successor): the CLI's token still
+// works, its cache and the config are unchanged, and the message says so
+// and names dbx-cred unlock. After the unlock the same import works.
+func TestImportIntoLockedFileStorePresentsNothing(t *testing.T) {
+	w := newWorld(t)
+	w.env["DBX_CRED_TEST_SCRYPT_WORK"] = "10"
+	w.startDaemon("--store", "file")
+	w.mustHelper(passphrase+"\n", "unlock")
+	w.restart("--store", "file") // locked now
+
+	path := filepath.Join(w.env["HOME"], ".databrickscfg")
+	cfg := "[cli]\nhost = " + w.srv.URL + "\nauth_type = databricks-cli\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	access, rt := w.emu.IssueOAuthLogin(w.user, "")
+	cache := filepath.Join(w.env["HOME"], ".databricks", "token-cache.json")
+	os.MkdirAll(filepath.Dir(cache), 0o700)
+	b, _ := json.Marshal(map[string]any{"version": 1, "tokens": map[string]any{"cli": map[string]any{
+		"access_token": access, "token_type": "Bearer", "refresh_token": rt, "expiry": time.Now().Add(time.Hour).Format(time.RFC3339)}}})
+	if err := os.WriteFile(cache, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code := w.helper("", "import", "-p", "cli")
+	if code == 0 || !strings.Contains(errOut, "locked: run dbx-cred unlock") || !strings.Contains(errOut, "Nothing was presented") ||
+		!strings.Contains(errOut, "still works") {
+		t.Fatalf("import into a locked store: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	t.Logf("refused as: %s", errOut)
+	if !w.emu.RefreshTokenLive(rt) || w.emu.OAuthStats().Refreshes != 0 {
+		t.Fatalf("the CLI's refresh token was presented (stats %+v)", w.emu.OAuthStats())
+	}
+	if readFile(t, cache) != string(b) || readFile(t, path) != cfg {
+		t.Fatal("the CLI's cache or the config changed although nothing was imported")
+	}
+
+	w.mustHelper(passphrase+"\n", "unlock")
+	if out := w.mustHelper("", "import", "-p", "cli"); !strings.Contains(out, "[cli] imported") {
+		t.Fatalf("import after unlock: %s", out)
+	}
+	if w.emu.RefreshTokenLive(rt) {
+		t.Fatal("the import after unlock did not take the login over")
+	}
+	w.mustHelper("", "token", "-p", "cli")
+	w.noReuse()
 }

@@ -439,6 +439,16 @@ func (s *Store) enter(ctx context.Context, op, key string) error {
 	return nil
 }
 
+// CheckWrite implements store.WriteChecker: a locked store refuses every
+// write, with the error Set would give.
+func (s *Store) CheckWrite(ctx context.Context, key string) error {
+	if err := s.enter(ctx, "write", key); err != nil {
+		return err
+	}
+	s.v.release()
+	return nil
+}
+
 // Get implements store.Store: from memory, never the disk.
 func (s *Store) Get(ctx context.Context, key string) (string, error) {
 	if err := s.enter(ctx, "read", key); err != nil {
