@@ -86,8 +86,13 @@ func TestFileStoreKeepsNoRemovedSecret(t *testing.T) {
 	w.oauthBrowser()
 	w.startDaemon("--store", "file")
 	w.mustHelper(passphrase+"\n", "unlock")
-	w.login("prod")
-	w.oauthLogin("dev")
+	// Login names the store the secret went to, not always the OS keyring.
+	if out := w.mustHelper(w.pat+"\n", "login", "-p", "prod", "--host", w.srv.URL); !strings.Contains(out, "the token is in dbx-credd's encrypted file store") {
+		t.Errorf("login into the file store says: %s", out)
+	}
+	if out := w.oauthLogin("dev"); !strings.Contains(out, "the refresh token is in dbx-credd's encrypted file store") {
+		t.Errorf("OAuth login into the file store says: %s", out)
+	}
 	// Short access tokens: the daemon refreshes, the workspace rotates the
 	// refresh token, and the store replaces it.
 	for deadline := time.Now().Add(30 * time.Second); len(w.emu.IssuedRefreshTokens()) < 2; time.Sleep(200 * time.Millisecond) {
@@ -166,7 +171,7 @@ func TestImportIntoLockedFileStorePresentsNothing(t *testing.T) {
 	}
 
 	w.mustHelper(passphrase+"\n", "unlock")
-	if out := w.mustHelper("", "import", "-p", "cli"); !strings.Contains(out, "[cli] imported") {
+	if out := w.mustHelper("", "import", "-p", "cli"); !strings.Contains(out, "[cli] imported") || !strings.Contains(out, "is in dbx-credd's encrypted file store") {
 		t.Fatalf("import after unlock: %s", out)
 	}
 	if w.emu.RefreshTokenLive(rt) {

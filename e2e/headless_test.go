@@ -255,7 +255,9 @@ func TestKeyctlStore(t *testing.T) {
 		}
 	})
 	w.startDaemon("--store", "keyctl")
-	w.login("prod")
+	if out := w.mustHelper(w.pat+"\n", "login", "-p", "prod", "--host", w.srv.URL); !strings.Contains(out, "the token is in the kernel keyring (keyctl)") {
+		t.Errorf("login into the kernel keyring says: %s", out)
+	}
 	w.mustHelper("", "token", "-p", "prod")
 	ringID := ringID(ring)
 	if ringID == "" {

@@ -90,7 +90,7 @@ func TestImportRewritesDatabrickscfg(t *testing.T) {
 	}
 
 	out, errOut, code = w.helper("", "import", "--all")
-	if code != 1 || !strings.Contains(out, "[prod] imported") || !strings.Contains(errOut, "[bad] NOT imported") ||
+	if code != 1 || !strings.Contains(out, "[prod] imported") || !strings.Contains(out, "the token is in the OS keyring") || !strings.Contains(errOut, "[bad] NOT imported") ||
 		!strings.Contains(out, "[notoken] skipped") || !strings.Contains(errOut, "WARNING") || strings.Contains(out+errOut, w.pat) {
 		t.Fatalf("import: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
