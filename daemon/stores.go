@@ -74,7 +74,7 @@ func openBackend(name string, cfg storeConfig) (*backend, error) {
 // choices lists every store with a one-line note and the command that
 // chooses it: the diagnosis of a daemon with no usable store.
 func choices(filePath string) string {
-	kc := "the Linux kernel keyring: no passphrase and nothing on disk; survives daemon restarts and logout, not a reboot"
+	kc := "the Linux kernel keyring: no passphrase and nothing on disk, readable by processes of your uid as the OS keyring is; survives daemon restarts and logout, not a reboot"
 	if ok, why := keyctl.Available(); !ok {
 		kc = "not here: " + why
 	}
