@@ -274,3 +274,23 @@ func TestRemoveDeletesBothFiles(t *testing.T) {
 		t.Errorf("Get after Remove = %v, want locked", err)
 	}
 }
+
+// CheckWrite answers as Set would, without writing: an import asks it
+// before it spends another tool's refresh token.
+func TestCheckWriteSaysLocked(t *testing.T) {
+	ctx := context.Background()
+	v, path := newUnlocked(t)
+	st := v.Namespace("dbx-cred")
+	if err := store.CheckWrite(ctx, store.NewSwitch(st), "prod"); err != nil {
+		t.Fatalf("unlocked: %v", err)
+	}
+	before, _ := os.ReadFile(path)
+	v.Lock()
+	err := store.CheckWrite(ctx, store.NewSwitch(st), "prod")
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "dbx-cred unlock") {
+		t.Fatalf("locked: %v, want ErrLocked naming dbx-cred unlock", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("CheckWrite wrote the file")
+	}
+}
