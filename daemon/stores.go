@@ -74,7 +74,7 @@ func openBackend(name string, cfg storeConfig) (*backend, error) {
 // choices lists every store with a one-line note and the command that
 // chooses it: the diagnosis of a daemon with no usable store.
 func choices(filePath string) string {
-	kc := "the Linux kernel keyring: no passphrase and nothing on disk; survives daemon restarts and logout, not a reboot"
+	kc := "the Linux kernel keyring: no passphrase and nothing on disk, readable by processes of your uid as the OS keyring is; survives daemon restarts and logout, not a reboot"
 	if ok, why := keyctl.Available(); !ok {
 		kc = "not here: " + why
 	}
@@ -119,6 +119,18 @@ func (u undecided) Set(ctx context.Context, key, secret string) error {
 func (u undecided) Delete(ctx context.Context, key string) error {
 	return u.wrap(u.os.Delete(ctx, key))
 }
+
+// CheckWrite implements store.WriteChecker: a read of the key says
+// whether the OS keyring answers, without writing.
+func (u undecided) CheckWrite(ctx context.Context, key string) error {
+	_, err := u.os.Get(ctx, key)
+	var ue *store.UnavailableError
+	if errors.As(err, &ue) {
+		return u.wrap(err)
+	}
+	return nil
+}
+
 func (u undecided) Backend() string { return "none chosen (the OS keyring does not answer)" }
 
 // stores is the daemon's store: which one serves, its cached health, and
@@ -347,6 +359,18 @@ func (s *stores) Migrate(ctx context.Context, to, passphrase string) (string, []
 		"if you start it with --store or DBX_CRED_STORE (or a service does: dbx-credd install again), change that to %s.", to, to)
 	if res.Left > 0 {
 		advice += fmt.Sprintf(" %d copies could not be deleted from the %s store (see the daemon's log); the %s store holds each.", res.Left, from.name, to)
+	} else if from.vault != nil {
+		// The file and its previous version would otherwise keep every
+		// secret just moved, encrypted under the old passphrase, for good.
+		unused, err := from.vault.Remove(ctx)
+		switch {
+		case err != nil:
+			advice += " " + err.Error() + "."
+			s.log.Warn("could not remove the old file store", "err", err)
+		default:
+			advice += fmt.Sprintf(" The old file store %s and its previous version %s.1 are deleted.", from.vault.Path(), from.vault.Path())
+			s.log.Info("old file store removed after migrate", "file", from.vault.Path(), "unused_items_dropped", unused)
+		}
 	}
 	if len(res.Missing) > 0 {
 		advice += " The old store held no secret for " + strings.Join(res.Missing, ", ") + ": log in to each again."

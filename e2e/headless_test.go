@@ -232,13 +232,34 @@ func ringID(name string) string {
 	return ""
 }
 
+// keyctlCmd runs keyctl(1) as a possessor of dbx-cred's ring: in a new
+// session keyring with the persistent keyring linked, as dbx-credd does.
 func keyctlCmd(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("keyctl", args...).CombinedOutput()
+	out, err := possessing(args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("keyctl %v: %v: %s", args, err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+func possessing(args ...string) *exec.Cmd {
+	return exec.Command("keyctl", append([]string{"session", "-", "sh", "-c", `keyctl get_persistent @s >/dev/null && exec keyctl "$@"`, "sh"}, args...)...)
+}
+
+// userKeyID finds a user key whose description starts with prefix in
+// /proc/keys (which lists what the uid may view), as a decimal serial.
+func userKeyID(prefix string) string {
+	b, _ := os.ReadFile("/proc/keys")
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 9 && f[7] == "user" && strings.HasPrefix(f[8], prefix) {
+			if n, err := strconv.ParseInt(f[0], 16, 64); err == nil {
+				return strconv.FormatInt(n, 10)
+			}
+		}
+	}
+	return ""
 }
 
 func TestKeyctlStore(t *testing.T) {
@@ -251,11 +272,13 @@ func TestKeyctlStore(t *testing.T) {
 	w.env["DBX_CRED_TEST_KEYCTL_RING"] = ring
 	t.Cleanup(func() {
 		if id := ringID(ring); id != "" {
-			exec.Command("keyctl", "invalidate", id).Run()
+			possessing("invalidate", id).Run()
 		}
 	})
 	w.startDaemon("--store", "keyctl")
-	w.login("prod")
+	if out := w.mustHelper(w.pat+"\n", "login", "-p", "prod", "--host", w.srv.URL); !strings.Contains(out, "the token is in the kernel keyring (keyctl)") {
+		t.Errorf("login into the kernel keyring says: %s", out)
+	}
 	w.mustHelper("", "token", "-p", "prod")
 	ringID := ringID(ring)
 	if ringID == "" {
@@ -266,6 +289,18 @@ func TestKeyctlStore(t *testing.T) {
 	}
 	if keys := keyctlCmd(t, "list", ringID); !strings.Contains(keys, "dbx-cred:prod") {
 		t.Fatalf("the ring holds no key of prod: %s", keys)
+	}
+	// Only a possessor reads the payload: a process of the same uid that
+	// has not linked the persistent keyring sees the key, not the secret.
+	keyID := userKeyID("dbx-cred:prod")
+	if keyID == "" {
+		t.Fatal("prod's key is not listed in /proc/keys (user view)")
+	}
+	if out, err := exec.Command("keyctl", "session", "-", "keyctl", "print", keyID).CombinedOutput(); err == nil || strings.Contains(string(out), w.pat) {
+		t.Fatalf("keyctl print from a session that does not possess the ring: %v, %q; want permission denied", err, out)
+	}
+	if out := keyctlCmd(t, "print", keyID); !strings.Contains(out, w.pat) {
+		t.Fatal("a possessor cannot read the key: the check above proves nothing")
 	}
 	// A daemon restart keeps the secrets.
 	w.restart("--store", "keyctl")

@@ -90,7 +90,7 @@ func TestImportRewritesDatabrickscfg(t *testing.T) {
 	}
 
 	out, errOut, code = w.helper("", "import", "--all")
-	if code != 1 || !strings.Contains(out, "[prod] imported") || !strings.Contains(errOut, "[bad] NOT imported") ||
+	if code != 1 || !strings.Contains(out, "[prod] imported") || !strings.Contains(out, "the token is in the OS keyring") || !strings.Contains(errOut, "[bad] NOT imported") ||
 		!strings.Contains(out, "[notoken] skipped") || !strings.Contains(errOut, "WARNING") || strings.Contains(out+errOut, w.pat) {
 		t.Fatalf("import: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -100,8 +100,9 @@ func TestImportRewritesDatabrickscfg(t *testing.T) {
 	if got := readFile(t, path); got != want {
 		t.Fatalf("rewritten file:\n%s\nwant:\n%s", got, want)
 	}
-	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
-		t.Fatalf("mode %v, want the original 0640", st.Mode())
+	// 0600 now, and said: the metadata URL it holds is a credential.
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 || !strings.Contains(out, "now mode 0600 (it was 0640)") {
+		t.Fatalf("mode %v, want 0600 and said so; stdout:\n%s", st.Mode(), out)
 	}
 	b := backups(t, path)
 	if len(b) != 1 || readFile(t, b[0]) != original || !strings.Contains(errOut, b[0]) {

@@ -67,7 +67,7 @@ func commands() []command {
 		{"status", "show the daemon's state", runStatus},
 		{"doctor", "check the daemon, the store, each profile, plaintext leftovers and git; name each fix", runDoctor},
 		{"rotate", "replace a profile's stored token with a new one", runRotate},
-		{"import", "move a .databrickscfg's tokens into the keyring and rewrite it to use dbx-cred", runImport},
+		{"import", "move a .databrickscfg's tokens into the store and rewrite it to use dbx-cred", runImport},
 		{"export", "print a .databrickscfg profile block that uses dbx-cred (no token)", runExport},
 		{"unlock", "unlock the encrypted file store (passphrase from a hidden prompt or stdin)", runUnlock},
 		{"lock", "lock the file store: the daemon forgets its key and every secret", runLock},
@@ -80,7 +80,8 @@ func commands() []command {
 }
 
 const usageHead = `dbx-cred gives Databricks tools a token without ever writing it to disk.
-Tokens live in the OS keyring, held by the dbx-credd daemon; dbx-cred asks it
+Tokens live in a store (the OS keyring, an encrypted file or the kernel
+keyring) held by the dbx-credd daemon; dbx-cred asks it
 over a private socket and prints what the tool needs.
 
 Usage:

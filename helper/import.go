@@ -16,7 +16,8 @@ import (
 )
 
 const importHelp = `
-Moves the tokens of a .databrickscfg into the OS keyring and rewrites the
+Moves the tokens of a .databrickscfg into dbx-credd's store (the OS keyring,
+the encrypted file or the kernel keyring: see dbx-cred status) and rewrites the
 file so the Databricks CLI, SDKs and Terraform keep working, with no secret
 left in it:
 
@@ -78,6 +79,7 @@ dbx-credd must be running, and keep running for the rewritten profiles.`
 // importItem is one chosen profile and what happened to it.
 type importItem struct {
 	name, host string
+	store      string // where the daemon put the secret, in words (storeWords)
 	hasToken   bool
 	// clientID is set for a service principal profile (client_id and
 	// client_secret): its secret is logged in as OAuth M2M.
@@ -228,7 +230,7 @@ func runImport(c *cli, args []string) error {
 	} else {
 		tmp, err := target.WriteTemp(newData)
 		if err != nil {
-			return fmt.Errorf("import: %w; the tokens are in the keyring and %s is unchanged: run the import again", err, target.Path)
+			return fmt.Errorf("import: %w; the tokens are in dbx-credd's store and %s is unchanged: run the import again", err, target.Path)
 		}
 		c.crashAt("after-temp-write")
 		if err := target.Commit(tmp); err != nil {
@@ -237,7 +239,7 @@ func runImport(c *cli, args []string) error {
 		c.crashAt("after-rename")
 	}
 	c.printResults(items, cache.path)
-	c.printNextSteps(target.Path, backup, items)
+	c.printNextSteps(target, backup, items)
 	if cacheErr != nil {
 		return cacheErr
 	}
@@ -288,7 +290,7 @@ func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cl
 	if err != nil {
 		return err
 	}
-	it.user = resp.GetProfile().GetUserName()
+	it.user, it.store = resp.GetProfile().GetUserName(), storeWords(resp.GetProfile())
 	return c.pointAtDaemon(file, it, secretKey, via, cliPath, keep)
 }
 
@@ -453,15 +455,15 @@ func (c *cli) printResults(items []*importItem, cachePath string) {
 	for _, it := range items {
 		switch {
 		case it.done && it.oauthKey != "":
-			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as %s (oauth-u2m); the refresh token of the Databricks CLI's login %q is in the store.\n",
-				printable(it.name), printable(it.host), printable(it.user), printable(it.oauthKey))
+			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as %s (oauth-u2m); the refresh token of the Databricks CLI's login %q is in %s.\n",
+				printable(it.name), printable(it.host), printable(it.user), printable(it.oauthKey), it.store)
 			fmt.Fprintf(c.io.Stdout, "[%s] The CLI's copy of that refresh token in %s is now dead: refresh tokens rotate, and dbx-credd's first refresh superseded it. "+
 				"Do not run \"databricks auth login\" for this profile: dbx-cred does not need it, and it would put auth_type = databricks-cli back.\n",
 				printable(it.name), printable(cachePath))
 		case it.done && it.keyringKey != "":
-			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as %s (oauth-u2m), from the Databricks CLI's OS-keyring item %q, which is deleted: "+
-				"its refresh token died with dbx-credd's first refresh (refresh tokens rotate). Do not run \"databricks auth login\" for this profile.\n",
-				printable(it.name), printable(it.host), printable(it.user), printable(it.keyringKey))
+			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as %s (oauth-u2m), from the Databricks CLI's OS-keyring item %q, which is deleted; the login is in %s: "+
+				"the CLI's refresh token died with dbx-credd's first refresh (refresh tokens rotate). Do not run \"databricks auth login\" for this profile.\n",
+				printable(it.name), printable(it.host), printable(it.user), printable(it.keyringKey), it.store)
 			if it.advice != "" {
 				fmt.Fprintf(c.io.Stderr, "WARNING: [%s] %s\n", printable(it.name), printable(it.advice))
 			}
@@ -472,9 +474,9 @@ func (c *cli) printResults(items []*importItem, cachePath string) {
 				fmt.Fprintf(c.io.Stderr, "WARNING: [%s] %s\n", printable(it.name), printable(it.advice))
 			}
 		case it.done && it.clientID != "":
-			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as service principal %s; the client secret is in the store.\n", printable(it.name), printable(it.host), printable(it.user))
+			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as service principal %s; the client secret is in %s.\n", printable(it.name), printable(it.host), printable(it.user), it.store)
 		case it.done:
-			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as %s; the token is in the OS keyring.\n", printable(it.name), printable(it.host), printable(it.user))
+			fmt.Fprintf(c.io.Stdout, "[%s] imported: %s as %s; the token is in %s.\n", printable(it.name), printable(it.host), printable(it.user), it.store)
 		case it.note != "":
 			fmt.Fprintf(c.io.Stdout, "[%s] %s.\n", printable(it.name), it.note)
 		case it.err != nil:
@@ -483,7 +485,8 @@ func (c *cli) printResults(items []*importItem, cachePath string) {
 	}
 }
 
-func (c *cli) printNextSteps(path, backup string, items []*importItem) {
+func (c *cli) printNextSteps(target *databrickscfg.Target, backup string, items []*importItem) {
+	path := target.Path
 	var done []string
 	for _, it := range items {
 		if it.done {
@@ -493,8 +496,14 @@ func (c *cli) printNextSteps(path, backup string, items []*importItem) {
 	if len(done) == 0 {
 		return
 	}
-	if backup != "" {
-		fmt.Fprintf(c.io.Stdout, "Rewrote %s.\n", path)
+	switch {
+	case backup != "" && !target.Private():
+		// The rewrite made it 0600 (databrickscfg.PrivateMode); say why,
+		// as it is a change the user did not ask for.
+		fmt.Fprintf(c.io.Stdout, "Rewrote %s, now mode 0600 (it was %04o): the metadata_service_url it holds lets whoever reads it "+
+			"get your tokens from dbx-credd wherever the daemon cannot see the caller's uid (macOS, Windows).\n", path, target.Mode)
+	case backup != "":
+		fmt.Fprintf(c.io.Stdout, "Rewrote %s (mode 0600).\n", path)
 	}
 	p := quoteArg(done[0])
 	fmt.Fprintf(c.io.Stdout, `

@@ -269,7 +269,7 @@ func (c *cli) importOAuthOne(file *databrickscfg.File, it *importItem, via, cliP
 	if err != nil {
 		return err
 	}
-	it.user = resp.GetProfile().GetUserName()
+	it.user, it.store = resp.GetProfile().GetUserName(), storeWords(resp.GetProfile())
 	c.crashAt("after-oauth-import")
 	return c.pointAtDaemon(file, it, "", via, cliPath, false)
 }
@@ -356,6 +356,7 @@ func (c *cli) importFromCLIKeyring(file *databrickscfg.File, it *importItem, via
 		return
 	}
 	it.note, it.user, it.keyringKey, it.advice = "", resp.GetProfile().GetUserName(), resp.GetCliKeyringKey(), resp.GetAdvice()
+	it.store = storeWords(resp.GetProfile())
 	it.err = c.pointAtDaemon(file, it, "", via, cliPath, false)
 }
 
@@ -375,7 +376,7 @@ func (c *cli) resumeOAuthImport(file *databrickscfg.File, it *importItem, via, c
 	for _, p := range list {
 		if p.GetName() == it.name && p.GetKind() == pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M &&
 			p.GetHost() == host && p.GetAccountId() == it.accountID {
-			it.note, it.resumed, it.user = "", true, p.GetUserName()
+			it.note, it.resumed, it.user, it.store = "", true, p.GetUserName(), storeWords(p)
 			it.err = c.pointAtDaemon(file, it, "", via, cliPath, false)
 			return
 		}

@@ -25,7 +25,7 @@ Secrets are never shown. Kinds:
                        Databricks CLI's (import)
 States:
   ready                the token is in the daemon's memory
-  stored               the token is in the keyring, not read yet
+  stored               the token is in the store, not read yet
   needs-login          the token is missing or was rejected: log in again
   keyring-unavailable  the keyring could not be read
 

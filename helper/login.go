@@ -182,6 +182,20 @@ func (c *cli) oauthLoginConflicts(fs *pflag.FlagSet) error {
 	return nil
 }
 
+// storeWords names the store a profile's secret went to, as its Store
+// field says ("" from a dbx-credd that does not say).
+func storeWords(p *pb.Profile) string {
+	switch p.GetStore() {
+	case "os":
+		return "the OS keyring"
+	case "file":
+		return "dbx-credd's encrypted file store"
+	case "keyctl":
+		return "the kernel keyring (keyctl)"
+	}
+	return "dbx-credd's store"
+}
+
 // printLogin tells what was stored and how clients will be served, never
 // the secret.
 func (c *cli) printLogin(resp *pb.LoginResponse) {
@@ -196,13 +210,13 @@ func (c *cli) printLogin(resp *pb.LoginResponse) {
 	}
 	switch p.GetKind() {
 	case pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M:
-		fmt.Fprintf(c.io.Stdout, "%s profile %q (%s): %s as %s; the refresh token is in the store.\n", verb, printable(p.GetName()), profileKind(p), where, printable(p.GetUserName()))
+		fmt.Fprintf(c.io.Stdout, "%s profile %q (%s): %s as %s; the refresh token is in %s.\n", verb, printable(p.GetName()), profileKind(p), where, printable(p.GetUserName()), storeWords(p))
 		fmt.Fprintln(c.io.Stdout, "Clients get OAuth access tokens, refreshed before they expire; the refresh token never leaves the daemon.")
 	case pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M:
-		fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as service principal %s; the client secret is in the store.\n", verb, printable(p.GetName()), where, printable(p.GetUserName()))
+		fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as service principal %s; the client secret is in %s.\n", verb, printable(p.GetName()), where, printable(p.GetUserName()), storeWords(p))
 		fmt.Fprintln(c.io.Stdout, "Clients get OAuth access tokens, renewed before they expire; the secret never leaves the daemon.")
 	default:
-		fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in the OS keyring.\n", verb, printable(p.GetName()), printable(p.GetHost()), printable(p.GetUserName()))
+		fmt.Fprintf(c.io.Stdout, "%s profile %q: %s as %s; the token is in %s.\n", verb, printable(p.GetName()), printable(p.GetHost()), printable(p.GetUserName()), storeWords(p))
 	}
 	if p.GetMode() == pb.TokenMode_TOKEN_MODE_ROTATING {
 		fmt.Fprintf(c.io.Stdout, "Clients get tokens that live %s, minted from it; it never leaves the daemon.\n", p.GetTokenLifetime().AsDuration())

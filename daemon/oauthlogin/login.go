@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/dbx-cred/dbx-cred/daemon/remotetext"
 )
 
 // Defaults are the Databricks CLI's, so a workspace that allows the CLI's
@@ -261,7 +263,7 @@ func (l *Login) complete(code, oauthErr, description string) result {
 		if description != "" {
 			msg += ": " + description
 		}
-		return result{err: fmt.Errorf("%w: the workspace refused the login (%s); log in again, and allow access in the browser", ErrDenied, msg)}
+		return result{err: fmt.Errorf("%w: the workspace refused the login (%s); log in again, and allow access in the browser", ErrDenied, remotetext.Clip(msg))}
 	}
 	tok, err := l.oauth.Exchange(l.ctx, code, oauth2.VerifierOption(l.verifier))
 	if err != nil {
@@ -287,11 +289,11 @@ func exchangeError(ctx context.Context, tokenURL string, err error) error {
 		if re.ErrorDescription != "" {
 			what += ": " + re.ErrorDescription
 		}
-		return fmt.Errorf("%w: %s refused to exchange the authorization code (%s); log in again", ErrDenied, tokenURL, what)
+		return fmt.Errorf("%w: %s refused to exchange the authorization code (%s); log in again", ErrDenied, tokenURL, remotetext.Clip(what))
 	case ctx.Err() != nil:
 		return fmt.Errorf("the login ended while exchanging the authorization code: %w", ctx.Err())
 	}
-	return fmt.Errorf("%w: exchange the authorization code at %s: %v; check your network or proxy and log in again", ErrUnreachable, tokenURL, err)
+	return fmt.Errorf("%w: exchange the authorization code at %s: %v; check your network or proxy and log in again", ErrUnreachable, tokenURL, remotetext.Error(err))
 }
 
 func page(w http.ResponseWriter, status int, title, body string) {

@@ -85,6 +85,12 @@ func (m *Manager) LoginU2M(ctx context.Context, name, host string, opt LoginOpti
 		if p, ok := m.importedAlready(meta); ok {
 			return p, false, nil
 		}
+		// The proving refresh spends the other tool's refresh token: a
+		// store that cannot take its successor (locked) would lose the
+		// login in both places.
+		if err := store.CheckWrite(ctx, m.env.store, name); err != nil {
+			return Profile{}, false, fmt.Errorf("%w. Nothing was presented to %s, so the other tool's login (the Databricks CLI's) still works: fix the store, then run the import again", err, where)
+		}
 		if err := m.claimImportDurably(meta, where); err != nil {
 			return Profile{}, false, err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/oauthlogin"
 	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
+	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
@@ -222,6 +223,7 @@ func toProto(p profiles.Profile) *pb.Profile {
 		AccountId:    p.AccountID,
 		UserName:     p.UserName,
 		StateMessage: p.StateMessage,
+		Store:        registry.StoreOf(p.Profile),
 	}
 	switch p.Kind {
 	case profiles.KindPAT:

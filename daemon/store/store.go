@@ -105,3 +105,20 @@ type Health struct {
 type Prober interface {
 	Probe(ctx context.Context) Health
 }
+
+// WriteChecker is a Store that can tell, without writing, that a write
+// would be refused now (the file store while locked; no store chosen).
+type WriteChecker interface {
+	CheckWrite(ctx context.Context, key string) error
+}
+
+// CheckWrite asks s whether a write of key would be refused now; nil when
+// s cannot tell. For work that cannot be undone before the write: an
+// imported refresh token is spent by the refresh that proves it, so it is
+// presented only to a store that can take its successor.
+func CheckWrite(ctx context.Context, s Store, key string) error {
+	if wc, ok := s.(WriteChecker); ok {
+		return wc.CheckWrite(ctx, key)
+	}
+	return nil
+}

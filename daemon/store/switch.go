@@ -45,3 +45,8 @@ func (w *Switch) Delete(ctx context.Context, key string) error {
 
 // Backend implements Store.
 func (w *Switch) Backend() string { return w.Current().Backend() }
+
+// CheckWrite implements WriteChecker for the backend now served.
+func (w *Switch) CheckWrite(ctx context.Context, key string) error {
+	return CheckWrite(ctx, w.Current(), key)
+}

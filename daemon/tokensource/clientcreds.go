@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/dbx-cred/dbx-cred/daemon/remotetext"
 )
 
 // ClientCredentials serves OAuth access tokens of a service principal
@@ -116,9 +118,9 @@ func (s *ClientCredentials) fetch(ctx context.Context) (Token, error) {
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && (re.ErrorCode == "invalid_client" || re.Response != nil && re.Response.StatusCode == 401) {
-			return Token{}, fmt.Errorf("%w (%s): log in again with the right secret", ErrClientRejected, re.ErrorCode)
+			return Token{}, fmt.Errorf("%w (%s): log in again with the right secret", ErrClientRejected, remotetext.Clip(re.ErrorCode))
 		}
-		return Token{}, fmt.Errorf("get an OAuth access token from %s: %w", s.cfg.TokenURL, err)
+		return Token{}, fmt.Errorf("get an OAuth access token from %s: %w", s.cfg.TokenURL, remotetext.Error(err))
 	}
 	// The lifetime the server granted, counted from when we asked, on our
 	// clock (as for minted PATs): a skewed wall clock changes nothing.

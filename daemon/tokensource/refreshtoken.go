@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/dbx-cred/dbx-cred/daemon/remotetext"
 )
 
 // Grant is a U2M login's state: its refresh token and the access token that
@@ -339,10 +341,10 @@ func (s *RefreshToken) exchange(ctx context.Context, cur Grant) (Grant, error) {
 					s.cfg.Log.Warn("could not clear the record of a refresh that was not sent", "profile", s.cfg.Name, "err", ierr)
 				}
 			}
-			return Grant{}, fmt.Errorf("refresh the OAuth access token of %s at %s: %w", s.cfg.Name, s.cfg.TokenURL, err)
+			return Grant{}, fmt.Errorf("refresh the OAuth access token of %s at %s: %w", s.cfg.Name, s.cfg.TokenURL, remotetext.Error(err))
 		}
 		return Grant{}, fmt.Errorf("%w: the request to %s was sent but no answer came (%v), so the workspace may have rotated the refresh token; "+
-			"presenting the old one again would make it revoke the whole login, so dbx-cred will not: log in again", ErrRefreshUnknown, s.cfg.TokenURL, err)
+			"presenting the old one again would make it revoke the whole login, so dbx-cred will not: log in again", ErrRefreshUnknown, s.cfg.TokenURL, remotetext.Error(err))
 	}
 	life := AccessLifetime(ot)
 	next := Grant{RefreshToken: ot.RefreshToken, Gen: cur.Gen + 1, Obtained: asked,

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dbx-cred/dbx-cred/daemon/remotetext"
 )
 
 // The Token API is called over plain net/http rather than through the SDK:
@@ -189,11 +191,11 @@ func parseError(resp *http.Response, data []byte) error {
 		Message   string          `json:"message"`
 	}
 	if json.Unmarshal(data, &body) == nil {
-		e.Code = strings.Trim(string(body.ErrorCode), `"`)
-		e.Message = body.Message
+		e.Code = remotetext.Clip(strings.Trim(string(body.ErrorCode), `"`))
+		e.Message = remotetext.Clip(body.Message)
 	}
 	if e.Message == "" {
-		e.Message = strings.TrimSpace(resp.Header.Get("X-Databricks-Reason-Phrase"))
+		e.Message = remotetext.Clip(strings.TrimSpace(resp.Header.Get("X-Databricks-Reason-Phrase")))
 	}
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)

@@ -17,6 +17,8 @@ import (
 	"github.com/databricks/databricks-sdk-go/apierr"
 	"github.com/databricks/databricks-sdk-go/config"
 	"github.com/databricks/databricks-sdk-go/service/iam"
+
+	"github.com/dbx-cred/dbx-cred/daemon/remotetext"
 )
 
 // ErrRejected means the workspace refused the credential (invalid, expired
@@ -116,17 +118,17 @@ func (c *Client) classify(host, doing string, err error) error {
 		switch apiErr.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
 			if apiErr.StatusCode == http.StatusForbidden && apiErr.Message != "Invalid access token." {
-				return fmt.Errorf("%s at %s: permission denied: %s", doing, host, apiErr.Message)
+				return fmt.Errorf("%s at %s: permission denied: %s", doing, host, remotetext.Clip(apiErr.Message))
 			}
 			return fmt.Errorf("%s at %s: %w", doing, host, ErrRejected)
 		}
-		return fmt.Errorf("%s at %s: the workspace answered %d %s: %s", doing, host, apiErr.StatusCode, apiErr.ErrorCode, apiErr.Message)
+		return fmt.Errorf("%s at %s: the workspace answered %d %s: %s", doing, host, apiErr.StatusCode, remotetext.Clip(apiErr.ErrorCode), remotetext.Clip(apiErr.Message))
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
 		return &UnreachableError{Host: host, Err: err}
 	}
-	return fmt.Errorf("%s at %s: %w", doing, host, err)
+	return fmt.Errorf("%s at %s: %w", doing, host, remotetext.Error(err))
 }
 
 // explicitOnly is an SDK config loader that loads nothing: no environment

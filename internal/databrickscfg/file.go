@@ -77,9 +77,21 @@ func (t *Target) Backup(now time.Time) (string, error) {
 	}
 }
 
+// PrivateMode is the mode of every file dbx-cred writes in place of a
+// config or the CLI's token cache. What an import leaves there is still a
+// credential: a metadata_service_url is a bearer capability (its path is
+// the secret) wherever the daemon cannot tell which uid calls it (macOS,
+// Windows), and the cache's other entries hold refresh tokens.
+const PrivateMode fs.FileMode = 0o600
+
+// Private reports whether the file was private (no group or other access)
+// when read; a rewrite makes it so (PrivateMode), and says it did.
+func (t *Target) Private() bool { return t.Mode&0o077 == 0 }
+
 // WriteTemp writes data to a new temporary file in the config's directory
-// (so a rename can replace the config atomically), with the config's mode
-// and owner, synced to disk. The caller commits it or removes it.
+// (so a rename can replace the config atomically), mode 0600 whatever the
+// config's (see Private) and with its owner, synced to disk. The caller
+// commits it or removes it.
 func (t *Target) WriteTemp(data []byte) (string, error) {
 	dir, name := filepath.Split(t.Path)
 	fh, err := os.CreateTemp(dir, "."+name+TempInfix+"*")
@@ -92,7 +104,7 @@ func (t *Target) WriteTemp(data []byte) (string, error) {
 		os.Remove(tmp)
 		return "", fmt.Errorf("%s %s: %w", what, tmp, err)
 	}
-	if err := fh.Chmod(t.Mode); err != nil {
+	if err := fh.Chmod(PrivateMode); err != nil {
 		return fail("set the mode of", err)
 	}
 	if err := keepOwner(fh, t.info); err != nil {

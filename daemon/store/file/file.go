@@ -20,7 +20,11 @@
 //
 // Nothing secret is ever written in clear: not the file, not a temporary
 // file (each write is a new encrypted file renamed over the old one after
-// fsync), not the previous version kept beside it as FILE.1.
+// fsync), not the previous version kept beside it as FILE.1. And nothing
+// removed stays on disk: a write that deletes or replaces a secret (logout,
+// a rotated refresh token) rewrites FILE.1 too, so the previous version
+// never holds a secret the current one no longer has; after a store
+// migrate away from the file store, both files go (Remove).
 package file
 
 import (
@@ -226,11 +230,36 @@ func (v *Vault) create(ctx context.Context, passphrase string) error {
 		return fmt.Errorf("create the directory of the file store: %w", err)
 	}
 	v.identity, v.wrapped, v.data = id, wrapped, map[string]map[string]string{}
-	if err := v.writeLocked(true); err != nil {
+	if err := v.writeLocked(true, false); err != nil {
 		v.identity, v.wrapped, v.data = nil, "", nil
 		return err
 	}
 	return nil
+}
+
+// Remove deletes the file and its previous version, and forgets the key
+// and every secret: the end of a store migrate away from the file store,
+// once the new store holds (and has read back) every secret the profiles
+// use. Whatever else the file held (an orphan of an interrupted write) no
+// profile can reach from the new store, so it goes too. It returns how
+// many such items there were.
+func (v *Vault) Remove(ctx context.Context) (int, error) {
+	if err := v.acquire(ctx); err != nil {
+		return 0, err
+	}
+	defer v.release()
+	n := 0
+	for _, ns := range v.data {
+		n += len(ns)
+	}
+	for _, p := range []string{v.path, v.path + ".1"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("remove the old file store %s: %w (remove it by hand: every secret is in the new store)", p, err)
+		}
+	}
+	atomicfile.SyncDir(filepath.Dir(v.path))
+	v.identity, v.data, v.wrapped, v.written = nil, nil, "", [32]byte{}
+	return n, nil
 }
 
 // Lock forgets the key and every secret. Go cannot promise that no copy is
@@ -325,7 +354,15 @@ func decrypt(armored string, id age.Identity) ([]byte, error) {
 // temporary file beside the target (0600, fsync), the current file kept
 // as path.1, a rename, and a sync of the directory. It refuses to replace
 // a file that changed since this Vault read or wrote it.
-func (v *Vault) writeLocked(fresh bool) error {
+//
+// removes says the write drops a secret the current file holds (a delete,
+// or a value replaced). Then path.1 gets the new content instead of the
+// current file, and first: a deleted secret (a logged-out refresh token,
+// still valid in the workspace; a superseded one, whose reuse makes the
+// workspace revoke the login) must not outlive its delete in the backup.
+// Written before path, so a crash between the two leaves path still
+// holding the secret (the delete did not happen) and path.1 a valid store.
+func (v *Vault) writeLocked(fresh, removes bool) error {
 	plain, err := json.Marshal(contents{Namespaces: v.data})
 	if err != nil {
 		return err
@@ -347,7 +384,11 @@ func (v *Vault) writeLocked(fresh bool) error {
 		if sha256.Sum256(cur) != v.written {
 			return fmt.Errorf("the file store %s changed on disk since dbx-credd read it (another dbx-credd, a restore, an edit): it is not overwritten. Fix: dbx-cred lock, then dbx-cred unlock to read it again", v.path)
 		}
-		if err := atomicfile.Write(v.path+".1", cur); err != nil {
+		prev := cur
+		if removes {
+			prev = out
+		}
+		if err := atomicfile.Write(v.path+".1", prev); err != nil {
 			return fmt.Errorf("keep the previous file store as %s.1: %w", v.path, err)
 		}
 	}
@@ -398,6 +439,16 @@ func (s *Store) enter(ctx context.Context, op, key string) error {
 	return nil
 }
 
+// CheckWrite implements store.WriteChecker: a locked store refuses every
+// write, with the error Set would give.
+func (s *Store) CheckWrite(ctx context.Context, key string) error {
+	if err := s.enter(ctx, "write", key); err != nil {
+		return err
+	}
+	s.v.release()
+	return nil
+}
+
 // Get implements store.Store: from memory, never the disk.
 func (s *Store) Get(ctx context.Context, key string) (string, error) {
 	if err := s.enter(ctx, "read", key); err != nil {
@@ -427,7 +478,7 @@ func (s *Store) Set(ctx context.Context, key, secret string) error {
 		s.v.data[s.ns] = ns
 	}
 	ns[key] = secret
-	if err := s.v.writeLocked(false); err != nil {
+	if err := s.v.writeLocked(false, had && old != secret); err != nil {
 		if had {
 			ns[key] = old
 		} else {
@@ -450,7 +501,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("delete %q: %w", key, store.ErrNotFound)
 	}
 	delete(ns, key)
-	if err := s.v.writeLocked(false); err != nil {
+	if err := s.v.writeLocked(false, true); err != nil {
 		ns[key] = old
 		return s.unavailable("delete", key, err)
 	}

@@ -145,7 +145,9 @@ func TestDamagedFileIsNeverOverwritten(t *testing.T) {
 			v, path := newUnlocked(t)
 			st := v.Namespace("n")
 			st.Set(ctx, "k", "one")
-			st.Set(ctx, "k", "two")
+			// An added secret, not a replaced one: a replaced value is not
+			// kept in the previous version (TestRemovedSecretLeavesNoBackup).
+			st.Set(ctx, "k2", "two")
 			good, _ := os.ReadFile(path)
 			bad := damage(good)
 			os.WriteFile(path, bad, 0o600)
@@ -175,6 +177,9 @@ func TestDamagedFileIsNeverOverwritten(t *testing.T) {
 			if got, _ := v3.Namespace("n").Get(ctx, "k"); got != "one" {
 				t.Fatalf("previous version holds %q, want one", got)
 			}
+			if _, err := v3.Namespace("n").Get(ctx, "k2"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("previous version holds the later write: %v", err)
+			}
 		})
 	}
 }
@@ -186,5 +191,106 @@ func TestCreateNeedsALongPassphrase(t *testing.T) {
 	}
 	if err := v.Unlock(context.Background(), pass, false); !errors.Is(err, ErrNoFile) {
 		t.Fatalf("Unlock without create of a missing file = %v", err)
+	}
+}
+
+// holds reports whether the store file at path, decrypted with the
+// passphrase, holds secret anywhere.
+func holds(t *testing.T, path, secret string) bool {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	_, _, data, err := New(path, Options{}).open(raw, pass)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	for _, ns := range data {
+		for _, v := range ns {
+			if strings.Contains(v, secret) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// A deleted or replaced secret is in neither the file nor its previous
+// version: a logged-out refresh token is still valid in the workspace, and
+// a superseded one revokes the login when presented.
+func TestRemovedSecretLeavesNoBackup(t *testing.T) {
+	ctx := context.Background()
+	v, path := newUnlocked(t)
+	st := v.Namespace("dbx-cred")
+	const gone, replaced, kept = "refresh-token-LOGGED-OUT", "refresh-token-SUPERSEDED", "refresh-token-KEPT"
+	for k, val := range map[string]string{"prod": gone, "dev": replaced, "ci": kept} {
+		if err := st.Set(ctx, k, val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Delete(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Set(ctx, "dev", "refresh-token-NEW"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + ".1"} {
+		for _, s := range []string{gone, replaced} {
+			if holds(t, p, s) {
+				t.Errorf("%s still holds %s after it was removed", filepath.Base(p), s)
+			}
+		}
+		if !holds(t, p, kept) {
+			t.Errorf("%s lost a secret nobody removed", filepath.Base(p))
+		}
+	}
+	// A write that removes nothing keeps the previous version as it was.
+	before, _ := os.ReadFile(path)
+	if err := st.Set(ctx, "new", "another"); err != nil {
+		t.Fatal(err)
+	}
+	if prev, _ := os.ReadFile(path + ".1"); !bytes.Equal(prev, before) {
+		t.Error("an added secret did not keep the previous version as .1")
+	}
+}
+
+func TestRemoveDeletesBothFiles(t *testing.T) {
+	ctx := context.Background()
+	v, path := newUnlocked(t)
+	st := v.Namespace("dbx-cred")
+	st.Set(ctx, "a", "1")
+	st.Set(ctx, "b", "2")
+	n, err := v.Remove(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("Remove = %d, %v; want 2 items, nil", n, err)
+	}
+	for _, p := range []string{path, path + ".1"} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there: %v", p, err)
+		}
+	}
+	if _, err := st.Get(ctx, "a"); !errors.Is(err, store.ErrLocked) {
+		t.Errorf("Get after Remove = %v, want locked", err)
+	}
+}
+
+// CheckWrite answers as Set would, without writing: an import asks it
+// before it spends another tool's refresh token.
+func TestCheckWriteSaysLocked(t *testing.T) {
+	ctx := context.Background()
+	v, path := newUnlocked(t)
+	st := v.Namespace("dbx-cred")
+	if err := store.CheckWrite(ctx, store.NewSwitch(st), "prod"); err != nil {
+		t.Fatalf("unlocked: %v", err)
+	}
+	before, _ := os.ReadFile(path)
+	v.Lock()
+	err := store.CheckWrite(ctx, store.NewSwitch(st), "prod")
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "dbx-cred unlock") {
+		t.Fatalf("locked: %v, want ErrLocked naming dbx-cred unlock", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("CheckWrite wrote the file")
 	}
 }

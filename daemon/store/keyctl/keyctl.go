@@ -6,7 +6,10 @@
 // logout, expire after the persistent keyring's expiry unused
 // (/proc/sys/kernel/keys/persistent_keyring_expiry, 3 days by default), and
 // never survive a reboot: a profile whose secret is gone then says so
-// (store.ErrCleared) and keeps its registry entry.
+// (store.ErrCleared) and keeps its registry entry. Payloads are granted to
+// the keyring's possessor only (perm), which keeps out a process that just
+// finds a key's id, not one of the same uid that links the persistent
+// keyring as the daemon does: no more protection than the OS keyring.
 package keyctl
 
 import (

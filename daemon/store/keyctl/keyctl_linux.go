@@ -20,10 +20,17 @@ import (
 // where names this backend in error messages.
 const where = "the kernel keyring"
 
-// perm: possessor and user may view, read, write, search, link and set
-// attributes; group and others nothing. User rights (not only possessor)
-// so a restarted daemon, which possesses nothing yet, reads its keys.
-const perm = 0x3f3f0000
+// perm: the possessor may view, read, write, search, link and set
+// attributes; the user (any process of our uid) only view, so keyctl show
+// and /proc/keys list the keys without their payloads; group and others
+// nothing. dbx-credd possesses the ring because it links the persistent
+// (or user) keyring into its process keyring (findLocked), which a
+// restarted daemon does again. This keeps out a process of your uid that
+// merely finds the key's id; one that links the persistent keyring itself
+// (keyctl get_persistent @s) possesses it as the daemon does and reads
+// it: the kernel keyring does not protect secrets from code running as
+// you (README: "What protects the secret").
+const perm = 0x3f010000
 
 // Ring is dbx-cred's keyring: one per daemon (and per test), shared by
 // every namespace Store of it.
@@ -92,6 +99,12 @@ func (r *Ring) findLocked() {
 			r.err = fmt.Errorf("reach the persistent or user keyring: %w", err)
 			return
 		}
+		// Possession, as KEYCTL_GET_PERSISTENT gives: the keys grant
+		// their payload to the possessor only (perm).
+		if _, err := unix.KeyctlInt(unix.KEYCTL_LINK, parent, unix.KEY_SPEC_PROCESS_KEYRING, 0, 0); err != nil {
+			r.err = fmt.Errorf("link the user keyring into dbx-credd's process keyring: %w", err)
+			return
+		}
 	}
 	id, err := unix.KeyctlSearch(parent, "keyring", r.name, 0)
 	if err != nil {
@@ -100,9 +113,10 @@ func (r *Ring) findLocked() {
 			r.err = quotaOr(fmt.Errorf("create the keyring %q: %w", r.name, err), err)
 			return
 		}
-		_ = unix.KeyctlSetperm(id, perm)
 		r.fresh = true
 	}
+	// Also for a ring made by an older dbx-credd (user rights too).
+	_ = unix.KeyctlSetperm(id, perm)
 	r.id, r.err = id, nil
 }
 
@@ -230,6 +244,8 @@ func (s *Store) getOn(ctx context.Context, key string) (string, error) {
 	if err != nil {
 		return "", s.unavailable("read", key, err)
 	}
+	// A key an older dbx-credd wrote let every process of the uid read it.
+	_ = unix.KeyctlSetperm(id, perm)
 	buf := make([]byte, 1024)
 	for {
 		n, err := unix.KeyctlBuffer(unix.KEYCTL_READ, id, buf, 0)

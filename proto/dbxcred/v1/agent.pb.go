@@ -425,7 +425,10 @@ type Profile struct {
 	RootExpiryWarning string `protobuf:"bytes,15,opt,name=root_expiry_warning,json=rootExpiryWarning,proto3" json:"root_expiry_warning,omitempty"`
 	// The Databricks account id of an account-level profile (host is then an
 	// accounts console host); empty for workspace profiles. Not secret.
-	AccountId     string `protobuf:"bytes,16,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,16,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The store holding the profile's secret: "os", "file" or "keyctl" (as
+	// StoreStatus.name), so login and import name where it went.
+	Store         string `protobuf:"bytes,17,opt,name=store,proto3" json:"store,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -568,6 +571,13 @@ func (x *Profile) GetRootExpiryWarning() string {
 func (x *Profile) GetAccountId() string {
 	if x != nil {
 		return x.AccountId
+	}
+	return ""
+}
+
+func (x *Profile) GetStore() string {
+	if x != nil {
+		return x.Store
 	}
 	return ""
 }
@@ -2983,7 +2993,7 @@ var File_dbxcred_v1_agent_proto protoreflect.FileDescriptor
 const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x16dbxcred/v1/agent.proto\x12\n" +
-	"dbxcred.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x05\n" +
+	"dbxcred.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x05\n" +
 	"\aProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1b\n" +
@@ -3004,7 +3014,8 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"rootExpiry\x12.\n" +
 	"\x13root_expiry_warning\x18\x0f \x01(\tR\x11rootExpiryWarning\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x10 \x01(\tR\taccountId\"\xca\x01\n" +
+	"account_id\x18\x10 \x01(\tR\taccountId\x12\x14\n" +
+	"\x05store\x18\x11 \x01(\tR\x05store\"\xca\x01\n" +
 	"\x0fGetTokenRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12#\n" +
