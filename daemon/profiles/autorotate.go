@@ -39,7 +39,7 @@ type rotator struct {
 	// new root's schedule is computed at once. Buffered, one deep.
 	kick chan struct{}
 
-	mu    sync.Mutex           // guards state
+	mu    sync.Mutex          // guards state
 	state map[string]rotState // by profile name
 }
 
