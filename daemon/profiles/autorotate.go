@@ -39,7 +39,9 @@ type rotator struct {
 	// new root's schedule is computed at once. Buffered, one deep.
 	kick chan struct{}
 
-	mu    sync.Mutex          // guards state
+	// mu guards state; a leaf: nothing else is taken under it, and it is
+	// never held across a rotate.
+	mu    sync.Mutex
 	state map[string]rotState // by profile name
 }
 
