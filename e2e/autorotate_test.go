@@ -153,6 +153,12 @@ func TestLoginSuggestsAdopting(t *testing.T) {
 	if out := w.mustHelper("", "status", "-p", "manual"); !strings.Contains(out, "off (--no-auto-rotate)") {
 		t.Fatalf("status text does not show --no-auto-rotate:\n%s", out)
 	}
+	if out, _, _ := w.helper("", "doctor", "-p", "manual"); !strings.Contains(out, "automatic rotation is off") {
+		t.Fatalf("doctor does not say automatic rotation is off:\n%s", out)
+	}
+	if out, _, _ := w.helper("", "doctor", "-p", "manual"); strings.Contains(out, w.pat) {
+		t.Fatal("doctor printed the pasted token")
+	}
 	if _, errOut, code := w.helper("", "login", "-p", "sp", "--host", w.srv.URL, "--client-id", "abc", "--adopt"); code != 64 || !strings.Contains(errOut, "--adopt") {
 		t.Fatalf("--adopt with --client-id: exit %d: %s", code, errOut)
 	}

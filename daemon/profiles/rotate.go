@@ -143,11 +143,16 @@ func (m *Manager) rotate(ctx context.Context, name string, how rotateHow) (Rotat
 // pasted token stays valid (its id is unknown): the message says to revoke
 // it in the workspace.
 func (m *Manager) Adopt(ctx context.Context, name string) (RotateResult, error) {
+	o, err := m.lookup(name)
+	if err != nil {
+		return RotateResult{}, err
+	}
+	pasted := o.snapshot().RootID == ""
 	res, err := m.Rotate(ctx, name)
 	if err != nil {
 		return res, err
 	}
-	if res.Profile.RootID != "" && !res.OldRootRevoked {
+	if pasted {
 		exp := "never"
 		if !res.Profile.RootExpiry.IsZero() {
 			exp = res.Profile.RootExpiry.UTC().Format(time.RFC3339)
