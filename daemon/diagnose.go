@@ -238,12 +238,18 @@ func (d *diagnoser) profile(ctx context.Context, p profiles.Profile, add addFunc
 		add(pre+"root", "WARN", "last refresh failed: "+oneLine(p.LastError), login)
 	case oauth && !p.CurrentExpiry.IsZero():
 		add(pre+"root", "OK", "access token renewed before "+p.CurrentExpiry.Local().Format(time.TimeOnly)+"; no refresh error", "")
+	case p.RootWarning != "" && !time.Now().Before(p.RootExpiry):
+		add(pre+"root", "FAIL", p.RootWarning, login+" --adopt")
 	case p.RootWarning != "":
 		add(pre+"root", "WARN", p.RootWarning, "dbx-cred rotate -p "+p.Name)
+	case p.RootRotationError != "":
+		add(pre+"root", "WARN", "automatic root rotation failed: "+oneLine(p.RootRotationError), "dbx-cred rotate -p "+p.Name)
 	case p.LastError != "":
 		add(pre+"root", "WARN", "last renewal failed: "+oneLine(p.LastError), "dbx-cred rotate -p "+p.Name)
+	case !p.NextRootRotation.IsZero():
+		add(pre+"root", "OK", "expires "+p.RootExpiry.UTC().Format(time.DateOnly)+"; replaced automatically at "+p.NextRootRotation.UTC().Format(time.RFC3339)+"; no renewal error", "")
 	case !p.RootExpiry.IsZero():
-		add(pre+"root", "OK", "expires "+p.RootExpiry.UTC().Format(time.DateOnly)+"; no renewal error", "")
+		add(pre+"root", "OK", "expires "+p.RootExpiry.UTC().Format(time.DateOnly)+" (automatic rotation is off); no renewal error", "")
 	default:
 		add(pre+"root", "OK", "no known expiry; no renewal error", "")
 	}

@@ -61,6 +61,15 @@ secret in the store, and serves access tokens (client_credentials) to every
 client, renewed before they expire. --static and --token-lifetime do not
 apply.
 
+A token you paste is yours: dbx-cred cannot know its expiry (the Token API
+lists ids, never values), so it cannot renew it. --adopt replaces it at
+once with a root token dbx-cred creates (as dbx-cred rotate does, for as
+long as the workspace allows, up to 90 days), which dbx-cred then renews
+by itself before it expires and revokes at logout; the pasted token stays
+valid until you revoke it in the workspace (User Settings > Developer >
+Access tokens). dbx-cred rotate -p NAME adopts it at any later time.
+--no-auto-rotate keeps a root dbx-cred created until you rotate it yourself.
+
 The host may omit https://. An http:// host is refused unless it is this
 machine (127.0.0.0/8, ::1, localhost: local emulators and proxies): over
 http:// the credential would cross the network unencrypted. --insecure-http
@@ -101,7 +110,7 @@ Exit status:
   130 the browser login (--oauth) was cancelled with Ctrl-C`
 
 func runLogin(c *cli, args []string) error {
-	fs := c.flags("login", "[-p NAME] --host URL [--oauth [--scopes S] [--no-browser] | --client-id ID] [--account-id ID]", loginHelp)
+	fs := c.flags("login", "[-p NAME] --host URL [--adopt] [--oauth [--scopes S] [--no-browser] | --client-id ID] [--account-id ID]", loginHelp)
 	profile := c.profileFlag(fs)
 	host := fs.String("host", "", "workspace `URL`, e.g. https://adb-123.azuredatabricks.net")
 	static := fs.Bool("static", false, "serve the stored token itself instead of minting short-lived ones")
@@ -112,8 +121,13 @@ func runLogin(c *cli, args []string) error {
 	oauth := fs.Bool("oauth", false, "log yourself in with OAuth (U2M) in a browser; no token is read")
 	scopes := fs.StringSlice("scopes", nil, "with --oauth: the OAuth `SCOPES` to ask for, comma-separated (default all-apis; offline_access is always added)")
 	noBrowser := fs.Bool("no-browser", false, "with --oauth: print the URL to open, start no browser")
+	adopt := fs.Bool("adopt", false, "replace the pasted token at once with one dbx-cred creates, and so renews by itself")
+	noAuto := fs.Bool("no-auto-rotate", false, "do not renew a token dbx-cred created before it expires (dbx-cred rotate does it by hand)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if (*adopt || *noAuto) && (*oauth || *clientID != "") {
+		return usageErr("--adopt and --no-auto-rotate are for personal access tokens: an OAuth login's refresh token is replaced at every refresh already, and a service principal's secret is replaced in the account console; leave them out")
 	}
 	if *oauth {
 		if err := c.oauthLoginConflicts(fs); err != nil {
@@ -156,7 +170,8 @@ func runLogin(c *cli, args []string) error {
 	err = c.call(90*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token,
-			Static: *static, TokenLifetime: durationpb.New(*lifetime), InsecureHttp: *insecure, ClientId: *clientID, AccountId: *accountID})
+			Static: *static, TokenLifetime: durationpb.New(*lifetime), InsecureHttp: *insecure, ClientId: *clientID, AccountId: *accountID,
+			Adopt: *adopt, NoAutoRotate: *noAuto})
 		return err
 	})
 	if err != nil {
@@ -220,6 +235,21 @@ func (c *cli) printLogin(resp *pb.LoginResponse) {
 	}
 	if p.GetMode() == pb.TokenMode_TOKEN_MODE_ROTATING {
 		fmt.Fprintf(c.io.Stdout, "Clients get tokens that live %s, minted from it; it never leaves the daemon.\n", p.GetTokenLifetime().AsDuration())
+	}
+	if m := resp.GetAdoptMessage(); m != "" {
+		fmt.Fprintf(c.io.Stdout, "Adopted: %s.\n", printable(m))
+	}
+	if p.GetKind() == pb.CredentialKind_CREDENTIAL_KIND_PAT {
+		switch {
+		case p.GetRootExpiry() == nil:
+			fmt.Fprintf(c.io.Stdout, "dbx-cred cannot renew a token you pasted: let it create its own with dbx-cred rotate -p %s (or log in with --adopt).\n", quoteArg(p.GetName()))
+		case p.GetNextRootRotation() != nil:
+			fmt.Fprintf(c.io.Stdout, "The stored token expires %s; dbx-cred replaces it by itself at %s.\n",
+				p.GetRootExpiry().AsTime().Local().Format(time.RFC3339), p.GetNextRootRotation().AsTime().Local().Format(time.RFC3339))
+		default:
+			fmt.Fprintf(c.io.Stdout, "The stored token expires %s; automatic rotation is off: dbx-cred rotate -p %s renews it.\n",
+				p.GetRootExpiry().AsTime().Local().Format(time.RFC3339), quoteArg(p.GetName()))
+		}
 	}
 	fmt.Fprintf(c.io.Stdout, "Try: dbx-cred token -p %s\n", quoteArg(p.GetName()))
 }

@@ -10,9 +10,16 @@ import (
 
 const rotateHelp = `
 Replaces the profile's stored long-lived token: the daemon creates a new one
-with it (90 days), checks that it works, stores it in the keyring, and
-revokes the old one when dbx-cred created it. A token you pasted at login
-was not created by dbx-cred, so you are told to revoke it yourself.
+with it (as long-lived as the old one when dbx-cred created that, else 90
+days; within the workspace's maximum lifetime either way), checks that it
+works, stores it in the keyring, and revokes the old one when dbx-cred
+created it. A token you pasted at login was not created by dbx-cred, so
+you are told to revoke it yourself.
+
+The daemon does the same by itself for tokens it created, before they
+expire (at 80% of their life, or 7 days before expiry if sooner), unless
+the profile logged in with --no-auto-rotate. Rotating a pasted token once
+is what lets it do so.
 
   dbx-cred rotate -p prod`
 

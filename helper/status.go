@@ -71,6 +71,11 @@ type profileStatusJSON struct {
 	LiveDerivedTokens int32      `json:"live_derived_tokens"`
 	RootExpiry        *time.Time `json:"root_expiry,omitempty"`
 	RootExpiryWarning string     `json:"root_expiry_warning,omitempty"`
+	// AutoRotate: "on", "off" (--no-auto-rotate), or empty where the
+	// profile has no token dbx-cred could rotate (OAuth).
+	AutoRotate        string     `json:"auto_rotate,omitempty"`
+	NextRootRotation  *time.Time `json:"next_root_rotation,omitempty"`
+	RootRotationError string     `json:"root_rotation_error,omitempty"`
 }
 
 func optTime(ts interface {
@@ -127,6 +132,13 @@ func runStatus(c *cli, args []string) error {
 		if p.GetTokenLifetime() != nil {
 			ps.TokenLifetime = p.GetTokenLifetime().AsDuration().String()
 		}
+		if p.GetKind() == pb.CredentialKind_CREDENTIAL_KIND_PAT {
+			ps.AutoRotate = "off"
+			if p.GetAutoRotate() {
+				ps.AutoRotate = "on"
+			}
+			ps.NextRootRotation, ps.RootRotationError = optTime(p.GetNextRootRotation()), p.GetRootRotationError()
+		}
 		for _, lp := range list.GetProfiles() {
 			if lp.GetName() == p.GetName() {
 				ps.StateMessage = lp.GetStateMessage()
@@ -173,6 +185,17 @@ func runStatus(c *cli, args []string) error {
 		}
 		if p.RootExpiry != nil {
 			fmt.Fprintf(c.io.Stdout, "  root expires:    %s\n", p.RootExpiry.Local().Format(time.RFC3339))
+		}
+		switch {
+		case p.NextRootRotation != nil:
+			fmt.Fprintf(c.io.Stdout, "  root renewal:    automatic, at %s\n", p.NextRootRotation.Local().Format(time.RFC3339))
+		case p.AutoRotate == "off":
+			fmt.Fprintf(c.io.Stdout, "  root renewal:    off (--no-auto-rotate): dbx-cred rotate -p %s\n", printable(quoteArg(p.Name)))
+		case p.AutoRotate == "on" && p.RootExpiry == nil:
+			fmt.Fprintf(c.io.Stdout, "  root renewal:    none for a pasted token: dbx-cred rotate -p %s lets dbx-cred renew it\n", printable(quoteArg(p.Name)))
+		}
+		if p.RootRotationError != "" {
+			fmt.Fprintf(c.io.Stdout, "  root renewal error: %s\n", printable(p.RootRotationError))
 		}
 		if p.RootExpiryWarning != "" {
 			fmt.Fprintf(c.io.Stdout, "  WARNING: %s\n", printable(p.RootExpiryWarning))

@@ -38,6 +38,8 @@ type env struct {
 	// (the file store's lock, after which a new refresh token could not
 	// be stored).
 	loadGate sync.RWMutex
+	// auto is the Manager's rotator, which status asks for its schedule.
+	auto *rotator
 }
 
 // comment marks a minted token as this installation's, for this login of

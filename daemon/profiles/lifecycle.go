@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
@@ -250,11 +251,15 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 		}
 	}
 	pass()
+	var auto sync.WaitGroup
+	auto.Add(1)
+	go func() { defer auto.Done(); m.auto.run(ctx) }()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			auto.Wait()
 			m.mu.RLock()
 			owners := make([]*owner, 0, len(m.owners))
 			for _, o := range m.owners {

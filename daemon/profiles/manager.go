@@ -48,6 +48,11 @@ type Profile struct {
 	LastError     string
 	LiveDerived   int
 	RootWarning   string
+	// NextRootRotation is when the root is next replaced automatically
+	// (zero: it is not: a pasted root, --no-auto-rotate, or one that
+	// needs a login); RootRotationError why the last attempt failed.
+	NextRootRotation  time.Time
+	RootRotationError string
 }
 
 // Token is what a client is handed.
@@ -108,6 +113,8 @@ type Manager struct {
 	// first for the registry, which remembers the last maxPresented.
 	imports     map[string]bool
 	importOrder []string
+	// auto owns the automatic root rotation schedule (autorotate.go).
+	auto *rotator
 }
 
 // maxPresented bounds the digests of presented imports the registry keeps.
@@ -129,6 +136,8 @@ func New(registryPath string, st store.Store, v Validator, rot Rotation, log *sl
 	if m.env.daemonID == "" {
 		m.env.daemonID = randomHex(6)
 	}
+	m.auto = newRotator(m, m.env.rot.Clock)
+	m.env.auto = m.auto
 	for _, p := range data.Profiles {
 		m.owners[p.Name] = newOwner(m.env, p)
 	}
@@ -207,6 +216,9 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	if opt.AccountID != "" && opt.ClientID == "" {
 		return Profile{}, false, fmt.Errorf("%w: --account-id needs --client-id: account-level logins are service principal (OAuth M2M) logins, as PATs do not work at account level", ErrBadInput)
 	}
+	if opt.ClientID != "" && (opt.Adopt || opt.NoAutoRotate) {
+		return Profile{}, false, fmt.Errorf("%w: --adopt and --no-auto-rotate are for personal access tokens: a service principal's client secret is not a token dbx-cred can replace (create a new secret in the account console instead); leave them out", ErrBadInput)
+	}
 	if opt.ClientID != "" {
 		return m.loginM2M(ctx, name, host, token, opt.ClientID, opt.AccountID)
 	}
@@ -226,7 +238,7 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	}
 	meta := registry.Profile{Name: name, Host: host, UserName: user.UserName, Kind: KindPAT,
 		Created: time.Now().UTC().Truncate(time.Second), Mode: ModeStatic, SecretKey: newSecretKey(name), LoginID: randomHex(4),
-		Store: m.currentStore()}
+		Store: m.currentStore(), NoAutoRotate: opt.NoAutoRotate}
 	var first tokensource.Token
 	if !opt.Static {
 		meta.Mode, meta.LifetimeSeconds = ModeRotating, int64(lifetime/time.Second)
@@ -345,6 +357,7 @@ func (m *Manager) record(ctx context.Context, meta registry.Profile, stored stri
 	if old != nil {
 		m.retireOwner(ctx, old)
 	}
+	m.auto.wake()
 	m.env.log.Info("profile logged in", "profile", name, "host", meta.Host, "kind", meta.Kind, "user", meta.UserName, "replaced", old != nil)
 	return o.view(), old != nil, nil
 }
@@ -743,12 +756,13 @@ func (o *owner) view() Profile {
 		held += s.src.Status().Live
 	}
 	o.mu.Unlock()
-	now := time.Now()
 	if p.Mode == "" && !isOAuth(p.Kind) {
 		p.Mode = ModeStatic
 	}
 	p.Lifetime = time.Duration(p.LifetimeSeconds) * time.Second
-	p.RootWarning = rootWarning(p.Profile, now)
+	p.NextRootRotation, p.RootRotationError = o.env.auto.report(p.Profile)
+	// On the clock the schedule runs on (a test's may not be the wall's).
+	p.RootWarning = rootWarning(p.Profile, o.env.rot.Clock.Now(), p.NextRootRotation, p.RootRotationError)
 	if main == nil {
 		return p
 	}
@@ -765,13 +779,23 @@ func (o *owner) view() Profile {
 	return p
 }
 
-// rootWarning warns of a root (one dbx-cred rotate made, the only kind
-// whose expiry is known) that expires within rootWarnAhead.
-func rootWarning(p registry.Profile, now time.Time) string {
+// rootWarning warns of a root (one dbx-cred created, the only kind whose
+// expiry is known) that expires within rootWarnAhead, with what to do:
+// next and lastErr are the automatic rotation's plan and last failure.
+func rootWarning(p registry.Profile, now, next time.Time, lastErr string) string {
 	if p.RootExpiry.IsZero() || p.RootExpiry.Sub(now) >= rootWarnAhead {
 		return ""
 	}
-	return fmt.Sprintf("the root token expires on %s: run dbx-cred rotate -p %s", p.RootExpiry.UTC().Format(time.DateOnly), p.Name)
+	day := p.RootExpiry.UTC().Format(time.DateOnly)
+	switch {
+	case !now.Before(p.RootExpiry):
+		return fmt.Sprintf("the root token expired on %s: run %s --adopt", day, loginCommand(p))
+	case lastErr != "":
+		return fmt.Sprintf("the root token expires on %s and its automatic replacement failed (%s): run dbx-cred rotate -p %s", day, lastErr, p.Name)
+	case !next.IsZero():
+		return fmt.Sprintf("the root token expires on %s; dbx-cred replaces it automatically at %s (or now: dbx-cred rotate -p %s)", day, next.UTC().Format(time.RFC3339), p.Name)
+	}
+	return fmt.Sprintf("the root token expires on %s: run dbx-cred rotate -p %s", day, p.Name)
 }
 
 // kindError is an error of kind (errors.Is) with a message of its own, for

@@ -70,6 +70,13 @@ type LoginOptions struct {
 	// AccountID, with ClientID, makes the login account level: host is an
 	// accounts host and this the account's id.
 	AccountID string
+	// Adopt: the caller replaces the pasted token with a root dbx-cred
+	// creates right after the login (Manager.Adopt). Login only refuses
+	// it where it means nothing, before anything is stored.
+	Adopt bool
+	// NoAutoRotate turns off the automatic replacement of roots dbx-cred
+	// creates for this profile (registry.Profile.NoAutoRotate).
+	NoAutoRotate bool
 }
 
 func (o LoginOptions) lifetime() (time.Duration, error) {

@@ -39,7 +39,7 @@ func TestRootExpiryWarning(t *testing.T) {
 		{"15 days ahead", now.Add(15 * 24 * time.Hour), false},
 		{"13 days ahead", now.Add(13 * 24 * time.Hour), true},
 		{"10 days ahead", now.Add(10 * 24 * time.Hour), true},
-		{"already expired", now.Add(-time.Hour), true},
+		{"already expired", now.Add(-time.Hour), true}, // rotate cannot help: login --adopt
 	} {
 		setExpiry(c.expiry)
 		got := m.List()[0].RootWarning
@@ -49,7 +49,11 @@ func TestRootExpiryWarning(t *testing.T) {
 			}
 			continue
 		}
-		if !strings.Contains(got, "dbx-cred rotate -p prod") || !strings.Contains(got, c.expiry.UTC().Format(time.DateOnly)) {
+		fix := "dbx-cred rotate -p prod"
+		if c.expiry.Before(now) {
+			fix = "dbx-cred login -p prod --host https://ws.example.com --adopt"
+		}
+		if !strings.Contains(got, fix) || !strings.Contains(got, c.expiry.UTC().Format(time.DateOnly)) {
 			t.Errorf("%s: warning %q, want the date and the fix", c.name, got)
 		}
 	}
@@ -57,11 +61,11 @@ func TestRootExpiryWarning(t *testing.T) {
 	// The boundary, on a fixed clock: exactly 14 days left no longer warns.
 	var p registry.Profile
 	p.Name, p.RootExpiry = "prod", now.Add(rootWarnAhead)
-	if w := rootWarning(p, now); w != "" {
+	if w := rootWarning(p, now, time.Time{}, ""); w != "" {
 		t.Errorf("exactly %s ahead: warning %q", rootWarnAhead, w)
 	}
 	p.RootExpiry = now.Add(rootWarnAhead - time.Second)
-	if rootWarning(p, now) == "" {
+	if rootWarning(p, now, time.Time{}, "") == "" {
 		t.Errorf("a second under %s ahead: no warning", rootWarnAhead)
 	}
 }

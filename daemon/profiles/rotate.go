@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
@@ -23,6 +24,22 @@ type RotateResult struct {
 // times out (and may land later) can never replace a valid root with one
 // dbx-cred then revokes.
 func (m *Manager) Rotate(ctx context.Context, name string) (RotateResult, error) {
+	return m.rotate(ctx, name, rotateHow{})
+}
+
+// rotateHow is what distinguishes an automatic rotate from one asked for.
+type rotateHow struct {
+	// auto: the schedule asked (see autorotate.go).
+	auto bool
+	// root is the id of the root the schedule found due: when another
+	// rotate or a login replaced it meanwhile, nothing is done.
+	root string
+}
+
+// errNotDue: an automatic rotate found its root already replaced.
+var errNotDue = errors.New("the root was replaced meanwhile")
+
+func (m *Manager) rotate(ctx context.Context, name string, how rotateHow) (RotateResult, error) {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
 	o, err := m.lookup(name)
@@ -41,8 +58,12 @@ func (m *Manager) Rotate(ctx context.Context, name string) (RotateResult, error)
 		return RotateResult{}, err
 	}
 	meta := o.snapshot()
+	if how.auto && (meta.RootID != how.root || meta.NoAutoRotate) {
+		return RotateResult{}, errNotDue
+	}
 	host, oldRoot := meta.Host, o.rootValue()
-	nt, err := m.env.rot.Tokens(host, oldRoot).Create(ctx, RootLifetime, "dbx-cred root:"+m.env.daemonID+":"+name, nil)
+	sent := time.Now()
+	nt, err := createRoot(ctx, m.env.rot.Tokens(host, oldRoot), rootLifetime(meta), "dbx-cred root:"+m.env.daemonID+":"+name)
 	if err != nil {
 		var ae *workspace.APIError
 		if errors.As(err, &ae) && ae.Rejected() {
@@ -66,6 +87,10 @@ func (m *Manager) Rotate(ctx context.Context, name string) (RotateResult, error)
 	meta = o.meta
 	next := meta
 	next.SecretKey, next.RootID, next.RootExpiry, next.KeptScopes = newKey, nt.ID, nt.Expiry, nil
+	next.RootCreated = nt.Created
+	if nt.Created.IsZero() {
+		next.RootCreated = sent
+	}
 	oldMain := o.main
 	o.meta, o.root = next, nt.Value
 	if meta.Mode != ModeRotating {
@@ -91,16 +116,49 @@ func (m *Manager) Rotate(ctx context.Context, name string) (RotateResult, error)
 	o.mintGate.Lock()
 	//lint:ignore SA2001 a barrier: waiting for the holders is the point
 	o.mintGate.Unlock()
-	if meta.RootID != "" {
+	switch {
+	case how.auto && meta.Mode != ModeRotating && meta.RootID != "":
+		// A static profile handed the old root itself to its clients,
+		// who may hold it still: revoking it now would fail them. It
+		// expires on its own, no later than it would have anyway.
+		res.Message = fmt.Sprintf("the new root is in use; the old one (id %s) stays valid until it expires on %s, for clients that were given it", meta.RootID, meta.RootExpiry.UTC().Format(time.RFC3339))
+	case meta.RootID != "":
 		if err := m.env.rot.Tokens(host, nt.Value).Delete(ctx, meta.RootID); err != nil && !isNotFound(err) {
 			res.Message = fmt.Sprintf("the new root is in use, but revoking the old one (id %s) failed: %v; revoke it in the workspace", meta.RootID, err)
 		} else {
 			res.OldRootRevoked = true
 			res.Message = "the old root token is revoked"
 		}
-	} else {
+	default:
 		res.Message = "the new root is in use. The old token was not created by dbx-cred, so its id is unknown: revoke it yourself in the workspace (User Settings > Developer > Access tokens)"
 	}
-	m.env.log.Info("root token rotated", "profile", name, "old_revoked", res.OldRootRevoked)
+	m.auto.wake()
+	m.env.log.Info("root token rotated", "profile", name, "auto", how.auto, "expires", nt.Expiry, "old_revoked", res.OldRootRevoked)
+	return res, nil
+}
+
+// Adopt replaces the token pasted at login with a root dbx-cred creates,
+// at once, so that the stored root is one whose id and expiry dbx-cred
+// knows: it is then renewed before it expires and revoked at logout. The
+// pasted token stays valid (its id is unknown): the message says to revoke
+// it in the workspace.
+func (m *Manager) Adopt(ctx context.Context, name string) (RotateResult, error) {
+	o, err := m.lookup(name)
+	if err != nil {
+		return RotateResult{}, err
+	}
+	pasted := o.snapshot().RootID == ""
+	res, err := m.Rotate(ctx, name)
+	if err != nil {
+		return res, err
+	}
+	if pasted {
+		exp := "never"
+		if !res.Profile.RootExpiry.IsZero() {
+			exp = res.Profile.RootExpiry.UTC().Format(time.RFC3339)
+		}
+		res.Message = fmt.Sprintf("dbx-cred created a new root token (expires %s) and keeps it instead of the one you pasted. "+
+			"The pasted token is still valid: revoke it in the workspace (User Settings > Developer > Access tokens) unless another tool uses it", exp)
+	}
 	return res, nil
 }

@@ -57,6 +57,15 @@ type Profile struct {
 	// (dbx-cred rotate); ids and times are not secret.
 	RootID     string    `json:"root_id,omitempty"`
 	RootExpiry time.Time `json:"root_expiry,omitzero"`
+	// RootCreated is when the workspace created that root, so its
+	// lifetime (RootExpiry - RootCreated) is what its successor asks for
+	// and when it is due for replacement. Zero in registries written
+	// before automatic rotation: the lifetime is then taken as 90 days.
+	RootCreated time.Time `json:"root_created,omitzero"`
+	// NoAutoRotate turns off the automatic replacement of a root dbx-cred
+	// created (login --no-auto-rotate); absent in older registries, which
+	// then rotate automatically, the default.
+	NoAutoRotate bool `json:"no_auto_rotate,omitempty"`
 	// SecretKey is the store key of the profile's secret; empty means the
 	// profile name (profiles made before keys carried a generation). Each
 	// login and rotate writes a new key and switches to it here, so a

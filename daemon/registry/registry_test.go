@@ -210,3 +210,29 @@ func TestSaveLoadKeepsEveryField(t *testing.T) {
 		t.Fatalf("Load = %+v, %v; want %+v", got, err, in)
 	}
 }
+
+// A registry written before automatic rotation (no root_created, no
+// no_auto_rotate) still loads, with the root's creation unknown and
+// automatic rotation on; the new fields survive a save and a load.
+func TestRootRotationFieldsOldAndNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "profiles.json")
+	old := `{"version":1,"profiles":[{"name":"p","host":"https://h","kind":"pat","created":"2026-01-01T00:00:00Z","root_id":"r1","root_expiry":"2026-04-01T00:00:00Z"}]}`
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := d.Profiles[0]
+	if !p.RootCreated.IsZero() || p.NoAutoRotate || p.RootID != "r1" {
+		t.Fatalf("old registry read as %+v", p)
+	}
+	p.RootCreated, p.NoAutoRotate = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), true
+	if err := Save(path, Data{Profiles: []Profile{p}}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = Load(path); err != nil || !d.Profiles[0].RootCreated.Equal(p.RootCreated) || !d.Profiles[0].NoAutoRotate {
+		t.Fatalf("Load = %+v, %v", d, err)
+	}
+}

@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -90,12 +91,20 @@ func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.Get
 func (s *Server) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginResponse, error) {
 	p, replaced, err := s.profiles.Login(ctx, req.GetProfile(), req.GetHost(), req.GetToken(), profiles.LoginOptions{
 		Static: req.GetStatic(), Lifetime: req.GetTokenLifetime().AsDuration(), InsecureHTTP: req.GetInsecureHttp(),
-		ClientID: req.GetClientId(), AccountID: req.GetAccountId(),
+		ClientID: req.GetClientId(), AccountID: req.GetAccountId(), Adopt: req.GetAdopt(), NoAutoRotate: req.GetNoAutoRotate(),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, "login", req.GetProfile(), err)
 	}
-	return &pb.LoginResponse{Profile: toProto(p), Replaced: replaced}, nil
+	resp := &pb.LoginResponse{Profile: toProto(p), Replaced: replaced}
+	if req.GetAdopt() {
+		res, err := s.profiles.Adopt(ctx, p.Name)
+		if err != nil {
+			return nil, s.fail(ctx, "login", req.GetProfile(), fmt.Errorf("profile %q is stored and serves the token you pasted, but adopting it failed (dbx-cred rotate -p %s tries again): %w", p.Name, p.Name, err))
+		}
+		resp.Profile, resp.AdoptMessage = toProto(res.Profile), res.Message
+	}
+	return resp, nil
 }
 
 // Logout implements AgentService.
@@ -261,6 +270,9 @@ func toProto(p profiles.Profile) *pb.Profile {
 	out.LastError = p.LastError
 	out.LiveDerivedTokens = int32(p.LiveDerived)
 	out.RootExpiryWarning = p.RootWarning
+	out.AutoRotate = p.Kind == profiles.KindPAT && !p.NoAutoRotate
+	out.NextRootRotation = stamp(p.NextRootRotation)
+	out.RootRotationError = p.RootRotationError
 	return out
 }
 

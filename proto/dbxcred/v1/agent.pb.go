@@ -428,9 +428,17 @@ type Profile struct {
 	AccountId string `protobuf:"bytes,16,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The store holding the profile's secret: "os", "file" or "keyctl" (as
 	// StoreStatus.name), so login and import name where it went.
-	Store         string `protobuf:"bytes,17,opt,name=store,proto3" json:"store,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Store string `protobuf:"bytes,17,opt,name=store,proto3" json:"store,omitempty"`
+	// False when the login turned automatic root rotation off
+	// (--no-auto-rotate). Only roots dbx-cred created are rotated.
+	AutoRotate bool `protobuf:"varint,18,opt,name=auto_rotate,json=autoRotate,proto3" json:"auto_rotate,omitempty"`
+	// When the root is next replaced automatically; unset when it is not
+	// (a pasted root, auto_rotate off, or one that needs a login).
+	NextRootRotation *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=next_root_rotation,json=nextRootRotation,proto3" json:"next_root_rotation,omitempty"`
+	// Why the last automatic root rotation failed; empty when it did not.
+	RootRotationError string `protobuf:"bytes,20,opt,name=root_rotation_error,json=rootRotationError,proto3" json:"root_rotation_error,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Profile) Reset() {
@@ -578,6 +586,27 @@ func (x *Profile) GetAccountId() string {
 func (x *Profile) GetStore() string {
 	if x != nil {
 		return x.Store
+	}
+	return ""
+}
+
+func (x *Profile) GetAutoRotate() bool {
+	if x != nil {
+		return x.AutoRotate
+	}
+	return false
+}
+
+func (x *Profile) GetNextRootRotation() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextRootRotation
+	}
+	return nil
+}
+
+func (x *Profile) GetRootRotationError() string {
+	if x != nil {
+		return x.RootRotationError
 	}
 	return ""
 }
@@ -774,7 +803,14 @@ type LoginRequest struct {
 	// With client_id: log in at account level. host is then the accounts
 	// host (e.g. https://accounts.cloud.databricks.com) and this the
 	// account's id; the token endpoint is <host>/oidc/accounts/<id>/v1/token.
-	AccountId     string `protobuf:"bytes,8,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,8,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// Adopt the pasted token: right after storing it, replace it with a
+	// root token dbx-cred creates (as rotate does), whose expiry dbx-cred
+	// knows and so renews. Personal access tokens only.
+	Adopt bool `protobuf:"varint,9,opt,name=adopt,proto3" json:"adopt,omitempty"`
+	// Do not replace a root dbx-cred created before it expires; by default
+	// it is (at 80% of its life, or 7 days before expiry if sooner).
+	NoAutoRotate  bool `protobuf:"varint,10,opt,name=no_auto_rotate,json=noAutoRotate,proto3" json:"no_auto_rotate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -865,11 +901,28 @@ func (x *LoginRequest) GetAccountId() string {
 	return ""
 }
 
+func (x *LoginRequest) GetAdopt() bool {
+	if x != nil {
+		return x.Adopt
+	}
+	return false
+}
+
+func (x *LoginRequest) GetNoAutoRotate() bool {
+	if x != nil {
+		return x.NoAutoRotate
+	}
+	return false
+}
+
 type LoginResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Profile *Profile               `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
 	// True when an existing profile was replaced.
-	Replaced      bool `protobuf:"varint,2,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	Replaced bool `protobuf:"varint,2,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	// With adopt: what adopting did and what is left to the user (the
+	// pasted token is still valid); empty without adopt.
+	AdoptMessage  string `protobuf:"bytes,3,opt,name=adopt_message,json=adoptMessage,proto3" json:"adopt_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -916,6 +969,13 @@ func (x *LoginResponse) GetReplaced() bool {
 		return x.Replaced
 	}
 	return false
+}
+
+func (x *LoginResponse) GetAdoptMessage() string {
+	if x != nil {
+		return x.AdoptMessage
+	}
+	return ""
 }
 
 type LogoutRequest struct {
@@ -2993,7 +3053,7 @@ var File_dbxcred_v1_agent_proto protoreflect.FileDescriptor
 const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x16dbxcred/v1/agent.proto\x12\n" +
-	"dbxcred.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x05\n" +
+	"dbxcred.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\a\n" +
 	"\aProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1b\n" +
@@ -3015,7 +3075,11 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x13root_expiry_warning\x18\x0f \x01(\tR\x11rootExpiryWarning\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x10 \x01(\tR\taccountId\x12\x14\n" +
-	"\x05store\x18\x11 \x01(\tR\x05store\"\xca\x01\n" +
+	"\x05store\x18\x11 \x01(\tR\x05store\x12\x1f\n" +
+	"\vauto_rotate\x18\x12 \x01(\bR\n" +
+	"autoRotate\x12H\n" +
+	"\x12next_root_rotation\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x10nextRootRotation\x12.\n" +
+	"\x13root_rotation_error\x18\x14 \x01(\tR\x11rootRotationError\"\xca\x01\n" +
 	"\x0fGetTokenRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12#\n" +
@@ -3030,7 +3094,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"token_type\x18\x02 \x01(\tR\ttokenType\x122\n" +
 	"\x06expiry\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06expiry\x12)\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x15.dbxcred.v1.TokenKindR\x04kind\x12-\n" +
-	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"\x8d\x02\n" +
+	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"\xc9\x02\n" +
 	"\fLoginRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x14\n" +
@@ -3040,10 +3104,14 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\rinsecure_http\x18\x06 \x01(\bR\finsecureHttp\x12\x1b\n" +
 	"\tclient_id\x18\a \x01(\tR\bclientId\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\b \x01(\tR\taccountId\"Z\n" +
+	"account_id\x18\b \x01(\tR\taccountId\x12\x14\n" +
+	"\x05adopt\x18\t \x01(\bR\x05adopt\x12$\n" +
+	"\x0eno_auto_rotate\x18\n" +
+	" \x01(\bR\fnoAutoRotate\"\x7f\n" +
 	"\rLoginResponse\x12-\n" +
 	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12\x1a\n" +
-	"\breplaced\x18\x02 \x01(\bR\breplaced\")\n" +
+	"\breplaced\x18\x02 \x01(\bR\breplaced\x12#\n" +
+	"\radopt_message\x18\x03 \x01(\tR\fadoptMessage\")\n" +
 	"\rLogoutRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\"B\n" +
 	"\x0eLogoutResponse\x12\x18\n" +
@@ -3293,36 +3361,37 @@ var file_dbxcred_v1_agent_proto_depIdxs = []int32{
 	45, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
 	45, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
 	45, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
-	0,  // 8: dbxcred.v1.GetTokenRequest.channel:type_name -> dbxcred.v1.Channel
-	45, // 9: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
-	3,  // 10: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
-	6,  // 11: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
-	46, // 12: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
-	6,  // 13: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
-	6,  // 14: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
-	45, // 15: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
-	6,  // 16: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
-	26, // 17: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
-	17, // 18: dbxcred.v1.StatusResponse.store:type_name -> dbxcred.v1.StoreStatus
-	17, // 19: dbxcred.v1.UnlockResponse.store:type_name -> dbxcred.v1.StoreStatus
-	17, // 20: dbxcred.v1.LockResponse.store:type_name -> dbxcred.v1.StoreStatus
-	45, // 21: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
-	6,  // 22: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
-	45, // 23: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	0,  // 24: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
-	3,  // 25: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
-	45, // 26: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
-	34, // 27: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
-	5,  // 28: dbxcred.v1.Check.status:type_name -> dbxcred.v1.CheckStatus
-	37, // 29: dbxcred.v1.DiagnoseResponse.checks:type_name -> dbxcred.v1.Check
-	45, // 30: dbxcred.v1.BeginOAuthLoginResponse.deadline:type_name -> google.protobuf.Timestamp
-	6,  // 31: dbxcred.v1.AwaitOAuthLoginResponse.profile:type_name -> dbxcred.v1.Profile
-	6,  // 32: dbxcred.v1.ImportOAuthResponse.profile:type_name -> dbxcred.v1.Profile
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	45, // 8: dbxcred.v1.Profile.next_root_rotation:type_name -> google.protobuf.Timestamp
+	0,  // 9: dbxcred.v1.GetTokenRequest.channel:type_name -> dbxcred.v1.Channel
+	45, // 10: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
+	3,  // 11: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
+	6,  // 12: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
+	46, // 13: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
+	6,  // 14: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
+	6,  // 15: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
+	45, // 16: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
+	6,  // 17: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
+	26, // 18: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
+	17, // 19: dbxcred.v1.StatusResponse.store:type_name -> dbxcred.v1.StoreStatus
+	17, // 20: dbxcred.v1.UnlockResponse.store:type_name -> dbxcred.v1.StoreStatus
+	17, // 21: dbxcred.v1.LockResponse.store:type_name -> dbxcred.v1.StoreStatus
+	45, // 22: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
+	6,  // 23: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
+	45, // 24: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	0,  // 25: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
+	3,  // 26: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
+	45, // 27: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
+	34, // 28: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
+	5,  // 29: dbxcred.v1.Check.status:type_name -> dbxcred.v1.CheckStatus
+	37, // 30: dbxcred.v1.DiagnoseResponse.checks:type_name -> dbxcred.v1.Check
+	45, // 31: dbxcred.v1.BeginOAuthLoginResponse.deadline:type_name -> google.protobuf.Timestamp
+	6,  // 32: dbxcred.v1.AwaitOAuthLoginResponse.profile:type_name -> dbxcred.v1.Profile
+	6,  // 33: dbxcred.v1.ImportOAuthResponse.profile:type_name -> dbxcred.v1.Profile
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_dbxcred_v1_agent_proto_init() }
