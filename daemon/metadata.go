@@ -15,6 +15,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/server"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/tcpguard"
 )
 
 // metadataService is the metadata listener as the daemon runs it: serving
@@ -51,7 +52,7 @@ func startMetadata(bind metadata.BindConfig, mgr *profiles.Manager, st store.Sto
 		UID:         os.Getuid(),
 		ErrorStatus: httpStatus,
 	})
-	ms.srv = metadata.NewServer(ln, paths, h)
+	ms.srv = metadata.NewServer(ln, tcpguard.Config{Name: "metadata service", UID: os.Getuid(), Log: log}, paths, h)
 	go func() {
 		if err := ms.srv.Serve(); err != nil {
 			log.Error("metadata service stopped serving; tokens over the socket still work; restart dbx-credd to serve it again", "err", err)

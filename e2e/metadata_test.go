@@ -239,7 +239,7 @@ func TestMetadataServiceRefusesOtherUsers(t *testing.T) {
 	if got := curl("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"); got != "403" {
 		t.Fatalf("uid 65534 got %s, want 403", got)
 	}
-	if log := w.daemonLog(); !strings.Contains(log, "refused a request from another user") || !strings.Contains(log, "peer_uid=65534") {
+	if log := w.daemonLog(); !strings.Contains(log, "refused a connection from another user") || !strings.Contains(log, "peer_uid=65534") {
 		t.Fatalf("the refusal is not in the daemon log:\n%s", log)
 	}
 }

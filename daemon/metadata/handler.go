@@ -9,18 +9,16 @@ package metadata
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
 	"github.com/dbx-cred/dbx-cred/daemon/peercred"
-	"github.com/dbx-cred/dbx-cred/daemon/tcppeer"
+	"github.com/dbx-cred/dbx-cred/daemon/tcpguard"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 )
 
@@ -58,12 +56,10 @@ type Config struct {
 	Tokens Tokens
 	Log    *slog.Logger
 	Audit  *audit.Log // optional
-	// UID is the only user served.
+	// UID is the only user served. The listener (tcpguard, see NewServer)
+	// refuses other users' connections before a request is read; the
+	// handler checks the peer it recorded once more.
 	UID int
-	// Peer names the owner of a connection's client end; default
-	// tcppeer.Lookup. ErrUnsupported lets the request through (the secret
-	// path is then the only protection); any other error refuses it.
-	Peer func(server, client netip.AddrPort) (tcppeer.Peer, error)
 	// ErrorStatus maps a token error to an HTTP status; default 500.
 	ErrorStatus func(error) int
 	Now         func() time.Time
@@ -74,9 +70,6 @@ type Handler struct{ cfg Config }
 
 // NewHandler returns a Handler for cfg.
 func NewHandler(cfg Config) *Handler {
-	if cfg.Peer == nil {
-		cfg.Peer = tcppeer.Lookup
-	}
 	if cfg.ErrorStatus == nil {
 		cfg.ErrorStatus = func(error) int { return http.StatusInternalServerError }
 	}
@@ -159,45 +152,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		expires = h.cfg.Now().Add(NoExpiryHorizon)
 	}
 	if h.cfg.Audit != nil {
+		pid := peer.PID()
 		h.cfg.Audit.Record(audit.Event{Profile: profile, Channel: "metadata", PeerUID: peer.UID,
-			PeerPID: peer.PID, PeerExe: peercred.Exe(peer.PID), Kind: tok.Kind, Expiry: tok.Expiry})
+			PeerPID: pid, PeerExe: peercred.Exe(pid), Kind: tok.Kind, Expiry: tok.Expiry})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(tokenJSON{AccessToken: tok.Value, TokenType: "Bearer", ExpiresOn: expires.Unix()})
 }
 
-// checkPeer refuses connections from other users. It writes the refusal
-// itself; ok is false then. An unknown uid is recorded as -1.
-func (h *Handler) checkPeer(w http.ResponseWriter, r *http.Request) (tcppeer.Peer, bool) {
-	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	server, err1 := netip.ParseAddrPort(addrString(local))
-	client, err2 := netip.ParseAddrPort(r.RemoteAddr)
-	if err1 != nil || err2 != nil {
-		h.refuse(w, r, http.StatusForbidden, "PERMISSION_DENIED", "cannot tell who is calling", "no peer address", "")
-		return tcppeer.Peer{}, false
-	}
-	peer, err := h.cfg.Peer(server, client)
+// checkPeer refuses requests whose connection's owner is not known to be
+// this user. It writes the refusal itself; ok is false then. A peer whose
+// uid the OS cannot tell has UID -1 and is let through (the secret path
+// is then the only protection).
+func (h *Handler) checkPeer(w http.ResponseWriter, r *http.Request) (*tcpguard.Peer, bool) {
+	peer, ok := tcpguard.FromContext(r.Context())
 	switch {
-	case errors.Is(err, tcppeer.ErrUnsupported):
-		return tcppeer.Peer{UID: -1}, true
-	case err != nil:
-		h.cfg.Log.Warn("metadata service: cannot tell who is calling; refused", "remote", r.RemoteAddr, "err", err)
-		h.writeError(w, http.StatusForbidden, "PERMISSION_DENIED", "cannot tell which user is calling")
-		return tcppeer.Peer{}, false
-	case peer.UID != h.cfg.UID:
-		h.cfg.Log.Warn("metadata service: refused a request from another user", "peer_uid", peer.UID, "peer_pid", peer.PID, "remote", r.RemoteAddr)
-		h.writeError(w, http.StatusForbidden, "PERMISSION_DENIED",
-			fmt.Sprintf("dbx-credd serves only uid %d; request from uid %d refused", h.cfg.UID, peer.UID))
-		return tcppeer.Peer{}, false
+	case !ok:
+		// Not through a guarded listener: fail closed.
+		h.refuse(w, r, http.StatusForbidden, "PERMISSION_DENIED", "cannot tell who is calling", "no peer recorded", "")
+		return nil, false
+	case peer.Known && peer.UID != h.cfg.UID:
+		h.refuse(w, r, http.StatusForbidden, "PERMISSION_DENIED",
+			fmt.Sprintf("dbx-credd serves only uid %d; request from uid %d refused", h.cfg.UID, peer.UID), "another user", "")
+		return nil, false
 	}
 	return peer, true
-}
-
-func addrString(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	return a.String()
 }
 
 // loopbackHost accepts 127.0.0.1 and localhost, with or without a port.

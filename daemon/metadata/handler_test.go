@@ -18,6 +18,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/daemon/tcpguard"
 	"github.com/dbx-cred/dbx-cred/daemon/tcppeer"
 )
 
@@ -54,7 +55,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{logs: &bytes.Buffer{}, now: time.Unix(1_800_000_000, 0), peer: tcppeer.Peer{UID: 1000, PID: 77}}
+	f := &fixture{logs: &bytes.Buffer{}, now: time.Unix(1_800_000_000, 0), peer: tcppeer.Peer{UID: 1000}}
 	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.paths = NewPaths(store.NewMemory(), func() []string { return []string{"prod", "dev"} }, log)
 	f.tokens = &fakeTokens{
@@ -66,18 +67,30 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.audit = audit.New(10, log)
 	h := NewHandler(Config{Paths: f.paths, Tokens: f.tokens, Log: log, Audit: f.audit, UID: 1000,
-		Peer: func(server, client netip.AddrPort) (tcppeer.Peer, error) {
+		ErrorStatus: func(error) int { return http.StatusServiceUnavailable },
+		Now:         func() time.Time { return f.now },
+	})
+	f.srv = serveGuarded(t, h, tcpguard.Config{Name: "metadata service", UID: 1000, Log: log,
+		Lookup: func(server, client netip.AddrPort) (tcppeer.Peer, error) {
 			if !server.Addr().IsLoopback() || !client.Addr().IsLoopback() {
 				t.Errorf("peer lookup got %s, %s", server, client)
 			}
 			return f.peer, f.peerEr
-		},
-		ErrorStatus: func(error) int { return http.StatusServiceUnavailable },
-		Now:         func() time.Time { return f.now },
-	})
-	f.srv = httptest.NewServer(h)
-	t.Cleanup(f.srv.Close)
+		}})
 	return f
+}
+
+// serveGuarded serves h as NewServer does: behind tcpguard, with the
+// refusal NewServer gives.
+func serveGuarded(t *testing.T, h http.Handler, guard tcpguard.Config) *httptest.Server {
+	t.Helper()
+	guard.Refusal = refusal(guard.UID)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = tcpguard.Wrap(srv.Listener, guard)
+	srv.Config.ConnContext = tcpguard.ConnContext
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func (f *fixture) url(t *testing.T, profile string) string {
@@ -124,7 +137,7 @@ func TestServesTheToken(t *testing.T) {
 		t.Fatalf("expires_on = %#v", body["expires_on"])
 	}
 	ev := f.audit.Recent(0)
-	if len(ev) != 1 || ev[0].Profile != "prod" || ev[0].Channel != "metadata" || ev[0].PeerUID != 1000 || ev[0].PeerPID != 77 || !ev[0].Expiry.Equal(time.Unix(1_800_003_600, 0)) {
+	if len(ev) != 1 || ev[0].Profile != "prod" || ev[0].Channel != "metadata" || ev[0].PeerUID != 1000 || !ev[0].Expiry.Equal(time.Unix(1_800_003_600, 0)) {
 		t.Fatalf("audit: %+v", ev)
 	}
 	if !strings.Contains(f.logs.String(), "token served") || strings.Contains(f.logs.String(), prodToken) ||
@@ -206,7 +219,7 @@ func TestOtherUsersAreRefused(t *testing.T) {
 	if code, _ := get(t, url, prodHost, nil); code != 200 {
 		t.Fatalf("unsupported peer lookup: %d", code)
 	}
-	if !strings.Contains(f.logs.String(), "refused a request from another user") {
+	if !strings.Contains(f.logs.String(), "refused a connection from another user") {
 		t.Fatalf("refusal not logged: %s", f.logs)
 	}
 }
@@ -222,7 +235,8 @@ func TestRealPeerCheck(t *testing.T) {
 		uid  int
 		want int
 	}{{os.Getuid(), 200}, {os.Getuid() + 1, 403}} {
-		srv := httptest.NewServer(NewHandler(Config{Paths: paths, Tokens: tokens, Log: slog.New(slog.DiscardHandler), UID: c.uid}))
+		srv := serveGuarded(t, NewHandler(Config{Paths: paths, Tokens: tokens, Log: slog.New(slog.DiscardHandler), UID: c.uid}),
+			tcpguard.Config{UID: c.uid})
 		s, _ := paths.Secret(context.Background(), "prod", false)
 		if code, _ := get(t, srv.URL+"/"+s, prodHost, nil); code != c.want {
 			t.Errorf("daemon uid %d, caller uid %d: %d, want %d", c.uid, os.Getuid(), code, c.want)

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dbx-cred/dbx-cred/daemon/remotetext"
+	"github.com/dbx-cred/dbx-cred/daemon/tcpguard"
 )
 
 // Defaults are the Databricks CLI's, so a workspace that allows the CLI's
@@ -35,6 +38,13 @@ const (
 	// shutdownGrace lets the browser's last page finish sending after
 	// the login has ended; the listener is closed at once regardless.
 	shutdownGrace = 2 * time.Second
+
+	// callbackMaxConns caps the callback's open connections: a browser
+	// opens a few (the page, a favicon, a speculative one).
+	callbackMaxConns = 16
+	// callbackWriteTimeout covers the handler's code exchange (bounded by
+	// the HTTP client's own timeout) and the page.
+	callbackWriteTimeout = time.Minute
 )
 
 // Config is what Start needs; zero fields take the defaults above.
@@ -50,6 +60,13 @@ type Config struct {
 	// Timeout is how long the user has to come back from the browser.
 	Timeout    time.Duration
 	HTTPClient *http.Client
+	// UID is the only user whose browser may come back (0: this
+	// process's). Another local user can read the authorization URL, state
+	// included, from the browser opener's argv (/proc/PID/cmdline) and
+	// could otherwise deliver a code of their own workspace identity.
+	UID int
+	// Log gets the refused connections (rate-limited); default: discarded.
+	Log *slog.Logger
 }
 
 // Scopes returns the scopes a login asks for: scopes, or the default, with
@@ -109,6 +126,9 @@ func Start(ctx context.Context, cfg Config) (*Login, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.UID == 0 {
+		cfg.UID = os.Getuid()
+	}
 	lns, port, err := listen(ctx, cfg.FirstPort, cfg.LastPort)
 	if err != nil {
 		return nil, err
@@ -138,10 +158,22 @@ func Start(ctx context.Context, cfg Config) (*Login, error) {
 		base = context.WithValue(base, oauth2.HTTPClient, cfg.HTTPClient)
 	}
 	l.ctx, l.cancel = context.WithDeadline(base, l.deadline)
-	l.srv = &http.Server{Handler: http.HandlerFunc(l.serveCallback), ReadHeaderTimeout: 10 * time.Second}
+	l.srv = &http.Server{
+		Handler:     http.HandlerFunc(l.serveCallback),
+		ConnContext: tcpguard.ConnContext,
+		// A browser sends one small GET; nothing here waits on a client
+		// for long, so idle and slow connections are cut short.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      callbackWriteTimeout,
+		IdleTimeout:       5 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
 	l.lns = lns
+	guard := tcpguard.Config{Name: "OAuth login callback", UID: cfg.UID, MaxConns: callbackMaxConns, Log: cfg.Log}
 	for _, ln := range lns {
-		go func() { _ = l.srv.Serve(ln) }()
+		g := tcpguard.Wrap(ln, guard)
+		go func() { _ = l.srv.Serve(g) }()
 	}
 	// The listener must go when the login times out even if nobody waits.
 	context.AfterFunc(l.ctx, l.end)

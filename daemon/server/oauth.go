@@ -188,7 +188,7 @@ func (s *Server) BeginOAuthLogin(ctx context.Context, req *pb.BeginOAuthLoginReq
 	}
 	l, err := oauthlogin.Start(ctx, oauthlogin.Config{
 		Endpoints: ep, Scopes: req.GetScopes(), FirstPort: opt.FirstPort, LastPort: opt.LastPort,
-		Timeout: opt.Timeout, HTTPClient: opt.HTTPClient,
+		Timeout: opt.Timeout, HTTPClient: opt.HTTPClient, Log: s.log,
 	})
 	if err != nil {
 		return nil, s.fail(ctx, op, name, err)

@@ -3,89 +3,125 @@
 package tcppeer
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/dbx-cred/dbx-cred/internal/porttest"
 )
 
-// A real loopback connection: the client end belongs to this process.
-func TestLookupFindsOurOwnClient(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func addrs(c net.Conn) (local, remote netip.AddrPort) {
+	return c.LocalAddr().(*net.TCPAddr).AddrPort(), c.RemoteAddr().(*net.TCPAddr).AddrPort()
+}
+
+// pair connects to a fresh listener on addr and returns both ends.
+func pair(t *testing.T, network, addr string) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Skipf("no %s loopback here: %v", network, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	client, err = net.Dial(network, ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
-	conn, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	p, err := Lookup(conn.LocalAddr().(*net.TCPAddr).AddrPort(), conn.RemoteAddr().(*net.TCPAddr).AddrPort())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The pid is found within a time budget; 0 is allowed when the machine
-	// is slow, but never another process.
-	if p.UID != os.Getuid() || (p.PID != os.Getpid() && p.PID != 0) {
-		t.Fatalf("Lookup = %+v, want uid %d pid %d", p, os.Getuid(), os.Getpid())
-	}
-	// Without the budget the scan must find us.
-	f, err := os.Open("/proc/net/tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	_, inode, err := findSocket(f, conn.RemoteAddr().(*net.TCPAddr).AddrPort(), conn.LocalAddr().(*net.TCPAddr).AddrPort())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pid := findPID(os.Getuid(), inode, time.Now().Add(time.Minute)); pid != os.Getpid() {
-		t.Fatalf("findPID = %d, want %d", pid, os.Getpid())
-	}
-	// Swapping the ends finds the server's own row, not the client's.
-	if _, err := Lookup(netip.MustParseAddrPort("127.0.0.1:1"), conn.RemoteAddr().(*net.TCPAddr).AddrPort()); err == nil {
-		t.Fatal("a connection that does not exist was found")
+	t.Cleanup(func() { server.Close() })
+	return server, client
+}
+
+// Real loopback connections, v4 and v6: both ends belong to this process,
+// and each end finds the other.
+func TestLookupFindsBothEnds(t *testing.T) {
+	for _, c := range []struct{ network, addr string }{{"tcp4", "127.0.0.1:0"}, {"tcp6", "[::1]:0"}} {
+		t.Run(c.network, func(t *testing.T) {
+			server, client := pair(t, c.network, c.addr)
+			p, err := Lookup(addrs(server)) // the server asks who the client is
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.UID != os.Getuid() || p.Inode == 0 {
+				t.Fatalf("Lookup = %+v, want uid %d and an inode", p, os.Getuid())
+			}
+			if pid := findPIDWithin(p, time.Minute); pid != os.Getpid() {
+				t.Fatalf("findPID = %d, want %d", pid, os.Getpid())
+			}
+			q, err := Lookup(addrs(client)) // the client asks who accepted it
+			if err != nil || q.UID != os.Getuid() || q.Inode == p.Inode {
+				t.Fatalf("the client's lookup = %+v, %v", q, err)
+			}
+		})
 	}
 }
 
-func TestFindSocketParsesTheTable(t *testing.T) {
-	const table = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:2117 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 111 1 0000000000000000 100 0 0 10 0
-   1: 0100007F:D431 0100007F:2117 01 00000000:00000000 00:00000000 00000000  1001        0 222 1 0000000000000000 20 4 30 10 -1
-   2: 0100007F:2117 0100007F:D431 01 00000000:00000000 00:00000000 00000000  1000        0 333 1 0000000000000000 20 4 30 10 -1
-`
-	// 0100007F is 127.0.0.1 on a little-endian machine; on big-endian the
-	// kernel would print 7F000001. Build the test for the running machine.
-	table1 := table
-	if p, _ := parseAddr("7F000001:0001"); p.Addr() == netip.MustParseAddr("127.0.0.1") {
-		table1 = strings.ReplaceAll(table, "0100007F", "7F000001")
+// A v4 client of a dual-stack listener is seen as ::ffff:a.b.c.d.
+func TestLookupUnmapsV4InV6(t *testing.T) {
+	server, _ := pair(t, "tcp", "127.0.0.1:0")
+	l, r := addrs(server)
+	mapped := func(a netip.AddrPort) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr().As16()), a.Port())
 	}
-	uid, inode, err := findSocket(strings.NewReader(table1),
-		netip.MustParseAddrPort("127.0.0.1:54321"), netip.MustParseAddrPort("127.0.0.1:8471"))
-	if err != nil || uid != 1001 || inode != 222 {
-		t.Fatalf("findSocket = %d, %d, %v; want 1001, 222", uid, inode, err)
-	}
-	if _, _, err := findSocket(strings.NewReader(table1),
-		netip.MustParseAddrPort("127.0.0.1:54322"), netip.MustParseAddrPort("127.0.0.1:8471")); err == nil {
-		t.Fatal("found a socket that is not in the table")
+	if p, err := Lookup(mapped(l), mapped(r)); err != nil || p.UID != os.Getuid() {
+		t.Fatalf("mapped lookup = %+v, %v", p, err)
 	}
 }
 
-func TestParseAddrV6(t *testing.T) {
-	// ::1 port 443 as the kernel prints it on this machine's byte order.
-	want := netip.MustParseAddrPort("[::1]:443")
-	for _, s := range []string{"00000000000000000000000001000000:01BB", "00000000000000000000000000000001:01BB"} {
-		if got, err := parseAddr(s); err == nil && got == want {
-			return
+func TestLookupOfNoSocket(t *testing.T) {
+	server, _ := pair(t, "tcp4", "127.0.0.1:0")
+	l, r := addrs(server)
+	if _, err := Lookup(netip.MustParseAddrPort("127.0.0.1:1"), r); !errors.Is(err, ErrNoSocket) {
+		t.Fatalf("a connection that does not exist: %v", err)
+	}
+	if _, err := Lookup(l, netip.AddrPortFrom(r.Addr(), r.Port()+1)); !errors.Is(err, ErrNoSocket) {
+		t.Fatalf("a connection that does not exist: %v", err)
+	}
+}
+
+// Another uid's socket is named as that uid's: a listener opened by uid
+// 65534 accepts our connection, and the client's lookup of the accepted
+// end names 65534.
+func TestLookupNamesAnotherUser(t *testing.T) {
+	ln, err := porttest.NewAsUID(t, 65534).Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Before and after the accept: the connection waiting in the queue
+	// is the listener's owner's already.
+	if p, err := Lookup(addrs(c)); err != nil || p.UID != 65534 {
+		t.Fatalf("the client's lookup before the accept = %+v, %v; want uid 65534", p, err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p, err := Lookup(addrs(c)); err != nil || p.UID != 65534 {
+		t.Fatalf("the client's lookup = %+v, %v; want uid 65534", p, err)
+	}
+	if p, err := Lookup(addrs(s)); err != nil || p.UID != os.Getuid() {
+		t.Fatalf("the server's lookup = %+v, %v; want uid %d", p, err, os.Getuid())
+	}
+}
+
+func findPIDWithin(p Peer, d time.Duration) int {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if pid := findPID(p); pid != 0 {
+			return pid
 		}
 	}
-	t.Fatal("neither byte order parsed to [::1]:443")
+	return 0
 }
