@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dbx-cred/dbx-cred/daemon/oauthlogin"
+	"github.com/dbx-cred/dbx-cred/daemon/outbound"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
@@ -83,7 +84,7 @@ func newOAuthLogins(o OAuthOptions) *oauthLogins {
 		o.AwaitWithin = defaultAwaitWithin
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: oauthHTTPTimeout}
+		o.HTTPClient = outbound.Client(oauthHTTPTimeout)
 	}
 	return &oauthLogins{opt: o, byID: map[string]*pendingLogin{}}
 }

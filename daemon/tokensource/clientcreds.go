@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/dbx-cred/dbx-cred/daemon/outbound"
 	"github.com/dbx-cred/dbx-cred/daemon/remotetext"
 )
 
@@ -25,6 +27,7 @@ type ClientCredentials struct {
 	cfg          clientcredentials.Config
 	minRemaining time.Duration
 	clock        Clock
+	client       *http.Client
 
 	mu       sync.Mutex
 	cur      Token
@@ -45,6 +48,9 @@ type ClientCredentialsConfig struct {
 	// 5 minutes, as the SDKs refresh OAuth tokens).
 	MinRemaining time.Duration
 	Clock        Clock
+	// HTTPClient asks the token endpoint; default outbound.Client with
+	// a timeout, never http.DefaultClient, which has none.
+	HTTPClient *http.Client
 }
 
 // NewClientCredentials returns a source; it asks for nothing until a
@@ -59,10 +65,14 @@ func NewClientCredentials(c ClientCredentialsConfig) *ClientCredentials {
 	if c.Clock == nil {
 		c.Clock = RealClock{}
 	}
+	client := c.HTTPClient
+	if client == nil {
+		client = outbound.Client(refreshTimeout)
+	}
 	return &ClientCredentials{
 		cfg: clientcredentials.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, TokenURL: c.TokenURL,
 			Scopes: c.Scopes, AuthStyle: oauth2.AuthStyleInHeader},
-		minRemaining: c.MinRemaining, clock: c.Clock, changed: make(chan struct{}),
+		minRemaining: c.MinRemaining, clock: c.Clock, changed: make(chan struct{}), client: client,
 	}
 }
 
@@ -114,7 +124,7 @@ func (s *ClientCredentials) Token(ctx context.Context) (Token, error) {
 
 func (s *ClientCredentials) fetch(ctx context.Context) (Token, error) {
 	asked := s.clock.Now()
-	ot, err := s.cfg.Token(ctx)
+	ot, err := s.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, s.client))
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && (re.ErrorCode == "invalid_client" || re.Response != nil && re.Response.StatusCode == 401) {

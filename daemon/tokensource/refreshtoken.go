@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/dbx-cred/dbx-cred/daemon/outbound"
 	"github.com/dbx-cred/dbx-cred/daemon/remotetext"
 )
 
@@ -123,7 +124,7 @@ func NewRefreshToken(c RefreshTokenConfig, initial Grant) *RefreshToken {
 	}
 	base := c.HTTPClient
 	if base == nil {
-		base = &http.Client{Timeout: refreshTimeout}
+		base = outbound.Client(refreshTimeout)
 	}
 	client := *base
 	rt := client.Transport

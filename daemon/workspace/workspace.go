@@ -18,6 +18,7 @@ import (
 	"github.com/databricks/databricks-sdk-go/config"
 	"github.com/databricks/databricks-sdk-go/service/iam"
 
+	"github.com/dbx-cred/dbx-cred/daemon/outbound"
 	"github.com/dbx-cred/dbx-cred/daemon/remotetext"
 )
 
@@ -41,13 +42,18 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 type Client struct {
 	dialTimeout  time.Duration
 	retryTimeout time.Duration
+	transport    http.RoundTripper
 	http         *http.Client
 }
 
 // New returns a Client. retryTimeout bounds the SDK's own retries of 429
 // and 5xx answers (it would otherwise retry for 5 minutes).
 func New(retryTimeout time.Duration) *Client {
-	return &Client{dialTimeout: 5 * time.Second, retryTimeout: retryTimeout, http: &http.Client{Timeout: 30 * time.Second}}
+	// One transport for the Token API, account calls and the SDK: it
+	// sends nothing over plain http to a loopback server of another user.
+	rt := outbound.Transport(outbound.Config{})
+	return &Client{dialTimeout: 5 * time.Second, retryTimeout: retryTimeout, transport: rt,
+		http: &http.Client{Timeout: 30 * time.Second, Transport: rt}}
 }
 
 // User is who a token belongs to.
@@ -101,6 +107,7 @@ func (c *Client) client(host, token string) (*databricks.WorkspaceClient, error)
 		Loaders:             []config.Loader{explicitOnly{}},
 		RetryTimeoutSeconds: int(c.retryTimeout / time.Second),
 		HTTPTimeoutSeconds:  30,
+		HTTPTransport:       c.transport,
 	}
 	w, err := databricks.NewWorkspaceClient(cfg)
 	if err != nil {
@@ -113,6 +120,14 @@ func (c *Client) client(host, token string) (*databricks.WorkspaceClient, error)
 }
 
 func (c *Client) classify(host, doing string, err error) error {
+	if errors.Is(err, outbound.ErrForeignListener) {
+		// Not a network problem: say only what the check found.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%s at %s: %w", doing, host, err)
+	}
 	var apiErr *apierr.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.StatusCode {
