@@ -239,7 +239,7 @@ func (w *world) startDaemon() error {
 		return err
 	}
 	defer lg.Close() // the child has its own copy
-	cmd := exec.Command(daemonBin, "run", "--log-level", "warn", "--metadata-listen", "off")
+	cmd := exec.Command(daemonBin, "run", "--log-level", "warn", "--metadata-listen", "0")
 	cmd.Env = w.env
 	cmd.Stdout, cmd.Stderr = lg, lg
 	exited, err := w.start(cmd, func(cmd *exec.Cmd, exited <-chan struct{}) {

@@ -30,9 +30,8 @@ func NewAsUID(t testing.TB, uid int) *AsUID {
 	ready := make(chan error, 1)
 	done := make(chan struct{})
 	go func() {
-		// Never unlocked: the thread dies with the goroutine, so its
-		// changed fsuid never runs anything else.
 		runtime.LockOSThread()
+		defer release()
 		_, err := unix.SetfsuidRetUid(uid)
 		ready <- err
 		for {
@@ -49,6 +48,18 @@ func NewAsUID(t testing.TB, uid int) *AsUID {
 	}
 	t.Cleanup(func() { close(done) })
 	return a
+}
+
+// release gives the thread back to Go once its fsuid is root's again. A
+// locked thread whose goroutine ends is destroyed instead, and that would
+// kill every child the thread ever started with a parent-death signal (the
+// tests' dbus-daemon and gnome-keyring: Pdeathsig follows the thread, not
+// the process). If the fsuid cannot be restored, the thread dies after all.
+func release() {
+	unix.SetfsuidRetUid(0)
+	if now, _ := unix.SetfsuidRetUid(-1); now == 0 { // -1 only reads it
+		runtime.UnlockOSThread()
+	}
 }
 
 // Do runs f on the thread, as the uid, and waits for it.
