@@ -224,10 +224,10 @@ func TestOtherUsersAreRefused(t *testing.T) {
 	}
 }
 
-// The real lookup in /proc/net/tcp: this test process is the caller.
+// The real lookup (sock_diag): this test process is the caller.
 func TestRealPeerCheck(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("the uid check needs /proc/net/tcp")
+		t.Skip("the uid check needs Linux (sock_diag)")
 	}
 	paths := NewPaths(store.NewMemory(), func() []string { return nil }, slog.New(slog.DiscardHandler))
 	tokens := &fakeTokens{hosts: map[string]string{"prod": prodHost}, tokens: map[string]Token{"prod": {Value: prodToken}}}
