@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ type fixture struct {
 	tokens *fakeTokens
 	audit  *audit.Log
 	logs   *bytes.Buffer
+	mu     sync.Mutex // guards peer and peerEr: the accept loop reads them
 	peer   tcppeer.Peer
 	peerEr error
 	now    time.Time
@@ -75,6 +77,8 @@ func newFixture(t *testing.T) *fixture {
 			if !server.Addr().IsLoopback() || !client.Addr().IsLoopback() {
 				t.Errorf("peer lookup got %s, %s", server, client)
 			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
 			return f.peer, f.peerEr
 		}})
 	return f
@@ -91,6 +95,12 @@ func serveGuarded(t *testing.T, h http.Handler, guard tcpguard.Config) *httptest
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+func (f *fixture) setPeer(p tcppeer.Peer, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.peer, f.peerEr = p, err
 }
 
 func (f *fixture) url(t *testing.T, profile string) string {
@@ -202,7 +212,7 @@ func TestRefusals(t *testing.T) {
 func TestOtherUsersAreRefused(t *testing.T) {
 	f := newFixture(t)
 	url := f.url(t, "prod")
-	f.peer = tcppeer.Peer{UID: 1001}
+	f.setPeer(tcppeer.Peer{UID: 1001}, nil)
 	if code, body := get(t, url, prodHost, nil); code != 403 || !strings.Contains(body["message"].(string), "uid 1001") {
 		t.Fatalf("other uid: %d %v", code, body)
 	}
@@ -210,12 +220,12 @@ func TestOtherUsersAreRefused(t *testing.T) {
 	if code, _ := get(t, f.srv.URL+"/nope", prodHost, nil); code != 403 {
 		t.Fatalf("other uid, bad path: %d", code)
 	}
-	f.peer, f.peerEr = tcppeer.Peer{}, errors.New("no such socket")
+	f.setPeer(tcppeer.Peer{}, errors.New("no such socket"))
 	if code, _ := get(t, url, prodHost, nil); code != 403 {
 		t.Fatalf("unknown peer must fail closed: %d", code)
 	}
 	// Where the OS cannot tell, only the path protects (documented).
-	f.peerEr = tcppeer.ErrUnsupported
+	f.setPeer(tcppeer.Peer{}, tcppeer.ErrUnsupported)
 	if code, _ := get(t, url, prodHost, nil); code != 200 {
 		t.Fatalf("unsupported peer lookup: %d", code)
 	}

@@ -98,7 +98,9 @@ func checkOwner(cfg Config, c net.Conn, addr string) error {
 	case err != nil:
 		return fmt.Errorf("%w: cannot tell which user runs the server on http://%s (%v), so nothing was sent to it; retry, or use the workspace's https URL",
 			ErrForeignListener, addr, err)
-	case peer.UID != cfg.UID:
+	case peer.UID != cfg.UID && peer.UID != 0:
+		// root is let through: it can read the store and the daemon's
+		// memory anyway, and a gateway run as a system service is common.
 		return fmt.Errorf("%w: the server on http://%s runs as %s, not as you (uid %d), so no secret or token was sent to it: "+
 			"another program took the port, perhaps while your gateway was down; stop it, start your gateway as yourself, or use the workspace's https URL",
 			ErrForeignListener, addr, describe(peer.UID), cfg.UID)

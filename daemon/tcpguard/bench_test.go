@@ -11,8 +11,8 @@ import (
 )
 
 // BenchmarkRefusedConnection is what one connection of another user costs
-// the server, end to end on loopback: the client's connect, the accept,
-// the sock_diag lookup, the refusal's write and the close, until the
+// the server, end to end on loopback: the client's connect, the request, the
+// accept, the sock_diag lookup, the refusal's read and write and the close, until the
 // client sees EOF. Run as root (it connects as uid 65534):
 //
 //	go test -run '^$' -bench RefusedConnection ./daemon/tcpguard/
@@ -53,10 +53,15 @@ func benchConnections(b *testing.B, g net.Listener) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		c.Write(request)
 		io.Copy(io.Discard, c)
 		c.Close()
 	}
 }
+
+// request is what an HTTP client sends first: a refused one is read
+// before it is answered.
+var request = []byte("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 
 // BenchmarkLookup is the sock_diag query alone, for one live connection.
 func BenchmarkLookup(b *testing.B) {

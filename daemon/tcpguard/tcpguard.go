@@ -14,6 +14,7 @@
 package tcpguard
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,9 +34,11 @@ const (
 	// logEvery is how often a refusal is logged at most; the refusals in
 	// between are counted into the next line.
 	logEvery = 10 * time.Second
-	// refusalWrite bounds the write of the refusal's answer: a peer that
-	// does not read it does not hold the accept loop.
-	refusalWrite = 50 * time.Millisecond
+	// refusalWrite bounds reading a refused request and writing the
+	// answer: a peer that sends or reads slowly gets nothing more.
+	refusalWrite = 200 * time.Millisecond
+	// maxAnswering bounds the refused connections answered at once.
+	maxAnswering = 4
 )
 
 // Config says whom a Listener lets in.
@@ -77,9 +80,10 @@ func (p *Peer) PID() int { return p.pid() }
 // Listener is a net.Listener that lets only Config.UID in.
 type Listener struct {
 	net.Listener
-	cfg  Config
-	held atomic.Int64
-	logs refusalLog
+	cfg       Config
+	held      atomic.Int64 // admitted connections open
+	answering atomic.Int64 // refusals being answered
+	logs      refusalLog
 }
 
 // Wrap guards ln.
@@ -150,13 +154,43 @@ func (l *Listener) identify(c net.Conn) (*Peer, string) {
 	return &Peer{UID: sock.UID, Known: true, pid: sync.OnceValue(func() int { return tcppeer.FindPID(sock) })}, ""
 }
 
+// refuse closes c. With a Refusal, and while fewer than maxAnswering
+// refusals are being answered, it first reads the request (briefly) and
+// answers it in a goroutine of its own: an answer written before the
+// request arrives reads as garbage to an HTTP client (Go's transport
+// calls it an unsolicited response). Past that bound, as under a flood,
+// refused connections are closed unanswered, so the accept loop never
+// waits on them.
 func (l *Listener) refuse(c net.Conn, uid int, why string) {
 	l.logs.note(l.cfg, why, uid)
-	if l.cfg.Refusal != nil {
-		c.SetWriteDeadline(l.cfg.Now().Add(refusalWrite))
-		c.Write(l.cfg.Refusal(uid))
+	if l.cfg.Refusal == nil || l.answering.Add(1) > maxAnswering {
+		if l.cfg.Refusal != nil {
+			l.answering.Add(-1)
+		}
+		c.Close()
+		return
 	}
-	c.Close()
+	go func() {
+		defer l.answering.Add(-1)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(refusalWrite))
+		readHeader(c)
+		c.Write(l.cfg.Refusal(uid))
+	}()
+}
+
+// readHeader reads until the end of an HTTP request's header, at most
+// 4 KiB or until the connection's deadline.
+func readHeader(c net.Conn) {
+	buf := make([]byte, 4096)
+	n := 0
+	for n < len(buf) {
+		m, err := c.Read(buf[n:])
+		n += m
+		if bytes.Contains(buf[:n], []byte("\r\n\r\n")) || err != nil {
+			return
+		}
+	}
 }
 
 func addrPort(a net.Addr) (netip.AddrPort, error) {
