@@ -3,12 +3,16 @@
 package tcppeer
 
 import (
+	"bufio"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,7 +41,9 @@ const (
 func lookup(local, remote netip.AddrPort) (Peer, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
-		return Peer{}, fmt.Errorf("open a sock_diag netlink socket: %w", err)
+		// Some sandboxes (gVisor, strict seccomp profiles) offer no
+		// sock_diag: the socket table is slower but tells the same.
+		return lookupProc(local, remote)
 	}
 	defer unix.Close(fd)
 	// The kernel answers at once; the timeout only guards against a kernel
@@ -159,4 +165,75 @@ func findPID(peer Peer) int {
 		}
 	}
 	return 0
+}
+
+// lookupProc reads /proc/net/tcp{,6} for the socket remote -> local: a line
+// per socket of the machine, so only where sock_diag is missing.
+func lookupProc(local, remote netip.AddrPort) (Peer, error) {
+	table := "/proc/net/tcp"
+	if remote.Addr().Is6() {
+		table = "/proc/net/tcp6"
+	}
+	f, err := os.Open(table)
+	if err != nil {
+		return Peer{}, fmt.Errorf("no sock_diag, and the socket table cannot be read: %w", err)
+	}
+	defer f.Close()
+	uid, inode, err := findSocket(f, remote, local)
+	if err != nil {
+		return Peer{}, err
+	}
+	return Peer{UID: uid, Inode: inode}, nil
+}
+
+// findSocket scans a /proc/net/tcp{,6} table for the row local -> remote.
+func findSocket(r io.Reader, local, remote netip.AddrPort) (uid int, inode uint64, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Scan() // header line
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 10 {
+			continue
+		}
+		l, err1 := parseAddr(f[1])
+		r, err2 := parseAddr(f[2])
+		if err1 != nil || err2 != nil || l != local || r != remote {
+			continue
+		}
+		u, err := strconv.Atoi(f[7])
+		if err != nil {
+			return 0, 0, fmt.Errorf("bad uid column %q", f[7])
+		}
+		ino, _ := strconv.ParseUint(f[9], 10, 64)
+		return u, ino, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
+	}
+	return 0, 0, ErrNoSocket
+}
+
+// parseAddr reads "0100007F:1F90": the address as the kernel's 32-bit words
+// printed in host byte order, then the port in hex.
+func parseAddr(s string) (netip.AddrPort, error) {
+	a, p, ok := strings.Cut(s, ":")
+	if !ok {
+		return netip.AddrPort{}, fmt.Errorf("bad address %q", s)
+	}
+	port, err := strconv.ParseUint(p, 16, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bad port in %q", s)
+	}
+	raw, err := hex.DecodeString(a)
+	if err != nil || (len(raw) != 4 && len(raw) != 16) {
+		return netip.AddrPort{}, fmt.Errorf("bad address %q", s)
+	}
+	// Each word was printed as a number; turn it back into the bytes it
+	// held in memory, which are in network order.
+	out := make([]byte, len(raw))
+	for i := 0; i < len(raw); i += 4 {
+		binary.NativeEndian.PutUint32(out[i:], binary.BigEndian.Uint32(raw[i:]))
+	}
+	addr, _ := netip.AddrFromSlice(out)
+	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), nil
 }

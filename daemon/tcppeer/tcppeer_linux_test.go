@@ -125,3 +125,20 @@ func findPIDWithin(p Peer, d time.Duration) int {
 	}
 	return 0
 }
+
+// The fallback for sandboxes without sock_diag finds the same owner.
+func TestProcFallbackAgrees(t *testing.T) {
+	server, _ := pair(t, "tcp4", "127.0.0.1:0")
+	l, r := addrs(server)
+	want, err := Lookup(l, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := lookupProc(l, r)
+	if err != nil || got != want {
+		t.Fatalf("lookupProc = %+v, %v; sock_diag said %+v", got, err, want)
+	}
+	if _, err := lookupProc(netip.MustParseAddrPort("127.0.0.1:1"), r); !errors.Is(err, ErrNoSocket) {
+		t.Fatalf("a connection that does not exist: %v", err)
+	}
+}
