@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/porttest"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/porttest"
 )
 
 // BenchmarkTokenUnderMetadataFlood times the user's dbx-cred token (a whole

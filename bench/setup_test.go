@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
-	"github.com/dbx-cred/dbx-cred/internal/testworld"
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/testworld"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 const (
@@ -220,7 +220,7 @@ func (w *world) start(cmd *exec.Cmd, stop func(*exec.Cmd, <-chan struct{})) (<-c
 func kill(cmd *exec.Cmd, exited <-chan struct{}) { cmd.Process.Kill(); <-exited }
 
 // startSecretService starts a private dbus-daemon and an unlocked
-// gnome-keyring on it (internal/testworld, as e2e does) and returns the bus
+// gnome-keyring on it (internal/testkit/testworld, as e2e does) and returns the bus
 // address once the keyring serves.
 func (w *world) startSecretService(dir string) (string, error) {
 	addr, stop, err := testworld.StartSecretService(dir)

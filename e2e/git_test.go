@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/gitserve"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/gitserve"
 )
 
 // gitServer serves the emulator's API and a smart-HTTP git repository

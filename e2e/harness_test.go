@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/testworld"
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/testworld"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 // bins holds the binaries built once for the whole package.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 // scimMe asks the emulator's SCIM Me with token and returns the user name

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 // crashEnv and crashCode mirror daemon.CrashHookEnv and daemon.CrashExitCode

@@ -18,7 +18,7 @@ import (
 	"github.com/databricks/databricks-sdk-go/client"
 	"github.com/databricks/databricks-sdk-go/config"
 
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 // oauthBrowser makes $BROWSER a script that follows the authorize URL's

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/gitserve"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/gitserve"
 )
 
 // With --git-repo the banner names the repository's URL, which answers git

@@ -1,5 +1,5 @@
 // Command wsemu serves a fake Databricks workspace for manual testing of
-// dbx-cred and other Databricks clients. See internal/wsemu.
+// dbx-cred and other Databricks clients. See internal/testkit/wsemu.
 package main
 
 import (
@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/gitserve"
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/gitserve"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 func main() {

@@ -6,7 +6,7 @@
 //
 // It is built on golang.org/x/oauth2 directly rather than the SDK's
 // credentials/u2m, which refuses http:// hosts and so could not be tested
-// against internal/wsemu.
+// against internal/testkit/wsemu.
 package oauthlogin
 
 import (

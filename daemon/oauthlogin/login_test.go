@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/porttest"
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/porttest"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 const alice = "alice@example.com"

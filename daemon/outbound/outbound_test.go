@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/porttest"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/porttest"
 )
 
 const secret = "dapi0123456789abcdef0123456789abcdef"

@@ -19,7 +19,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 // TestStress runs 8 goroutines of login, logout, rotate, token (with and

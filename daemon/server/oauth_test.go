@@ -23,8 +23,8 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
-	"github.com/dbx-cred/dbx-cred/internal/porttest"
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/porttest"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/dbx-cred/dbx-cred/daemon/tcppeer"
-	"github.com/dbx-cred/dbx-cred/internal/porttest"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/porttest"
 )
 
 // BenchmarkRefusedConnection is what one connection of another user costs

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon/tcppeer"
-	"github.com/dbx-cred/dbx-cred/internal/porttest"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/porttest"
 )
 
 // syncBuf is a log sink read while the accept loop writes.

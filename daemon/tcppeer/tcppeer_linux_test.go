@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/porttest"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/porttest"
 )
 
 func addrs(c net.Conn) (local, remote netip.AddrPort) {

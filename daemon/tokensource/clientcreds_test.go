@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 func clientCredsRig(t *testing.T, secret string) (*wsemu.Emulator, *ClientCredentials) {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 const comment = "dbx-cred:test:prod"

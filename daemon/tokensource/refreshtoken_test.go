@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 // u2mRig is a workspace with one logged-in user and a source persisting

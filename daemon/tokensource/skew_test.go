@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 // A workspace whose clock is off from ours by nearly a whole lifetime, either

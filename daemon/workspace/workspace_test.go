@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dbx-cred/dbx-cred/internal/wsemu"
+	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
 
 // isolate keeps the SDK from reading the machine's config; the client is
