@@ -83,6 +83,7 @@ check: tools
 	@echo '== staticcheck'; staticcheck ./...
 	@echo '== vet and staticcheck of the test build (-tags dbxcredtest: the e2e harness builds dbx-credd with its test hooks)'; \
 	  $(GO) vet -tags dbxcredtest ./daemon/... ./helper/... ./e2e/...; staticcheck -tags dbxcredtest ./daemon/... ./helper/... ./e2e/...
+	@echo '== no function over 100 lines (internal/tools/funclen)'; $(GO) run ./internal/tools/funclen -allow internal/tools/funclen/allow.txt .
 	@echo '== buf lint'; buf lint
 	@echo '== generated code is fresh'; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	  cp -r proto $$tmp/before; buf generate; \

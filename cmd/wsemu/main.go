@@ -33,28 +33,69 @@ func main() {
 	}
 }
 
+// config is what the command line asked for.
+type config struct {
+	listen, userName, gitRepo, accountID string
+	accessLifetime, refreshLatency       time.Duration
+	revocation                           bool
+	principals                           []string
+}
+
 // run serves until ctx ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.listen, err)
+	}
+	emu, handler, gitURL, err := newEmulator(cfg, ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	// Print the bound address, not the flag, so --listen 127.0.0.1:0 works.
+	fmt.Fprintf(stdout, "host=http://%s user=%s pat=%s account=%s%s\n", ln.Addr(), cfg.userName, emu.pat, emu.AccountID(), gitURL)
+	return serve(ctx, &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}, ln)
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
 	fs := flag.NewFlagSet("wsemu", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (plain HTTP)")
-	userName := fs.String("user", "alice@example.com", "user to create; a never-expiring PAT is issued for it, and OAuth logins approve as it")
-	gitRepo := fs.String("git-repo", "", "also serve this bare git repository over smart HTTP at /<its base name>/, behind Basic auth accepting any token valid here")
-	accountID := fs.String("account-id", "", "account id of the account-level OAuth endpoints (default: random)")
-	accessLifetime := fs.Duration("oauth-access-lifetime", time.Hour, "lifetime of OAuth access tokens")
-	revocation := fs.Bool("oauth-revocation", false, "serve RFC 7009 revocation at /oidc/v1/revoke and name it in discovery (real workspaces name none)")
-	refreshLatency := fs.Duration("oauth-refresh-latency", 0, "delay every OAuth refresh_token grant by this much, so overlapping refreshes show")
-	var principals []string
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "address to listen on (plain HTTP)")
+	fs.StringVar(&cfg.userName, "user", "alice@example.com", "user to create; a never-expiring PAT is issued for it, and OAuth logins approve as it")
+	fs.StringVar(&cfg.gitRepo, "git-repo", "", "also serve this bare git repository over smart HTTP at /<its base name>/, behind Basic auth accepting any token valid here")
+	fs.StringVar(&cfg.accountID, "account-id", "", "account id of the account-level OAuth endpoints (default: random)")
+	fs.DurationVar(&cfg.accessLifetime, "oauth-access-lifetime", time.Hour, "lifetime of OAuth access tokens")
+	fs.BoolVar(&cfg.revocation, "oauth-revocation", false, "serve RFC 7009 revocation at /oidc/v1/revoke and name it in discovery (real workspaces name none)")
+	fs.DurationVar(&cfg.refreshLatency, "oauth-refresh-latency", 0, "delay every OAuth refresh_token grant by this much, so overlapping refreshes show")
 	fs.Func("service-principal", "register an OAuth service principal `APPID:SECRET` for client_credentials (repeatable)", func(v string) error {
 		id, secret, ok := strings.Cut(v, ":")
 		if !ok || id == "" || secret == "" {
 			return errors.New("want APPID:SECRET")
 		}
-		principals = append(principals, v)
+		cfg.principals = append(cfg.principals, v)
 		return nil
 	})
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: wsemu [--listen ADDR] [--user NAME] [--git-repo DIR] [--service-principal APPID:SECRET]...
+	fs.Usage = func() { usage(fs) }
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if cfg.accessLifetime <= 0 {
+		return cfg, fmt.Errorf("--oauth-access-lifetime must be positive, got %s", cfg.accessLifetime)
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return cfg, nil
+}
+
+func usage(fs *flag.FlagSet) {
+	fmt.Fprint(fs.Output(), `Usage: wsemu [--listen ADDR] [--user NAME] [--git-repo DIR] [--service-principal APPID:SECRET]...
 
 wsemu is a TEST DOUBLE of a Databricks workspace, not a real workspace. It
 emulates host metadata, SCIM Me, the Token API (create/list/delete) and
@@ -79,59 +120,50 @@ State is lost when it exits (SIGINT/SIGTERM).
 
 Flags:
 `)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *accessLifetime <= 0 {
-		return fmt.Errorf("--oauth-access-lifetime must be positive, got %s", *accessLifetime)
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
+	fs.PrintDefaults()
+}
 
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *listen, err)
-	}
+// emulator is the fake workspace and the PAT it issued to the user.
+type emulator struct {
+	*wsemu.Emulator
+	pat string
+}
+
+// newEmulator builds the workspace (and the git host, with --git-repo) that
+// addr will serve; gitURL is the banner's " git=..." part, or "".
+func newEmulator(cfg config, addr string) (emu emulator, handler http.Handler, gitURL string, err error) {
 	opts := []wsemu.Option{
-		wsemu.WithAccountID(*accountID), // "" keeps the random default
-		wsemu.WithOAuthAccessLifetime(*accessLifetime),
-		wsemu.WithOAuthRefreshLatency(*refreshLatency),
+		wsemu.WithAccountID(cfg.accountID), // "" keeps the random default
+		wsemu.WithOAuthAccessLifetime(cfg.accessLifetime),
+		wsemu.WithOAuthRefreshLatency(cfg.refreshLatency),
 	}
-	if *revocation {
+	if cfg.revocation {
 		opts = append(opts, wsemu.WithOAuthRevocation())
 	}
-	emu := wsemu.New(opts...)
-	pat := emu.AddUser(*userName)
-	emu.AddOAuthUser(*userName)
-	for _, p := range principals {
+	emu.Emulator = wsemu.New(opts...)
+	emu.pat = emu.AddUser(cfg.userName)
+	emu.AddOAuthUser(cfg.userName)
+	for _, p := range cfg.principals {
 		id, secret, _ := strings.Cut(p, ":")
 		emu.AddServicePrincipal(id, secret)
 	}
-	var handler http.Handler = emu
-	gitURL := ""
-	if *gitRepo != "" {
-		prefix, git, err := gitserve.New(*gitRepo, emu.Authenticate)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		mux := http.NewServeMux()
-		mux.Handle(prefix, git)
-		mux.Handle("/", emu)
-		handler = mux
-		gitURL = fmt.Sprintf(" git=http://%s%s", ln.Addr(), strings.TrimSuffix(prefix, "/"))
+	if cfg.gitRepo == "" {
+		return emu, emu.Emulator, "", nil
 	}
-	// Print the bound address, not the flag, so --listen 127.0.0.1:0 works.
-	fmt.Fprintf(stdout, "host=http://%s user=%s pat=%s account=%s%s\n", ln.Addr(), *userName, pat, emu.AccountID(), gitURL)
+	prefix, git, err := gitserve.New(cfg.gitRepo, emu.Authenticate)
+	if err != nil {
+		return emu, nil, "", err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(prefix, git)
+	mux.Handle("/", emu.Emulator)
+	return emu, mux, fmt.Sprintf(" git=http://%s%s", addr, strings.TrimSuffix(prefix, "/")), nil
+}
 
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+// serve runs srv on ln until ctx ends, then shuts it down within 5 s.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serving: %w", err)
