@@ -241,6 +241,11 @@ func (w *world) startDaemon() error {
 	defer lg.Close() // the child has its own copy
 	cmd := exec.Command(daemonBin, "run", "--log-level", "warn", "--metadata-listen", "0")
 	cmd.Env = w.env
+	// BENCH_DAEMON_ENV=VAR=VALUE tries a runtime setting on the daemon
+	// alone (GOGC=100, GODEBUG=gctrace=1), for comparing runs.
+	if kv := os.Getenv("BENCH_DAEMON_ENV"); kv != "" {
+		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], kv)
+	}
 	cmd.Stdout, cmd.Stderr = lg, lg
 	exited, err := w.start(cmd, func(cmd *exec.Cmd, exited <-chan struct{}) {
 		cmd.Process.Signal(syscall.SIGTERM)

@@ -13,8 +13,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/apierr"
+	"github.com/databricks/databricks-sdk-go/client"
 	"github.com/databricks/databricks-sdk-go/config"
 	"github.com/databricks/databricks-sdk-go/service/iam"
 
@@ -71,7 +71,7 @@ func (c *Client) Me(ctx context.Context, host, token string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	me, err := w.CurrentUser.Me(ctx, iam.MeRequest{})
+	me, err := iam.NewCurrentUser(w).Me(ctx, iam.MeRequest{})
 	if err != nil {
 		return User{}, c.classify(host, "ask who owns the token", err)
 	}
@@ -98,8 +98,11 @@ func (c *Client) probe(ctx context.Context, host string) error {
 	return conn.Close()
 }
 
-func (c *Client) client(host, token string) (*databricks.WorkspaceClient, error) {
-	cfg := &databricks.Config{
+// client is the SDK's API client alone, not databricks.WorkspaceClient:
+// that one links every service package of the SDK, which made the daemon's
+// binary (and the code pages it keeps resident) far larger for one call.
+func (c *Client) client(host, token string) (*client.DatabricksClient, error) {
+	cfg := &config.Config{
 		Host:                host,
 		Token:               token,
 		AuthType:            "pat",
@@ -109,7 +112,7 @@ func (c *Client) client(host, token string) (*databricks.WorkspaceClient, error)
 		HTTPTimeoutSeconds:  30,
 		HTTPTransport:       c.transport,
 	}
-	w, err := databricks.NewWorkspaceClient(cfg)
+	w, err := client.New(cfg)
 	if err != nil {
 		// The SDK's error may quote config values; the token is not among
 		// the attributes it prints (it is marked sensitive), but say only

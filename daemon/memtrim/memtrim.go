@@ -1,0 +1,60 @@
+// Package memtrim gives the daemon's spare memory back to the system when
+// it goes quiet. dbx-credd runs with a high GOGC for CPU under load (see
+// cmd/dbx-credd), so after a burst (a hundred logins, a busy hour) up to
+// several times its live heap can sit as garbage that no collection will
+// reclaim until the runtime's two-minute forced one; a per-user daemon
+// should not hold that much idle.
+package memtrim
+
+import (
+	"context"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// minGrowth is how much must have been allocated since the last trim for
+// another one to be worth a collection.
+const minGrowth = 1 << 20
+
+// Run trims every interval in which the program allocated at least 1 MiB
+// but collected nothing: quiet, yet holding garbage. A busy daemon collects
+// by itself and is left alone; an idle one that allocates nothing is not
+// woken. It returns when ctx ends.
+func Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	s := newSampler()
+	cycles, _ := s.read()
+	_, trimmedAt := s.read()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c, allocs := s.read()
+		if c == cycles && allocs-trimmedAt >= minGrowth {
+			debug.FreeOSMemory()
+			c, allocs = s.read()
+			trimmedAt = allocs
+		}
+		cycles = c
+	}
+}
+
+// sampler reads the two runtime metrics Run needs without stopping the
+// world (runtime.ReadMemStats would).
+type sampler struct{ samples []metrics.Sample }
+
+func newSampler() *sampler {
+	return &sampler{samples: []metrics.Sample{
+		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/gc/heap/allocs:bytes"},
+	}}
+}
+
+func (s *sampler) read() (cycles, allocs uint64) {
+	metrics.Read(s.samples)
+	return s.samples[0].Value.Uint64(), s.samples[1].Value.Uint64()
+}
