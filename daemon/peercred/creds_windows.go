@@ -1,16 +1,7 @@
 package peercred
 
-import (
-	"errors"
-	"net"
-)
-
 // unknownPeerAllowed is true because Windows' AF_UNIX has no SO_PEERCRED
 // equivalent for the uid (a SID there). The socket lives under the user's
 // %LOCALAPPDATA%, whose ACL already keeps other users from connecting, so
 // refusing every unknown peer would only lock out the user.
 const unknownPeerAllowed = true
-
-func peerCreds(*net.UnixConn) (uid, pid int, err error) {
-	return 0, 0, errors.New("peer credentials are not available on Windows")
-}

@@ -12,6 +12,8 @@ import (
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
+
+	"github.com/dbx-cred/dbx-cred/internal/sockpeer"
 )
 
 // AuthInfo is what the kernel said about the other end of a connection.
@@ -93,9 +95,9 @@ func handshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	info := AuthInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}
 	// A failure leaves Known false, which the interceptors refuse on Linux
 	// and macOS; the connection stays up so the caller learns why.
-	if uid, pid, err := peerCreds(uc); err == nil {
-		info.UID, info.PID, info.Known = uid, pid, true
-		info.Exe = Exe(pid)
+	if cred, err := sockpeer.Read(uc); err == nil {
+		info.UID, info.PID, info.Known = cred.UID, cred.PID, true
+		info.Exe = Exe(cred.PID)
 	}
 	return conn, info, nil
 }

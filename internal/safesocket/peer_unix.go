@@ -9,27 +9,26 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/dbx-cred/dbx-cred/internal/sockpeer"
 )
+
+// checkPeer reads the server's uid as the kernel recorded it when the
+// server called listen(2) (SO_PEERCRED, LOCAL_PEERCRED), which the server
+// cannot forge.
+func checkPeer(c *net.UnixConn, path string) error {
+	cred, err := sockpeer.Read(c)
+	if err != nil {
+		return fmt.Errorf("checking who serves %s: %w", path, err)
+	}
+	return peerMustBeUs(path, cred.UID)
+}
 
 func peerMustBeUs(path string, uid int) error {
 	if us := ourUID(); uid != us {
 		return &PeerError{Path: path, UID: uid, UserName: userName(uid), OurUID: us}
 	}
 	return nil
-}
-
-// withFD runs f on the connection's descriptor without taking it out of
-// the runtime poller, as c.File() would.
-func withFD(c *net.UnixConn, f func(fd int) error) error {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("getting socket descriptor: %w", err)
-	}
-	var ferr error
-	if err := raw.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
-		return fmt.Errorf("getting socket descriptor: %w", err)
-	}
-	return ferr
 }
 
 // userName finds uid in /etc/passwd, for error messages only: os/user

@@ -1,4 +1,4 @@
-package safesocket
+package sockpeer
 
 import (
 	"fmt"
@@ -10,10 +10,10 @@ import (
 // xucredVersion is XUCRED_VERSION from <sys/ucred.h>; x/sys lacks it.
 const xucredVersion = 0
 
-// checkPeer reads LOCAL_PEERCRED: the credentials the kernel recorded for
-// the server, which it cannot forge.
-func checkPeer(c *net.UnixConn, path string) error {
-	var uid int
+// read uses LOCAL_PEERCRED, which has the uid but no pid, and
+// LOCAL_PEERPID for the pid.
+func read(c *net.UnixConn) (Cred, error) {
+	var cred Cred
 	err := withFD(c, func(fd int) error {
 		xu, err := unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
 		if err != nil {
@@ -23,11 +23,12 @@ func checkPeer(c *net.UnixConn, path string) error {
 		if xu.Version != xucredVersion {
 			return fmt.Errorf("reading LOCAL_PEERCRED: unknown xucred version %d", xu.Version)
 		}
-		uid = int(xu.Uid)
+		pid, err := unix.GetsockoptInt(fd, unix.SOL_LOCAL, unix.LOCAL_PEERPID)
+		if err != nil {
+			return fmt.Errorf("reading LOCAL_PEERPID: %w", err)
+		}
+		cred = Cred{UID: int(xu.Uid), PID: pid}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("checking who serves %s: %w", path, err)
-	}
-	return peerMustBeUs(path, uid)
+	return cred, err
 }
