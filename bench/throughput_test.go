@@ -21,6 +21,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	lite "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
@@ -52,7 +53,11 @@ type epollLoad struct {
 }
 
 // caller makes one GetToken call on its own connection.
-type caller func() (*pb.GetTokenResponse, error)
+type caller func() (tokenAnswer, error)
+
+// tokenAnswer is a GetToken answer, from the helper's lite messages or
+// grpc-go's.
+type tokenAnswer interface{ GetAccessToken() string }
 
 // BenchmarkGetToken64 is the daemon's throughput: b.N GetToken calls in all
 // to the real dbx-credd over 64 connections, one call in flight on each,
@@ -91,11 +96,11 @@ func BenchmarkGetToken64Helper(b *testing.B) {
 			return nil, nil, err
 		}
 		c := grpcwire.NewConn(nc)
-		req := &pb.GetTokenRequest{Profile: profile}
-		return func() (*pb.GetTokenResponse, error) {
+		req := &lite.GetTokenRequest{Profile: profile}
+		return func() (tokenAnswer, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			resp := new(pb.GetTokenResponse)
+			resp := new(lite.GetTokenResponse)
 			return resp, c.Invoke(ctx, getTokenMethod, req, resp)
 		}, func() { c.Close() }, nil
 	})
@@ -114,13 +119,13 @@ func BenchmarkGetToken64GRPCGo(b *testing.B) {
 			return nil, nil, err
 		}
 		c := agentgrpc.NewAgentServiceClient(conn)
-		return func() (*pb.GetTokenResponse, error) { return c.GetToken(ctx, req) }, func() { conn.Close() }, nil
+		return func() (tokenAnswer, error) { return c.GetToken(ctx, req) }, func() { conn.Close() }, nil
 	})
 }
 
 // mintedToken fails unless resp holds a minted token: not empty, not the
 // stored root.
-func mintedToken(w *world, resp *pb.GetTokenResponse) error {
+func mintedToken(w *world, resp tokenAnswer) error {
 	if !strings.HasPrefix(resp.GetAccessToken(), "dapi") || resp.GetAccessToken() == w.pat {
 		return errors.New("GetToken returned something other than a minted token")
 	}

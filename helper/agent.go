@@ -3,10 +3,8 @@ package helper
 import (
 	"context"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 // servicePrefix starts the full name of every AgentService method.
@@ -22,8 +20,8 @@ type agent struct{ conn *grpcwire.Conn }
 // a *grpcwire.Status, as the generated client does.
 func invoke[Resp any, PResp interface {
 	*Resp
-	proto.Message
-}](ctx context.Context, a agent, name string, in proto.Message) (PResp, error) {
+	grpcwire.Response
+}](ctx context.Context, a agent, name string, in grpcwire.Request) (PResp, error) {
 	out := PResp(new(Resp))
 	if err := a.conn.Invoke(ctx, servicePrefix+name, in, out); err != nil {
 		return nil, err

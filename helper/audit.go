@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 const auditHelp = `

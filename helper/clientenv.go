@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/dbx-cred/dbx-cred/helper/envfmt"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 // The two ways env and exec hand a profile to Databricks clients.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/helper/envfmt"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 const completionHelp = `

@@ -7,7 +7,7 @@ import (
 )
 
 // TestHelperStaysThin keeps the helper from linking the Databricks SDK, the
-// keyring or grpc-go: it runs on every git, curl and SDK call, so every
+// keyring, grpc-go or the protobuf runtime: it runs on every git, curl and SDK call, so every
 // import costs start-up time (grpc-go's package initialisation alone was
 // about 3 ms, more than the call; helper/grpcwire speaks to the daemon
 // instead), and the keyring is the daemon's business alone.
@@ -23,6 +23,10 @@ func TestHelperStaysThin(t *testing.T) {
 		"github.com/danieljoos/wincred",
 		"github.com/kardianos/service",
 		"google.golang.org/grpc",
+		// Its messages are proto/dbxcred/v1/dbxcredv1lite's: the protobuf
+		// runtime registers descriptors and builds reflection at init, and
+		// even protowire's internal/detrand reads the binary at start.
+		"google.golang.org/protobuf",
 		"net/http",
 		// The passphrase goes to the daemon; the helper decrypts nothing.
 		"filippo.io/age",

@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"strings"
 
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 const execHelp = `

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/internal/databrickscfg"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 const exportHelp = `

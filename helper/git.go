@@ -10,7 +10,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/helper/gitcred"
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 const gitHelp = `

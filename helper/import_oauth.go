@@ -15,7 +15,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
 	"github.com/dbx-cred/dbx-cred/internal/databrickscfg"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 // tokenCache is the Databricks CLI's plaintext login cache

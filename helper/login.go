@@ -9,10 +9,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 const loginHelp = `
@@ -170,7 +169,7 @@ func runLogin(c *cli, args []string) error {
 	err = c.call(90*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token,
-			Static: *static, TokenLifetime: durationpb.New(*lifetime), InsecureHttp: *insecure, ClientId: *clientID, AccountId: *accountID,
+			Static: *static, TokenLifetime: pb.NewDuration(*lifetime), InsecureHttp: *insecure, ClientId: *clientID, AccountId: *accountID,
 			Adopt: *adopt, NoAutoRotate: *noAuto})
 		return err
 	})

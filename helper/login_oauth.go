@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 // exitInterrupted is the shell's code for a command ended by SIGINT

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 // tokenTimeout covers a keyring read and, in rotating mode, minting a token

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 const unlockHelp = `

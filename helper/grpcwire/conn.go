@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"golang.org/x/net/http2/hpack"
-	"google.golang.org/protobuf/proto"
 )
 
 // HTTP/2 frame types and flags (RFC 9113, section 6).
@@ -103,6 +102,15 @@ func NewConn(nc net.Conn) *Conn {
 	return c
 }
 
+// Request is a message to send and Response one to decode into: the
+// generated messages of proto/dbxcred/v1/dbxcredv1lite, which encode
+// without the protobuf runtime (its initialisation is a large part of a
+// short-lived helper's start-up).
+type (
+	Request  interface{ AppendWire([]byte) []byte }
+	Response interface{ UnmarshalWire([]byte) error }
+)
+
 // Close closes the connection.
 func (c *Conn) Close() error { return c.nc.Close() }
 
@@ -110,17 +118,14 @@ func (c *Conn) Close() error { return c.nc.Close() }
 // answer into resp. A failure is a *Status: the server's, or Unavailable,
 // Internal, DeadlineExceeded or Canceled made up here. The context's
 // deadline is sent as grpc-timeout and bounds every read and write.
-func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Message) error {
+func (c *Conn) Invoke(ctx context.Context, method string, req Request, resp Response) error {
 	if c.broken != nil {
 		return c.broken
 	}
 	if err := ctx.Err(); err != nil {
 		return contextStatus(err)
 	}
-	body, err := proto.Marshal(req)
-	if err != nil {
-		return statusf(Internal, "encode the %s request: %v", method, err)
-	}
+	body := req.AppendWire(nil)
 	if 5+len(body) > maxSendWindow {
 		return statusf(ResourceExhausted, "the %s request is %d bytes, more than this client sends (%d)", method, 5+len(body), maxSendWindow)
 	}
@@ -153,7 +158,7 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 
 // call is Invoke's exchange on the wire; a transport failure also marks
 // the connection broken.
-func (c *Conn) call(ctx context.Context, method string, body []byte, resp proto.Message) *Status {
+func (c *Conn) call(ctx context.Context, method string, body []byte, resp Response) *Status {
 	id := c.next
 	c.next += 2
 	if err := c.send(ctx, id, method, body); err != nil {
@@ -235,7 +240,7 @@ func (c *Conn) writeFrame(typ, flags byte, stream uint32, payload []byte) {
 
 // receive reads frames until stream id ends. transportErr says the
 // connection itself failed or broke the protocol, so it cannot be reused.
-func (c *Conn) receive(id uint32, resp proto.Message) (st *Status, transportErr bool) {
+func (c *Conn) receive(id uint32, resp Response) (st *Status, transportErr bool) {
 	var (
 		headers    map[string]string // the response headers, then the trailers
 		sawHeaders bool
@@ -395,7 +400,7 @@ func (c *Conn) receive(id uint32, resp proto.Message) (st *Status, transportErr 
 }
 
 // finish turns the trailers and the message bytes into the call's result.
-func finish(trailers map[string]string, msg []byte, resp proto.Message) *Status {
+func finish(trailers map[string]string, msg []byte, resp Response) *Status {
 	raw, ok := trailers["grpc-status"]
 	if !ok {
 		return statusf(Internal, "the answer has no grpc-status")
@@ -416,7 +421,7 @@ func finish(trailers map[string]string, msg []byte, resp proto.Message) *Status 
 	if n := binary.BigEndian.Uint32(msg[1:5]); int64(n) != int64(len(msg)-5) {
 		return statusf(Internal, "the answer holds %d bytes where its prefix says %d (one message expected)", len(msg)-5, n)
 	}
-	if err := proto.Unmarshal(msg[5:], resp); err != nil {
+	if err := resp.UnmarshalWire(msg[5:]); err != nil {
 		return statusf(Internal, "decode the answer: %v", err)
 	}
 	return nil

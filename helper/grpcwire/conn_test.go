@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	lite "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
@@ -96,8 +97,8 @@ func TestCallsOnOneConnection(t *testing.T) {
 	// Sequential calls share the connection and its HPACK state; grpc-go's
 	// default flow control sends PINGs this client must answer.
 	for i := range 50 {
-		var resp pb.GetTokenResponse
-		if err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &pb.GetTokenRequest{Profile: "prod"}, &resp); err != nil {
+		var resp lite.GetTokenResponse
+		if err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &lite.GetTokenRequest{Profile: "prod"}, &resp); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 		if resp.GetAccessToken() != "tok-prod" {
@@ -105,8 +106,8 @@ func TestCallsOnOneConnection(t *testing.T) {
 		}
 	}
 	// An answer with every field at its default is an empty message.
-	var resp pb.GetTokenResponse
-	if err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &pb.GetTokenRequest{Profile: "empty"}, &resp); err != nil {
+	var resp lite.GetTokenResponse
+	if err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &lite.GetTokenRequest{Profile: "empty"}, &resp); err != nil {
 		t.Fatalf("empty answer: %v", err)
 	}
 }
@@ -114,15 +115,15 @@ func TestCallsOnOneConnection(t *testing.T) {
 func TestServerStatusArrivesIntact(t *testing.T) {
 	path, _, _ := serve(t)
 	c := dial(t, path)
-	err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &pb.GetTokenRequest{Profile: "missing"}, &pb.GetTokenResponse{})
+	err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &lite.GetTokenRequest{Profile: "missing"}, &lite.GetTokenResponse{})
 	if CodeOf(err) != NotFound || MessageOf(err) != oddMessage {
 		t.Fatalf("got %v (code %v, message %q), want NotFound with %q", err, CodeOf(err), MessageOf(err), oddMessage)
 	}
 	// The connection still serves after a failed call.
-	if err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &pb.GetTokenRequest{Profile: "prod"}, &pb.GetTokenResponse{}); err != nil {
+	if err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &lite.GetTokenRequest{Profile: "prod"}, &lite.GetTokenResponse{}); err != nil {
 		t.Fatalf("call after a NotFound: %v", err)
 	}
-	err = c.Invoke(ctxFor(t, 5*time.Second), method("NoSuchMethod"), &pb.GetTokenRequest{}, &pb.GetTokenResponse{})
+	err = c.Invoke(ctxFor(t, 5*time.Second), method("NoSuchMethod"), &lite.GetTokenRequest{}, &lite.GetTokenResponse{})
 	if CodeOf(err) != Unimplemented {
 		t.Fatalf("unknown method: got %v, want Unimplemented", err)
 	}
@@ -134,8 +135,8 @@ func TestLargeAnswers(t *testing.T) {
 	// 3000 events of ~1 KB: many DATA frames, past the 1 MiB window
 	// several times, so both windows must be given back.
 	for _, n := range []int32{20, 3000, 3000} {
-		var resp pb.AuditResponse
-		if err := c.Invoke(ctxFor(t, 10*time.Second), method("Audit"), &pb.AuditRequest{Limit: n}, &resp); err != nil {
+		var resp lite.AuditResponse
+		if err := c.Invoke(ctxFor(t, 10*time.Second), method("Audit"), &lite.AuditRequest{Limit: n}, &resp); err != nil {
 			t.Fatalf("Audit of %d events: %v", n, err)
 		}
 		if len(resp.GetEvents()) != int(n) || resp.GetEvents()[n-1].GetPeerPid() != int64(n-1) {
@@ -143,7 +144,7 @@ func TestLargeAnswers(t *testing.T) {
 		}
 	}
 	// Over the 4 MiB cap: refused, not buffered without bound.
-	err := c.Invoke(ctxFor(t, 10*time.Second), method("Audit"), &pb.AuditRequest{Limit: 5000}, &pb.AuditResponse{})
+	err := c.Invoke(ctxFor(t, 10*time.Second), method("Audit"), &lite.AuditRequest{Limit: 5000}, &lite.AuditResponse{})
 	if CodeOf(err) != ResourceExhausted {
 		t.Fatalf("Audit over the cap: got %v, want ResourceExhausted", err)
 	}
@@ -153,7 +154,7 @@ func TestDeadlineIsSentAndKept(t *testing.T) {
 	path, a, _ := serve(t)
 	c := dial(t, path)
 	start := time.Now()
-	err := c.Invoke(ctxFor(t, 300*time.Millisecond), method("GetToken"), &pb.GetTokenRequest{Profile: "slow"}, &pb.GetTokenResponse{})
+	err := c.Invoke(ctxFor(t, 300*time.Millisecond), method("GetToken"), &lite.GetTokenRequest{Profile: "slow"}, &lite.GetTokenResponse{})
 	if CodeOf(err) != DeadlineExceeded {
 		t.Fatalf("got %v, want DeadlineExceeded", err)
 	}
@@ -164,7 +165,7 @@ func TestDeadlineIsSentAndKept(t *testing.T) {
 		t.Fatalf("the server saw a deadline %v away, want within 300ms (grpc-timeout)", seen)
 	}
 	// A connection whose call was cut short is not reused.
-	if err := c.Invoke(ctxFor(t, time.Second), method("GetToken"), &pb.GetTokenRequest{Profile: "prod"}, &pb.GetTokenResponse{}); err == nil {
+	if err := c.Invoke(ctxFor(t, time.Second), method("GetToken"), &lite.GetTokenRequest{Profile: "prod"}, &lite.GetTokenResponse{}); err == nil {
 		t.Fatal("a call on a connection abandoned mid-call succeeded")
 	}
 }
@@ -174,7 +175,7 @@ func TestCanceledContext(t *testing.T) {
 	c := dial(t, path)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-a.deadline; cancel() }()
-	err := c.Invoke(ctx, method("GetToken"), &pb.GetTokenRequest{Profile: "slow"}, &pb.GetTokenResponse{})
+	err := c.Invoke(ctx, method("GetToken"), &lite.GetTokenRequest{Profile: "slow"}, &lite.GetTokenResponse{})
 	if CodeOf(err) != Canceled {
 		t.Fatalf("got %v, want Canceled", err)
 	}
@@ -183,11 +184,11 @@ func TestCanceledContext(t *testing.T) {
 func TestServerGoneIsUnavailable(t *testing.T) {
 	path, _, g := serve(t)
 	c := dial(t, path)
-	if err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &pb.GetTokenRequest{Profile: "prod"}, &pb.GetTokenResponse{}); err != nil {
+	if err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &lite.GetTokenRequest{Profile: "prod"}, &lite.GetTokenResponse{}); err != nil {
 		t.Fatal(err)
 	}
 	g.Stop()
-	err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &pb.GetTokenRequest{Profile: "prod"}, &pb.GetTokenResponse{})
+	err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &lite.GetTokenRequest{Profile: "prod"}, &lite.GetTokenResponse{})
 	if CodeOf(err) != Unavailable {
 		t.Fatalf("after the server stopped: got %v, want Unavailable", err)
 	}
@@ -211,7 +212,7 @@ func TestNotGRPC(t *testing.T) {
 		conn.Close()
 	}()
 	c := dial(t, path)
-	err = c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &pb.GetTokenRequest{Profile: "prod"}, &pb.GetTokenResponse{})
+	err = c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &lite.GetTokenRequest{Profile: "prod"}, &lite.GetTokenResponse{})
 	if code := CodeOf(err); code != Internal && code != Unavailable {
 		t.Fatalf("got %v, want Internal or Unavailable", err)
 	}

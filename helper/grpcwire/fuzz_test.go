@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	lite "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 // frame is one HTTP/2 frame's bytes, for building server answers by hand.
@@ -53,7 +54,7 @@ func okAnswerWith(msg []byte) []byte {
 // whatever it is asked, and returns what Invoke returned. With hangUp the
 // peer closes the connection once it has sent them; without, it waits for
 // the client to close.
-func answer(server []byte, hangUp bool) (*pb.GetTokenResponse, error) {
+func answer(server []byte, hangUp bool) (*lite.GetTokenResponse, error) {
 	cli, srv := net.Pipe()
 	defer cli.Close()
 	go func() {
@@ -67,8 +68,8 @@ func answer(server []byte, hangUp bool) (*pb.GetTokenResponse, error) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	var resp pb.GetTokenResponse
-	err := NewConn(cli).Invoke(ctx, method("GetToken"), &pb.GetTokenRequest{Profile: "p"}, &resp)
+	var resp lite.GetTokenResponse
+	err := NewConn(cli).Invoke(ctx, method("GetToken"), &lite.GetTokenRequest{Profile: "p"}, &resp)
 	return &resp, err
 }
 
