@@ -12,7 +12,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	lite "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
@@ -49,8 +49,8 @@ func TestNoPingPerCall(t *testing.T) {
 	const calls = 100
 	for i := range calls {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		var resp pb.GetTokenResponse
-		err := c.Invoke(ctx, method, &pb.GetTokenRequest{Profile: "prod"}, &resp)
+		var resp lite.GetTokenResponse
+		err := c.Invoke(ctx, method, &lite.GetTokenRequest{Profile: "prod"}, &resp)
 		cancel()
 		if err != nil {
 			t.Fatalf("GetToken %d: %v", i, err)

@@ -17,7 +17,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
+	lite "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
@@ -55,7 +55,7 @@ func BenchmarkServeGetToken(b *testing.B) {
 	// is a fraction of grpc-go's, so the profile is mostly the server's.
 	const conns = 64
 	method := "/" + agentgrpc.AgentService_ServiceDesc.ServiceName + "/GetToken"
-	req := &pb.GetTokenRequest{Profile: "bench"}
+	req := &lite.GetTokenRequest{Profile: "bench"}
 	ctx := context.Background()
 	clients := make([]*grpcwire.Conn, conns)
 	for i := range clients {
@@ -66,7 +66,7 @@ func BenchmarkServeGetToken(b *testing.B) {
 		c := grpcwire.NewConn(nc)
 		defer c.Close()
 		clients[i] = c
-		if err := c.Invoke(ctx, method, req, new(pb.GetTokenResponse)); err != nil {
+		if err := c.Invoke(ctx, method, req, new(lite.GetTokenResponse)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -76,7 +76,7 @@ func BenchmarkServeGetToken(b *testing.B) {
 	for _, c := range clients {
 		wg.Go(func() {
 			for range per {
-				if err := c.Invoke(ctx, method, req, new(pb.GetTokenResponse)); err != nil {
+				if err := c.Invoke(ctx, method, req, new(lite.GetTokenResponse)); err != nil {
 					b.Error(err)
 					return
 				}
