@@ -12,8 +12,8 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
-	lite "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
+	lite "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 // recording keeps a copy of everything read from the connection.
