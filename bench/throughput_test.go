@@ -21,8 +21,8 @@ import (
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
-	lite "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
+	lite "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
 // conns is how many client connections share the load.
