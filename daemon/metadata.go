@@ -3,12 +3,10 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
-
-	"google.golang.org/grpc/codes"
 
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
 	"github.com/dbx-cred/dbx-cred/daemon/metadata"
@@ -136,22 +134,6 @@ func (t metadataTokens) Token(ctx context.Context, profile string) (metadata.Tok
 	return metadata.Token{Value: tok.Value, Expiry: tok.Expiry, Kind: tok.Served()}, nil
 }
 
-// httpStatus maps the manager's errors as the gRPC side does (server.Code),
-// in HTTP's words.
-func httpStatus(err error) int {
-	switch server.Code(err) {
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.Unauthenticated:
-		return http.StatusUnauthorized
-	case codes.InvalidArgument:
-		return http.StatusBadRequest
-	case codes.FailedPrecondition:
-		return http.StatusServiceUnavailable // the keyring: may come back
-	case codes.Unavailable:
-		return http.StatusBadGateway // the workspace cannot be reached
-	case codes.DeadlineExceeded, codes.Canceled:
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusInternalServerError
-}
+// httpStatus is the error's kind's HTTP status (internal/errkind), as the
+// gRPC side sends its kind's code.
+func httpStatus(err error) int { return errkind.Of(err).HTTP() }

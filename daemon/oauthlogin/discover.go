@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"io"
 	"mime"
 	"net/http"
@@ -26,15 +27,15 @@ import (
 // text names the problem and the fix.
 var (
 	// ErrUnreachable: the workspace or its token endpoint did not answer.
-	ErrUnreachable = errors.New("unreachable")
+	ErrUnreachable = errkind.New(errkind.Unreachable, "unreachable")
 	// ErrNotWorkspace: the host answered, but not as a Databricks
 	// workspace's OAuth server does.
-	ErrNotWorkspace = errors.New("not a Databricks OAuth server")
+	ErrNotWorkspace = errkind.New(errkind.BadInput, "not a Databricks OAuth server")
 	// ErrDenied: the authorization server refused the login (the user
 	// declined, or the code could not be exchanged).
-	ErrDenied = errors.New("login refused")
+	ErrDenied = errkind.New(errkind.NeedsLogin, "login refused")
 	// ErrPortsBusy: no callback port in the range could be bound.
-	ErrPortsBusy = errors.New("no free callback port")
+	ErrPortsBusy = errkind.New(errkind.Busy, "no free callback port")
 )
 
 // Endpoints are a login's OAuth endpoints.

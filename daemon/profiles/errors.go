@@ -1,17 +1,18 @@
 package profiles
 
-import "errors"
+import "github.com/dbx-cred/dbx-cred/internal/errkind"
 
-// Sentinel errors the gRPC layer maps to status codes. Each wrapping error's
-// message is written for the user and names the fix.
+// Sentinel errors, each of its kind (internal/errkind), which decides the
+// gRPC code, HTTP status and exit code. Each wrapping error's message is
+// written for the user and names the fix.
 var (
 	// ErrUnknownProfile: no profile by that name.
-	ErrUnknownProfile = errors.New("unknown profile")
+	ErrUnknownProfile = errkind.New(errkind.NotFound, "unknown profile")
 	// ErrBadInput: the request itself is wrong (name, host, empty token).
-	ErrBadInput = errors.New("invalid input")
+	ErrBadInput = errkind.New(errkind.BadInput, "invalid input")
 	// ErrNeedsLogin: the stored credential is gone or was rejected.
-	ErrNeedsLogin = errors.New("needs login")
+	ErrNeedsLogin = errkind.New(errkind.NeedsLogin, "needs login")
 	// ErrQuota: the workspace refuses more tokens for this user
 	// (QUOTA_EXCEEDED); revoking unused tokens is the fix.
-	ErrQuota = errors.New("token quota exceeded")
+	ErrQuota = errkind.New(errkind.Quota, "token quota exceeded")
 )

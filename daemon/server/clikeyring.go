@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"strings"
 
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
@@ -18,7 +19,7 @@ import (
 const CLIKeyringService = "databricks-cli"
 
 // errNoCLIKeyringLogin: none of the accounts asked for holds a CLI login.
-var errNoCLIKeyringLogin = errors.New("the OS keyring holds no Databricks CLI login")
+var errNoCLIKeyringLogin = errkind.New(errkind.NotFound, "the OS keyring holds no Databricks CLI login")
 
 // WithCLIKeyring lets ImportOAuth read, and then delete, the Databricks
 // CLI's own keyring items (a store.Store for CLIKeyringService).

@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
@@ -34,7 +32,7 @@ var checkStatus = map[string]pb.CheckStatus{
 // Diagnose implements AgentService.
 func (s *Server) Diagnose(ctx context.Context, req *pb.DiagnoseRequest) (*pb.DiagnoseResponse, error) {
 	if s.diagnoser == nil {
-		return nil, status.Error(codes.Unimplemented, "this dbx-credd cannot diagnose itself: upgrade it, then dbx-cred daemon restart")
+		return nil, failure(errkind.Unsupported, "this dbx-credd cannot diagnose itself: upgrade it, then dbx-cred daemon restart")
 	}
 	checks, err := s.diagnoser.Diagnose(ctx, req.GetProfile())
 	if err != nil {

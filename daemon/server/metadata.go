@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
@@ -30,9 +28,9 @@ func (s *Server) WithMetadata(m MetadataURLs) *Server {
 // MetadataURL implements AgentService.
 func (s *Server) MetadataURL(ctx context.Context, req *pb.MetadataURLRequest) (*pb.MetadataURLResponse, error) {
 	if s.metadata == nil {
-		// FailedPrecondition, not Unimplemented: the daemon knows the RPC,
-		// it was started with the service off.
-		return nil, status.Error(codes.FailedPrecondition,
+		// Disabled, not Unsupported: the daemon knows the RPC, it was
+		// started with the service off.
+		return nil, failure(errkind.Disabled,
 			"the metadata service is off in this dbx-credd (--metadata-listen off): restart it with dbx-credd run --metadata-listen 127.0.0.1:8471")
 	}
 	name := req.GetProfile()

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"net/http"
 	"strings"
 	"sync"
@@ -37,9 +38,9 @@ const (
 
 // Errors of the login registry; Code maps them.
 var (
-	errUnknownLogin  = errors.New("no such OAuth login")
-	errTooManyLogins = errors.New("too many OAuth logins in progress")
-	errLoginAwaited  = errors.New("OAuth login already awaited")
+	errUnknownLogin  = errkind.New(errkind.NotFound, "no such OAuth login")
+	errTooManyLogins = errkind.New(errkind.Busy, "too many OAuth logins in progress")
+	errLoginAwaited  = errkind.New(errkind.Conflict, "OAuth login already awaited")
 )
 
 // OAuthOptions tune U2M logins; zero fields keep the defaults (ports

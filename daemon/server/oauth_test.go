@@ -350,7 +350,7 @@ func TestOAuthCodes(t *testing.T) {
 		oauthlogin.ErrUnreachable:  codes.Unavailable,
 	}
 	for err, want := range cases {
-		if got := Code(errors.Join(errors.New("x"), err)); got != want {
+		if got := codeOf(errors.Join(errors.New("x"), err)); got != want {
 			t.Errorf("Code(%v) = %v, want %v", err, got, want)
 		}
 	}

@@ -29,7 +29,7 @@ func GRPCOptions(uid int, log *slog.Logger) []grpc.ServerOption {
 		grpc.InitialWindowSize(1 << 20),
 		grpc.InitialConnWindowSize(1 << 20),
 		grpc.Creds(peercred.TransportCredentials()),
-		grpc.ChainUnaryInterceptor(logRefusals(log), peercred.UnaryInterceptor(uid)),
+		grpc.ChainUnaryInterceptor(errorStatus(), logRefusals(log), peercred.UnaryInterceptor(uid)),
 		grpc.ChainStreamInterceptor(peercred.StreamInterceptor(uid)),
 	}
 }

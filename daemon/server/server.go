@@ -6,24 +6,20 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
-	"github.com/dbx-cred/dbx-cred/daemon/oauthlogin"
 	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
-	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
@@ -176,15 +172,18 @@ func (s *Server) orphansProto() []*pb.OrphanSecret {
 
 // fail logs err and maps it to a status. Error texts never contain secrets:
 // the layers below only ever put profile names and hosts in them.
+// The kind travels on: the errors interceptor (errors.go) turns it into
+// the status and its trailer.
 func (s *Server) fail(ctx context.Context, op, profile string, err error) error {
-	code := Code(err)
-	attrs := append([]any{"op", op, "profile", profile, "code", code.String(), "err", err}, peerAttrs(ctx)...)
-	if code == codes.Internal || code == codes.FailedPrecondition {
+	kind := errkind.Of(err)
+	attrs := append([]any{"op", op, "profile", profile, "kind", kind.String(), "err", err}, peerAttrs(ctx)...)
+	switch kind {
+	case errkind.Internal, errkind.StoreUnusable, errkind.StoreLocked:
 		s.log.Error("request failed", attrs...)
-	} else {
+	default:
 		s.log.Info("request refused", attrs...)
 	}
-	return status.Error(code, err.Error())
+	return withKind(kind, err)
 }
 
 // peerAttrs are the log attributes naming the caller.
@@ -193,36 +192,6 @@ func peerAttrs(ctx context.Context) []any {
 		return []any{"peer_uid", p.UID, "peer_pid", p.PID}
 	}
 	return nil
-}
-
-// Code maps the daemon's errors to gRPC codes; the helper maps those to exit
-// codes (proto/dbxcred/v1/agent.proto lists them).
-func Code(err error) codes.Code {
-	var unavailable *store.UnavailableError
-	var unreachable *workspace.UnreachableError
-	switch {
-	case errors.Is(err, profiles.ErrUnknownProfile), errors.Is(err, errUnknownLogin), errors.Is(err, errNoCLIKeyringLogin):
-		return codes.NotFound
-	case errors.Is(err, profiles.ErrBadInput), errors.Is(err, oauthlogin.ErrNotWorkspace):
-		return codes.InvalidArgument
-	case errors.Is(err, profiles.ErrNeedsLogin), errors.Is(err, oauthlogin.ErrDenied):
-		return codes.Unauthenticated
-	case errors.Is(err, profiles.ErrQuota), errors.Is(err, oauthlogin.ErrPortsBusy), errors.Is(err, errTooManyLogins):
-		return codes.ResourceExhausted
-	case errors.Is(err, errLoginAwaited):
-		return codes.Aborted
-	case errors.Is(err, oauthlogin.ErrUnreachable):
-		return codes.Unavailable
-	case errors.As(err, &unavailable):
-		return codes.FailedPrecondition
-	case errors.As(err, &unreachable):
-		return codes.Unavailable
-	case errors.Is(err, context.Canceled):
-		return codes.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		return codes.DeadlineExceeded
-	}
-	return codes.Internal
 }
 
 func toProto(p profiles.Profile) *pb.Profile {

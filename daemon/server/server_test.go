@@ -11,6 +11,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
@@ -26,7 +27,7 @@ func TestCode(t *testing.T) {
 		errors.New("surprise"):                                             codes.Internal,
 	}
 	for err, want := range cases {
-		if got := Code(err); got != want {
+		if got := codeOf(err); got != want {
 			t.Errorf("Code(%v) = %v, want %v", err, got, want)
 		}
 	}
@@ -59,3 +60,6 @@ func TestKinds(t *testing.T) {
 		t.Errorf("an oauth-m2m profile has mode %v; it has no static/rotating choice", got)
 	}
 }
+
+// codeOf is the gRPC code an error goes out with: its kind's.
+func codeOf(err error) codes.Code { return codes.Code(errkind.Of(err).GRPC()) }

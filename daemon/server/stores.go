@@ -4,9 +4,7 @@ import (
 	"context"
 	"os"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
@@ -45,17 +43,19 @@ func storeProto(i StoreInfo) *pb.StoreStatus {
 	return &pb.StoreStatus{Name: i.Name, Backend: i.Backend, Reachable: i.Reachable, Locked: i.Locked, Note: i.Note, Exists: i.Exists}
 }
 
+// storeFail: a store operation that failed for a reason nobody classified
+// is still the store's problem, so unclassified errors are StoreUnusable.
 func (s *Server) storeFail(ctx context.Context, op string, err error) error {
-	code := Code(err)
-	if code == codes.Internal {
-		code = codes.FailedPrecondition
+	kind := errkind.Of(err)
+	if kind == errkind.Internal {
+		kind = errkind.StoreUnusable
 	}
-	s.log.Warn("store request refused", "op", op, "code", code.String(), "err", err)
-	return status.Error(code, err.Error())
+	s.log.Warn("store request refused", "op", op, "kind", kind.String(), "err", err)
+	return withKind(kind, err)
 }
 
 func (s *Server) noStores() error {
-	return status.Error(codes.FailedPrecondition, "this dbx-credd cannot change its store: upgrade it, then dbx-cred daemon restart")
+	return failure(errkind.StoreUnusable, "this dbx-credd cannot change its store: upgrade it, then dbx-cred daemon restart")
 }
 
 // Unlock implements AgentService. The passphrase is never logged: only the
@@ -99,7 +99,7 @@ func (s *Server) MigrateStore(ctx context.Context, req *pb.MigrateStoreRequest) 
 // is what makes it safe; only the daemon's own user gets here.
 func (s *Server) Shutdown(ctx context.Context, _ *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
 	if s.shutdown == nil {
-		return nil, status.Error(codes.FailedPrecondition, "this dbx-credd cannot be stopped over its socket: stop it the way it was started")
+		return nil, failure(errkind.Unsupported, "this dbx-credd cannot be stopped over its socket: stop it the way it was started")
 	}
 	s.log.Info("shutdown asked over the socket")
 	// After the answer is on its way: GracefulStop waits for this call.

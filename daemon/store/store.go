@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
 // ErrNotFound means the store holds no secret under that key.
@@ -22,7 +23,7 @@ var ErrOutcomeUnknown = errors.New("the outcome is unknown")
 // ErrLocked means the store needs a passphrase first (the file store after
 // a daemon start or dbx-cred lock). It is an UnavailableError's cause, so it
 // fails at once with exit 5 instead of waiting or prompting.
-var ErrLocked = errors.New("locked: run dbx-cred unlock")
+var ErrLocked = errkind.New(errkind.StoreLocked, "locked: run dbx-cred unlock")
 
 // ErrCleared is wrapped with ErrNotFound by a store that loses everything
 // at a reboot (the kernel keyring), so the profile says why it needs a login.
@@ -74,6 +75,14 @@ type UnavailableError struct {
 	// (ErrOutcomeUnknown), is closed once the abandoned call returns, so
 	// that a read-back after it sees the real outcome.
 	Settled <-chan struct{}
+}
+
+// ErrKind: a locked store is StoreLocked, any other failure StoreUnusable.
+func (e *UnavailableError) ErrKind() errkind.Kind {
+	if errors.Is(e.Err, ErrLocked) {
+		return errkind.StoreLocked
+	}
+	return errkind.StoreUnusable
 }
 
 func (e *UnavailableError) Error() string {

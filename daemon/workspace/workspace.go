@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"net"
 	"net/http"
 	"net/url"
@@ -37,6 +38,9 @@ func (e *UnreachableError) Error() string {
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// ErrKind is Unreachable: the workspace, not the daemon, is missing.
+func (e *UnreachableError) ErrKind() errkind.Kind { return errkind.Unreachable }
 
 // Client talks to workspaces. The zero value is not usable; use New.
 type Client struct {

@@ -43,6 +43,7 @@ const (
 	Timeout                   // a deadline passed
 	Refused                   // refused by policy: not this caller, not this scope
 	Unsupported               // this dbx-credd is too old for the call
+	Disabled                  // this dbx-credd runs with the feature off
 	numKinds
 )
 
@@ -113,10 +114,11 @@ func rows() [numKinds]Row {
 		Quota:         {Quota, "quota", grpcResourceExhausted, 429, ExitFailure, "the workspace refuses more tokens for this user"},
 		Busy:          {Busy, "busy", grpcResourceExhausted, 503, ExitFailure, "too many logins at once, or no free port: try again"},
 		Conflict:      {Conflict, "conflict", grpcAborted, 409, ExitFailure, "another caller already holds this (a login awaited elsewhere)"},
-		Canceled:      {Canceled, "canceled", grpcCanceled, 499, ExitFailure, "the call was cancelled"},
+		Canceled:      {Canceled, "canceled", grpcCanceled, 504, ExitFailure, "the call was cancelled"},
 		Timeout:       {Timeout, "timeout", grpcDeadlineExceeded, 504, ExitFailure, "a deadline passed"},
 		Refused:       {Refused, "refused", grpcPermissionDenied, 403, ExitFailure, "refused by policy: not this caller, profile or scope"},
 		Unsupported:   {Unsupported, "unsupported", grpcUnimplemented, 501, ExitFailure, "this dbx-credd is too old: upgrade it, then dbx-cred daemon restart"},
+		Disabled:      {Disabled, "disabled", grpcFailedPrecondition, 503, ExitFailure, "the feature is off in this dbx-credd (the message says how to turn it on)"},
 		Usage:         {Usage, "usage", grpcInvalidArgument, 400, ExitUsage, "usage error, or bad input (a host, a profile name, an empty token)"},
 	}
 }

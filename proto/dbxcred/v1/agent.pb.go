@@ -9,15 +9,11 @@
 // on a private Unix socket to peers of the daemon's own uid.
 //
 // Errors are gRPC status codes with messages written for the person at the
-// terminal (they name the problem and the fix). The helper maps them to exit
-// codes:
-//   NOT_FOUND           no such profile
-//   INVALID_ARGUMENT    bad input (host, profile name, empty token)
-//   UNAUTHENTICATED     the workspace rejected the credential: log in again
-//   FAILED_PRECONDITION the store cannot be used (locked, no provider, wrong
-//                       passphrase, no store chosen...)
-//   UNAVAILABLE         the workspace cannot be reached
-//   PERMISSION_DENIED   the caller is not the daemon's user
+// terminal (they name the problem and the fix). Every failed call also
+// carries its kind by name in the trailer "dbx-cred-kind" (not-found,
+// bad-input, needs-login, store-locked, unreachable...). One table,
+// internal/errkind, says for each kind its code, its HTTP status on the
+// metadata service and the helper's exit code; nothing else maps errors.
 
 package dbxcredv1
 

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
+)
+
+// errorStatus is the one place where a daemon error becomes a gRPC status:
+// the code is its kind's (internal/errkind), and the kind itself goes in
+// the errkind.Trailer, which the helper reads to choose its exit code.
+// It must be the outermost interceptor, so that it also sees the statuses
+// made below it (peercred's refusals).
+func errorStatus() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if err != nil {
+			return resp, toStatus(ctx, err)
+		}
+		return resp, nil
+	}
+}
+
+func toStatus(ctx context.Context, err error) error {
+	kind := errkind.Of(err)
+	out := status.Error(codes.Code(kind.GRPC()), err.Error())
+	if st, ok := status.FromError(err); ok && kind == errkind.Internal {
+		// Already a status, made below (peercred) or by grpc-go: its code
+		// stands, and the kind is the one that code means.
+		kind, out = errkind.FromGRPC(uint32(st.Code())), err
+	}
+	// SetTrailer fails only outside a server call; the status still goes.
+	_ = grpc.SetTrailer(ctx, metadata.Pairs(errkind.Trailer, kind.String()))
+	return out
+}
+
+// kindError is a kinded error as grpc-go sees it: GRPCStatus gives the
+// kind's code, so a handler's result means the same called in process (the
+// tests) as over the wire.
+type kindError struct {
+	err  error
+	kind errkind.Kind
+}
+
+func (e kindError) Error() string         { return e.err.Error() }
+func (e kindError) Unwrap() error         { return e.err }
+func (e kindError) ErrKind() errkind.Kind { return e.kind }
+func (e kindError) GRPCStatus() *status.Status {
+	return status.New(codes.Code(e.kind.GRPC()), e.err.Error())
+}
+
+// withKind is err of kind k, as a handler returns it.
+func withKind(k errkind.Kind, err error) error { return kindError{err: err, kind: k} }
+
+// failure is a handler's error of kind k with message msg.
+func failure(k errkind.Kind, msg string) error { return withKind(k, errors.New(msg)) }
