@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 )
 
@@ -40,7 +40,7 @@ const maxLogSize = 8 << 20
 // mayAutostart reports whether err, from a call that reached no daemon,
 // allows starting one, as gpg starts gpg-agent.
 func (c *cli) mayAutostart(err error) bool {
-	if c.noAutostart || grpcwire.CodeOf(err) != grpcwire.Unavailable {
+	if c.noAutostart || errkind.Of(err) != errkind.NoDaemon {
 		return false
 	}
 	v := c.io.Getenv(envNoAutostart)
@@ -246,4 +246,16 @@ func daemonNeeds(k string) bool {
 	}
 	return strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "XDG_") || strings.HasPrefix(k, envKey("DBX_CRED_")) ||
 		platformEnv(k)
+}
+
+// daemonAnswers reports whether something accepts connections on the
+// socket: how autostart and daemon restart wait for a daemon to come or go
+// (never how a failed call is classified: that is its kind).
+func (c *cli) daemonAnswers() bool {
+	conn, err := net.DialTimeout("unix", c.socket, time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 )
 
@@ -51,7 +51,9 @@ func (c *cli) callOnce(parent context.Context, timeout time.Duration, fn func(ct
 		if terr := untrusted(err); terr != nil {
 			return terr
 		}
-		return &grpcwire.Status{Code: grpcwire.Unavailable, Message: fmt.Sprintf("connect to dbx-credd at %s: %v", c.socket, err)}
+		return &grpcwire.Status{Code: grpcwire.Unavailable, Kind: errkind.NoDaemon, Message: fmt.Sprintf(
+			"dbx-credd is not running (nothing answers on %s): start it with \"dbx-credd run &\", "+
+				"or set DBX_CRED_SOCKET if it serves elsewhere", c.socket)}
 	}
 	conn := grpcwire.NewConn(nc)
 	defer conn.Close()
@@ -81,41 +83,17 @@ func untrusted(err error) error {
 	return nil
 }
 
-// rpcError maps a gRPC status to the helper's exit codes. Unavailable means
-// either no daemon or an unreachable workspace; a direct dial tells them apart
-// (only on this error path, so the common path pays nothing).
+// rpcError gives a failed call the exit code of its kind (internal/errkind).
+// The daemon sends the kind; the client made up the ones it saw itself
+// (no daemon, a hang-up, its own deadline), so nothing is guessed here.
 func (c *cli) rpcError(err error) error {
 	var st *grpcwire.Status
 	if !errors.As(err, &st) {
 		return err
 	}
-	switch st.Code {
-	case grpcwire.Unavailable:
-		if !c.daemonAnswers() {
-			return &exitError{code: exitNoDaemon, msg: fmt.Sprintf(
-				"dbx-credd is not running (nothing answers on %s): start it with \"dbx-credd run &\", "+
-					"or set DBX_CRED_SOCKET if it serves elsewhere", c.socket)}
-		}
-		return &exitError{code: exitUnreachable, msg: st.Message}
-	case grpcwire.NotFound:
-		return &exitError{code: exitNoProfile, msg: st.Message}
-	case grpcwire.InvalidArgument:
-		return &exitError{code: exitUsage, msg: st.Message}
-	case grpcwire.Unauthenticated:
-		return &exitError{code: exitRejected, msg: st.Message}
-	case grpcwire.FailedPrecondition:
-		return &exitError{code: exitKeyring, msg: st.Message}
-	case grpcwire.DeadlineExceeded:
-		return &exitError{code: exitFailure, msg: "dbx-credd did not answer in time: " + st.Message}
+	msg := st.Message
+	if st.Kind == errkind.Timeout {
+		msg = "dbx-credd did not answer in time: " + msg
 	}
-	return &exitError{code: exitFailure, msg: st.Message}
-}
-
-func (c *cli) daemonAnswers() bool {
-	conn, err := net.DialTimeout("unix", c.socket, time.Second)
-	if err != nil {
-		return false
-	}
-	conn.Close()
-	return true
+	return &exitError{code: st.Kind.Exit(), msg: msg}
 }

@@ -14,8 +14,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // fakeDaemon is an AgentService that answers from fields and records what it
@@ -43,7 +45,10 @@ type fakeDaemon struct {
 	oauthCancelled chan struct{} // closed when an Await ended early
 	oauthImports   []*pb.ImportOAuthRequest
 	importFails    map[string]error // by profile
-	cliKeyring     map[string]bool  // OS-keyring accounts holding a CLI login (ImportOAuth by cli_keyring_keys)
+	// tokenFails makes GetToken of a profile fail with that status and,
+	// when the kind is not empty, that kind in the errkind.Trailer.
+	tokenFails map[string]sentFailure
+	cliKeyring map[string]bool // OS-keyring accounts holding a CLI login (ImportOAuth by cli_keyring_keys)
 
 	// profiles, when set, is what ListProfiles and Status list; audit is
 	// what Audit answers.
@@ -88,13 +93,26 @@ func (f *fakeDaemon) add(profile, host, token string, resp *pb.GetTokenResponse)
 	f.byHost[host] = profile
 }
 
-func (f *fakeDaemon) GetToken(_ context.Context, req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) {
+// sentFailure is a failure as a daemon sends it: a status, and a kind in
+// the trailer (none from a daemon that predates kinds).
+type sentFailure struct {
+	code codes.Code
+	kind string
+}
+
+func (f *fakeDaemon) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.got = append(f.got, req)
 	name := req.GetProfile()
 	if name == "" {
 		name = f.byHost[req.GetHost()]
+	}
+	if fail, ok := f.tokenFails[name]; ok {
+		if fail.kind != "" {
+			grpc.SetTrailer(ctx, metadata.Pairs(errkind.Trailer, fail.kind))
+		}
+		return nil, status.Errorf(fail.code, "%s failed as asked", name)
 	}
 	tok, ok := f.tokens[name]
 	if !ok {

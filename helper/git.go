@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/helper/gitcred"
-	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
@@ -176,8 +176,8 @@ func (c *cli) gitErase(target *pb.GetTokenRequest, password string) error {
 		_, err := client.ReportRejected(ctx, &pb.ReportRejectedRequest{
 			Profile: target.GetProfile(), Host: target.GetHost(), AccessToken: password,
 		})
-		switch grpcwire.CodeOf(err) {
-		case grpcwire.Unimplemented, grpcwire.NotFound:
+		switch errkind.Of(err) {
+		case errkind.Unsupported, errkind.NotFound:
 			return nil
 		}
 		return err

@@ -13,18 +13,20 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/dbx-cred/dbx-cred/helper/termsafe"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
-// Exit codes, documented in the usage text.
+// Exit codes: short names for internal/errkind's, which holds the one
+// table of kinds and their codes (the usage text is made from it).
 const (
-	exitOK          = 0
-	exitFailure     = 1
-	exitNoDaemon    = 2
-	exitNoProfile   = 3
-	exitRejected    = 4
-	exitKeyring     = 5
-	exitUnreachable = 6
-	exitUsage       = 64
+	exitOK          = errkind.ExitOK
+	exitFailure     = errkind.ExitFailure
+	exitNoDaemon    = errkind.ExitNoDaemon
+	exitNoProfile   = errkind.ExitNoProfile
+	exitRejected    = errkind.ExitRejected
+	exitKeyring     = errkind.ExitStore
+	exitUnreachable = errkind.ExitUnreachable
+	exitUsage       = errkind.ExitUsage
 )
 
 // IO is the outside world of one invocation, so tests can run Main in process.
@@ -119,15 +121,7 @@ Environment:
                              ~/Library/Logs/dbx-cred/ on macOS, moved aside to
                              .1 at 8 MiB)
 
-Exit status:
-  0   success
-  1   other error (the message says what went wrong)
-  2   dbx-credd is not running and could not be started, or cannot be reached
-  3   no such profile
-  4   the workspace rejected the token: log in again
-  5   the store cannot be used: locked (dbx-cred unlock), no Secret Service, a keyring that does not answer
-  6   the workspace cannot be reached
-  64  usage error
+%s
 Every command's --help lists the ones it uses; exec exits with its command's.
 
 Run "dbx-cred help COMMAND" (or "dbx-cred COMMAND --help") for a command's flags.
@@ -138,7 +132,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, usageTail)
+	fmt.Fprintf(w, usageTail, errkind.ExitStatus())
 }
 
 // cli is one invocation's state.
@@ -330,16 +324,7 @@ func (c *cli) flags(name, synopsis, help string) *pflag.FlagSet {
 
 // standardExits is the "Exit status" of a command that talks to the
 // daemon, for every command whose help does not give its own.
-const standardExits = `
-Exit status:
-  0   success
-  1   other error (the message says what went wrong)
-  2   dbx-credd is not running and could not be started, or cannot be reached
-  3   no such profile
-  4   the workspace rejected the token: log in again
-  5   the store cannot be used: locked (dbx-cred unlock), no Secret Service, a keyring that does not answer
-  6   the workspace cannot be reached
-  64  usage error`
+var standardExits = "\n" + errkind.ExitStatus()
 
 func printHelp(w io.Writer, fs *pflag.FlagSet, name, synopsis, help string) {
 	fmt.Fprintf(w, "Usage: dbx-cred %s %s\n\n%s\n\nFlags:\n%s", name, synopsis, strings.TrimSpace(help), flagLines(fs))

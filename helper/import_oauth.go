@@ -14,6 +14,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
 	"github.com/dbx-cred/dbx-cred/internal/databrickscfg"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
@@ -261,7 +262,7 @@ func (c *cli) importOAuthOne(file *databrickscfg.File, it *importItem, via, cliP
 		var err error
 		resp, err = client.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
 			RefreshToken: it.refresh, InsecureHttp: insecure})
-		if grpcwire.CodeOf(err) == grpcwire.Unimplemented {
+		if errkind.Of(err) == errkind.Unsupported {
 			return &exitError{code: exitFailure, msg: "this dbx-credd cannot import OAuth logins (ImportOAuth is unimplemented): upgrade dbx-credd"}
 		}
 		return err
@@ -340,9 +341,10 @@ func (c *cli) importFromCLIKeyring(file *databrickscfg.File, it *importItem, via
 		var err error
 		resp, err = client.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
 			CliKeyringKeys: it.keyringKeys, InsecureHttp: insecure})
-		if code := grpcwire.CodeOf(err); code == grpcwire.NotFound || code == grpcwire.Unimplemented || olderImportOAuth(err) {
-			if msg := grpcwire.MessageOf(err); strings.Contains(msg, "could not be read") {
-				it.note += " (dbx-credd: " + msg + ")"
+		if noCLIKeyringLogin(err) {
+			// Where it looked, or why it could not read the keyring.
+			if kind := errkind.Of(err); kind == errkind.NotFound {
+				it.note += " (dbx-credd: " + grpcwire.MessageOf(err) + ")"
 			}
 			none, err = true, nil
 		}
@@ -397,10 +399,10 @@ func (c *cli) dropCLIKeyringItem(it *importItem, insecure bool) {
 			CliKeyringKeys: it.keyringKeys, InsecureHttp: insecure})
 		return err
 	})
-	switch code := grpcwire.CodeOf(err); {
+	switch {
 	case err == nil:
 		it.keyringKey, it.advice = resp.GetCliKeyringKey(), resp.GetAdvice()
-	case code == grpcwire.NotFound || code == grpcwire.Unimplemented || olderImportOAuth(err):
+	case noCLIKeyringLogin(err):
 	default:
 		it.advice = fmt.Sprintf("dbx-credd could not check the Databricks CLI's OS-keyring items %s (service databricks-cli) for this login (%v): "+
 			"if one is left, delete it before the CLI uses it, as its refresh token is superseded and presenting it would make the workspace revoke this login",
@@ -408,9 +410,15 @@ func (c *cli) dropCLIKeyringItem(it *importItem, insecure bool) {
 	}
 }
 
-// olderImportOAuth: a dbx-credd from before cli_keyring_keys ignored them
-// and refused the request for its empty refresh token; it cannot read the
-// OS keyring, so there is no CLI login it could take from there.
-func olderImportOAuth(err error) bool {
-	return grpcwire.CodeOf(err) == grpcwire.InvalidArgument && strings.Contains(grpcwire.MessageOf(err), "the refresh token is empty")
+// noCLIKeyringLogin: the daemon found no CLI login in the OS keyring
+// (NotFound), cannot look (Unsupported), or predates cli_keyring_keys: such
+// a dbx-credd ignored them and refused the empty refresh token as bad
+// input, and as it also predates kinds on the wire, its BadInput came
+// without one. A current daemon's BadInput is a real error.
+func noCLIKeyringLogin(err error) bool {
+	var st *grpcwire.Status
+	if !errors.As(err, &st) {
+		return false
+	}
+	return st.Kind == errkind.NotFound || st.Kind == errkind.Unsupported || (st.Kind == errkind.BadInput && !st.KindSent)
 }

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
@@ -41,7 +41,7 @@ func (c *cli) loginOAuth(req *pb.BeginOAuthLoginRequest, noBrowser bool) error {
 	err := c.callWithin(ctx, 30*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		begin, err = client.BeginOAuthLogin(ctx, req)
-		if grpcwire.CodeOf(err) == grpcwire.Unimplemented {
+		if errkind.Of(err) == errkind.Unsupported {
 			return &exitError{code: exitFailure, msg: "login --oauth: this dbx-credd cannot run browser logins " +
 				"(BeginOAuthLogin is unimplemented): upgrade dbx-credd, then dbx-cred daemon restart"}
 		}

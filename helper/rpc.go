@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
@@ -32,7 +32,7 @@ func (c *cli) metadataURL(profile string) (*pb.MetadataURLResponse, error) {
 	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
 		var err error
 		resp, err = client.MetadataURL(ctx, &pb.MetadataURLRequest{Profile: profile})
-		if grpcwire.CodeOf(err) == grpcwire.Unimplemented {
+		if errkind.Of(err) == errkind.Unsupported {
 			return &exitError{code: exitFailure, msg: "this dbx-credd does not serve the metadata-service endpoint " +
 				"(MetadataURL is unimplemented): upgrade dbx-credd, or use --mode token"}
 		}

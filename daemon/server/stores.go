@@ -99,7 +99,7 @@ func (s *Server) MigrateStore(ctx context.Context, req *pb.MigrateStoreRequest) 
 // is what makes it safe; only the daemon's own user gets here.
 func (s *Server) Shutdown(ctx context.Context, _ *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
 	if s.shutdown == nil {
-		return nil, failure(errkind.Unsupported, "this dbx-credd cannot be stopped over its socket: stop it the way it was started")
+		return nil, failure(errkind.Disabled, "this dbx-credd cannot be stopped over its socket: stop it the way it was started")
 	}
 	s.log.Info("shutdown asked over the socket")
 	// After the answer is on its way: GracefulStop waits for this call.

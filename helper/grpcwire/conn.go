@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"io"
 	"net"
 	"strconv"
@@ -410,7 +411,7 @@ func finish(trailers map[string]string, msg []byte, resp Response) *Status {
 		return statusf(Internal, "the answer's grpc-status %q is not a number", raw)
 	}
 	if code := Code(n); code != OK {
-		return &Status{Code: code, Message: decodeMessage(trailers["grpc-message"])}
+		return remoteStatus(code, decodeMessage(trailers["grpc-message"]), trailers[errkind.Trailer])
 	}
 	if len(msg) < 5 {
 		return statusf(Internal, "the server answered OK without a message")

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
 // Code is a gRPC status code, numbered as the gRPC specification numbers
@@ -52,7 +54,17 @@ func (c Code) String() string {
 type Status struct {
 	Code    Code
 	Message string
+	// Kind is the failure's kind (internal/errkind). From the daemon it is
+	// the errkind.Trailer it sent, or, from a daemon that sends none, what
+	// its code means; for a failure made up here, what the transport saw.
+	Kind errkind.Kind
+	// KindSent says the daemon sent Kind in its trailer: a dbx-credd that
+	// sends none predates the kinds, which callers may need to know.
+	KindSent bool
 }
+
+// ErrKind is the status's kind, so that errkind.Of finds it in a chain.
+func (s *Status) ErrKind() errkind.Kind { return s.Kind }
 
 func (s *Status) Error() string {
 	return fmt.Sprintf("rpc error: code = %s desc = %s", s.Code, s.Message)
@@ -87,8 +99,31 @@ func MessageOf(err error) string {
 	return err.Error()
 }
 
+// statusf is a failure made up here: the daemon did not send it, so an
+// Unavailable means the daemon went away, not that a workspace did.
 func statusf(c Code, format string, args ...any) *Status {
-	return &Status{Code: c, Message: fmt.Sprintf(format, args...)}
+	return &Status{Code: c, Message: fmt.Sprintf(format, args...), Kind: localKind(c)}
+}
+
+func localKind(c Code) errkind.Kind {
+	switch c {
+	case Unavailable:
+		return errkind.NoDaemon
+	case DeadlineExceeded:
+		return errkind.Timeout
+	case Canceled:
+		return errkind.Canceled
+	}
+	return errkind.Internal
+}
+
+// remoteStatus is a status the daemon sent, with the kind of its trailer,
+// else (an older daemon) the one its code means.
+func remoteStatus(c Code, msg, trailer string) *Status {
+	if k, ok := errkind.Parse(trailer); ok {
+		return &Status{Code: c, Message: msg, Kind: k, KindSent: true}
+	}
+	return &Status{Code: c, Message: msg, Kind: errkind.FromGRPC(uint32(c))}
 }
 
 // codeOfHTTP maps an HTTP status other than 200 to a gRPC code, as
