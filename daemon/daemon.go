@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -71,54 +72,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		log.Warn("process hardening incomplete", "err", err)
 	}
-	if cfg.Socket == "" {
-		cfg.Socket = safesocket.Path(getenv)
-	}
-	if cfg.RegistryPath == "" {
-		if cfg.RegistryPath, err = registry.DefaultPath(); err != nil {
-			return err
-		}
+	if err := cfg.fillDefaults(getenv); err != nil {
+		return err
 	}
 	recoverRegistry(cfg.RegistryPath, log)
-	choice, err := ParseStore(cfg.Store)
+	c, err := openCore(ctx, cfg, getenv, log)
 	if err != nil {
 		return err
 	}
-	if cfg.FileStore == "" {
-		if cfg.FileStore, err = file.DefaultPath(getenv); err != nil {
-			return err
-		}
-	}
-	scfg := storeConfig{timeout: cfg.KeyringTimeout, getenv: getenv, filePath: cfg.FileStore, work: scryptWork(getenv)}
-	reg, err := registry.Load(cfg.RegistryPath)
-	if err != nil {
-		return fmt.Errorf("load profiles: %w", err)
-	}
-	recorded := map[string][]string{}
-	for _, p := range reg.Profiles {
-		recorded[registry.StoreOf(p)] = append(recorded[registry.StoreOf(p)], p.Name)
-	}
-	chosen, err := chooseStore(ctx, choice, recorded, scfg, log)
-	if err != nil {
-		return err
-	}
-	mainSw, derivedSw := store.NewSwitch(chosen.main), store.NewSwitch(chosen.derived)
-	ws := workspace.New(30 * time.Second)
-	mgr, err := profiles.New(cfg.RegistryPath, mainSw, ws, profiles.Rotation{
-		Tokens:  ws.Tokens,
-		Derived: derivedSw,
-		CrashAt: crashHook(getenv, log),
-	}, log)
-	if err != nil {
-		return fmt.Errorf("load profiles: %w", err)
-	}
-	sts := &stores{cfg: scfg, log: log, mgr: mgr, main: mainSw, der: derivedSw}
-	sts.use(chosen)
-	sts.refresh(ctx)
-	if chosen.name == "" {
-		log.Warn("no store is usable: serving the socket, refusing logins until one is chosen or the OS keyring answers", "choices", choices(cfg.FileStore))
-	}
-	st := store.Store(mainSw)
 
 	ln, err := safesocket.Listen(cfg.Socket)
 	if err != nil {
@@ -133,66 +94,134 @@ func Run(ctx context.Context, cfg Config) error {
 		Listen:    cfg.MetadataListen,
 		Preferred: metadataDefault(getenv, metadata.DefaultListen),
 		StatePath: filepath.Join(filepath.Dir(cfg.RegistryPath), metadata.StateFile),
-	}, mgr, st, aud, log)
+	}, c.mgr, c.st, aud, log)
 	defer meta.stop(log)
-	sts.paths = meta.paths
+	c.sts.paths = meta.paths
 
 	// Shutdown over the socket (dbx-cred daemon stop) ends the same way as
 	// SIGTERM: after the answer is sent, gracefully.
 	shutdown := make(chan struct{})
 	var once sync.Once
-	stopAsked := func() { once.Do(func() { close(shutdown) }) }
-	shutdownAsked := func() bool {
-		select {
-		case <-shutdown:
-			return true
-		default:
-			return false
-		}
-	}
-
-	uid := os.Getuid()
-	g := grpc.NewServer(server.GRPCOptions(uid, log)...)
-	server.New(mgr, server.Info{
+	g := grpc.NewServer(server.GRPCOptions(os.Getuid(), log)...)
+	server.New(c.mgr, server.Info{
 		Version:        version.Version,
 		PID:            os.Getpid(),
 		Started:        time.Now(),
 		Socket:         cfg.Socket,
 		RegistryPath:   cfg.RegistryPath,
-		KeyringBackend: st.Backend(),
+		KeyringBackend: c.st.Backend(),
 		Hardened:       hardened,
 		MetadataListen: meta.base(),
 		MetadataError:  meta.errText(),
 		StartedBy:      startedBy(cfg.StartedBy),
-	}, log).WithAudit(aud).WithMetadata(meta.urls()).WithStores(sts).WithShutdown(stopAsked).
-		WithDiagnoser(&diagnoser{getenv: getenv, mgr: mgr, stores: sts, store: st, meta: meta}).
+	}, log).WithAudit(aud).WithMetadata(meta.urls()).WithStores(c.sts).
+		WithShutdown(func() { once.Do(func() { close(shutdown) }) }).
+		WithDiagnoser(&diagnoser{getenv: getenv, mgr: c.mgr, stores: c.sts, store: c.st, meta: meta}).
 		WithCLIKeyring(oskeyring.NewKeyring(server.CLIKeyringService, cfg.KeyringTimeout, getenv)).Register(g)
 
 	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
-		"store", chosen.name, "keyring", st.Backend(), "profiles", len(mgr.Names()), "hardened", hardened, "version", version.Version,
+		"store", c.chosen, "keyring", c.st.Backend(), "profiles", len(c.mgr.Names()), "hardened", hardened, "version", version.Version,
 		"metadata_listen", meta.base(), "metadata_down", meta.err != nil)
+	defer c.startBackground()()
+	return serve(ctx, g, ln, cfg.Socket, shutdown, log)
+}
 
-	// Renewals and the leftover clean-up run beside the server; on the way
-	// out they stop after it, keeping minted tokens for the next daemon.
+// fillDefaults sets the paths the configuration left empty.
+func (cfg *Config) fillDefaults(getenv func(string) string) error {
+	var err error
+	if cfg.Socket == "" {
+		cfg.Socket = safesocket.Path(getenv)
+	}
+	if cfg.RegistryPath == "" {
+		if cfg.RegistryPath, err = registry.DefaultPath(); err != nil {
+			return err
+		}
+	}
+	if cfg.FileStore == "" {
+		if cfg.FileStore, err = file.DefaultPath(getenv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// core is what serving needs behind the socket: the profiles, and the
+// stores they live in.
+type core struct {
+	mgr    *profiles.Manager
+	sts    *stores
+	st     store.Store
+	chosen string // the store's name, "" when none is usable yet
+}
+
+// openCore chooses the store (the one the profiles were recorded in, or
+// the configured one) and loads the profiles over it.
+func openCore(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger) (core, error) {
+	choice, err := ParseStore(cfg.Store)
+	if err != nil {
+		return core{}, err
+	}
+	scfg := storeConfig{timeout: cfg.KeyringTimeout, getenv: getenv, filePath: cfg.FileStore, work: scryptWork(getenv)}
+	reg, err := registry.Load(cfg.RegistryPath)
+	if err != nil {
+		return core{}, fmt.Errorf("load profiles: %w", err)
+	}
+	recorded := map[string][]string{}
+	for _, p := range reg.Profiles {
+		recorded[registry.StoreOf(p)] = append(recorded[registry.StoreOf(p)], p.Name)
+	}
+	chosen, err := chooseStore(ctx, choice, recorded, scfg, log)
+	if err != nil {
+		return core{}, err
+	}
+	mainSw, derivedSw := store.NewSwitch(chosen.main), store.NewSwitch(chosen.derived)
+	ws := workspace.New(30 * time.Second)
+	mgr, err := profiles.New(cfg.RegistryPath, mainSw, ws, profiles.Rotation{
+		Tokens:  ws.Tokens,
+		Derived: derivedSw,
+		CrashAt: crashHook(getenv, log),
+	}, log)
+	if err != nil {
+		return core{}, fmt.Errorf("load profiles: %w", err)
+	}
+	sts := &stores{cfg: scfg, log: log, mgr: mgr, main: mainSw, der: derivedSw}
+	sts.use(chosen)
+	sts.refresh(ctx)
+	if chosen.name == "" {
+		log.Warn("no store is usable: serving the socket, refusing logins until one is chosen or the OS keyring answers", "choices", choices(cfg.FileStore))
+	}
+	return core{mgr: mgr, sts: sts, st: mainSw, chosen: chosen.name}, nil
+}
+
+// startBackground runs renewals, the leftover clean-up and the store
+// watch beside the server; the function it returns stops them, after the
+// server on the way out, keeping minted tokens for the next daemon.
+func (c core) startBackground() (stop func()) {
 	bgCtx, stopBg := context.WithCancel(context.Background())
 	bgDone := make(chan struct{})
-	go func() { mgr.Run(bgCtx, time.Hour); close(bgDone) }()
+	go func() { c.mgr.Run(bgCtx, time.Hour); close(bgDone) }()
 	watchDone := make(chan struct{})
-	go func() { sts.watch(bgCtx, storeWatchEvery); close(watchDone) }()
-	defer func() { stopBg(); <-bgDone; <-watchDone }()
+	go func() { c.sts.watch(bgCtx, storeWatchEvery); close(watchDone) }()
+	return func() { stopBg(); <-bgDone; <-watchDone }
+}
 
+// serve runs g on ln until ctx ends or shutdown closes, then stops it
+// gracefully within 5 s.
+func serve(ctx context.Context, g *grpc.Server, ln net.Listener, socket string, shutdown <-chan struct{}, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(ln) }()
+	asked := false
 	select {
 	case err := <-served:
 		if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			return fmt.Errorf("serve on %s: %w", cfg.Socket, err)
+			return fmt.Errorf("serve on %s: %w", socket, err)
 		}
 		return nil
 	case <-ctx.Done():
 	case <-shutdown:
+		asked = true
 	}
-	log.Info("shutting down", "cause", context.Cause(ctx), "asked_over_socket", shutdownAsked())
+	log.Info("shutting down", "cause", context.Cause(ctx), "asked_over_socket", asked)
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()
 	select {

@@ -106,28 +106,19 @@ type importItem struct {
 	done               bool
 }
 
+// importOptions are import's flags.
+type importOptions struct {
+	names                               nameList
+	all, dryRun, keep, static, insecure bool
+	config, via, cacheFlag              string
+}
+
 func runImport(c *cli, args []string) error {
-	fs := c.flags("import", "[--config PATH] [--token-cache PATH] (-p NAME ... | --all) [--dry-run] [--keep-token] [--via metadata|cli]", importHelp)
-	var names nameList
-	fs.VarP(&names, "profile", "p", "a profile `NAME` to import (repeatable)")
-	all := fs.Bool("all", false, "import every profile that has a token or a client_secret")
-	config := fs.String("config", "", "the `PATH` of the file (default $DATABRICKS_CONFIG_FILE, else ~/.databrickscfg)")
-	dryRun := fs.Bool("dry-run", false, "print the plan; change nothing, log nothing in")
-	keep := fs.Bool("keep-token", false, "log in and set auth_type, but leave the token line in the file")
-	via := fs.String("via", "metadata", "`HOOK` tools use to reach dbx-cred: metadata (metadata-service: every tool) or cli (databricks_cli_path: the SDKs, not the Databricks CLI)")
-	static := fs.Bool("static", false, "serve the stored tokens themselves instead of minting short-lived ones (see login --help)")
-	insecure := fs.Bool("insecure-http", false, "allow http:// hosts that are not this machine: their tokens cross the network in clear (see login --help)")
-	cacheFlag := fs.String("token-cache", "", "the Databricks CLI's OAuth login cache, `PATH` (default ~/.databricks/token-cache.json)")
-	if err := parse(fs, args); err != nil {
+	o, err := parseImportFlags(c, args)
+	if err != nil {
 		return err
 	}
-	if err := checkVia(*via); err != nil {
-		return err
-	}
-	if *all == (len(names) > 0) {
-		return usageErr("import: name the profiles with -p NAME (repeatable), or pass --all; try dbx-cred import --all --dry-run")
-	}
-	path, err := configPath(*config, c.io.Getenv)
+	path, err := configPath(o.config, c.io.Getenv)
 	if err != nil {
 		return err
 	}
@@ -139,7 +130,7 @@ func runImport(c *cli, args []string) error {
 	if p := file.Problems(); len(p) > 0 {
 		return fmt.Errorf("import: the Databricks SDKs cannot read %s either (%s): fix that line first", target.Path, p[0])
 	}
-	cachePath, err := tokenCachePath(*cacheFlag, c.io.Getenv)
+	cachePath, err := tokenCachePath(o.cacheFlag, c.io.Getenv)
 	if err != nil {
 		return err
 	}
@@ -147,25 +138,61 @@ func runImport(c *cli, args []string) error {
 	if cache.problem != nil {
 		fmt.Fprintf(c.io.Stderr, "WARNING: %s: no OAuth login is imported from it, and it is left as it is.\n", printable(cache.problem.Error()))
 	}
-	items, err := importPlan(file, names, *all, *insecure, cache)
+	items, err := importPlan(file, o.names, o.all, o.insecure, cache)
 	if err != nil {
 		return err
 	}
-	if *dryRun {
-		c.printPlan(target.Path, cache.path, items, *via, *keep)
+	if o.dryRun {
+		c.printPlan(target.Path, cache.path, items, o.via, o.keep)
 		return nil
 	}
-	todo := 0
-	for _, it := range items {
-		if (it.note == "" || it.resumable) && it.err == nil {
-			todo++
-		}
-	}
-	if todo == 0 {
+	if !anyToImport(items) {
 		c.printResults(items, cache.path)
 		fmt.Fprintf(c.io.Stdout, "Nothing to import from %s.\n", target.Path)
 		return failedErr(items, target.Path)
 	}
+	return c.importItems(o, target, file, cache.path, items)
+}
+
+func parseImportFlags(c *cli, args []string) (*importOptions, error) {
+	o := &importOptions{}
+	fs := c.flags("import", "[--config PATH] [--token-cache PATH] (-p NAME ... | --all) [--dry-run] [--keep-token] [--via metadata|cli]", importHelp)
+	fs.VarP(&o.names, "profile", "p", "a profile `NAME` to import (repeatable)")
+	fs.BoolVar(&o.all, "all", false, "import every profile that has a token or a client_secret")
+	fs.StringVar(&o.config, "config", "", "the `PATH` of the file (default $DATABRICKS_CONFIG_FILE, else ~/.databrickscfg)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan; change nothing, log nothing in")
+	fs.BoolVar(&o.keep, "keep-token", false, "log in and set auth_type, but leave the token line in the file")
+	fs.StringVar(&o.via, "via", "metadata", "`HOOK` tools use to reach dbx-cred: metadata (metadata-service: every tool) or cli (databricks_cli_path: the SDKs, not the Databricks CLI)")
+	fs.BoolVar(&o.static, "static", false, "serve the stored tokens themselves instead of minting short-lived ones (see login --help)")
+	fs.BoolVar(&o.insecure, "insecure-http", false, "allow http:// hosts that are not this machine: their tokens cross the network in clear (see login --help)")
+	fs.StringVar(&o.cacheFlag, "token-cache", "", "the Databricks CLI's OAuth login cache, `PATH` (default ~/.databricks/token-cache.json)")
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if err := checkVia(o.via); err != nil {
+		return nil, err
+	}
+	if o.all == (len(o.names) > 0) {
+		return nil, usageErr("import: name the profiles with -p NAME (repeatable), or pass --all; try dbx-cred import --all --dry-run")
+	}
+	return o, nil
+}
+
+// anyToImport: some item is to be imported, or an interrupted import of
+// it resumed.
+func anyToImport(items []*importItem) bool {
+	for _, it := range items {
+		if (it.note == "" || it.resumable) && it.err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// importItems logs each item in, then rewrites the file: a backup first,
+// and the CLI's cache loses the imported OAuth entries before the
+// profiles are rewritten.
+func (c *cli) importItems(o *importOptions, target *databrickscfg.Target, file *databrickscfg.File, cachePath string, items []*importItem) error {
 	// The daemon must answer before anything is written.
 	if _, err := c.listProfiles(); err != nil {
 		return err
@@ -182,68 +209,29 @@ func runImport(c *cli, args []string) error {
 	}
 	c.crashAt("after-backup")
 	cliPath := ""
-	if *via == "cli" {
+	if o.via == "cli" {
 		if cliPath, err = os.Executable(); err != nil {
 			return fmt.Errorf("import: find this dbx-cred's path for databricks_cli_path: %w; use --via metadata", err)
 		}
 	}
 	for _, it := range items {
-		if it.resumable && it.err == nil {
-			c.resumeOAuthImport(file, it, *via, cliPath)
-			switch {
-			case it.resumed && it.err == nil && len(it.keyringKeys) > 0:
-				c.dropCLIKeyringItem(it, *insecure)
-			case !it.resumed && len(it.keyringKeys) > 0:
-				c.importFromCLIKeyring(file, it, *via, cliPath, *insecure)
-			}
-			if it.done || it.err != nil {
-				continue
-			}
-		}
-		if it.note != "" || it.err != nil || it.resumed {
-			continue
-		}
-		if it.oauthKey != "" {
-			it.err = c.importOAuthOne(file, it, *via, cliPath, *insecure)
-			it.refresh = ""
-			continue
-		}
-		key := "token"
-		if it.clientID != "" {
-			key = "client_secret"
-		}
-		secret, _ := file.Get(it.name, key)
-		it.err = c.importOne(file, it, secret, *via, cliPath, *keep, *static, *insecure)
+		c.importItem(o, file, it, cliPath)
 	}
 	// The CLI's cache loses the imported entries before the profiles are
 	// rewritten: their refresh tokens died with the daemon's proving
 	// refresh, and the CLI presenting one again would make the workspace
 	// revoke the whole login, the daemon's copy included. A crash after
 	// this leaves profiles the CLI reports as logged out, which is safe.
-	cacheErr := c.finishOAuthImports(cache.path, items)
-	newData := file.Bytes()
-	if bytes.Equal(newData, target.Data) {
-		// Nothing to rewrite: this backup would only be one more copy of
-		// the tokens on disk.
-		os.Remove(backup)
-		backup = ""
-	} else {
-		tmp, err := target.WriteTemp(newData)
-		if err != nil {
-			return fmt.Errorf("import: %w; the tokens are in dbx-credd's store and %s is unchanged: run the import again", err, target.Path)
-		}
-		c.crashAt("after-temp-write")
-		if err := target.Commit(tmp); err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
-		c.crashAt("after-rename")
+	cacheErr := c.finishOAuthImports(cachePath, items)
+	if backup, err = c.rewriteConfig(target, file, backup); err != nil {
+		return err
 	}
-	c.printResults(items, cache.path)
+	c.printResults(items, cachePath)
 	c.printNextSteps(target, backup, items)
 	if cacheErr != nil {
 		return cacheErr
 	}
-	if *via == "cli" {
+	if o.via == "cli" {
 		for _, it := range items {
 			if it.done {
 				c.warnViaCLI()
@@ -252,6 +240,58 @@ func runImport(c *cli, args []string) error {
 		}
 	}
 	return failedErr(items, target.Path)
+}
+
+// importItem logs one item in (or resumes its interrupted import) and
+// edits its profile in file.
+func (c *cli) importItem(o *importOptions, file *databrickscfg.File, it *importItem, cliPath string) {
+	if it.resumable && it.err == nil {
+		c.resumeOAuthImport(file, it, o.via, cliPath)
+		switch {
+		case it.resumed && it.err == nil && len(it.keyringKeys) > 0:
+			c.dropCLIKeyringItem(it, o.insecure)
+		case !it.resumed && len(it.keyringKeys) > 0:
+			c.importFromCLIKeyring(file, it, o.via, cliPath, o.insecure)
+		}
+		if it.done || it.err != nil {
+			return
+		}
+	}
+	if it.note != "" || it.err != nil || it.resumed {
+		return
+	}
+	if it.oauthKey != "" {
+		it.err = c.importOAuthOne(file, it, o.via, cliPath, o.insecure)
+		it.refresh = ""
+		return
+	}
+	key := "token"
+	if it.clientID != "" {
+		key = "client_secret"
+	}
+	secret, _ := file.Get(it.name, key)
+	it.err = c.importOne(file, it, secret, o.via, cliPath, o.keep, o.static, o.insecure)
+}
+
+// rewriteConfig replaces the file with file's edits, or, when nothing
+// changed, removes backup, since it would only be one more copy of the
+// tokens on disk; it returns the backup that is kept ("" for none).
+func (c *cli) rewriteConfig(target *databrickscfg.Target, file *databrickscfg.File, backup string) (string, error) {
+	newData := file.Bytes()
+	if bytes.Equal(newData, target.Data) {
+		os.Remove(backup)
+		return "", nil
+	}
+	tmp, err := target.WriteTemp(newData)
+	if err != nil {
+		return backup, fmt.Errorf("import: %w; the tokens are in dbx-credd's store and %s is unchanged: run the import again", err, target.Path)
+	}
+	c.crashAt("after-temp-write")
+	if err := target.Commit(tmp); err != nil {
+		return backup, fmt.Errorf("import: %w", err)
+	}
+	c.crashAt("after-rename")
+	return backup, nil
 }
 
 // warnViaCLI is said wherever dbx-cred writes an auth_type = databricks-cli

@@ -3,6 +3,7 @@ package helper
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/internal/version"
@@ -97,9 +98,8 @@ func runStatus(c *cli, args []string) error {
 		return err
 	}
 	var (
-		r     *pb.StatusResponse
-		list  *pb.ListProfilesResponse
-		found bool
+		r    *pb.StatusResponse
+		list *pb.ListProfilesResponse
 	)
 	c.noAutostart = true
 	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
@@ -114,31 +114,30 @@ func runStatus(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	s := statusJSON{Version: r.GetVersion(), HelperVersion: version.Version, PID: r.GetPid(), Started: r.GetStarted().AsTime(), Socket: r.GetSocket(),
+	s, found := statusOf(r, list, *profile)
+	if *profile != "" && !found {
+		return &exitError{code: exitNoProfile, msg: fmt.Sprintf("status: no profile %q: see dbx-cred list", *profile)}
+	}
+	if out.JSON() {
+		return writeJSON(c.io.Stdout, s)
+	}
+	printStatus(c.io.Stdout, s, *profile)
+	return nil
+}
+
+// statusOf is the daemon's answer in the shape both outputs print, with
+// only profile (all when empty); found says profile was among them.
+func statusOf(r *pb.StatusResponse, list *pb.ListProfilesResponse, profile string) (s statusJSON, found bool) {
+	s = statusJSON{Version: r.GetVersion(), HelperVersion: version.Version, PID: r.GetPid(), Started: r.GetStarted().AsTime(), Socket: r.GetSocket(),
 		KeyringBackend: r.GetKeyringBackend(), RegistryPath: r.GetRegistryPath(), ProfileCount: r.GetProfileCount(), Hardened: r.GetHardened(),
 		MetadataListen: r.GetMetadataListen(), MetadataError: r.GetMetadataError(), Profiles: []profileStatusJSON{}}
 	s.VersionWarning = versionWarning(s.HelperVersion, s.Version, s.PID)
 	for _, p := range r.GetProfiles() {
-		if *profile != "" && p.GetName() != *profile {
+		if profile != "" && p.GetName() != profile {
 			continue
 		}
 		found = true
-		ps := profileStatusJSON{
-			Name: p.GetName(), Kind: profileKind(p), AccountID: p.GetAccountId(), Mode: modeWord(p), UserName: p.GetUserName(),
-			State: enumWord(p.GetState().String(), "PROFILE_STATE_"), LastError: p.GetLastError(),
-			LiveDerivedTokens: p.GetLiveDerivedTokens(), RootExpiryWarning: p.GetRootExpiryWarning(),
-			CurrentExpiry: optTime(p.GetCurrentExpiry()), NextRenewal: optTime(p.GetNextRenewal()), RootExpiry: optTime(p.GetRootExpiry()),
-		}
-		if p.GetTokenLifetime() != nil {
-			ps.TokenLifetime = p.GetTokenLifetime().AsDuration().String()
-		}
-		if p.GetKind() == pb.CredentialKind_CREDENTIAL_KIND_PAT {
-			ps.AutoRotate = "off"
-			if p.GetAutoRotate() {
-				ps.AutoRotate = "on"
-			}
-			ps.NextRootRotation, ps.RootRotationError = optTime(p.GetNextRootRotation()), p.GetRootRotationError()
-		}
+		ps := profileStatusOf(p)
 		for _, lp := range list.GetProfiles() {
 			if lp.GetName() == p.GetName() {
 				ps.StateMessage = lp.GetStateMessage()
@@ -146,79 +145,101 @@ func runStatus(c *cli, args []string) error {
 		}
 		s.Profiles = append(s.Profiles, ps)
 	}
-	if *profile != "" && !found {
-		return &exitError{code: exitNoProfile, msg: fmt.Sprintf("status: no profile %q: see dbx-cred list", *profile)}
-	}
 	for _, o := range r.GetOrphans() {
 		s.Orphans = append(s.Orphans, orphanJSON{Profile: o.GetProfile(), Reason: o.GetReason(), Since: optTime(o.GetSince())})
 	}
-	if out.JSON() {
-		return writeJSON(c.io.Stdout, s)
+	return s, found
+}
+
+func profileStatusOf(p *pb.Profile) profileStatusJSON {
+	ps := profileStatusJSON{
+		Name: p.GetName(), Kind: profileKind(p), AccountID: p.GetAccountId(), Mode: modeWord(p), UserName: p.GetUserName(),
+		State: enumWord(p.GetState().String(), "PROFILE_STATE_"), LastError: p.GetLastError(),
+		LiveDerivedTokens: p.GetLiveDerivedTokens(), RootExpiryWarning: p.GetRootExpiryWarning(),
+		CurrentExpiry: optTime(p.GetCurrentExpiry()), NextRenewal: optTime(p.GetNextRenewal()), RootExpiry: optTime(p.GetRootExpiry()),
 	}
-	fmt.Fprintf(c.io.Stdout, "dbx-credd %s, pid %d, up since %s\n", printable(s.Version), s.PID, s.Started.Local().Format(time.RFC3339))
+	if p.GetTokenLifetime() != nil {
+		ps.TokenLifetime = p.GetTokenLifetime().AsDuration().String()
+	}
+	if p.GetKind() == pb.CredentialKind_CREDENTIAL_KIND_PAT {
+		ps.AutoRotate = "off"
+		if p.GetAutoRotate() {
+			ps.AutoRotate = "on"
+		}
+		ps.NextRootRotation, ps.RootRotationError = optTime(p.GetNextRootRotation()), p.GetRootRotationError()
+	}
+	return ps
+}
+
+// printStatus is status's text output; orphans of other profiles than
+// profile (when set) are left out.
+func printStatus(w io.Writer, s statusJSON, profile string) {
+	fmt.Fprintf(w, "dbx-credd %s, pid %d, up since %s\n", printable(s.Version), s.PID, s.Started.Local().Format(time.RFC3339))
 	if s.VersionWarning != "" {
-		fmt.Fprintf(c.io.Stdout, "WARNING: %s\n", printable(s.VersionWarning))
+		fmt.Fprintf(w, "WARNING: %s\n", printable(s.VersionWarning))
 	}
-	fmt.Fprintf(c.io.Stdout, "socket:    %s\nkeyring:   %s\nregistry:  %s\nprofiles:  %d\nhardened:  %v\n",
+	fmt.Fprintf(w, "socket:    %s\nkeyring:   %s\nregistry:  %s\nprofiles:  %d\nhardened:  %v\n",
 		printable(s.Socket), printable(s.KeyringBackend), printable(s.RegistryPath), s.ProfileCount, s.Hardened)
 	switch {
 	case s.MetadataError != "":
-		fmt.Fprintf(c.io.Stdout, "metadata:  DOWN: %s\n", printable(s.MetadataError))
+		fmt.Fprintf(w, "metadata:  DOWN: %s\n", printable(s.MetadataError))
 	case s.MetadataListen != "":
-		fmt.Fprintf(c.io.Stdout, "metadata:  %s\n", s.MetadataListen)
+		fmt.Fprintf(w, "metadata:  %s\n", s.MetadataListen)
 	default:
-		fmt.Fprintf(c.io.Stdout, "metadata:  off\n")
+		fmt.Fprintf(w, "metadata:  off\n")
 	}
 	for _, p := range s.Profiles {
-		fmt.Fprintf(c.io.Stdout, "\nprofile %s (%s, %s) %s\n", printable(p.Name), p.Kind, printable(p.UserName), p.State)
-		if p.AccountID != "" {
-			fmt.Fprintf(c.io.Stdout, "  account:         %s\n", printable(p.AccountID))
-		}
-		if p.TokenLifetime != "" {
-			fmt.Fprintf(c.io.Stdout, "  token lifetime:  %s\n  live tokens:     %d\n", p.TokenLifetime, p.LiveDerivedTokens)
-		}
-		if p.CurrentExpiry != nil {
-			fmt.Fprintf(c.io.Stdout, "  current expires: %s\n", p.CurrentExpiry.Local().Format(time.RFC3339))
-		}
-		if p.NextRenewal != nil {
-			fmt.Fprintf(c.io.Stdout, "  next renewal:    %s\n", p.NextRenewal.Local().Format(time.RFC3339))
-		}
-		if p.RootExpiry != nil {
-			fmt.Fprintf(c.io.Stdout, "  root expires:    %s\n", p.RootExpiry.Local().Format(time.RFC3339))
-		}
-		switch {
-		case p.NextRootRotation != nil:
-			fmt.Fprintf(c.io.Stdout, "  root renewal:    automatic, at %s\n", p.NextRootRotation.Local().Format(time.RFC3339))
-		case p.AutoRotate == "off":
-			fmt.Fprintf(c.io.Stdout, "  root renewal:    off (--no-auto-rotate): dbx-cred rotate -p %s\n", printable(quoteArg(p.Name)))
-		case p.AutoRotate == "on" && p.RootExpiry == nil:
-			fmt.Fprintf(c.io.Stdout, "  root renewal:    none for a pasted token: dbx-cred rotate -p %s lets dbx-cred renew it\n", printable(quoteArg(p.Name)))
-		}
-		if p.RootRotationError != "" {
-			fmt.Fprintf(c.io.Stdout, "  root renewal error: %s\n", printable(p.RootRotationError))
-		}
-		if p.RootExpiryWarning != "" {
-			fmt.Fprintf(c.io.Stdout, "  WARNING: %s\n", printable(p.RootExpiryWarning))
-		}
-		if p.StateMessage != "" {
-			fmt.Fprintf(c.io.Stdout, "  state:           %s\n", printable(p.StateMessage))
-		}
-		if p.LastError != "" {
-			fmt.Fprintf(c.io.Stdout, "  last error:      %s\n", printable(p.LastError))
-		}
+		printProfileStatus(w, p)
 	}
 	for _, o := range s.Orphans {
-		if *profile != "" && o.Profile != *profile {
+		if profile != "" && o.Profile != profile {
 			continue
 		}
 		since := ""
 		if o.Since != nil {
 			since = " since " + o.Since.Local().Format(time.RFC3339)
 		}
-		fmt.Fprintf(c.io.Stdout, "\norphaned secret of profile %s%s: %s\n  remove it with: dbx-cred logout -p %s\n",
+		fmt.Fprintf(w, "\norphaned secret of profile %s%s: %s\n  remove it with: dbx-cred logout -p %s\n",
 			printable(o.Profile), since, printable(o.Reason), printable(o.Profile))
 	}
-	return nil
+}
+
+func printProfileStatus(w io.Writer, p profileStatusJSON) {
+	fmt.Fprintf(w, "\nprofile %s (%s, %s) %s\n", printable(p.Name), p.Kind, printable(p.UserName), p.State)
+	if p.AccountID != "" {
+		fmt.Fprintf(w, "  account:         %s\n", printable(p.AccountID))
+	}
+	if p.TokenLifetime != "" {
+		fmt.Fprintf(w, "  token lifetime:  %s\n  live tokens:     %d\n", p.TokenLifetime, p.LiveDerivedTokens)
+	}
+	for _, t := range []struct {
+		label string
+		at    *time.Time
+	}{{"current expires: ", p.CurrentExpiry}, {"next renewal:    ", p.NextRenewal}, {"root expires:    ", p.RootExpiry}} {
+		if t.at != nil {
+			fmt.Fprintf(w, "  %s%s\n", t.label, t.at.Local().Format(time.RFC3339))
+		}
+	}
+	switch {
+	case p.NextRootRotation != nil:
+		fmt.Fprintf(w, "  root renewal:    automatic, at %s\n", p.NextRootRotation.Local().Format(time.RFC3339))
+	case p.AutoRotate == "off":
+		fmt.Fprintf(w, "  root renewal:    off (--no-auto-rotate): dbx-cred rotate -p %s\n", printable(quoteArg(p.Name)))
+	case p.AutoRotate == "on" && p.RootExpiry == nil:
+		fmt.Fprintf(w, "  root renewal:    none for a pasted token: dbx-cred rotate -p %s lets dbx-cred renew it\n", printable(quoteArg(p.Name)))
+	}
+	if p.RootRotationError != "" {
+		fmt.Fprintf(w, "  root renewal error: %s\n", printable(p.RootRotationError))
+	}
+	if p.RootExpiryWarning != "" {
+		fmt.Fprintf(w, "  WARNING: %s\n", printable(p.RootExpiryWarning))
+	}
+	if p.StateMessage != "" {
+		fmt.Fprintf(w, "  state:           %s\n", printable(p.StateMessage))
+	}
+	if p.LastError != "" {
+		fmt.Fprintf(w, "  last error:      %s\n", printable(p.LastError))
+	}
 }
 
 // versionWarning is what to do when the daemon is not of this dbx-cred's

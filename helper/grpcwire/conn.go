@@ -242,162 +242,225 @@ func (c *Conn) writeFrame(typ, flags byte, stream uint32, payload []byte) {
 // receive reads frames until stream id ends. transportErr says the
 // connection itself failed or broke the protocol, so it cannot be reused.
 func (c *Conn) receive(id uint32, resp Response) (st *Status, transportErr bool) {
-	var (
-		headers    map[string]string // the response headers, then the trailers
-		sawHeaders bool
-		msg        []byte // the gRPC message stream: prefix and body
-		block      []byte // a header block being reassembled
-		blockEnd   bool   // that block's HEADERS had END_STREAM
-		unacked    uint32 // DATA bytes of this stream not yet given back
-	)
-	protoErr := func(format string, args ...any) (*Status, bool) {
-		return statusf(Internal, "the server broke the HTTP/2 protocol: "+format, args...), true
-	}
+	r := &reply{id: id, resp: resp}
 	for {
 		typ, flags, sid, payload, err := c.readFrame()
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return statusf(Unavailable, "the server closed the connection before answering"), true
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return statusf(DeadlineExceeded, "no answer before the deadline"), true
-			}
-			if st, ok := err.(*Status); ok {
-				return st, true
-			}
-			return statusf(Unavailable, "read the answer: %v", err), true
+			return readFailure(err), true
 		}
-		if block != nil && typ != frameContinuation {
-			return protoErr("frame type %d inside a header block", typ)
-		}
-		switch typ {
-		case frameSettings:
-			if sid != 0 {
-				return protoErr("SETTINGS on stream %d", sid)
-			}
-			if flags&flagAck == 0 {
-				if len(payload)%6 != 0 {
-					return protoErr("SETTINGS of %d bytes", len(payload))
-				}
-				for p := payload; len(p) >= 6; p = p[6:] {
-					if binary.BigEndian.Uint16(p) == settingHeaderTableSize {
-						c.enc.SetMaxDynamicTableSizeLimit(binary.BigEndian.Uint32(p[2:]))
-					}
-				}
-				c.writeFrame(frameSettings, flagAck, 0, nil)
-				if err := c.w.Flush(); err != nil {
-					return statusf(Unavailable, "acknowledge the server's settings: %v", err), true
-				}
-			}
-		case framePing:
-			if len(payload) != 8 {
-				return protoErr("PING of %d bytes", len(payload))
-			}
-			if flags&flagAck == 0 {
-				c.writeFrame(framePing, flagAck, 0, payload)
-				if err := c.w.Flush(); err != nil {
-					return statusf(Unavailable, "answer the server's PING: %v", err), true
-				}
-			}
-		case frameWindowUpdate:
-			// Requests fit the initial window (maxSendWindow): nothing waits.
-		case frameGoAway:
-			if len(payload) < 8 {
-				return protoErr("GOAWAY of %d bytes", len(payload))
-			}
-			if last := binary.BigEndian.Uint32(payload) & 0x7fffffff; last < id {
-				return statusf(Unavailable, "the server is shutting down and did not take the call"), true
-			}
-			// The call was taken: its answer still comes.
-		case frameRSTStream:
-			if len(payload) != 4 {
-				return protoErr("RST_STREAM of %d bytes", len(payload))
-			}
-			if sid == id {
-				code := binary.BigEndian.Uint32(payload)
-				return statusf(codeOfReset(code), "the server reset the call (HTTP/2 error code %d)", code), false
-			}
-		case framePushPromise:
-			return protoErr("PUSH_PROMISE, which this client disabled")
-		case frameData:
-			data, err := unpad(flags, payload)
-			if err != nil {
-				return protoErr("%v", err)
-			}
-			streamUnacked := &unacked
-			if sid != id {
-				streamUnacked = nil // a stream of an earlier call that failed
-			}
-			if err := c.consumed(streamUnacked, sid, uint32(len(payload))); err != nil {
-				return statusf(Unavailable, "update the flow-control window: %v", err), true
-			}
-			if sid != id {
-				continue
-			}
-			if !sawHeaders {
-				return protoErr("DATA before HEADERS")
-			}
-			if len(msg)+len(data) > MaxMessage+5 {
-				return statusf(ResourceExhausted, "the answer is larger than %d bytes", MaxMessage), true
-			}
-			msg = append(msg, data...)
-			if flags&flagEndStream != 0 {
-				return protoErr("the answer ended without trailers")
-			}
-		case frameHeaders, frameContinuation:
-			if typ == frameHeaders {
-				if block != nil {
-					return protoErr("HEADERS inside a header block")
-				}
-				frag, err := unpad(flags, payload)
-				if err != nil {
-					return protoErr("%v", err)
-				}
-				if flags&flagPriority != 0 {
-					if len(frag) < 5 {
-						return protoErr("HEADERS too short for its priority")
-					}
-					frag = frag[5:]
-				}
-				block, blockEnd = append(make([]byte, 0, len(frag)), frag...), flags&flagEndStream != 0
-			} else {
-				if block == nil {
-					return protoErr("CONTINUATION without HEADERS")
-				}
-				block = append(block, payload...)
-			}
-			if len(block) > maxHeaderBlock {
-				return protoErr("a header block over %d bytes", maxHeaderBlock)
-			}
-			if flags&flagEndHeaders == 0 {
-				continue
-			}
-			fields, err := c.decodeBlock(block)
-			block = nil
-			if err != nil {
-				return protoErr("%v", err)
-			}
-			if sid != id {
-				continue // decoded all the same: HPACK state is per connection
-			}
-			headers = fields
-			if !sawHeaders {
-				sawHeaders = true
-				// A gRPC server that answers with a status other than 200
-				// is not speaking gRPC; grpc-status, if any, still wins.
-				if s := headers[":status"]; s != "200" && headers["grpc-status"] == "" {
-					code, _ := strconv.Atoi(s)
-					return statusf(codeOfHTTP(code), "the server answered HTTP status %q", s), false
-				}
-			}
-			if blockEnd {
-				return finish(headers, msg, resp), false
-			}
+		var o outcome
+		switch {
+		case r.block != nil && typ != frameContinuation:
+			o = protocolError("frame type %d inside a header block", typ)
+		case typ == frameData:
+			o = c.onData(r, flags, sid, payload)
+		case typ == frameHeaders || typ == frameContinuation:
+			o = c.onHeaders(r, typ, flags, sid, payload)
 		default:
-			// Unknown frame types are ignored (RFC 9113, section 4.1).
+			o = c.onControl(id, typ, flags, sid, payload)
+		}
+		if o.done {
+			return o.st, o.broken
 		}
 	}
+}
+
+// reply is one call's answer as its frames arrive.
+type reply struct {
+	id         uint32
+	resp       Response
+	headers    map[string]string // the response headers, then the trailers
+	sawHeaders bool
+	msg        []byte // the gRPC message stream: prefix and body
+	block      []byte // a header block being reassembled
+	blockEnd   bool   // that block's HEADERS had END_STREAM
+	unacked    uint32 // DATA bytes of this stream not yet given back
+}
+
+// outcome is what a frame did to the call: nothing yet, or done with st
+// (nil for success), broken when the connection cannot carry another call.
+type outcome struct {
+	st           *Status
+	broken, done bool
+}
+
+func failed(st *Status, broken bool) outcome { return outcome{st: st, broken: broken, done: true} }
+
+func protocolError(format string, args ...any) outcome {
+	return failed(statusf(Internal, "the server broke the HTTP/2 protocol: "+format, args...), true)
+}
+
+// readFailure is the status of a connection that could not be read.
+func readFailure(err error) *Status {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return statusf(Unavailable, "the server closed the connection before answering")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return statusf(DeadlineExceeded, "no answer before the deadline")
+	}
+	if st, ok := err.(*Status); ok {
+		return st
+	}
+	return statusf(Unavailable, "read the answer: %v", err)
+}
+
+// onControl handles the frames that are not the call's own: settings,
+// pings, window updates, GOAWAY, resets and pushes.
+func (c *Conn) onControl(id uint32, typ, flags byte, sid uint32, payload []byte) outcome {
+	switch typ {
+	case frameSettings:
+		return c.onSettings(flags, sid, payload)
+	case framePing:
+		if len(payload) != 8 {
+			return protocolError("PING of %d bytes", len(payload))
+		}
+		if flags&flagAck == 0 {
+			c.writeFrame(framePing, flagAck, 0, payload)
+			if err := c.w.Flush(); err != nil {
+				return failed(statusf(Unavailable, "answer the server's PING: %v", err), true)
+			}
+		}
+	case frameWindowUpdate:
+		// Requests fit the initial window (maxSendWindow): nothing waits.
+	case frameGoAway:
+		if len(payload) < 8 {
+			return protocolError("GOAWAY of %d bytes", len(payload))
+		}
+		if last := binary.BigEndian.Uint32(payload) & 0x7fffffff; last < id {
+			return failed(statusf(Unavailable, "the server is shutting down and did not take the call"), true)
+		}
+		// The call was taken: its answer still comes.
+	case frameRSTStream:
+		if len(payload) != 4 {
+			return protocolError("RST_STREAM of %d bytes", len(payload))
+		}
+		if sid == id {
+			code := binary.BigEndian.Uint32(payload)
+			return failed(statusf(codeOfReset(code), "the server reset the call (HTTP/2 error code %d)", code), false)
+		}
+	case framePushPromise:
+		return protocolError("PUSH_PROMISE, which this client disabled")
+	default:
+		// Unknown frame types are ignored (RFC 9113, section 4.1).
+	}
+	return outcome{}
+}
+
+func (c *Conn) onSettings(flags byte, sid uint32, payload []byte) outcome {
+	if sid != 0 {
+		return protocolError("SETTINGS on stream %d", sid)
+	}
+	if flags&flagAck != 0 {
+		return outcome{}
+	}
+	if len(payload)%6 != 0 {
+		return protocolError("SETTINGS of %d bytes", len(payload))
+	}
+	for p := payload; len(p) >= 6; p = p[6:] {
+		if binary.BigEndian.Uint16(p) == settingHeaderTableSize {
+			c.enc.SetMaxDynamicTableSizeLimit(binary.BigEndian.Uint32(p[2:]))
+		}
+	}
+	c.writeFrame(frameSettings, flagAck, 0, nil)
+	if err := c.w.Flush(); err != nil {
+		return failed(statusf(Unavailable, "acknowledge the server's settings: %v", err), true)
+	}
+	return outcome{}
+}
+
+// onData takes a DATA frame: the call's message bytes, or an earlier
+// failed call's, whose window is given back all the same.
+func (c *Conn) onData(r *reply, flags byte, sid uint32, payload []byte) outcome {
+	data, err := unpad(flags, payload)
+	if err != nil {
+		return protocolError("%v", err)
+	}
+	streamUnacked := &r.unacked
+	if sid != r.id {
+		streamUnacked = nil // a stream of an earlier call that failed
+	}
+	if err := c.consumed(streamUnacked, sid, uint32(len(payload))); err != nil {
+		return failed(statusf(Unavailable, "update the flow-control window: %v", err), true)
+	}
+	if sid != r.id {
+		return outcome{}
+	}
+	if !r.sawHeaders {
+		return protocolError("DATA before HEADERS")
+	}
+	if len(r.msg)+len(data) > MaxMessage+5 {
+		return failed(statusf(ResourceExhausted, "the answer is larger than %d bytes", MaxMessage), true)
+	}
+	r.msg = append(r.msg, data...)
+	if flags&flagEndStream != 0 {
+		return protocolError("the answer ended without trailers")
+	}
+	return outcome{}
+}
+
+// onHeaders reassembles a header block (HEADERS, then CONTINUATIONs) and,
+// once whole, reads it: the response headers, or the trailers that end
+// the call.
+func (c *Conn) onHeaders(r *reply, typ, flags byte, sid uint32, payload []byte) outcome {
+	if o, ok := r.addFragment(typ, flags, payload); !ok {
+		return o
+	}
+	if flags&flagEndHeaders == 0 {
+		return outcome{}
+	}
+	fields, err := c.decodeBlock(r.block)
+	r.block = nil
+	if err != nil {
+		return protocolError("%v", err)
+	}
+	if sid != r.id {
+		return outcome{} // decoded all the same: HPACK state is per connection
+	}
+	r.headers = fields
+	if !r.sawHeaders {
+		r.sawHeaders = true
+		// A gRPC server that answers with a status other than 200
+		// is not speaking gRPC; grpc-status, if any, still wins.
+		if s := r.headers[":status"]; s != "200" && r.headers["grpc-status"] == "" {
+			code, _ := strconv.Atoi(s)
+			return failed(statusf(codeOfHTTP(code), "the server answered HTTP status %q", s), false)
+		}
+	}
+	if r.blockEnd {
+		return failed(finish(r.headers, r.msg, r.resp), false)
+	}
+	return outcome{}
+}
+
+// addFragment adds a HEADERS or CONTINUATION frame's fragment to the block
+// being reassembled; ok is false with the outcome when the frame is wrong.
+func (r *reply) addFragment(typ, flags byte, payload []byte) (o outcome, ok bool) {
+	if typ == frameHeaders {
+		if r.block != nil {
+			return protocolError("HEADERS inside a header block"), false
+		}
+		frag, err := unpad(flags, payload)
+		if err != nil {
+			return protocolError("%v", err), false
+		}
+		if flags&flagPriority != 0 {
+			if len(frag) < 5 {
+				return protocolError("HEADERS too short for its priority"), false
+			}
+			frag = frag[5:]
+		}
+		r.block, r.blockEnd = append(make([]byte, 0, len(frag)), frag...), flags&flagEndStream != 0
+	} else {
+		if r.block == nil {
+			return protocolError("CONTINUATION without HEADERS"), false
+		}
+		r.block = append(r.block, payload...)
+	}
+	if len(r.block) > maxHeaderBlock {
+		return protocolError("a header block over %d bytes", maxHeaderBlock), false
+	}
+	return outcome{}, true
 }
 
 // finish turns the trailers and the message bytes into the call's result.
