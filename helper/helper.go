@@ -324,12 +324,12 @@ func (c *cli) flags(name, synopsis, help string) *pflag.FlagSet {
 
 // standardExits is the "Exit status" of a command that talks to the
 // daemon, for every command whose help does not give its own.
-var standardExits = "\n" + errkind.ExitStatus()
+func standardExits() string { return "\n" + errkind.ExitStatus() }
 
 func printHelp(w io.Writer, fs *pflag.FlagSet, name, synopsis, help string) {
 	fmt.Fprintf(w, "Usage: dbx-cred %s %s\n\n%s\n\nFlags:\n%s", name, synopsis, strings.TrimSpace(help), flagLines(fs))
 	if !strings.Contains(help, "Exit status:") {
-		fmt.Fprintln(w, standardExits)
+		fmt.Fprintln(w, standardExits())
 	}
 }
 
