@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -72,6 +73,23 @@ func TestExitStatusMatchesTheHelpersPromise(t *testing.T) {
 	} {
 		if !strings.Contains(got, "\n"+line) {
 			t.Errorf("ExitStatus lacks %q:\n%s", line, got)
+		}
+	}
+}
+
+// TestArchitectureDocListsTheTable keeps docs/architecture.md's error table
+// true: one row per kind, with its code, status and exit.
+func TestArchitectureDocListsTheTable(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[uint32]string{1: "CANCELLED", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND", 7: "PERMISSION_DENIED",
+		8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE", 16: "UNAUTHENTICATED"}
+	for _, r := range Rows() {
+		row := fmt.Sprintf("| %s | %s | %d | %d | %s |", r.Name, names[r.GRPC], r.HTTP, r.Exit, r.Help)
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/architecture.md lacks the row\n%s", row)
 		}
 	}
 }

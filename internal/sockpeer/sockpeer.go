@@ -21,11 +21,6 @@ type Cred struct {
 // (Windows' AF_UNIX); callers decide what protects them instead.
 var ErrUnsupported = errors.New("this system reports no peer credentials for Unix sockets")
 
-// Read returns the peer of c.
-func Read(c *net.UnixConn) (Cred, error) {
-	return read(c)
-}
-
 // withFD runs f on the connection's descriptor without taking it out of
 // the runtime poller, as c.File() would.
 func withFD(c *net.UnixConn, f func(fd int) error) error {

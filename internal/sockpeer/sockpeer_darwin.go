@@ -10,9 +10,9 @@ import (
 // xucredVersion is XUCRED_VERSION from <sys/ucred.h>; x/sys lacks it.
 const xucredVersion = 0
 
-// read uses LOCAL_PEERCRED, which has the uid but no pid, and
-// LOCAL_PEERPID for the pid.
-func read(c *net.UnixConn) (Cred, error) {
+// Read returns the peer of c, from LOCAL_PEERCRED, which has the uid but
+// no pid, and LOCAL_PEERPID for the pid.
+func Read(c *net.UnixConn) (Cred, error) {
 	var cred Cred
 	err := withFD(c, func(fd int) error {
 		xu, err := unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)

@@ -7,9 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// read uses SO_PEERCRED: uid and pid as of connect(2) (or listen(2), for
-// the server seen from a client).
-func read(c *net.UnixConn) (Cred, error) {
+// Read returns the peer of c, from SO_PEERCRED: uid and pid as of
+// connect(2) (or listen(2), for the server seen from a client).
+func Read(c *net.UnixConn) (Cred, error) {
 	var cred Cred
 	err := withFD(c, func(fd int) error {
 		uc, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
