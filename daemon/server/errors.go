@@ -3,12 +3,14 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
@@ -16,14 +18,20 @@ import (
 // the code is its kind's (internal/errkind), and the kind itself goes in
 // the errkind.Trailer, which the helper reads to choose its exit code.
 // It must be the outermost interceptor, so that it also sees the statuses
-// made below it (peercred's refusals).
-func errorStatus() grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// made below it: peercred's refusals, which it logs, as a stranger on the
+// socket is a security event the user should be able to find. (One
+// interceptor, not two: each link of the chain costs every call.)
+func errorStatus(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		resp, err := handler(ctx, req)
-		if err != nil {
-			return resp, toStatus(ctx, err)
+		if err == nil {
+			return resp, nil
 		}
-		return resp, nil
+		if status.Code(err) == codes.PermissionDenied {
+			p, _ := peercred.FromContext(ctx)
+			log.Warn("refused a connection from another user", "method", info.FullMethod, "peer_uid", p.UID, "peer_pid", p.PID)
+		}
+		return resp, toStatus(ctx, err)
 	}
 }
 

@@ -1,13 +1,10 @@
 package server
 
 import (
-	"context"
 	"log/slog"
 	"runtime"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 )
@@ -29,20 +26,7 @@ func GRPCOptions(uid int, log *slog.Logger) []grpc.ServerOption {
 		grpc.InitialWindowSize(1 << 20),
 		grpc.InitialConnWindowSize(1 << 20),
 		grpc.Creds(peercred.TransportCredentials()),
-		grpc.ChainUnaryInterceptor(errorStatus(), logRefusals(log), peercred.UnaryInterceptor(uid)),
+		grpc.ChainUnaryInterceptor(errorStatus(log), peercred.UnaryInterceptor(uid)),
 		grpc.ChainStreamInterceptor(peercred.StreamInterceptor(uid)),
-	}
-}
-
-// logRefusals records peers refused by the uid check: a stranger on the
-// socket is a security event the user should be able to find in the log.
-func logRefusals(log *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		resp, err := handler(ctx, req)
-		if status.Code(err) == codes.PermissionDenied {
-			p, _ := peercred.FromContext(ctx)
-			log.Warn("refused a connection from another user", "method", info.FullMethod, "peer_uid", p.UID, "peer_pid", p.PID)
-		}
-		return resp, err
 	}
 }
