@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"log/slog"
 	"os"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/server"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/tcpguard"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
 // metadataService is the metadata listener as the daemon runs it: serving

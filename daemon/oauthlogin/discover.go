@@ -14,13 +14,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
 // Sentinel errors the daemon maps to status codes; each wrapping error's

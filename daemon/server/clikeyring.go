@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"strings"
 
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
 // CLIKeyringService is the OS-keyring service the Databricks CLI keeps its

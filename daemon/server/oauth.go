@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/outbound"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )

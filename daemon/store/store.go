@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
 	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/daemon/outbound"
 	"github.com/dbx-cred/dbx-cred/daemon/remotetext"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
 // ErrRejected means the workspace refused the credential (invalid, expired

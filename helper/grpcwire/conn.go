@@ -17,13 +17,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"io"
 	"net"
 	"strconv"
 	"time"
 
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
 // HTTP/2 frame types and flags (RFC 9113, section 6).
