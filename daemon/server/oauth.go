@@ -2,13 +2,11 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -19,29 +17,12 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/outbound"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
-	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
-const (
-	// maxOAuthLogins bounds logins waiting for a browser: each holds a
-	// localhost port from a range of 21, which other tools use too.
-	maxOAuthLogins = 4
-	// defaultAwaitWithin: a login whose helper never asks for its outcome
-	// (it crashed between the two calls) gives its port back this soon
-	// rather than after the full five minutes.
-	defaultAwaitWithin = 30 * time.Second
-	// oauthHTTPTimeout bounds each discovery and token request.
-	oauthHTTPTimeout = 30 * time.Second
-)
-
-// Errors of the login registry; Code maps them.
-var (
-	errUnknownLogin  = errkind.New(errkind.NotFound, "no such OAuth login")
-	errTooManyLogins = errkind.New(errkind.Busy, "too many OAuth logins in progress")
-	errLoginAwaited  = errkind.New(errkind.Conflict, "OAuth login already awaited")
-)
+// oauthHTTPTimeout bounds each discovery and token request.
+const oauthHTTPTimeout = 30 * time.Second
 
 // OAuthOptions tune U2M logins; zero fields keep the defaults (ports
 // 8020-8040, five minutes for the browser, 30 s for the helper to call
@@ -55,115 +36,16 @@ type OAuthOptions struct {
 
 // WithOAuth replaces the U2M login settings (tests use their own ports).
 func (s *Server) WithOAuth(o OAuthOptions) *Server {
-	s.logins = newOAuthLogins(o)
+	s.logins = newLogins(o, s.log)
 	return s
 }
 
-// oauthLogins owns the logins between BeginOAuthLogin and the end of
-// their AwaitOAuthLogin. It is the only place that knows them.
-type oauthLogins struct {
-	opt OAuthOptions
-
-	mu       sync.Mutex
-	byID     map[string]*pendingLogin
-	starting int // Begin calls past the limit check, not yet registered
-}
-
-// pendingLogin is a started flow and what its Await needs to record it.
-type pendingLogin struct {
-	login     *oauthlogin.Login
-	endpoints oauthlogin.Endpoints
-	profile   string
-	host      string
-	opt       profiles.LoginOptions
-	awaited   bool
-	unclaimed *time.Timer // cancels the login when nobody awaits it
-}
-
-func newOAuthLogins(o OAuthOptions) *oauthLogins {
-	if o.AwaitWithin <= 0 {
-		o.AwaitWithin = defaultAwaitWithin
-	}
+func newLogins(o OAuthOptions, log *slog.Logger) *oauthlogin.Registry {
 	if o.HTTPClient == nil {
 		o.HTTPClient = outbound.Client(oauthHTTPTimeout)
 	}
-	return &oauthLogins{opt: o, byID: map[string]*pendingLogin{}}
-}
-
-// reserve claims a place for a login about to start; unreserve or add
-// gives it back.
-func (o *oauthLogins) reserve() error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.byID)+o.starting >= maxOAuthLogins {
-		return fmt.Errorf("%w: %d logins are already waiting for a browser; finish or interrupt one (Ctrl-C where it runs), "+
-			"or wait up to %s for an abandoned one to expire, then log in again", errTooManyLogins, maxOAuthLogins, o.timeout())
-	}
-	o.starting++
-	return nil
-}
-
-func (o *oauthLogins) unreserve() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.starting--
-}
-
-// add registers p in the place reserve claimed and returns its id.
-// abandoned runs when nobody awaits it in time, after it is closed.
-func (o *oauthLogins) add(p *pendingLogin, abandoned func(id string)) string {
-	id := randomID()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.starting--
-	o.byID[id] = p
-	p.unclaimed = time.AfterFunc(o.opt.AwaitWithin, func() {
-		o.mu.Lock()
-		own := o.byID[id] == p && !p.awaited
-		if own {
-			delete(o.byID, id)
-		}
-		o.mu.Unlock()
-		if own {
-			p.login.Close()
-			abandoned(id)
-		}
-	})
-	return id
-}
-
-// take hands the login to its one Await call.
-func (o *oauthLogins) take(id string) (*pendingLogin, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	p := o.byID[id]
-	switch {
-	case p == nil:
-		return nil, fmt.Errorf("%w %q is waiting: it finished, was cancelled, or was not awaited within %s of starting; log in again",
-			errUnknownLogin, id, o.opt.AwaitWithin)
-	case p.awaited:
-		return nil, fmt.Errorf("%w: login %q is being awaited by another call; only one may wait for it", errLoginAwaited, id)
-	}
-	p.awaited = true
-	p.unclaimed.Stop()
-	return p, nil
-}
-
-// drop forgets the login and frees its port.
-func (o *oauthLogins) drop(id string, p *pendingLogin) {
-	o.mu.Lock()
-	if o.byID[id] == p {
-		delete(o.byID, id)
-	}
-	o.mu.Unlock()
-	p.login.Close()
-}
-
-func (o *oauthLogins) timeout() time.Duration {
-	if o.opt.Timeout > 0 {
-		return o.opt.Timeout
-	}
-	return oauthlogin.DefaultTimeout
+	return oauthlogin.NewRegistry(oauthlogin.RegistryConfig{FirstPort: o.FirstPort, LastPort: o.LastPort,
+		Timeout: o.Timeout, AwaitWithin: o.AwaitWithin, HTTPClient: o.HTTPClient, Log: log})
 }
 
 // BeginOAuthLogin implements AgentService.
@@ -174,33 +56,12 @@ func (s *Server) BeginOAuthLogin(ctx context.Context, req *pb.BeginOAuthLoginReq
 	if err != nil {
 		return nil, s.fail(ctx, op, name, err)
 	}
-	if err := s.logins.reserve(); err != nil {
-		return nil, s.fail(ctx, op, name, err)
-	}
-	registered := false
-	defer func() {
-		if !registered {
-			s.logins.unreserve()
-		}
-	}()
-	opt := s.logins.opt
-	ep, err := oauthlogin.Discover(ctx, opt.HTTPClient, host, accountID)
+	id, p, err := s.logins.Begin(ctx, oauthlogin.Target{Profile: name, Host: host, AccountID: accountID,
+		Insecure: req.GetInsecureHttp(), Scopes: req.GetScopes()})
 	if err != nil {
 		return nil, s.fail(ctx, op, name, err)
 	}
-	l, err := oauthlogin.Start(ctx, oauthlogin.Config{
-		Endpoints: ep, Scopes: req.GetScopes(), FirstPort: opt.FirstPort, LastPort: opt.LastPort,
-		Timeout: opt.Timeout, HTTPClient: opt.HTTPClient, Log: s.log,
-	})
-	if err != nil {
-		return nil, s.fail(ctx, op, name, err)
-	}
-	p := &pendingLogin{login: l, endpoints: ep, profile: name, host: host,
-		opt: profiles.LoginOptions{AccountID: accountID, InsecureHTTP: req.GetInsecureHttp()}}
-	id := s.logins.add(p, func(id string) {
-		s.log.Info("OAuth login cancelled: nobody awaited it", "profile", name, "login_id", id, "after", opt.AwaitWithin)
-	})
-	registered = true
+	l := p.Login
 	// Not the URL: it is the login itself, for the user's browser only.
 	s.log.Info("OAuth login begun", append([]any{"profile", name, "host", host, "account_id", accountID,
 		"login_id", id, "callback_port", l.Port(), "deadline", l.Deadline()}, peerAttrs(ctx)...)...)
@@ -214,23 +75,24 @@ func (s *Server) BeginOAuthLogin(ctx context.Context, req *pb.BeginOAuthLoginReq
 func (s *Server) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLoginRequest) (*pb.AwaitOAuthLoginResponse, error) {
 	const op = "await oauth login"
 	id := req.GetLoginId()
-	p, err := s.logins.take(id)
+	p, err := s.logins.Take(id)
 	if err != nil {
 		return nil, s.fail(ctx, op, "", err)
 	}
-	defer s.logins.drop(id, p)
-	tok, err := p.login.Wait(ctx)
+	defer s.logins.Drop(id, p)
+	tok, err := p.Login.Wait(ctx)
 	if err != nil {
-		return nil, s.fail(ctx, op, p.profile, err)
+		return nil, s.fail(ctx, op, p.Profile, err)
 	}
-	prof, replaced, err := s.profiles.LoginU2M(ctx, p.profile, p.host, p.opt, profiles.U2MLogin{
-		TokenURL: p.endpoints.TokenURL, RevocationURL: p.endpoints.RevocationURL,
-		ClientID: p.login.ClientID(), Scopes: p.login.Scopes(), Token: tok,
+	opt := profiles.LoginOptions{AccountID: p.AccountID, InsecureHTTP: p.Insecure}
+	prof, replaced, err := s.profiles.LoginU2M(ctx, p.Profile, p.Host, opt, profiles.U2MLogin{
+		TokenURL: p.Endpoints.TokenURL, RevocationURL: p.Endpoints.RevocationURL,
+		ClientID: p.Login.ClientID(), Scopes: p.Login.Scopes(), Token: tok,
 	})
 	if err != nil {
-		return nil, s.fail(ctx, op, p.profile, err)
+		return nil, s.fail(ctx, op, p.Profile, err)
 	}
-	s.log.Info("OAuth login finished", append([]any{"profile", p.profile, "host", p.host, "account_id", p.opt.AccountID,
+	s.log.Info("OAuth login finished", append([]any{"profile", p.Profile, "host", p.Host, "account_id", p.AccountID,
 		"login_id", id, "user", prof.UserName, "replaced", replaced}, peerAttrs(ctx)...)...)
 	return &pb.AwaitOAuthLoginResponse{Profile: toProto(prof), Replaced: replaced}, nil
 }
@@ -256,7 +118,7 @@ func (s *Server) ImportOAuth(ctx context.Context, req *pb.ImportOAuthRequest) (*
 	case strings.ContainsFunc(rt, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
 		return nil, s.fail(ctx, op, name, fmt.Errorf("%w: the refresh token contains white space or control characters: pass only the token", profiles.ErrBadInput))
 	}
-	ep, err := oauthlogin.Discover(ctx, s.logins.opt.HTTPClient, host, accountID)
+	ep, err := oauthlogin.Discover(ctx, s.logins.HTTPClient(), host, accountID)
 	if err != nil {
 		return nil, s.fail(ctx, op, name, err)
 	}
@@ -306,12 +168,4 @@ func oauthTarget(name, host, accountID string, insecure bool) (string, error) {
 		}
 	}
 	return host, nil
-}
-
-// randomID names a login. It need not be secret (only the daemon's uid
-// reaches the socket), only unguessable enough never to collide.
-func randomID() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b)
 }

@@ -99,10 +99,7 @@ func (w *oauthWorld) begin(t *testing.T, profile string) *pb.BeginOAuthLoginResp
 
 // awaited reports whether an Await call has taken the login.
 func (w *oauthWorld) awaited(id string) bool {
-	w.s.logins.mu.Lock()
-	defer w.s.logins.mu.Unlock()
-	p := w.s.logins.byID[id]
-	return p != nil && p.awaited
+	return w.s.logins.Awaited(id)
 }
 
 func freePorts(t *testing.T, n int) (int, int) {
@@ -205,8 +202,8 @@ func TestOAuthLoginTimeout(t *testing.T) {
 }
 
 func TestOAuthTooManyLogins(t *testing.T) {
-	w := newOAuthWorld(t, maxOAuthLogins+2, OAuthOptions{})
-	for i := range maxOAuthLogins {
+	w := newOAuthWorld(t, oauthlogin.MaxLogins+2, OAuthOptions{})
+	for i := range oauthlogin.MaxLogins {
 		w.begin(t, "p"+strconv.Itoa(i))
 	}
 	_, err := w.s.BeginOAuthLogin(t.Context(), &pb.BeginOAuthLoginRequest{Profile: "extra", Host: w.ws.URL})
@@ -257,7 +254,7 @@ func TestOAuthLoginRefused(t *testing.T) {
 }
 
 func TestOAuthBeginBadInput(t *testing.T) {
-	w := newOAuthWorld(t, maxOAuthLogins, OAuthOptions{})
+	w := newOAuthWorld(t, oauthlogin.MaxLogins, OAuthOptions{})
 	notWS := httptest.NewServer(http.NotFoundHandler())
 	defer notWS.Close()
 	cases := []struct {
@@ -278,7 +275,7 @@ func TestOAuthBeginBadInput(t *testing.T) {
 		}
 	}
 	// None of the refusals kept a place.
-	for i := range maxOAuthLogins {
+	for i := range oauthlogin.MaxLogins {
 		w.begin(t, "p"+strconv.Itoa(i))
 	}
 }
@@ -341,13 +338,13 @@ func TestImportOAuth(t *testing.T) {
 
 func TestOAuthCodes(t *testing.T) {
 	cases := map[error]codes.Code{
-		errUnknownLogin:            codes.NotFound,
-		errTooManyLogins:           codes.ResourceExhausted,
-		errLoginAwaited:            codes.Aborted,
-		oauthlogin.ErrPortsBusy:    codes.ResourceExhausted,
-		oauthlogin.ErrNotWorkspace: codes.InvalidArgument,
-		oauthlogin.ErrDenied:       codes.Unauthenticated,
-		oauthlogin.ErrUnreachable:  codes.Unavailable,
+		oauthlogin.ErrUnknownLogin:  codes.NotFound,
+		oauthlogin.ErrTooManyLogins: codes.ResourceExhausted,
+		oauthlogin.ErrLoginAwaited:  codes.Aborted,
+		oauthlogin.ErrPortsBusy:     codes.ResourceExhausted,
+		oauthlogin.ErrNotWorkspace:  codes.InvalidArgument,
+		oauthlogin.ErrDenied:        codes.Unauthenticated,
+		oauthlogin.ErrUnreachable:   codes.Unavailable,
 	}
 	for err, want := range cases {
 		if got := codeOf(errors.Join(errors.New("x"), err)); got != want {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
+	"github.com/dbx-cred/dbx-cred/daemon/oauthlogin"
 	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
@@ -44,19 +45,19 @@ type Server struct {
 	profiles  *profiles.Manager
 	info      Info
 	log       *slog.Logger
-	audit     *audit.Log   // see WithAudit
-	metadata  MetadataURLs // see WithMetadata
-	stores    Stores       // see WithStores
-	shutdown  func()       // see WithShutdown
-	diagnoser Diagnoser    // see WithDiagnoser
-	logins    *oauthLogins // U2M logins in progress; see WithOAuth
+	audit     *audit.Log           // see WithAudit
+	metadata  MetadataURLs         // see WithMetadata
+	stores    Stores               // see WithStores
+	shutdown  func()               // see WithShutdown
+	diagnoser Diagnoser            // see WithDiagnoser
+	logins    *oauthlogin.Registry // U2M logins in progress; see WithOAuth
 	// cliKeyring reads the Databricks CLI's keyring items; see WithCLIKeyring.
 	cliKeyring store.Store
 }
 
 // New returns a Server.
 func New(m *profiles.Manager, info Info, log *slog.Logger) *Server {
-	return &Server{profiles: m, info: info, log: log, logins: newOAuthLogins(OAuthOptions{})}
+	return &Server{profiles: m, info: info, log: log, logins: newLogins(OAuthOptions{}, log)}
 }
 
 // Register adds the service to g.
