@@ -41,15 +41,7 @@ func BenchmarkServeGetToken(b *testing.B) {
 	if _, _, err := m.Login(context.Background(), "bench", "https://ws.example.com", "dapi-bench", profiles.LoginOptions{Static: true}); err != nil {
 		b.Fatal(err)
 	}
-	sock := filepath.Join(dir, "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := grpc.NewServer(GRPCOptions(os.Getuid(), log)...)
-	New(m, Info{}, log).WithAudit(audit.New(0, log)).Register(g)
-	go g.Serve(ln)
-	defer g.Stop()
+	sock := serveOnSocket(b, dir, m, log)
 
 	// The helper's own client (grpcwire), not grpc-go's: its cost per call
 	// is a fraction of grpc-go's, so the profile is mostly the server's.
@@ -85,4 +77,21 @@ func BenchmarkServeGetToken(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(per*conns)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// serveOnSocket serves m's AgentService in dir with the daemon's server
+// options (peer check, error kinds), until the test ends, and returns the
+// socket's path.
+func serveOnSocket(tb testing.TB, dir string, m *profiles.Manager, log *slog.Logger) string {
+	tb.Helper()
+	sock := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := grpc.NewServer(GRPCOptions(os.Getuid(), log)...)
+	New(m, Info{}, log).WithAudit(audit.New(0, log)).Register(g)
+	go g.Serve(ln)
+	tb.Cleanup(g.Stop)
+	return sock
 }
