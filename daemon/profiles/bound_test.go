@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,23 +32,6 @@ func (r *keptRig) manager(t *testing.T) *Manager {
 		t.Fatal(err)
 	}
 	return m
-}
-
-func workspaceWith(t *testing.T, user string, opts ...wsemu.Option) (*wsemu.Emulator, string, string) {
-	emu := wsemu.New(opts...)
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	return emu, srv.URL, emu.AddUser(user)
-}
-
-func live(emu *wsemu.Emulator, user string) int {
-	n := 0
-	for _, ti := range emu.LiveTokens(user) {
-		if strings.HasPrefix(ti.Comment, "dbx-cred") {
-			n++
-		}
-	}
-	return n
 }
 
 // Kept tokens are deleted at logout and bound to what minted them: a later

@@ -14,20 +14,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
-	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 )
-
-type fakeValidator struct{ good string }
-
-func (f fakeValidator) Me(_ context.Context, host, token string) (workspace.User, error) {
-	if strings.Contains(host, "unreachable") {
-		return workspace.User{}, &workspace.UnreachableError{Host: host, Err: errors.New("connection refused")}
-	}
-	if token != f.good {
-		return workspace.User{}, workspace.ErrRejected
-	}
-	return workspace.User{UserName: "alice@example.com"}, nil
-}
 
 // countingStore counts reads, to prove the keyring is read once per profile.
 type countingStore struct {
@@ -46,16 +33,6 @@ func (c *countingStore) Get(ctx context.Context, k string) (string, error) {
 
 // static: these tests are about storage, not rotation (tokensource's tests).
 var static = LoginOptions{Static: true}
-
-func newManager(t *testing.T, st store.Store) (*Manager, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "profiles.json")
-	m, err := New(path, st, fakeValidator{good: "dapi-good"}, Rotation{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, path
-}
 
 func TestLoginStoresOnlyValidTokens(t *testing.T) {
 	ctx := context.Background()

@@ -4,25 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
-
-	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 )
-
-// heldMe holds its first Me call until released.
-type heldMe struct {
-	*workspace.Client
-	entered, release chan struct{}
-}
-
-func (h *heldMe) Me(ctx context.Context, host, token string) (workspace.User, error) {
-	select {
-	case <-h.entered:
-	default:
-		close(h.entered)
-		<-h.release
-	}
-	return h.Client.Me(ctx, host, token)
-}
 
 // A second import of a refresh token whose first import has proven it and
 // is still validating and storing it (two helpers at once) is told to let

@@ -3,8 +3,6 @@ package profiles
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -18,8 +16,6 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
-
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // Forced refreshes as often as allowed keep at most 2 live tokens per source.
 func TestForcedRefreshesKeepAtMostTwoLive(t *testing.T) {

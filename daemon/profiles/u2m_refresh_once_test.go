@@ -13,22 +13,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dbx-cred/dbx-cred/daemon/store"
-	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
-
-// flakyMe fails its first n Me calls as a network error would.
-type flakyMe struct {
-	*workspace.Client
-	fail atomic.Int32
-}
-
-func (f *flakyMe) Me(ctx context.Context, host, token string) (workspace.User, error) {
-	if f.fail.Add(-1) >= 0 {
-		return workspace.User{}, errors.New("dial tcp: connection reset by peer")
-	}
-	return f.Client.Me(ctx, host, token)
-}
 
 // An import whose proving refresh succeeded but whose validation then
 // failed (a network blip at SCIM Me) stored nothing; the token it
