@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -49,12 +48,9 @@ func runAudit(c *cli, args []string) error {
 	if *profile != "" {
 		limit = 0
 	}
-	var resp *pb.AuditResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.Audit(ctx, &pb.AuditRequest{Limit: limit})
-		return err
-	})
+	ctx, cancel := within(10 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).Audit(ctx, &pb.AuditRequest{Limit: limit})
 	if err != nil {
 		return err
 	}

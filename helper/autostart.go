@@ -2,20 +2,17 @@ package helper
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/internal/errkind"
+	"github.com/dbx-cred/dbx-cred/helper/client"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 )
 
@@ -37,48 +34,25 @@ const exitAlreadyServing = 3
 // (daemon/logfile.DefaultMax, which this matches).
 const maxLogSize = 8 << 20
 
-// mayAutostart reports whether err, from a call that reached no daemon,
-// allows starting one, as gpg starts gpg-agent.
-func (c *cli) mayAutostart(err error) bool {
-	if c.noAutostart || errkind.Of(err) != errkind.NoDaemon {
-		return false
-	}
+// autostartAllowed: the user did not turn autostart off.
+func (c *cli) autostartAllowed() bool {
 	v := c.io.Getenv(envNoAutostart)
 	return v == "" || v == "0"
 }
 
-// dialTracker dials the socket and records whether a connection
-// was ever made: that, not the status code, tells "no daemon" from a
-// daemon's own Unavailable (an unreachable workspace), and it catches a
-// daemon that another helper started just after our dial failed.
-type dialTracker struct {
-	socket    string
-	connected atomic.Bool
-}
-
-// dial connects to the socket, after safesocket.Dial's checks of its
-// directory and of the server's uid, and records that it connected.
-func (d *dialTracker) dial(ctx context.Context) (net.Conn, error) {
-	conn, err := safesocket.Dial(ctx, d.socket)
-	if err == nil {
-		d.connected.Store(true)
-	}
-	return conn, err
-}
-
-// autostart starts "dbx-credd run" on c.socket, detached from us and from
+// autostart starts "dbx-credd run" on socket, detached from us and from
 // the terminal, and waits until something answers there. Helpers racing at
 // a cold start each start one; the socket's lock lets one serve and the
 // others exit at once, and every helper then finds the winner.
-func (c *cli) autostart() error {
-	if c.daemonAnswers() {
+func (c *cli) autostart(socket string) error {
+	if client.Answers(socket) {
 		return nil // another helper's daemon came up meanwhile
 	}
 	// A directory someone else made or opened up is not where our daemon
 	// should serve (it would refuse it anyway): say so, start nothing.
-	if abs, err := filepath.Abs(c.socket); err == nil {
+	if abs, err := filepath.Abs(socket); err == nil {
 		if err := safesocket.CheckDir(filepath.Dir(abs)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			if terr := untrusted(err); terr != nil {
+			if terr := client.Untrusted(err); terr != nil {
 				return terr
 			}
 		}
@@ -87,7 +61,7 @@ func (c *cli) autostart() error {
 	notRunning := func(format string, a ...any) error {
 		return &exitError{code: exitNoDaemon, msg: fmt.Sprintf("dbx-credd is not running on %s and starting it failed: %s; "+
 			"start it yourself with \"dbx-credd run &\" (or \"dbx-credd install\" and \"dbx-credd start\"), "+
-			"or set DBX_CRED_SOCKET if it serves elsewhere", c.socket, fmt.Sprintf(format, a...))}
+			"or set DBX_CRED_SOCKET if it serves elsewhere", socket, fmt.Sprintf(format, a...))}
 	}
 	exe, err := findDaemon()
 	if err != nil {
@@ -101,7 +75,7 @@ func (c *cli) autostart() error {
 	// this helper looks, whatever its environment says. The daemon keeps
 	// its own log (--log-file) so it can move it aside as it grows; its
 	// stderr, the same file, catches what comes before that.
-	cmd := exec.Command(exe, "run", "--started-by", "autostart", "--socket", c.socket, "--log-file", logPath)
+	cmd := exec.Command(exe, "run", "--started-by", "autostart", "--socket", socket, "--log-file", logPath)
 	cmd.Env = daemonEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = lg, lg // stdin stays /dev/null
 	detach(cmd)
@@ -114,7 +88,7 @@ func (c *cli) autostart() error {
 	go func() { cmd.Wait(); exited <- cmd.ProcessState.ExitCode() }()
 
 	deadline := time.Now().Add(autostartWait)
-	for !c.daemonAnswers() {
+	for !client.Answers(socket) {
 		select {
 		case code := <-exited:
 			if code != exitAlreadyServing {
@@ -246,16 +220,4 @@ func daemonNeeds(k string) bool {
 	}
 	return strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "XDG_") || strings.HasPrefix(k, envKey("DBX_CRED_")) ||
 		platformEnv(k)
-}
-
-// daemonAnswers reports whether something accepts connections on the
-// socket: how autostart and daemon restart wait for a daemon to come or go
-// (never how a failed call is classified: that is its kind).
-func (c *cli) daemonAnswers() bool {
-	conn, err := net.DialTimeout("unix", c.socket, time.Second)
-	if err != nil {
-		return false
-	}
-	conn.Close()
-	return true
 }

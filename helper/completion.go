@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/dbx-cred/dbx-cred/helper/envfmt"
-	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
@@ -267,13 +265,9 @@ func (c *cli) flagValues(f *pflag.Flag) []string {
 // completion never starts a daemon (a Tab press should not leave a
 // process behind) and gives nothing rather than an error.
 func (c *cli) profileNames() []string {
-	c.socket = safesocket.Path(c.io.Getenv)
-	var resp *pb.ListProfilesResponse
-	err := c.callOnce(context.Background(), profileNamesTimeout, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.ListProfiles(ctx, &pb.ListProfilesRequest{})
-		return err
-	}, &dialTracker{socket: c.socket})
+	ctx, cancel := within(profileNamesTimeout)
+	defer cancel()
+	resp, err := c.daemon(false).ListProfiles(ctx, &pb.ListProfilesRequest{})
 	if err != nil {
 		return nil
 	}

@@ -1,11 +1,12 @@
 package helper
 
 import (
-	"context"
 	"fmt"
 	"time"
 
+	"github.com/dbx-cred/dbx-cred/helper/client"
 	"github.com/dbx-cred/dbx-cred/helper/termsafe"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
@@ -54,7 +55,7 @@ func runDaemon(c *cli, args []string) error {
 			fmt.Fprintf(c.io.Stdout, "%s is set: start dbx-credd yourself (dbx-credd run &, or dbx-credd start).\n", envNoAutostart)
 			return nil
 		}
-		if err := c.autostart(); err != nil {
+		if err := c.autostart(c.socketPath()); err != nil {
 			return err
 		}
 		st, err := c.daemonStatus()
@@ -69,7 +70,6 @@ func runDaemon(c *cli, args []string) error {
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		c.noAutostart = true
 		r, err := c.daemonStatus()
 		if err != nil {
 			return err
@@ -81,39 +81,32 @@ func runDaemon(c *cli, args []string) error {
 
 // stopDaemon asks the daemon to stop and waits until the socket is free.
 func (c *cli) stopDaemon() error {
-	c.noAutostart = true
-	var resp *pb.ShutdownResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.Shutdown(ctx, &pb.ShutdownRequest{})
-		return err
-	})
-	if ee, ok := err.(*exitError); ok && ee.code == exitNoDaemon {
-		fmt.Fprintf(c.io.Stdout, "dbx-credd is not running on %s: nothing to stop.\n", printable(c.socket))
+	ctx, cancel := within(10 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(false).Shutdown(ctx, &pb.ShutdownRequest{})
+	if errkind.Of(err) == errkind.NoDaemon {
+		fmt.Fprintf(c.io.Stdout, "dbx-credd is not running on %s: nothing to stop.\n", printable(c.socketPath()))
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	deadline := time.Now().Add(socketFreeWait)
-	for c.daemonAnswers() {
+	for client.Answers(c.socketPath()) {
 		if time.Now().After(deadline) {
 			return &exitError{code: exitFailure, msg: fmt.Sprintf("dbx-credd (pid %d) was asked to stop but still holds %s after %s: see its log; kill %d ends it",
-				resp.GetPid(), c.socket, socketFreeWait, resp.GetPid())}
+				resp.GetPid(), c.socketPath(), socketFreeWait, resp.GetPid())}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	fmt.Fprintf(c.io.Stdout, "dbx-credd (pid %d) stopped; %s is free.\n", resp.GetPid(), printable(c.socket))
+	fmt.Fprintf(c.io.Stdout, "dbx-credd (pid %d) stopped; %s is free.\n", resp.GetPid(), printable(c.socketPath()))
 	return nil
 }
 
 func (c *cli) daemonStatus() (*pb.StatusResponse, error) {
-	var r *pb.StatusResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		r, err = client.Status(ctx, &pb.StatusRequest{})
-		return err
-	})
+	ctx, cancel := within(10 * time.Second)
+	defer cancel()
+	r, err := c.daemon(false).Status(ctx, &pb.StatusRequest{})
 	return r, err
 }
 

@@ -2,6 +2,7 @@ package helper
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -36,6 +37,22 @@ func TestHelperStaysThin(t *testing.T) {
 			if strings.HasPrefix(dep, f) {
 				t.Errorf("cmd/dbx-cred links %s", dep)
 			}
+		}
+	}
+}
+
+// TestOnlyTheClientSpeaksTheWire: commands call helper/client, whose
+// private transport grpcwire is; none frames a call of its own.
+func TestOnlyTheClientSpeaksTheWire(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}: {{join .Imports \" \"}}", "github.com/dbx-cred/dbx-cred/helper/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v: %s", err, out)
+	}
+	const wire = "github.com/dbx-cred/dbx-cred/helper/grpcwire"
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, ": ")
+		if pkg != "github.com/dbx-cred/dbx-cred/helper/client" && slices.Contains(strings.Fields(imports), wire) {
+			t.Errorf("%s imports %s: call the daemon through helper/client", pkg, wire)
 		}
 	}
 }

@@ -97,7 +97,6 @@ func runDoctor(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	c.noAutostart = true
 	var r doctorReport
 	add := func(name, status, msg, fix string) {
 		r.Checks = append(r.Checks, doctorCheck{Name: name, Status: status, Message: msg, Fix: fix})
@@ -155,12 +154,9 @@ func (c *cli) doctorDaemon(add func(name, status, msg, fix string)) *pb.StatusRe
 		add("socket", "FAIL", err.Error(), "")
 	}
 
-	var st *pb.StatusResponse
-	err := c.call(doctorStatusTimeout, func(ctx context.Context, client agent) error {
-		var err error
-		st, err = client.Status(ctx, &pb.StatusRequest{})
-		return err
-	})
+	ctx, cancel := within(doctorStatusTimeout)
+	defer cancel()
+	st, err := c.daemon(false).Status(ctx, &pb.StatusRequest{})
 	if err != nil {
 		add("daemon", "FAIL", fmt.Sprintf("no dbx-credd answers on %s: %s", socket, oneLine(err.Error())), "dbx-cred daemon restart")
 		add("version", "SKIP", "no daemon to compare with (this dbx-cred is "+version.Version+")", "")
@@ -191,16 +187,12 @@ func (c *cli) doctorDiagnose(st *pb.StatusResponse, profile string, add func(nam
 		add("profiles", "SKIP", "no daemon: the profiles' checks run in dbx-credd", "")
 		return
 	}
-	var resp *pb.DiagnoseResponse
-	err := c.call(doctorDiagnoseTimeout, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.Diagnose(ctx, &pb.DiagnoseRequest{Profile: profile})
-		return err
-	})
-	var ee *exitError
+	ctx, cancel := within(doctorDiagnoseTimeout)
+	defer cancel()
+	resp, err := c.daemon(false).Diagnose(ctx, &pb.DiagnoseRequest{Profile: profile})
 	switch {
-	case err != nil && errors.As(err, &ee) && ee.code == exitNoProfile:
-		add("profile."+profile, "FAIL", oneLine(ee.msg), "dbx-cred list")
+	case err != nil && exitCode(err) == exitNoProfile:
+		add("profile."+profile, "FAIL", oneLine(err.Error()), "dbx-cred list")
 		return
 	case err != nil:
 		add("diagnose", "FAIL", "dbx-credd could not run its checks: "+oneLine(err.Error()), "dbx-cred daemon restart")

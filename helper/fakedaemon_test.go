@@ -14,10 +14,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
-	"google.golang.org/grpc/metadata"
 )
 
 // fakeDaemon is an AgentService that answers from fields and records what it

@@ -1,8 +1,6 @@
 package helper
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -114,11 +112,10 @@ func gitTarget(req *gitcred.Request, profile string) (*pb.GetTokenRequest, bool)
 func (c *cli) gitGet(target *pb.GetTokenRequest) error {
 	tok, err := c.fetchToken(target)
 	if err != nil {
-		var ee *exitError
-		if target.Host != "" && errors.As(err, &ee) && ee.code == exitNoProfile {
+		if target.Host != "" && exitCode(err) == exitNoProfile {
 			return nil // no profile for this host: let other helpers answer
 		}
-		if target.Host != "" && errors.As(err, &ee) && ee.code == exitUsage {
+		if target.Host != "" && exitCode(err) == exitUsage {
 			if shared := c.profilesOfHost(target.Host); len(shared) > 1 {
 				return sharedHostErr(target.Host, shared)
 			}
@@ -172,16 +169,15 @@ func (c *cli) gitErase(target *pb.GetTokenRequest, password string) error {
 	if password == "" {
 		return nil
 	}
-	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
-		_, err := client.ReportRejected(ctx, &pb.ReportRejectedRequest{
-			Profile: target.GetProfile(), Host: target.GetHost(), AccessToken: password,
-		})
-		switch errkind.Of(err) {
-		case errkind.Unsupported, errkind.NotFound:
-			return nil
-		}
-		return err
+	ctx, cancel := within(10 * time.Second)
+	defer cancel()
+	_, err := c.daemon(true).ReportRejected(ctx, &pb.ReportRejectedRequest{
+		Profile: target.GetProfile(), Host: target.GetHost(), AccessToken: password,
 	})
+	switch errkind.Of(err) {
+	case errkind.Unsupported, errkind.NotFound:
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("git erase: tell dbx-credd the token was rejected: %w", err)
 	}

@@ -140,11 +140,7 @@ type cli struct {
 	io IO
 	// cmd is the command being run, set once before it runs: errors that
 	// start with its name are shown as "dbx-cred CMD: ...".
-	cmd    string
-	socket string
-	// noAutostart: this command reports on the daemon, so finding none is
-	// its answer, not a reason to start one.
-	noAutostart bool
+	cmd string
 	// onFlags, when set, is given every FlagSet a command makes: shell
 	// completion runs a command with --help to learn its flags this way,
 	// so a new command's flags complete without any table to update.
@@ -266,10 +262,10 @@ func (c *cli) finish(err error) int {
 	if errors.Is(err, pflag.ErrHelp) {
 		return exitOK
 	}
-	code, msg := exitFailure, err.Error()
+	code, msg := exitCode(err), err.Error()
 	var ee *exitError
 	if errors.As(err, &ee) {
-		code, msg = ee.code, ee.msg
+		msg = ee.msg
 	}
 	if msg != "" {
 		fmt.Fprintf(c.io.Stderr, "%s\n", termsafe.Text(c.prefix(msg)))
@@ -284,6 +280,16 @@ func (c *cli) prefix(msg string) string {
 		return "dbx-cred " + msg
 	}
 	return "dbx-cred: " + msg
+}
+
+// exitCode is err's exit code: an *exitError's own, else its kind's
+// (internal/errkind), which is how a failed call to the daemon exits.
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return errkind.Of(err).Exit()
 }
 
 // exitError carries a message and an exit code.

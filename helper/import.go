@@ -2,7 +2,6 @@ package helper
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -321,12 +320,9 @@ func (c *cli) importOne(file *databrickscfg.File, it *importItem, token, via, cl
 		req.Static, req.ClientId = false, it.clientID
 		secretKey = "client_secret"
 	}
-	var resp *pb.LoginResponse
-	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.Login(ctx, req)
-		return err
-	})
+	ctx, cancel := within(90 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).Login(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -577,12 +573,9 @@ func failedErr(items []*importItem, path string) error {
 }
 
 func (c *cli) listProfiles() ([]*pb.Profile, error) {
-	var resp *pb.ListProfilesResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.ListProfiles(ctx, &pb.ListProfilesRequest{})
-		return err
-	})
+	ctx, cancel := within(10 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).ListProfiles(ctx, &pb.ListProfilesRequest{})
 	return resp.GetProfiles(), err
 }
 

@@ -2,7 +2,6 @@ package helper
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
+	"github.com/dbx-cred/dbx-cred/helper/client"
 	"github.com/dbx-cred/dbx-cred/internal/databrickscfg"
 	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
@@ -257,16 +256,13 @@ func (c *cli) importOAuthOne(file *databrickscfg.File, it *importItem, via, cliP
 	if err := cleartextRefused(it.host, insecure); err != nil {
 		return err
 	}
-	var resp *pb.ImportOAuthResponse
-	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
-			RefreshToken: it.refresh, InsecureHttp: insecure})
-		if errkind.Of(err) == errkind.Unsupported {
-			return &exitError{code: exitFailure, msg: "this dbx-credd cannot import OAuth logins (ImportOAuth is unimplemented): upgrade dbx-credd"}
-		}
-		return err
-	})
+	ctx, cancel := within(90 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
+		RefreshToken: it.refresh, InsecureHttp: insecure})
+	if errkind.Of(err) == errkind.Unsupported {
+		return &exitError{code: exitFailure, msg: "this dbx-credd cannot import OAuth logins (ImportOAuth is unimplemented): upgrade dbx-credd"}
+	}
 	if err != nil {
 		return err
 	}
@@ -335,21 +331,18 @@ func (c *cli) importFromCLIKeyring(file *databrickscfg.File, it *importItem, via
 		it.note, it.err = "", err
 		return
 	}
-	var resp *pb.ImportOAuthResponse
+	ctx, cancel := within(90 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
+		CliKeyringKeys: it.keyringKeys, InsecureHttp: insecure})
 	none := false
-	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
-			CliKeyringKeys: it.keyringKeys, InsecureHttp: insecure})
-		if noCLIKeyringLogin(err) {
-			// Where it looked, or why it could not read the keyring.
-			if kind := errkind.Of(err); kind == errkind.NotFound {
-				it.note += " (dbx-credd: " + grpcwire.MessageOf(err) + ")"
-			}
-			none, err = true, nil
+	if noCLIKeyringLogin(err) {
+		// Where it looked, or why it could not read the keyring.
+		if kind := errkind.Of(err); kind == errkind.NotFound {
+			it.note += " (dbx-credd: " + err.Error() + ")"
 		}
-		return err
-	})
+		none, err = true, nil
+	}
 	switch {
 	case none:
 		return
@@ -392,13 +385,10 @@ func (c *cli) resumeOAuthImport(file *databrickscfg.File, it *importItem, via, c
 // daemon answers from the profile and deletes the item; no item is
 // nothing to do.
 func (c *cli) dropCLIKeyringItem(it *importItem, insecure bool) {
-	var resp *pb.ImportOAuthResponse
-	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
-			CliKeyringKeys: it.keyringKeys, InsecureHttp: insecure})
-		return err
-	})
+	ctx, cancel := within(90 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).ImportOAuth(ctx, &pb.ImportOAuthRequest{Profile: it.name, Host: it.host, AccountId: it.accountID,
+		CliKeyringKeys: it.keyringKeys, InsecureHttp: insecure})
 	switch {
 	case err == nil:
 		it.keyringKey, it.advice = resp.GetCliKeyringKey(), resp.GetAdvice()
@@ -416,9 +406,9 @@ func (c *cli) dropCLIKeyringItem(it *importItem, insecure bool) {
 // input, and as it also predates kinds on the wire, its BadInput came
 // without one. A current daemon's BadInput is a real error.
 func noCLIKeyringLogin(err error) bool {
-	var st *grpcwire.Status
-	if !errors.As(err, &st) {
+	var ce *client.Error
+	if !errors.As(err, &ce) {
 		return false
 	}
-	return st.Kind == errkind.NotFound || st.Kind == errkind.Unsupported || (st.Kind == errkind.BadInput && !st.KindSent)
+	return ce.Kind == errkind.NotFound || ce.Kind == errkind.Unsupported || (ce.Kind == errkind.BadInput && !ce.FromDaemon())
 }

@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,12 +48,9 @@ func runList(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var resp *pb.ListProfilesResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.ListProfiles(ctx, &pb.ListProfilesRequest{})
-		return err
-	})
+	ctx, cancel := within(10 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).ListProfiles(ctx, &pb.ListProfilesRequest{})
 	if err != nil {
 		return err
 	}

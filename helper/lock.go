@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -19,13 +18,10 @@ func runLock(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var resp *pb.LockResponse
-	c.noAutostart = true // a daemon that is not running holds nothing
-	err := c.call(60*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.Lock(ctx, &pb.LockRequest{})
-		return err
-	})
+	ctx, cancel := within(60 * time.Second)
+	defer cancel()
+	// No autostart: a daemon that is not running holds nothing.
+	resp, err := c.daemon(false).Lock(ctx, &pb.LockRequest{})
 	if err != nil {
 		return err
 	}

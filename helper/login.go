@@ -2,7 +2,6 @@ package helper
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -164,15 +163,12 @@ func runLogin(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	var resp *pb.LoginResponse
 	// Validation talks to the workspace, which may be slow to answer.
-	err = c.call(90*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token,
-			Static: *static, TokenLifetime: pb.NewDuration(*lifetime), InsecureHttp: *insecure, ClientId: *clientID, AccountId: *accountID,
-			Adopt: *adopt, NoAutoRotate: *noAuto})
-		return err
-	})
+	ctx, cancel := within(90 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token,
+		Static: *static, TokenLifetime: pb.NewDuration(*lifetime), InsecureHttp: *insecure, ClientId: *clientID, AccountId: *accountID,
+		Adopt: *adopt, NoAutoRotate: *noAuto})
 	if err != nil {
 		return err
 	}

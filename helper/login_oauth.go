@@ -37,16 +37,14 @@ func (c *cli) loginOAuth(req *pb.BeginOAuthLoginRequest, noBrowser bool) error {
 	// the daemon (AwaitOAuthLogin's contract), so its listener goes too.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var begin *pb.BeginOAuthLoginResponse
-	err := c.callWithin(ctx, 30*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		begin, err = client.BeginOAuthLogin(ctx, req)
-		if errkind.Of(err) == errkind.Unsupported {
-			return &exitError{code: exitFailure, msg: "login --oauth: this dbx-credd cannot run browser logins " +
-				"(BeginOAuthLogin is unimplemented): upgrade dbx-credd, then dbx-cred daemon restart"}
-		}
-		return err
-	})
+	daemon := c.daemon(true)
+	beginCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	begin, err := daemon.BeginOAuthLogin(beginCtx, req)
+	if errkind.Of(err) == errkind.Unsupported {
+		err = &exitError{code: exitFailure, msg: "login --oauth: this dbx-credd cannot run browser logins " +
+			"(BeginOAuthLogin is unimplemented): upgrade dbx-credd, then dbx-cred daemon restart"}
+	}
 	if ctx.Err() != nil {
 		return loginCancelled()
 	}
@@ -64,12 +62,9 @@ func (c *cli) loginOAuth(req *pb.BeginOAuthLoginRequest, noBrowser bool) error {
 	if d := begin.GetDeadline(); d.IsValid() {
 		wait = time.Until(d.AsTime()) + oauthLoginSlack
 	}
-	var resp *pb.AwaitOAuthLoginResponse
-	err = c.callWithin(ctx, max(wait, oauthLoginSlack), func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.AwaitOAuthLogin(ctx, &pb.AwaitOAuthLoginRequest{LoginId: begin.GetLoginId()})
-		return err
-	})
+	awaitCtx, cancelAwait := context.WithTimeout(ctx, max(wait, oauthLoginSlack))
+	defer cancelAwait()
+	resp, err := daemon.AwaitOAuthLogin(awaitCtx, &pb.AwaitOAuthLoginRequest{LoginId: begin.GetLoginId()})
 	if ctx.Err() != nil {
 		return loginCancelled()
 	}
@@ -89,7 +84,7 @@ func asOneLine(err error) error {
 	if errors.As(err, &ee) {
 		return &exitError{code: ee.code, msg: printable(ee.msg)}
 	}
-	return errors.New(printable(err.Error()))
+	return &exitError{code: exitCode(err), msg: printable(err.Error())}
 }
 
 func loginCancelled() error {

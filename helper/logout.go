@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -25,12 +24,9 @@ func runLogout(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var resp *pb.LogoutResponse
-	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.Logout(ctx, &pb.LogoutRequest{Profile: *profile})
-		return err
-	})
+	ctx, cancel := within(90 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).Logout(ctx, &pb.LogoutRequest{Profile: *profile})
 	if err != nil {
 		return err
 	}

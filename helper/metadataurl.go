@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -31,12 +30,9 @@ func runMetadataURL(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var resp *pb.MetadataURLResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.MetadataURL(ctx, &pb.MetadataURLRequest{Profile: *profile, Rotate: *rotate})
-		return err
-	})
+	ctx, cancel := within(10 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).MetadataURL(ctx, &pb.MetadataURLRequest{Profile: *profile, Rotate: *rotate})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -29,12 +28,9 @@ func runRotate(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var resp *pb.RotateResponse
-	err := c.call(90*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.Rotate(ctx, &pb.RotateRequest{Profile: *profile})
-		return err
-	})
+	ctx, cancel := within(90 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).Rotate(ctx, &pb.RotateRequest{Profile: *profile})
 	if err != nil {
 		return err
 	}

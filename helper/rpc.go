@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"context"
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/internal/errkind"
@@ -15,12 +14,9 @@ const tokenTimeout = 30 * time.Second
 // fetchToken makes the GetToken RPC with a full request. Every caller sets
 // req.Channel so the daemon's audit log can tell env from git from curl.
 func (c *cli) fetchToken(req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) {
-	var resp *pb.GetTokenResponse
-	err := c.call(tokenTimeout, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.GetToken(ctx, req)
-		return err
-	})
+	ctx, cancel := within(tokenTimeout)
+	defer cancel()
+	resp, err := c.daemon(true).GetToken(ctx, req)
 	return resp, err
 }
 
@@ -28,15 +24,12 @@ func (c *cli) fetchToken(req *pb.GetTokenRequest) (*pb.GetTokenResponse, error) 
 // predates the endpoint answers Unimplemented; the user gets told what to
 // use instead rather than a bare status code.
 func (c *cli) metadataURL(profile string) (*pb.MetadataURLResponse, error) {
-	var resp *pb.MetadataURLResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.MetadataURL(ctx, &pb.MetadataURLRequest{Profile: profile})
-		if errkind.Of(err) == errkind.Unsupported {
-			return &exitError{code: exitFailure, msg: "this dbx-credd does not serve the metadata-service endpoint " +
-				"(MetadataURL is unimplemented): upgrade dbx-credd, or use --mode token"}
-		}
-		return err
-	})
+	ctx, cancel := within(10 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).MetadataURL(ctx, &pb.MetadataURLRequest{Profile: profile})
+	if errkind.Of(err) == errkind.Unsupported {
+		return nil, &exitError{code: exitFailure, msg: "this dbx-credd does not serve the metadata-service endpoint " +
+			"(MetadataURL is unimplemented): upgrade dbx-credd, or use --mode token"}
+	}
 	return resp, err
 }

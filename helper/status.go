@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"time"
@@ -97,22 +96,21 @@ func runStatus(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var (
-		r    *pb.StatusResponse
-		list *pb.ListProfilesResponse
-	)
-	c.noAutostart = true
-	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		if r, err = client.Status(ctx, &pb.StatusRequest{}); err != nil || *profile == "" {
-			return err
-		}
-		// The reason for a state is in the profile list, not in Status.
-		list, err = client.ListProfiles(ctx, &pb.ListProfilesRequest{})
-		return err
-	})
+	// Status reports on the daemon: finding none is the answer, not a
+	// reason to start one.
+	daemon := c.daemon(false)
+	ctx, cancel := within(10 * time.Second)
+	defer cancel()
+	r, err := daemon.Status(ctx, &pb.StatusRequest{})
 	if err != nil {
 		return err
+	}
+	var list *pb.ListProfilesResponse
+	if *profile != "" {
+		// The reason for a state is in the profile list, not in Status.
+		if list, err = daemon.ListProfiles(ctx, &pb.ListProfilesRequest{}); err != nil {
+			return err
+		}
 	}
 	s, found := statusOf(r, list, *profile)
 	if *profile != "" && !found {

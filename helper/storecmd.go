@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -47,13 +46,10 @@ func runStore(c *cli, args []string) error {
 			return err
 		}
 	}
-	var resp *pb.MigrateStoreResponse
 	// Every secret is written and read back; a keyring answers in ms.
-	err := c.call(5*time.Minute, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.MigrateStore(ctx, &pb.MigrateStoreRequest{To: *to, Passphrase: pass})
-		return err
-	})
+	ctx, cancel := within(5 * time.Minute)
+	defer cancel()
+	resp, err := c.daemon(true).MigrateStore(ctx, &pb.MigrateStoreRequest{To: *to, Passphrase: pass})
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package helper
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -45,13 +44,10 @@ func runUnlock(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	var resp *pb.UnlockResponse
 	// scrypt takes about a second by design; the rest is headroom.
-	err = c.call(60*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		resp, err = client.Unlock(ctx, &pb.UnlockRequest{Passphrase: pass, Create: create})
-		return err
-	})
+	ctx, cancel := within(60 * time.Second)
+	defer cancel()
+	resp, err := c.daemon(true).Unlock(ctx, &pb.UnlockRequest{Passphrase: pass, Create: create})
 	if err != nil {
 		return err
 	}
@@ -65,12 +61,9 @@ func runUnlock(c *cli, args []string) error {
 
 // storeStatus asks the daemon which store it uses.
 func (c *cli) storeStatus() (*pb.StoreStatus, error) {
-	var r *pb.StatusResponse
-	err := c.call(10*time.Second, func(ctx context.Context, client agent) error {
-		var err error
-		r, err = client.Status(ctx, &pb.StatusRequest{})
-		return err
-	})
+	ctx, cancel := within(10 * time.Second)
+	defer cancel()
+	r, err := c.daemon(true).Status(ctx, &pb.StatusRequest{})
 	if err != nil {
 		return nil, err
 	}
