@@ -44,17 +44,24 @@ func (w *world) validToken(args ...string) string {
 // Service client could.
 func (w *world) keyringRoot(profile string) string {
 	w.t.Helper()
-	raw, ok := w.ss.lookup(profile)
-	if !ok {
-		w.t.Fatalf("no keyring item for %s", profile)
+	// While the daemon replaces a root, the old item is being deleted and
+	// secret-tool may list it without its secret: look again, briefly.
+	var last error
+	for range 20 {
+		raw, ok := w.ss.lookup(profile)
+		if !ok {
+			w.t.Fatalf("no keyring item for %s", profile)
+		}
+		var s struct {
+			Token string `json:"token"`
+		}
+		if last = json.Unmarshal([]byte(raw), &s); last == nil && s.Token != "" {
+			return s.Token
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	var s struct {
-		Token string `json:"token"`
-	}
-	if err := json.Unmarshal([]byte(raw), &s); err != nil || s.Token == "" {
-		w.t.Fatalf("keyring item of %s is not dbx-cred's JSON: %v", profile, err)
-	}
-	return s.Token
+	w.t.Fatalf("keyring item of %s is not dbx-cred's JSON: %v", profile, last)
+	return ""
 }
 
 type profileStatus struct {
