@@ -89,7 +89,8 @@ func runExport(c *cli, args []string) error {
 		}
 		fmt.Fprintf(c.io.Stderr, "WARNING: this block holds a plaintext token (%s); keep it out of files others can read.\n", life)
 	} else {
-		authType, key := viaKeys(*via)
+		h := hookFor(*via)
+		authType, key := h.AuthType, h.Key
 		value := ""
 		if *via == "cli" {
 			if value, err = os.Executable(); err != nil {

@@ -360,25 +360,15 @@ func (c *cli) pointAtDaemon(file *databrickscfg.File, it *importItem, secretKey,
 		value = md.GetUrl()
 	}
 	c.crashAt("after-login")
-	g := databrickscfg.Parse(file.Bytes())
-	if !keep && secretKey != "" {
-		g.Delete(it.name, secretKey)
+	if keep {
+		secretKey = ""
 	}
-	if it.oauthKey != "" || it.resumed {
-		// Every auth_type = databricks-cli line goes, not only the one
-		// the SDKs read: the CLI itself must not read this profile as its
-		// own login any more.
-		g.Delete(it.name, "auth_type")
-	}
-	// auth_type is always set: with it the SDKs use only the hook, never a
-	// client_id left in the profile (which alone would make them try
-	// oauth-m2m, with no secret).
-	authType, key := viaKeys(via)
-	if err := g.Set(it.name, "auth_type", authType); err != nil {
-		return fmt.Errorf("edit the profile: %w", err)
-	}
-	if err := g.Set(it.name, key, value); err != nil {
-		return fmt.Errorf("edit the profile: %w", err)
+	// An imported CLI login loses every auth_type = databricks-cli line,
+	// not only the one the SDKs read: the CLI itself must not read this
+	// profile as its own login any more.
+	g, err := file.Repoint(it.name, secretKey, it.oauthKey != "" || it.resumed, hookFor(via), value)
+	if err != nil {
+		return err
 	}
 	*file = *g
 	it.done = true
@@ -440,7 +430,8 @@ func importPlan(file *databrickscfg.File, names []string, all, insecure bool, ca
 
 func (c *cli) printPlan(path, cachePath string, items []*importItem, via string, keep bool) {
 	fmt.Fprintf(c.io.Stdout, "Plan for %s (dry run: nothing changes, nothing is logged in):\n", path)
-	authType, key := viaKeys(via)
+	h := hookFor(via)
+	authType, key := h.AuthType, h.Key
 	value := "<its URL from dbx-credd>"
 	if via == "cli" {
 		value = "<this dbx-cred>"
@@ -610,12 +601,12 @@ func checkVia(via string) error {
 	return nil
 }
 
-// viaKeys returns the auth_type and the key that points tools at dbx-cred.
-func viaKeys(via string) (authType, key string) {
+// hookFor is the hook --via names.
+func hookFor(via string) databrickscfg.Hook {
 	if via == "cli" {
-		return "databricks-cli", "databricks_cli_path"
+		return databrickscfg.CLIHook
 	}
-	return "metadata-service", "metadata_service_url"
+	return databrickscfg.MetadataHook
 }
 
 // nameList collects repeated -p values; names are taken whole (they may
