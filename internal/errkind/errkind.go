@@ -27,7 +27,6 @@ type Kind uint8
 // The kinds. Internal is the zero value: an error nobody classified.
 const (
 	Internal      Kind = iota // a bug, or a failure nobody classified
-	Usage                     // the command line is wrong (the helper's own kind)
 	NoDaemon                  // no dbx-credd answers (the helper's own kind)
 	Untrusted                 // the socket or the server belongs to another user
 	NotFound                  // no such profile, login or item
@@ -106,7 +105,7 @@ func rows() [numKinds]Row {
 		NoDaemon:      {NoDaemon, "no-daemon", grpcUnavailable, 503, ExitNoDaemon, "dbx-credd is not running and could not be started, or cannot be reached"},
 		Untrusted:     {Untrusted, "untrusted", grpcPermissionDenied, 403, ExitNoDaemon, "the socket or the server on it belongs to another user: nothing was sent"},
 		NotFound:      {NotFound, "not-found", grpcNotFound, 404, ExitNoProfile, "no such profile"},
-		BadInput:      {BadInput, "bad-input", grpcInvalidArgument, 400, ExitUsage, "bad input (host, profile name, empty token)"},
+		BadInput:      {BadInput, "bad-input", grpcInvalidArgument, 400, ExitUsage, "usage error, or bad input (a host, a profile name, an empty token)"},
 		NeedsLogin:    {NeedsLogin, "needs-login", grpcUnauthenticated, 401, ExitRejected, "the workspace rejected the token: log in again"},
 		StoreUnusable: {StoreUnusable, "store-unusable", grpcFailedPrecondition, 503, ExitStore, "the store cannot be used: locked (dbx-cred unlock), no Secret Service, a keyring that does not answer"},
 		StoreLocked:   {StoreLocked, "store-locked", grpcFailedPrecondition, 503, ExitStore, "the store is locked: dbx-cred unlock"},
@@ -119,7 +118,6 @@ func rows() [numKinds]Row {
 		Refused:       {Refused, "refused", grpcPermissionDenied, 403, ExitFailure, "refused by policy: not this caller, profile or scope"},
 		Unsupported:   {Unsupported, "unsupported", grpcUnimplemented, 501, ExitFailure, "this dbx-credd is too old: upgrade it, then dbx-cred daemon restart"},
 		Disabled:      {Disabled, "disabled", grpcFailedPrecondition, 503, ExitFailure, "the feature is off in this dbx-credd (the message says how to turn it on)"},
-		Usage:         {Usage, "usage", grpcInvalidArgument, 400, ExitUsage, "usage error, or bad input (a host, a profile name, an empty token)"},
 	}
 }
 
@@ -175,8 +173,6 @@ func FromGRPC(code uint32) Kind {
 		return StoreUnusable
 	case grpcResourceExhausted:
 		return Quota
-	case grpcInvalidArgument:
-		return BadInput
 	}
 	for _, r := range rows() {
 		if r.GRPC == code {
@@ -210,11 +206,6 @@ func (e *Error) ErrKind() Kind { return e.Kind }
 // New is an error of kind k with message msg, usable as a sentinel.
 func New(k Kind, msg string) error { return &Error{Kind: k, Err: errors.New(msg)} }
 
-// Errorf is fmt.Errorf with a kind; %w works as in fmt.Errorf.
-func Errorf(k Kind, format string, args ...any) error {
-	return &Error{Kind: k, Err: fmt.Errorf(format, args...)}
-}
-
 // Wrap gives err the kind k (nil stays nil). The outermost kind wins, so
 // a layer that understands a failure better can reclassify it.
 func Wrap(k Kind, err error) error {
@@ -242,9 +233,6 @@ func Of(err error) Kind {
 	}
 	return Internal
 }
-
-// Is reports whether err's kind is k.
-func Is(err error, k Kind) bool { return err != nil && Of(err) == k }
 
 // ExitStatus is the "Exit status" section of the helper's help, made
 // from the table: one line per exit code, the first kind's help for it.
