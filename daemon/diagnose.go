@@ -168,7 +168,7 @@ func (d *diagnoser) metadata(add addFunc) {
 func (d *diagnoser) profile(ctx context.Context, p profiles.Profile, add addFunc) {
 	pre := "profile." + p.Name + "."
 	login := profiles.LoginCommand(p.Profile)
-	oauth := p.Kind == profiles.KindOAuthM2M || p.Kind == profiles.KindOAuthU2M
+	oauth := !p.BearerRoot
 	var probe workspace.Probe
 	err := d.mgr.WithRoot(ctx, p.Name, func(root string) error {
 		mePath := "/api/2.0/preview/scim/v2/Me"

@@ -72,7 +72,7 @@ func (r *rotator) wake() {
 
 // autoRotated reports whether p's root is replaced automatically.
 func autoRotated(p registry.Profile) bool {
-	return p.Kind == KindPAT && p.RootID != "" && !p.RootExpiry.IsZero() && !p.NoAutoRotate
+	return credentialOf(p).autoRotated(p)
 }
 
 // run rotates due roots until ctx ends. A daemon started after a root was

@@ -15,7 +15,7 @@ func (m *Manager) WithRoot(ctx context.Context, name string, fn func(root string
 	if err != nil {
 		return err
 	}
-	if isOAuth(o.snapshot().Kind) {
+	if !o.cred.bearerRoot() {
 		t, err := m.Token(ctx, TokenRequest{Profile: name})
 		if err != nil {
 			return err

@@ -86,6 +86,7 @@ func (e *env) keep(ctx context.Context, o *owner, scopes string, t tokensource.T
 		}
 		o.meta.KeptScopes = append(slices.Clone(o.meta.KeptScopes), scopes)
 		meta = o.meta
+		o.publishLocked()
 		o.mu.Unlock()
 		if err := e.saveMeta(); err != nil {
 			e.log.Warn("could not record the kept token in the registry; not keeping it", "profile", meta.Name, "err", err)
@@ -165,6 +166,7 @@ func (e *env) forgetKept(ctx context.Context, o *owner, scopes string) {
 	i := slices.Index(meta.KeptScopes, scopes)
 	if i >= 0 && !o.closed {
 		o.meta.KeptScopes = slices.Delete(slices.Clone(meta.KeptScopes), i, i+1)
+		o.publishLocked()
 	}
 	closed := o.closed
 	o.mu.Unlock()

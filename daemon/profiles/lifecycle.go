@@ -166,15 +166,7 @@ func (m *Manager) logoutOwner(ctx context.Context, o *owner) (LogoutResult, erro
 	if !m.deleteSecret(ctx, name, key, "the secret of a logged-out profile") {
 		res.Advice += "the store did not confirm deleting the secret: dbx-cred status lists it as orphaned until dbx-cred logout -p " + name + " removes it. "
 	}
-	switch {
-	case meta.Kind == KindOAuthU2M:
-		res.Advice += u2mLogoutAdvice(meta, res.Revoked)
-	case meta.Kind == KindOAuthM2M:
-		res.Advice += "nothing to revoke in the workspace: the access tokens served for this service principal expire on their own within the hour. " +
-			"Its client secret is still valid: delete it in the account console (Service principals > Secrets) unless another tool uses it."
-	case meta.RootID == "":
-		res.Advice += "the token you pasted at login is still valid in the workspace: revoke it there (User Settings > Developer > Access tokens) unless another tool uses it."
-	}
+	res.Advice += o.cred.logoutAdvice(meta, res.Revoked)
 	return res, nil
 }
 
@@ -205,15 +197,7 @@ func (m *Manager) ReportRejected(ctx context.Context, req TokenRequest, token st
 		return false, err
 	}
 	o.mu.Lock()
-	srcs := []interface {
-		Refresh(string, time.Duration) bool
-	}{}
-	if o.main != nil {
-		srcs = append(srcs, o.main)
-	}
-	for _, s := range o.scoped {
-		srcs = append(srcs, s.src)
-	}
+	srcs := o.lifecyclesLocked()
 	o.mu.Unlock()
 	dropped := false
 	for _, s := range srcs {
@@ -281,7 +265,7 @@ func (m *Manager) rotating() []*owner {
 	defer m.mu.RUnlock()
 	var out []*owner
 	for _, o := range m.owners {
-		if o.snapshot().Mode == ModeRotating {
+		if o.cred.mints() {
 			out = append(out, o)
 		}
 	}

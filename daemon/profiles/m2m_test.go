@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
@@ -116,7 +117,12 @@ func TestSecretValueIsPerKind(t *testing.T) {
 	var pat, m2m secret
 	json.Unmarshal([]byte(encodeSecret("dapi-x")), &pat)
 	json.Unmarshal([]byte(encodeClientSecret("cs-x")), &m2m)
-	if pat.value(KindPAT) != "dapi-x" || pat.value(KindOAuthM2M) != "" || m2m.value(KindOAuthM2M) != "cs-x" || m2m.value(KindPAT) != "" {
+	value := func(s secret, kind string) string {
+		p := registry.Profile{Kind: kind}
+		root, _, _ := credentialOf(p).fromStore(p, s)
+		return root
+	}
+	if value(pat, KindPAT) != "dapi-x" || value(pat, KindOAuthM2M) != "" || value(m2m, KindOAuthM2M) != "cs-x" || value(m2m, KindPAT) != "" {
 		t.Fatalf("pat %+v, m2m %+v", pat, m2m)
 	}
 }

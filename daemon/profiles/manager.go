@@ -40,6 +40,17 @@ type Profile struct {
 	registry.Profile
 	State        State
 	StateMessage string
+	// Served names the tokens it serves in the audit log's words ("pat",
+	// "derived-pat", "oauth-m2m", "oauth-u2m"). Mode (from the registry
+	// entry) is the token mode: "static", "rotating", or empty where the
+	// kind has no such choice.
+	Served string
+	// BearerRoot: the stored secret is itself a bearer token (a PAT), which
+	// doctor may check as it is; otherwise checks use a fresh access token.
+	BearerRoot bool
+	// AutoRotate: a root of this profile that dbx-cred creates is replaced
+	// automatically before it expires.
+	AutoRotate bool
 
 	// Token state; rotation fields are zero for static profiles.
 	Lifetime      time.Duration
@@ -59,23 +70,12 @@ type Profile struct {
 type Token struct {
 	Value   string
 	Expiry  time.Time // zero: does not expire
-	Derived bool      // minted from the root, not the root itself
 	Profile Profile
 }
 
-// Served names what t is in the audit log's words ("pat", "derived-pat",
-// "oauth-m2m", "oauth-u2m"): one place, so the gRPC and metadata channels agree.
-func (t Token) Served() string {
-	switch {
-	case t.Profile.Kind == KindOAuthM2M:
-		return "oauth-m2m"
-	case t.Profile.Kind == KindOAuthU2M:
-		return "oauth-u2m"
-	case t.Derived:
-		return "derived-pat"
-	}
-	return "pat"
-}
+// Served names what t is in the audit log's words (Profile.Served): one
+// place, so every channel agrees.
+func (t Token) Served() string { return t.Profile.Served }
 
 // Orphan is a secret in the store that no profile owns (see registry.Pending).
 type Orphan struct {
@@ -311,7 +311,7 @@ func (m *Manager) loginM2M(ctx context.Context, name, host, clientSecret, client
 		o.mu.Lock()
 		o.root = clientSecret
 		o.mu.Unlock()
-		o.install(src)
+		o.install(renewing(src))
 	}, func() { src.Stop() })
 }
 
@@ -493,16 +493,16 @@ func (m *Manager) endLogin(ctx context.Context, o *owner, root string) (revoked 
 	o.mu.Unlock()
 	ids := o.revokeAll(ctx)
 	meta := o.snapshot() // after revokeAll: no source can add a kept scope any more
-	if meta.Kind == KindOAuthU2M && unloaded && root != "" && g != nil {
-		// Not used since the daemon started: no source holds the refresh
-		// token, but it is still live in the workspace until revoked.
-		rev, err := tokensource.NewRefreshToken(m.env.refreshConfig(meta), *g).Revoke(ctx)
+	if unloaded {
+		// Not used since the daemon started: no source holds what the
+		// credential made, which may still be live in the workspace.
+		rev, err := o.cred.revokeUnused(ctx, m.env, meta, root, g)
 		ids = append(ids, rev...)
 		if err != nil {
-			m.env.log.Warn("could not revoke the OAuth refresh token", "profile", meta.Name, "err", err)
+			m.env.log.Warn("could not revoke what an unused login holds", "profile", meta.Name, "err", err)
 		}
 	}
-	if root != "" && meta.Mode == ModeRotating {
+	if root != "" && o.cred.mints() {
 		swept, err := o.cleanup(ctx, map[string]bool{})
 		ids = append(ids, swept...)
 		if err != nil {
@@ -546,14 +546,22 @@ type TokenRequest struct {
 }
 
 // Token returns the profile's token, reading the store only the first time.
+//
+// The warm path (a loaded profile, no scopes) is one map lookup under the
+// manager's read lock, one atomic load of the owner's published serving
+// value and the source's Token: no owner lock and no retry loop. A request
+// whose owner closed under it (a re-login, logout or lock replaced it) is
+// answered once more, after the replacement has finished (writeMu), by the
+// owner then serving the name.
 func (m *Manager) Token(ctx context.Context, req TokenRequest) (Token, error) {
-	for try := 0; ; try++ {
-		tok, err := m.token(ctx, req)
-		// A re-login replaced the owner this request found: ask the new one.
-		if !errors.Is(err, errClosed) || try == 2 {
-			return tok, err
-		}
+	tok, err := m.token(ctx, req)
+	if !errors.Is(err, errClosed) && !errors.Is(err, tokensource.ErrStopped) {
+		return tok, err
 	}
+	m.writeMu.Lock()
+	//lint:ignore SA2001 a barrier: the replacement that closed the owner has finished
+	m.writeMu.Unlock()
+	return m.token(ctx, req)
 }
 
 func (m *Manager) token(ctx context.Context, req TokenRequest) (Token, error) {
@@ -561,50 +569,44 @@ func (m *Manager) token(ctx context.Context, req TokenRequest) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	if err := o.ensureLoaded(ctx); err != nil {
-		return Token{}, err
-	}
-	var src tokensource.Source
-	var t tokensource.Token
-	// A scoped source can be retired (idle, or least recently used) between
-	// finding it and asking it; then its successor is asked.
-	for try := 0; ; try++ {
-		if src, err = o.source(ctx, req.Scopes); err != nil {
+	sv := o.pub.Load()
+	if sv.main == nil && !sv.closed {
+		if err := o.ensureLoaded(ctx); err != nil {
 			return Token{}, err
 		}
-		if req.ForceRefresh {
-			src.Refresh("", refreshMinAge)
-		}
-		if t, err = src.Token(ctx); !errors.Is(err, tokensource.ErrStopped) || try == 2 {
-			break
-		}
+		sv = o.pub.Load()
 	}
+	if sv.closed {
+		return Token{}, o.closedError()
+	}
+	var src tokensource.TokenSource = sv.main
+	life, scoped := sv.life, (*tokensource.Derived)(nil)
+	if len(req.Scopes) > 0 {
+		d, err := o.scopedSource(ctx, req.Scopes)
+		if err != nil {
+			return Token{}, err
+		}
+		src, life, scoped = d, d, d
+	}
+	if req.ForceRefresh && life != nil {
+		life.Refresh("", refreshMinAge)
+	}
+	t, err := src.Token(ctx)
 	if err != nil {
-		return Token{}, o.tokenError(req.Scopes, src, err)
+		return Token{}, o.tokenError(req.Scopes, scoped, err)
 	}
-	_, derived := src.(*tokensource.Derived)
-	return Token{Value: t.Value, Expiry: t.Expiry, Derived: derived, Profile: o.quickView()}, nil
+	return Token{Value: t.Value, Expiry: t.Expiry, Profile: sv.view}, nil
 }
 
 // tokenError names what went wrong in the user's terms.
-func (o *owner) tokenError(scopes []string, src tokensource.Source, err error) error {
+// scoped is the source of a scoped request (nil: unscoped).
+func (o *owner) tokenError(scopes []string, scoped *tokensource.Derived, err error) error {
 	name := o.name
 	if errors.Is(err, tokensource.ErrNeedsLogin) {
 		o.setState(NeedsLogin, err.Error())
 		return fmt.Errorf("%w: %v", ErrNeedsLogin, err)
 	}
-	if errors.Is(err, tokensource.ErrClientRejected) {
-		// The secret was deleted or expired in the account since login.
-		msg := fmt.Sprintf("the workspace no longer accepts the client secret of profile %q: create a new one for the service principal and run %s", name, loginCommand(o.snapshot()))
-		o.setState(NeedsLogin, msg)
-		return &kindError{kind: ErrNeedsLogin, msg: msg}
-	}
-	if errors.Is(err, tokensource.ErrRefreshRejected) || errors.Is(err, tokensource.ErrRefreshUnknown) {
-		why := "the workspace refused its refresh token (expired, revoked, or its login revoked after a reuse)"
-		if errors.Is(err, tokensource.ErrRefreshUnknown) {
-			why = "a refresh got no answer after it was sent, so the workspace may have rotated its refresh token, and presenting the old one again would revoke the whole login"
-		}
-		msg := fmt.Sprintf("profile %q needs a new login: %s: run %s", name, why, loginCommand(o.snapshot()))
+	if msg := o.cred.loginNeeded(o.snapshot(), err); msg != "" {
 		o.setState(NeedsLogin, msg)
 		return &kindError{kind: ErrNeedsLogin, msg: msg}
 	}
@@ -617,8 +619,8 @@ func (o *owner) tokenError(scopes []string, src tokensource.Source, err error) e
 		// Refused scopes are refused until the workspace changes: stop
 		// this source rather than let it retry for good. The next request
 		// for them starts a new one and asks once.
-		if d, ok := src.(*tokensource.Derived); ok {
-			o.dropScoped(scopeKey(scopes), d)
+		if scoped != nil {
+			o.dropScoped(scopeKey(scopes), scoped)
 		}
 		return fmt.Errorf("%w: the workspace refused a token with scopes %s (it may not support token scopes; "+
 			"leave out --scope, or check the scope names): %v", ErrBadInput, scopeKey(scopes), ae)
@@ -739,27 +741,17 @@ func (m *Manager) Orphans() []Orphan {
 	return out
 }
 
-// quickView is the hot path's view: no token status.
-func (o *owner) quickView() Profile {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return Profile{Profile: o.meta, State: o.state, StateMessage: o.stateMsg}
-}
-
 // view is the full view, token status included.
 func (o *owner) view() Profile {
 	o.mu.Lock()
-	p := Profile{Profile: o.meta, State: o.state, StateMessage: o.stateMsg, LiveDerived: o.live}
-	main := o.main
+	p := o.viewLocked()
+	p.LiveDerived = o.live
+	main := o.life
 	held := 0
 	for _, s := range o.scoped {
 		held += s.src.Status().Live
 	}
 	o.mu.Unlock()
-	if p.Mode == "" && !isOAuth(p.Kind) {
-		p.Mode = ModeStatic
-	}
-	p.Lifetime = time.Duration(p.LifetimeSeconds) * time.Second
 	p.NextRootRotation, p.RootRotationError = o.env.auto.report(p.Profile)
 	// On the clock the schedule runs on (a test's may not be the wall's).
 	p.RootWarning = rootWarning(p.Profile, o.env.rot.Clock.Now(), p.NextRootRotation, p.RootRotationError)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
@@ -47,35 +48,10 @@ type secret struct {
 	Obtained     time.Time `json:"obtained,omitzero"`
 }
 
-func encodeSecret(token string) string {
-	b, _ := json.Marshal(secret{Version: 1, Kind: KindPAT, Token: token})
+// encodeItem is a store item's text.
+func encodeItem(s secret) string {
+	b, _ := json.Marshal(s)
 	return string(b)
-}
-
-func encodeClientSecret(clientSecret string) string {
-	b, _ := json.Marshal(secret{Version: 1, Kind: KindOAuthM2M, ClientSecret: clientSecret})
-	return string(b)
-}
-
-// value is the secret that kind's profile is served from; empty when the
-// item holds none for it.
-func (s secret) value(kind string) string {
-	if kind == KindOAuthU2M {
-		if s.Kind != KindOAuthU2M {
-			return ""
-		}
-		return s.RefreshToken
-	}
-	if kind == KindOAuthM2M {
-		if s.Kind != KindOAuthM2M {
-			return ""
-		}
-		return s.ClientSecret
-	}
-	if s.Kind != "" && s.Kind != KindPAT {
-		return ""
-	}
-	return s.Token
 }
 
 // owner is the one owner of a profile: its registry entry, its root once
@@ -92,6 +68,12 @@ func (s secret) value(kind string) string {
 type owner struct {
 	env  *env
 	name string // immutable: a profile's owner never changes its name
+	// cred is the profile's kind of credential, decided once: an owner
+	// never changes kind (a login of another kind makes a new owner).
+	cred credential
+	// pub is what requests read without a lock: republished (under mu)
+	// whenever meta, state, main or closed change.
+	pub atomic.Pointer[serving]
 
 	op sync.Mutex
 	// mintGate: see tokensource.Config.MintGate.
@@ -105,7 +87,8 @@ type owner struct {
 	closed   bool // logged out or replaced: serves nothing more
 	state    State
 	stateMsg string
-	main     tokensource.Source
+	main     tokensource.TokenSource
+	life     tokensource.Lifecycle // main's; nil when it renews nothing
 	scoped   map[string]*scopedSource
 	revoked  map[string]bool // token ids this daemon revoked for the profile
 	live     int             // this installation's live tokens, at the last clean-up
@@ -133,7 +116,41 @@ type scopedSource struct {
 }
 
 func newOwner(env *env, meta registry.Profile) *owner {
-	return &owner{env: env, name: meta.Name, meta: meta, closing: make(chan struct{}), hurry: make(chan struct{}), state: Stored, scoped: map[string]*scopedSource{}, revoked: map[string]bool{}}
+	o := &owner{env: env, name: meta.Name, cred: credentialOf(meta), meta: meta, closing: make(chan struct{}), hurry: make(chan struct{}), state: Stored, scoped: map[string]*scopedSource{}, revoked: map[string]bool{}}
+	o.publishLocked()
+	return o
+}
+
+// serving is what a request reads of its owner, published whole and never
+// changed after: the warm path (Manager.Token) takes no owner lock.
+type serving struct {
+	view   Profile                 // the quick view: no token status
+	main   tokensource.TokenSource // nil until loaded
+	life   tokensource.Lifecycle   // main's; nil when it renews nothing
+	closed bool
+}
+
+// publishLocked publishes the owner as it now stands; mu is held (or the
+// owner is not shared yet).
+func (o *owner) publishLocked() {
+	o.pub.Store(&serving{view: o.viewLocked(), main: o.main, life: o.life, closed: o.closed})
+}
+
+// viewLocked is the quick view; mu is held.
+func (o *owner) viewLocked() Profile {
+	p := Profile{Profile: o.meta, State: o.state, StateMessage: o.stateMsg, Served: o.cred.served(),
+		BearerRoot: o.cred.bearerRoot(), AutoRotate: o.cred.rotatable(o.meta) == nil && !o.meta.NoAutoRotate}
+	p.Mode = o.cred.mode()
+	p.Lifetime = time.Duration(p.LifetimeSeconds) * time.Second
+	return p
+}
+
+// setMeta changes the registry entry in memory; the caller saves it.
+func (o *owner) setMeta(change func(*registry.Profile)) {
+	o.mu.Lock()
+	change(&o.meta)
+	o.publishLocked()
+	o.mu.Unlock()
 }
 
 func (o *owner) snapshot() registry.Profile {
@@ -158,6 +175,7 @@ func secretKeyOf(p registry.Profile) string {
 func (o *owner) setState(s State, msg string) {
 	o.mu.Lock()
 	o.state, o.stateMsg = s, msg
+	o.publishLocked()
 	o.mu.Unlock()
 }
 
@@ -232,22 +250,14 @@ func (o *owner) readRoot(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("read the token of profile %q: %w", name, err)
 	}
 	var s secret
-	if err := json.Unmarshal([]byte(raw), &s); err != nil || s.value(meta.Kind) == "" {
-		msg := fmt.Sprintf("the store item for profile %q is not in dbx-cred's format: run %s", name, loginCommand(meta))
-		o.setState(NeedsLogin, msg)
-		return "", fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
+	err = json.Unmarshal([]byte(raw), &s)
+	root, grant, refuse := o.cred.fromStore(meta, s)
+	if err != nil || root == "" && refuse == "" {
+		refuse = fmt.Sprintf("the store item for profile %q is not in dbx-cred's format: run %s", name, loginCommand(meta))
 	}
-	root = s.value(meta.Kind)
-	var grant *tokensource.Grant
-	if meta.Kind == KindOAuthU2M {
-		if meta.RefreshInFlight != 0 && meta.RefreshInFlight >= s.Gen {
-			msg := fmt.Sprintf("a refresh of profile %q was cut short (the daemon stopped while the workspace answered), so its stored refresh token may have been rotated; "+
-				"dbx-cred does not present it again, as a reused refresh token makes the workspace revoke the whole login: run %s", name, loginCommand(meta))
-			o.setState(NeedsLogin, msg)
-			return "", fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
-		}
-		g := s.grant()
-		grant = &g
+	if refuse != "" {
+		o.setState(NeedsLogin, refuse)
+		return "", fmt.Errorf("%w: %s", ErrNeedsLogin, refuse)
 	}
 	o.mu.Lock()
 	o.root, o.grant = root, grant
@@ -255,69 +265,14 @@ func (o *owner) readRoot(ctx context.Context) (string, error) {
 	return root, nil
 }
 
-// LoginCommand is the command that logs p in again, for messages (dbx-cred
-// doctor's fixes too).
-func LoginCommand(p registry.Profile) string { return loginCommand(p) }
-
-// loginCommand is the command that logs p in again, for messages.
-func loginCommand(p registry.Profile) string {
-	if p.Kind == KindOAuthU2M && p.AccountID != "" {
-		return fmt.Sprintf("dbx-cred login -p %s --host %s --account-id %s --oauth", p.Name, p.Host, p.AccountID)
-	}
-	if p.Kind == KindOAuthU2M {
-		return fmt.Sprintf("dbx-cred login -p %s --host %s --oauth", p.Name, p.Host)
-	}
-	if p.Kind == KindOAuthM2M && p.AccountID != "" {
-		return fmt.Sprintf("dbx-cred login -p %s --host %s --account-id %s --client-id %s", p.Name, p.Host, p.AccountID, p.ClientID)
-	}
-	if p.Kind == KindOAuthM2M {
-		return fmt.Sprintf("dbx-cred login -p %s --host %s --client-id %s", p.Name, p.Host, p.ClientID)
-	}
-	return fmt.Sprintf("dbx-cred login -p %s --host %s", p.Name, p.Host)
-}
-
-// newClientCredentials is an oauth-m2m profile's source. The workspace's
-// token endpoint is at a fixed path (its OAuth discovery document names
-// the same one), so no discovery round trip is needed. An account-level
-// profile's is <accounts host>/oidc/accounts/<account id>/v1/token, for
-// which there is no discovery document at all.
-func (e *env) newClientCredentials(meta registry.Profile, clientSecret string) *tokensource.ClientCredentials {
-	tokenURL := meta.Host + "/oidc/v1/token"
-	if meta.AccountID != "" {
-		tokenURL = meta.Host + "/oidc/accounts/" + meta.AccountID + "/v1/token"
-	}
-	return tokensource.NewClientCredentials(tokensource.ClientCredentialsConfig{
-		TokenURL: tokenURL, ClientID: meta.ClientID, ClientSecret: clientSecret, Clock: e.rot.Clock,
-	})
-}
-
 // start makes root current and builds the sources: first is a token just
 // minted (login), else the kept ones are reused.
 func (o *owner) start(ctx context.Context, meta registry.Profile, root string, first tokensource.Token) {
 	o.mu.Lock()
 	o.root = root
+	g := o.grant
 	o.mu.Unlock()
-	var main tokensource.Source = tokensource.NewStatic(root)
-	switch {
-	case meta.Kind == KindOAuthM2M:
-		main = o.env.newClientCredentials(meta, root)
-	case meta.Kind == KindOAuthU2M:
-		o.mu.Lock()
-		g := o.grant
-		o.mu.Unlock()
-		if g == nil {
-			g = &tokensource.Grant{RefreshToken: root, Gen: 1}
-		}
-		main = o.newRefreshSource(meta, *g)
-	case meta.Mode == ModeRotating:
-		if first.Value == "" {
-			first = o.env.loadKept(ctx, o, meta, "")
-		} else {
-			o.env.keep(ctx, o, "", first)
-		}
-		main = o.newDerived(meta, nil, first, false)
-	}
-	if !o.install(main) || meta.Mode != ModeRotating || isOAuth(meta.Kind) {
+	if !o.install(o.cred.start(ctx, o, meta, root, g, first)) || !o.cred.mints() {
 		return
 	}
 	// Scoped tokens kept by an earlier daemon get their sources now, so
@@ -339,14 +294,17 @@ func (o *owner) start(ctx context.Context, meta registry.Profile, root string, f
 // did: an owner closed meanwhile stops main instead, as nobody else ever
 // would. loaded is set only together with main: a request that sees the
 // profile loaded must find its source.
-func (o *owner) install(main tokensource.Source) bool {
+func (o *owner) install(main tokensource.TokenSource, life tokensource.Lifecycle) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		main.Stop()
+		if life != nil {
+			life.Stop()
+		}
 		return false
 	}
-	o.main, o.loaded, o.state, o.stateMsg = main, true, Ready, ""
+	o.main, o.life, o.loaded, o.state, o.stateMsg = main, life, true, Ready, ""
+	o.publishLocked()
 	o.mu.Unlock()
 	return true
 }
@@ -412,32 +370,19 @@ func (o *owner) wasRevoked(id string) bool {
 	return o.revoked[id]
 }
 
-// source returns the source for scopes, making a lazy one for a new scope
-// set (and retiring idle and least recently used ones beyond the bound).
-func (o *owner) source(ctx context.Context, scopes []string) (tokensource.Source, error) {
+// scopedSource returns the source for a non-empty scope set, making a lazy
+// one for a new set (and retiring idle and least recently used ones beyond
+// the bound). Unscoped requests never come here: they read o.pub.
+func (o *owner) scopedSource(ctx context.Context, scopes []string) (*tokensource.Derived, error) {
 	key := scopeKey(scopes)
+	if err := o.cred.narrow(o.name); err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
 		return nil, o.closedError()
-	}
-	if key == "" {
-		src := o.main
-		o.mu.Unlock()
-		return src, nil
-	}
-	if o.meta.Kind == KindOAuthM2M {
-		o.mu.Unlock()
-		return nil, fmt.Errorf("%w: profile %q is a service principal (OAuth M2M), whose access tokens dbx-cred does not narrow to scopes: leave out --scope", ErrBadInput, o.name)
-	}
-	if o.meta.Kind == KindOAuthU2M {
-		o.mu.Unlock()
-		return nil, fmt.Errorf("%w: profile %q is an OAuth login, whose scopes are chosen at login (dbx-cred login --oauth --scopes ...): leave out --scope", ErrBadInput, o.name)
-	}
-	if o.meta.Mode != ModeRotating {
-		o.mu.Unlock()
-		return nil, fmt.Errorf("%w: profile %q serves its stored token as is (--static), which cannot be narrowed to scopes", ErrBadInput, o.name)
 	}
 	if s, ok := o.scoped[key]; ok {
 		s.used = now
@@ -596,13 +541,7 @@ func (o *owner) dropScoped(key string, d *tokensource.Derived) {
 // held is every token id the profile's sources own.
 func (o *owner) held() map[string]bool {
 	o.mu.Lock()
-	srcs := []tokensource.Source{}
-	if o.main != nil {
-		srcs = append(srcs, o.main)
-	}
-	for _, s := range o.scoped {
-		srcs = append(srcs, s.src)
-	}
+	srcs := o.lifecyclesLocked()
 	o.mu.Unlock()
 	out := map[string]bool{}
 	for _, s := range srcs {
@@ -671,21 +610,28 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ae) && (ae.Status == 404 || ae.Code == "RESOURCE_DOES_NOT_EXIST")
 }
 
+// lifecyclesLocked lists the lifecycles of every source; mu is held.
+func (o *owner) lifecyclesLocked() []tokensource.Lifecycle {
+	var out []tokensource.Lifecycle
+	if o.life != nil {
+		out = append(out, o.life)
+	}
+	for _, s := range o.scoped {
+		out = append(out, s.src)
+	}
+	return out
+}
+
 // shutdown closes the owner (it serves nothing more) and returns its
 // sources, once no retirement is running in the background.
-func (o *owner) shutdown() []tokensource.Source {
+func (o *owner) shutdown() []tokensource.Lifecycle {
 	o.mu.Lock()
 	if !o.closed {
 		close(o.closing)
 	}
 	o.closed = true
-	srcs := []tokensource.Source{}
-	if o.main != nil {
-		srcs = append(srcs, o.main)
-	}
-	for _, s := range o.scoped {
-		srcs = append(srcs, s.src)
-	}
+	o.publishLocked()
+	srcs := o.lifecyclesLocked()
 	o.scoped = map[string]*scopedSource{}
 	o.mu.Unlock()
 	o.bg.Wait()
@@ -697,7 +643,7 @@ func (o *owner) shutdown() []tokensource.Source {
 func (o *owner) stop() {
 	for _, s := range o.shutdown() {
 		s.Stop()
-		if d, ok := s.(*tokensource.RefreshToken); ok {
+		if d, ok := s.(drainer); ok {
 			// A U2M refresh in flight holds the only valid refresh token
 			// until stored: let it land before the caller moves on (a
 			// lock, a shutdown), or the next load would find it lost.
@@ -708,6 +654,12 @@ func (o *owner) stop() {
 			cancel()
 		}
 	}
+}
+
+// drainer is a source whose renewal in flight must land before its owner
+// moves on (a U2M refresh: see stop).
+type drainer interface {
+	Drain(ctx context.Context) error
 }
 
 // drainTimeout bounds how long stopping waits for a U2M refresh in flight.

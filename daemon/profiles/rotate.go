@@ -46,11 +46,8 @@ func (m *Manager) rotate(ctx context.Context, name string, how rotateHow) (Rotat
 	if err != nil {
 		return RotateResult{}, err
 	}
-	if o.snapshot().Kind == KindOAuthM2M {
-		return RotateResult{}, fmt.Errorf("%w: profile %q is a service principal (OAuth M2M): there is no token to rotate; to replace its client secret, create a new one in the account console (Service principals > Secrets) and run %s", ErrBadInput, name, loginCommand(o.snapshot()))
-	}
-	if o.snapshot().Kind == KindOAuthU2M {
-		return RotateResult{}, fmt.Errorf("%w: profile %q is an OAuth login: there is no long-lived token to rotate, as its refresh token is replaced at every refresh already", ErrBadInput, name)
+	if err := o.cred.rotatable(o.snapshot()); err != nil {
+		return RotateResult{}, err
 	}
 	o.op.Lock()
 	defer o.op.Unlock()
@@ -93,14 +90,16 @@ func (m *Manager) rotate(ctx context.Context, name string, how rotateHow) (Rotat
 	}
 	oldMain := o.main
 	o.meta, o.root = next, nt.Value
-	if meta.Mode != ModeRotating {
-		// A static profile serves the root itself: serve the new one.
-		o.main = tokensource.NewStatic(nt.Value)
+	if !o.cred.mints() {
+		// A profile that serves the root itself serves the new one.
+		o.main, _ = o.cred.start(ctx, o, next, nt.Value, nil, tokensource.Token{})
 	}
+	o.publishLocked()
 	o.mu.Unlock()
 	if err := m.commit(name, newKey, secretKeyOf(meta), "the root a rotate replaced"); err != nil {
 		o.mu.Lock()
 		o.meta, o.root, o.main = meta, oldRoot, oldMain
+		o.publishLocked()
 		o.mu.Unlock()
 		// The new secret stays, pending (see Login); its root is revoked.
 		m.revokeQuietly(host, oldRoot, nt.ID)
@@ -117,7 +116,7 @@ func (m *Manager) rotate(ctx context.Context, name string, how rotateHow) (Rotat
 	//lint:ignore SA2001 a barrier: waiting for the holders is the point
 	o.mintGate.Unlock()
 	switch {
-	case how.auto && meta.Mode != ModeRotating && meta.RootID != "":
+	case how.auto && !o.cred.mints() && meta.RootID != "":
 		// A static profile handed the old root itself to its clients,
 		// who may hold it still: revoking it now would fail them. It
 		// expires on its own, no later than it would have anyway.

@@ -112,7 +112,8 @@ func (m *Manager) StoreBack(ctx context.Context) {
 		o.mu.Lock()
 		if o.state == KeyringUnavailable && !o.loaded {
 			o.state, o.stateMsg = Stored, ""
-			if o.meta.Mode == ModeRotating {
+			o.publishLocked()
+			if o.cred.mints() {
 				retry = append(retry, o)
 			}
 		}
@@ -234,6 +235,7 @@ func (m *Manager) Migrate(ctx context.Context, opt MigrateOptions) (MigrateResul
 		o.mu.Lock()
 		prev[o] = o.meta.Store
 		o.meta.Store = opt.To
+		o.publishLocked()
 		o.mu.Unlock()
 	}
 	oldName := m.currentStore()
@@ -242,6 +244,7 @@ func (m *Manager) Migrate(ctx context.Context, opt MigrateOptions) (MigrateResul
 		for o, s := range prev {
 			o.mu.Lock()
 			o.meta.Store = s
+			o.publishLocked()
 			o.mu.Unlock()
 		}
 		m.SetStore(oldName)

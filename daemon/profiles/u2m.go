@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -39,19 +37,6 @@ type U2MLogin struct {
 // DefaultOAuthClientID is the public OAuth client Databricks registers for
 // its CLI and SDKs' U2M logins.
 const DefaultOAuthClientID = "databricks-cli"
-
-func isOAuth(kind string) bool { return kind == KindOAuthM2M || kind == KindOAuthU2M }
-
-func encodeGrant(g tokensource.Grant) string {
-	b, _ := json.Marshal(secret{Version: 1, Kind: KindOAuthU2M, RefreshToken: g.RefreshToken, Gen: g.Gen,
-		AccessToken: g.Access.Value, AccessExpiry: g.Access.Expiry, Obtained: g.Obtained})
-	return string(b)
-}
-
-func (s secret) grant() tokensource.Grant {
-	return tokensource.Grant{RefreshToken: s.RefreshToken, Gen: s.Gen, Obtained: s.Obtained,
-		Access: tokensource.Token{Value: s.AccessToken, Expiry: s.AccessExpiry}}
-}
 
 // LoginU2M validates a U2M login's access token (SCIM Me, or account SCIM
 // Me with opt.AccountID), stores its refresh token and records the
@@ -156,7 +141,7 @@ func (m *Manager) importedAlready(meta registry.Profile) (Profile, bool) {
 		return Profile{}, false
 	}
 	p := o.snapshot()
-	if p.Kind != KindOAuthU2M || p.ImportedFrom != meta.ImportedFrom || p.Host != meta.Host || p.AccountID != meta.AccountID {
+	if p.ImportedFrom == "" || p.ImportedFrom != meta.ImportedFrom || p.Host != meta.Host || p.AccountID != meta.AccountID {
 		return Profile{}, false
 	}
 	m.env.log.Info("import of a refresh token this profile was imported from: answered from the profile", "profile", meta.Name)
@@ -171,7 +156,7 @@ func (m *Manager) claimImport(meta registry.Profile, where string) error {
 	for name, o := range m.owners {
 		// importedAlready answered for this very profile; the registry
 		// remembers the digest across restarts.
-		if p := o.snapshot(); p.Kind == KindOAuthU2M && p.ImportedFrom == meta.ImportedFrom {
+		if p := o.snapshot(); p.ImportedFrom != "" && p.ImportedFrom == meta.ImportedFrom {
 			return &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("profile %q was already imported from this refresh token, which is superseded since: "+
 				"presenting it again would make the workspace revoke that login too, so dbx-cred will not: point this profile at %q, or run %s", name, name, loginCommand(meta))}
 		}
@@ -275,6 +260,7 @@ func (o *owner) recordRefresh(_ context.Context, gen int64, inFlight bool) error
 	case o.meta.RefreshInFlight == gen:
 		o.meta.RefreshInFlight = 0
 	}
+	o.publishLocked()
 	o.mu.Unlock()
 	if err := o.env.saveMeta(); err != nil {
 		return fmt.Errorf("write the registry: %w", err)
@@ -313,18 +299,4 @@ func (o *owner) persistGrant(ctx context.Context, g tokensource.Grant) error {
 	o.root, o.grant = g.RefreshToken, &g
 	o.mu.Unlock()
 	return nil
-}
-
-// u2mLogoutAdvice says what a U2M logout could not do in the workspace.
-func u2mLogoutAdvice(meta registry.Profile, revoked []string) string {
-	for _, r := range revoked {
-		if strings.Contains(r, "refresh token") {
-			return "access tokens already handed out stay valid until they expire (within the hour)."
-		}
-	}
-	if meta.RevocationURL == "" {
-		return "the workspace offers no OAuth revocation endpoint, so dbx-cred could not revoke the refresh token; it is deleted from the store and no other copy of it is valid. " +
-			"Access tokens already handed out stay valid until they expire (within the hour); to end every session of this login now, revoke it in the workspace or account console."
-	}
-	return "the workspace did not confirm revoking the refresh token (see the daemon log); it is deleted from the store. To end every session of this login now, revoke it in the workspace or account console."
 }

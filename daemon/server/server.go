@@ -204,14 +204,9 @@ func toProto(p profiles.Profile) *pb.Profile {
 		StateMessage: p.StateMessage,
 		Store:        registry.StoreOf(p.Profile),
 	}
-	switch p.Kind {
-	case profiles.KindPAT:
-		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_PAT
-	case profiles.KindOAuthM2M:
-		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M
-	case profiles.KindOAuthU2M:
-		out.Kind = pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M
-	}
+	// The registry's kind word names its wire value ("oauth-m2m" is
+	// CREDENTIAL_KIND_OAUTH_M2M), so a new kind needs no case here.
+	out.Kind = pb.CredentialKind(pb.CredentialKind_value[enumName("CREDENTIAL_KIND_", p.Kind)])
 	if !p.Created.IsZero() {
 		out.Created = timestamppb.New(p.Created)
 	}
@@ -225,13 +220,10 @@ func toProto(p profiles.Profile) *pb.Profile {
 	case profiles.KeyringUnavailable:
 		out.State = pb.ProfileState_PROFILE_STATE_KEYRING_UNAVAILABLE
 	}
-	// An OAuth login has no static or rotating choice: its access tokens
-	// always renew, so it has no mode.
-	if p.Kind != profiles.KindOAuthM2M && p.Kind != profiles.KindOAuthU2M {
-		out.Mode = pb.TokenMode_TOKEN_MODE_STATIC
-	}
-	if p.Mode == profiles.ModeRotating {
-		out.Mode = pb.TokenMode_TOKEN_MODE_ROTATING
+	// An OAuth login has no static or rotating choice (its access tokens
+	// always renew), so it has no mode: UNSPECIFIED.
+	out.Mode = pb.TokenMode(pb.TokenMode_value[enumName("TOKEN_MODE_", p.Mode)])
+	if p.Lifetime > 0 {
 		out.TokenLifetime = durationpb.New(p.Lifetime)
 	}
 	out.CurrentExpiry = stamp(p.CurrentExpiry)
@@ -240,7 +232,7 @@ func toProto(p profiles.Profile) *pb.Profile {
 	out.LastError = p.LastError
 	out.LiveDerivedTokens = int32(p.LiveDerived)
 	out.RootExpiryWarning = p.RootWarning
-	out.AutoRotate = p.Kind == profiles.KindPAT && !p.NoAutoRotate
+	out.AutoRotate = p.AutoRotate
 	out.NextRootRotation = stamp(p.NextRootRotation)
 	out.RootRotationError = p.RootRotationError
 	return out

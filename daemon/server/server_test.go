@@ -37,16 +37,21 @@ func TestCode(t *testing.T) {
 // theirs: a word without an enum value would go out as UNSPECIFIED.
 func TestKinds(t *testing.T) {
 	m2m := profiles.Profile{}
-	m2m.Kind = profiles.KindOAuthM2M
+	m2m.Kind, m2m.Served = profiles.KindOAuthM2M, "oauth-m2m"
 	pat := profiles.Profile{}
-	pat.Kind = profiles.KindPAT
+	pat.Kind, pat.Served, pat.Mode = profiles.KindPAT, "pat", profiles.ModeStatic
+	derived := pat
+	derived.Served, derived.Mode = "derived-pat", profiles.ModeRotating
+	u2m := m2m
+	u2m.Kind, u2m.Served = profiles.KindOAuthU2M, "oauth-u2m"
 	cases := []struct {
 		tok  profiles.Token
 		want pb.TokenKind
 	}{
 		{profiles.Token{Profile: pat}, pb.TokenKind_TOKEN_KIND_PAT},
-		{profiles.Token{Profile: pat, Derived: true}, pb.TokenKind_TOKEN_KIND_DERIVED_PAT},
+		{profiles.Token{Profile: derived}, pb.TokenKind_TOKEN_KIND_DERIVED_PAT},
 		{profiles.Token{Profile: m2m}, pb.TokenKind_TOKEN_KIND_OAUTH_M2M},
+		{profiles.Token{Profile: u2m}, pb.TokenKind_TOKEN_KIND_OAUTH_U2M},
 	}
 	for _, c := range cases {
 		if got := tokenKind(c.tok); got != c.want {

@@ -37,11 +37,16 @@ type Status struct {
 	Idle bool
 }
 
-// Source is one credential's token supply. Every implementation is safe for
-// concurrent use.
-type Source interface {
+// TokenSource gives a valid token, and nothing else: what a request needs,
+// as x/oauth2's TokenSource is one method. A stored token is served by one.
+type TokenSource interface {
 	// Token returns a token that stays usable for a little while yet.
 	Token(ctx context.Context) (Token, error)
+}
+
+// Lifecycle is what the owner of a renewing source does with it besides
+// asking for tokens. A source that renews nothing (Static) has none.
+type Lifecycle interface {
 	// Refresh makes the next Token return a new token, unless the current
 	// one is younger than minAge (so no client can make the source mint in
 	// a loop). With rejected set, only if that is the token being served.
@@ -59,27 +64,20 @@ type Source interface {
 	Revoke(ctx context.Context) ([]string, error)
 }
 
-// Static serves a stored token as it is: a PAT logged in with --static.
+// Source is a renewing source: its tokens and its lifecycle. Every
+// implementation is safe for concurrent use.
+type Source interface {
+	TokenSource
+	Lifecycle
+}
+
+// Static serves a stored token as it is: a PAT logged in with --static. It
+// renews, holds and revokes nothing (the token was pasted by the user, who
+// alone decides to revoke it), so it has no Lifecycle.
 type Static struct{ value string }
 
 // NewStatic returns a Static serving value.
 func NewStatic(value string) *Static { return &Static{value: value} }
 
-// Token implements Source.
+// Token implements TokenSource.
 func (s *Static) Token(context.Context) (Token, error) { return Token{Value: s.value}, nil }
-
-// Refresh implements Source: a stored token cannot be renewed.
-func (s *Static) Refresh(string, time.Duration) bool { return false }
-
-// Status implements Source.
-func (s *Static) Status() Status { return Status{} }
-
-// Held implements Source: the workspace token is the user's, not ours.
-func (s *Static) Held() map[string]bool { return nil }
-
-// Stop implements Source.
-func (s *Static) Stop() {}
-
-// Revoke implements Source: nothing minted, nothing to revoke. The stored
-// token was pasted by the user, who alone decides to revoke it.
-func (s *Static) Revoke(context.Context) ([]string, error) { return nil, nil }

@@ -1,0 +1,87 @@
+package profiles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dbx-cred/dbx-cred/daemon/registry"
+	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
+)
+
+// m2mCredential is a service principal's OAuth client secret: clients get
+// access tokens from the client_credentials grant.
+type m2mCredential struct{}
+
+func (m2mCredential) kind() string   { return KindOAuthM2M }
+func (m2mCredential) mode() string   { return "" }
+func (m2mCredential) served() string { return "oauth-m2m" }
+func (m2mCredential) mints() bool    { return false }
+
+// bearerRoot: a client secret is no bearer token and must never be sent
+// as one.
+func (m2mCredential) bearerRoot() bool                  { return false }
+func (m2mCredential) autoRotated(registry.Profile) bool { return false }
+
+func (m2mCredential) loginCommand(p registry.Profile) string {
+	if p.AccountID != "" {
+		return fmt.Sprintf("dbx-cred login -p %s --host %s --account-id %s --client-id %s", p.Name, p.Host, p.AccountID, p.ClientID)
+	}
+	return fmt.Sprintf("dbx-cred login -p %s --host %s --client-id %s", p.Name, p.Host, p.ClientID)
+}
+
+func (m2mCredential) fromStore(_ registry.Profile, s secret) (string, *tokensource.Grant, string) {
+	if s.Kind != KindOAuthM2M {
+		return "", nil, ""
+	}
+	return s.ClientSecret, nil, ""
+}
+
+func (m2mCredential) start(_ context.Context, o *owner, p registry.Profile, root string, _ *tokensource.Grant, _ tokensource.Token) (tokensource.TokenSource, tokensource.Lifecycle) {
+	return renewing(o.env.newClientCredentials(p, root))
+}
+
+func (m2mCredential) narrow(name string) error {
+	return errNoScopes("profile %q is a service principal (OAuth M2M), whose access tokens dbx-cred does not narrow to scopes: leave out --scope", name)
+}
+
+func (m2mCredential) rotatable(p registry.Profile) error {
+	return errNoScopes("profile %q is a service principal (OAuth M2M): there is no token to rotate; to replace its client secret, create a new one in the account console (Service principals > Secrets) and run %s", p.Name, loginCommand(p))
+}
+
+func (m2mCredential) loginNeeded(p registry.Profile, err error) string {
+	if !errors.Is(err, tokensource.ErrClientRejected) {
+		return ""
+	}
+	// The secret was deleted or expired in the account since login.
+	return fmt.Sprintf("the workspace no longer accepts the client secret of profile %q: create a new one for the service principal and run %s", p.Name, loginCommand(p))
+}
+
+func (m2mCredential) revokeUnused(context.Context, *env, registry.Profile, string, *tokensource.Grant) ([]string, error) {
+	return nil, nil
+}
+
+func (m2mCredential) logoutAdvice(registry.Profile, []string) string {
+	return "nothing to revoke in the workspace: the access tokens served for this service principal expire on their own within the hour. " +
+		"Its client secret is still valid: delete it in the account console (Service principals > Secrets) unless another tool uses it."
+}
+
+// encodeClientSecret is an oauth-m2m profile's store item.
+func encodeClientSecret(clientSecret string) string {
+	return encodeItem(secret{Version: 1, Kind: KindOAuthM2M, ClientSecret: clientSecret})
+}
+
+// newClientCredentials is an oauth-m2m profile's source. The workspace's
+// token endpoint is at a fixed path (its OAuth discovery document names
+// the same one), so no discovery round trip is needed. An account-level
+// profile's is <accounts host>/oidc/accounts/<account id>/v1/token, for
+// which there is no discovery document at all.
+func (e *env) newClientCredentials(meta registry.Profile, clientSecret string) *tokensource.ClientCredentials {
+	tokenURL := meta.Host + "/oidc/v1/token"
+	if meta.AccountID != "" {
+		tokenURL = meta.Host + "/oidc/accounts/" + meta.AccountID + "/v1/token"
+	}
+	return tokensource.NewClientCredentials(tokensource.ClientCredentialsConfig{
+		TokenURL: tokenURL, ClientID: meta.ClientID, ClientSecret: clientSecret, Clock: e.rot.Clock,
+	})
+}
