@@ -17,12 +17,13 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/dbx-cred/dbx-cred/daemon/adapter/grpcapi"
+	"github.com/dbx-cred/dbx-cred/daemon/adapter/metadata"
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
+	"github.com/dbx-cred/dbx-cred/daemon/core"
 	"github.com/dbx-cred/dbx-cred/daemon/harden"
-	"github.com/dbx-cred/dbx-cred/daemon/metadata"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
-	"github.com/dbx-cred/dbx-cred/daemon/server"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/store/file"
 	"github.com/dbx-cred/dbx-cred/daemon/store/oskeyring"
@@ -89,21 +90,45 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// After the socket: a second daemon must fail with "already serving",
 	// not with the port the first one holds.
-	aud := audit.New(audit.DefaultSize, log)
-	meta := startMetadata(metadata.BindConfig{
+	meta := bindMetadata(metadata.BindConfig{
 		Listen:    cfg.MetadataListen,
 		Preferred: metadataDefault(getenv, metadata.DefaultListen),
 		StatePath: filepath.Join(filepath.Dir(cfg.RegistryPath), metadata.StateFile),
-	}, c.mgr, c.st, aud, log)
-	defer meta.stop(log)
+	}, c.mgr, c.st, log)
 	c.sts.paths = meta.paths
-
 	// Shutdown over the socket (dbx-cred daemon stop) ends the same way as
 	// SIGTERM: after the answer is sent, gracefully.
 	shutdown := make(chan struct{})
 	var once sync.Once
-	g := grpc.NewServer(server.GRPCOptions(os.Getuid(), log)...)
-	server.New(c.mgr, server.Info{
+	svc, err := core.New(core.Config{
+		Profiles:   c.mgr,
+		Info:       info(cfg, c, hardened, meta),
+		Log:        log,
+		Audit:      audit.New(audit.DefaultSize, log),
+		Stores:     c.sts,
+		Diagnoser:  &diagnoser{getenv: getenv, mgr: c.mgr, stores: c.sts, store: c.st, meta: meta},
+		Logins:     core.NewLogins(core.OAuthOptions{}, log),
+		CLIKeyring: oskeyring.NewKeyring(core.CLIKeyringService, cfg.KeyringTimeout, getenv),
+		Metadata:   meta.urls(),
+		Shutdown:   func() { once.Do(func() { close(shutdown) }) },
+	})
+	if err != nil {
+		return err
+	}
+	meta.serve(svc, log)
+	defer meta.stop(log)
+	g := grpc.NewServer(grpcapi.GRPCOptions(os.Getuid(), log)...)
+	grpcapi.New(svc).Register(g)
+	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
+		"store", c.chosen, "keyring", c.st.Backend(), "profiles", len(c.mgr.Names()), "hardened", hardened, "version", version.Version,
+		"metadata_listen", meta.base(), "metadata_down", meta.err != nil)
+	defer c.startBackground()()
+	return serve(ctx, g, ln, cfg.Socket, shutdown, log)
+}
+
+// info describes the running daemon for status.
+func info(cfg Config, c opened, hardened bool, meta *metadataService) core.Info {
+	return core.Info{
 		Version:        version.Version,
 		PID:            os.Getpid(),
 		Started:        time.Now(),
@@ -114,16 +139,7 @@ func Run(ctx context.Context, cfg Config) error {
 		MetadataListen: meta.base(),
 		MetadataError:  meta.errText(),
 		StartedBy:      startedBy(cfg.StartedBy),
-	}, log).WithAudit(aud).WithMetadata(meta.urls()).WithStores(c.sts).
-		WithShutdown(func() { once.Do(func() { close(shutdown) }) }).
-		WithDiagnoser(&diagnoser{getenv: getenv, mgr: c.mgr, stores: c.sts, store: c.st, meta: meta}).
-		WithCLIKeyring(oskeyring.NewKeyring(server.CLIKeyringService, cfg.KeyringTimeout, getenv)).Register(g)
-
-	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
-		"store", c.chosen, "keyring", c.st.Backend(), "profiles", len(c.mgr.Names()), "hardened", hardened, "version", version.Version,
-		"metadata_listen", meta.base(), "metadata_down", meta.err != nil)
-	defer c.startBackground()()
-	return serve(ctx, g, ln, cfg.Socket, shutdown, log)
+	}
 }
 
 // fillDefaults sets the paths the configuration left empty.
@@ -145,9 +161,9 @@ func (cfg *Config) fillDefaults(getenv func(string) string) error {
 	return nil
 }
 
-// core is what serving needs behind the socket: the profiles, and the
+// opened is what serving needs behind the socket: the profiles, and the
 // stores they live in.
-type core struct {
+type opened struct {
 	mgr    *profiles.Manager
 	sts    *stores
 	st     store.Store
@@ -156,15 +172,15 @@ type core struct {
 
 // openCore chooses the store (the one the profiles were recorded in, or
 // the configured one) and loads the profiles over it.
-func openCore(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger) (core, error) {
+func openCore(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger) (opened, error) {
 	choice, err := ParseStore(cfg.Store)
 	if err != nil {
-		return core{}, err
+		return opened{}, err
 	}
 	scfg := storeConfig{timeout: cfg.KeyringTimeout, getenv: getenv, filePath: cfg.FileStore, work: scryptWork(getenv)}
 	reg, err := registry.Load(cfg.RegistryPath)
 	if err != nil {
-		return core{}, fmt.Errorf("load profiles: %w", err)
+		return opened{}, fmt.Errorf("load profiles: %w", err)
 	}
 	recorded := map[string][]string{}
 	for _, p := range reg.Profiles {
@@ -172,7 +188,7 @@ func openCore(ctx context.Context, cfg Config, getenv func(string) string, log *
 	}
 	chosen, err := chooseStore(ctx, choice, recorded, scfg, log)
 	if err != nil {
-		return core{}, err
+		return opened{}, err
 	}
 	mainSw, derivedSw := store.NewSwitch(chosen.main), store.NewSwitch(chosen.derived)
 	ws := workspace.New(30 * time.Second)
@@ -182,7 +198,7 @@ func openCore(ctx context.Context, cfg Config, getenv func(string) string, log *
 		CrashAt: crashHook(getenv, log),
 	}, log)
 	if err != nil {
-		return core{}, fmt.Errorf("load profiles: %w", err)
+		return opened{}, fmt.Errorf("load profiles: %w", err)
 	}
 	sts := &stores{cfg: scfg, log: log, mgr: mgr, main: mainSw, der: derivedSw}
 	sts.use(chosen)
@@ -190,13 +206,13 @@ func openCore(ctx context.Context, cfg Config, getenv func(string) string, log *
 	if chosen.name == "" {
 		log.Warn("no store is usable: serving the socket, refusing logins until one is chosen or the OS keyring answers", "choices", choices(cfg.FileStore))
 	}
-	return core{mgr: mgr, sts: sts, st: mainSw, chosen: chosen.name}, nil
+	return opened{mgr: mgr, sts: sts, st: mainSw, chosen: chosen.name}, nil
 }
 
 // startBackground runs renewals, the leftover clean-up and the store
 // watch beside the server; the function it returns stops them, after the
 // server on the way out, keeping minted tokens for the next daemon.
-func (c core) startBackground() (stop func()) {
+func (c opened) startBackground() (stop func()) {
 	bgCtx, stopBg := context.WithCancel(context.Background())
 	bgDone := make(chan struct{})
 	go func() { c.mgr.Run(bgCtx, time.Hour); close(bgDone) }()

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dbx-cred/dbx-cred/daemon/core"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
-	"github.com/dbx-cred/dbx-cred/daemon/server"
 	"github.com/dbx-cred/dbx-cred/daemon/service"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
@@ -40,10 +40,10 @@ type diagnoser struct {
 	meta   *metadataService
 }
 
-func (d *diagnoser) Diagnose(ctx context.Context, only string) ([]server.Check, error) {
-	var out []server.Check
+func (d *diagnoser) Diagnose(ctx context.Context, only string) ([]core.Check, error) {
+	var out []core.Check
 	add := func(name, status, msg, fix string) {
-		out = append(out, server.Check{Name: name, Status: status, Message: msg, Fix: fix})
+		out = append(out, core.Check{Name: name, Status: status, Message: msg, Fix: fix})
 	}
 	if only == "" {
 		d.service(ctx, add)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/daemon/audit"
-	"github.com/dbx-cred/dbx-cred/daemon/metadata"
+	"github.com/dbx-cred/dbx-cred/daemon/adapter/metadata"
+	"github.com/dbx-cred/dbx-cred/daemon/core"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
-	"github.com/dbx-cred/dbx-cred/daemon/server"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/tcpguard"
 	"github.com/dbx-cred/dbx-cred/internal/errkind"
@@ -21,42 +21,50 @@ import (
 type metadataService struct {
 	srv   *metadata.Server
 	paths *metadata.Paths
+	ln    net.Listener // bound, until serve hands it to srv
 	off   bool
 	err   error
 }
 
-// startMetadata binds the metadata service and serves it in the background.
-// It never fails the daemon: a port it cannot have leaves the service down,
+// bindMetadata binds the metadata service's port, before the core exists
+// (the core hands out its URLs); serve then serves it over the core. It
+// never fails the daemon: a port it cannot have leaves the service down,
 // logged with the reason, in Status and in what MetadataURL answers, while
-// the socket serves tokens as ever. A failure while serving later is
-// logged, and does not stop the daemon either.
-func startMetadata(bind metadata.BindConfig, mgr *profiles.Manager, st store.Store, aud *audit.Log, log *slog.Logger) *metadataService {
+// the socket serves tokens as ever.
+func bindMetadata(bind metadata.BindConfig, mgr *profiles.Manager, st store.Store, log *slog.Logger) *metadataService {
 	if _, off, _ := metadata.ParseListen(bind.Listen); off {
 		return &metadataService{off: true}
 	}
-	paths := metadata.NewPaths(st, mgr.Names, log)
-	ms := &metadataService{paths: paths}
+	ms := &metadataService{paths: metadata.NewPaths(st, mgr.Names, log)}
 	ln, err := metadata.Bind(bind, log)
 	if err != nil {
 		ms.err = err
 		log.Warn("metadata service down: serving tokens on the socket without it", "reason", err)
 		return ms
 	}
+	ms.ln = ln
+	return ms
+}
+
+// serve serves the bound port in the background, an adapter over c. A
+// failure while serving is logged, and does not stop the daemon either.
+func (ms *metadataService) serve(c *core.Service, log *slog.Logger) {
+	if ms.ln == nil {
+		return
+	}
 	h := metadata.NewHandler(metadata.Config{
-		Paths:       paths,
-		Tokens:      metadataTokens{mgr},
+		Paths:       ms.paths,
+		Tokens:      metadataTokens{c},
 		Log:         log,
-		Audit:       aud,
 		UID:         os.Getuid(),
 		ErrorStatus: httpStatus,
 	})
-	ms.srv = metadata.NewServer(ln, tcpguard.Config{Name: "metadata service", UID: os.Getuid(), Log: log}, paths, h)
+	ms.srv = metadata.NewServer(ms.ln, tcpguard.Config{Name: "metadata service", UID: os.Getuid(), Log: log}, ms.paths, h)
 	go func() {
 		if err := ms.srv.Serve(); err != nil {
 			log.Error("metadata service stopped serving; tokens over the socket still work; restart dbx-credd to serve it again", "err", err)
 		}
 	}()
-	return ms
 }
 
 // stop lets requests in flight finish, for at most 5 s.
@@ -75,21 +83,33 @@ func (m *metadataService) stop(log *slog.Logger) {
 // then says the service is off); down answers with why it is down, and
 // still forgets a logged-out profile's URL secret so a later profile of the
 // same name does not inherit it.
-func (m *metadataService) urls() server.MetadataURLs {
+func (m *metadataService) urls() core.MetadataURLs {
 	switch {
 	case m.off:
 		return nil
-	case m.srv != nil:
-		return m.srv
+	case m.ln != nil:
+		return boundURLs{m}
 	}
 	return downURLs{paths: m.paths, err: m.err}
 }
 
+// boundURLs hands out URLs of the bound port, served once serve has run
+// (before the socket accepts its first call).
+type boundURLs struct{ m *metadataService }
+
+func (b boundURLs) URL(ctx context.Context, profile string, rotate bool) (string, error) {
+	return b.m.srv.URL(ctx, profile, rotate)
+}
+
+func (b boundURLs) Forget(ctx context.Context, profile string) error {
+	return b.m.srv.Forget(ctx, profile)
+}
+
 func (m *metadataService) base() string {
-	if m.srv == nil {
+	if m.ln == nil {
 		return ""
 	}
-	return m.srv.Base()
+	return metadata.BaseURL(m.ln)
 }
 
 func (m *metadataService) errText() string {
@@ -114,24 +134,19 @@ func (d downURLs) Forget(ctx context.Context, profile string) error {
 	return d.paths.Forget(ctx, profile)
 }
 
-// metadataTokens serves the metadata service from the profile manager.
-type metadataTokens struct{ m *profiles.Manager }
+// metadataTokens serves the metadata service from the core, which records
+// each hand-out with the caller the listener saw.
+type metadataTokens struct{ c *core.Service }
 
-func (t metadataTokens) Host(profile string) (string, bool) {
-	for _, p := range t.m.List() {
-		if p.Name == profile {
-			return p.Host, true
-		}
-	}
-	return "", false
-}
+func (t metadataTokens) Host(profile string) (string, bool) { return t.c.Host(profile) }
 
-func (t metadataTokens) Token(ctx context.Context, profile string) (metadata.Token, error) {
-	tok, err := t.m.Token(ctx, profiles.TokenRequest{Profile: profile})
+func (t metadataTokens) Token(ctx context.Context, profile string, caller metadata.Caller) (metadata.Token, error) {
+	tok, err := t.c.Token(ctx, core.TokenRequest{TokenRequest: profiles.TokenRequest{Profile: profile},
+		Channel: "metadata", Caller: &core.Caller{UID: caller.UID, PID: caller.PID}})
 	if err != nil {
 		return metadata.Token{}, err
 	}
-	return metadata.Token{Value: tok.Value, Expiry: tok.Expiry, Kind: tok.Served()}, nil
+	return metadata.Token{Value: tok.Value, Expiry: tok.Expiry}, nil
 }
 
 // httpStatus is the error's kind's HTTP status (internal/errkind), as the

@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/daemon/metadata"
+	"github.com/dbx-cred/dbx-cred/daemon/adapter/metadata"
+	"github.com/dbx-cred/dbx-cred/daemon/core"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
-	"github.com/dbx-cred/dbx-cred/daemon/server"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/store/file"
 	"github.com/dbx-cred/dbx-cred/daemon/store/keyctl"
@@ -247,11 +247,11 @@ func (s *stores) use(b *backend) {
 
 // Info implements server.Stores, from the last probe (status never waits
 // on a keyring).
-func (s *stores) Info(context.Context) server.StoreInfo {
+func (s *stores) Info(context.Context) core.StoreInfo {
 	s.mu.Lock()
 	b, h := s.cur, s.health
 	s.mu.Unlock()
-	i := server.StoreInfo{Name: b.name, Backend: b.main.Backend(), Reachable: h.Reachable, Locked: h.Locked, Note: h.Note}
+	i := core.StoreInfo{Name: b.name, Backend: b.main.Backend(), Reachable: h.Reachable, Locked: h.Locked, Note: h.Note}
 	if b.vault != nil {
 		i.Exists = b.vault.Exists()
 		i.Locked = b.vault.Locked()

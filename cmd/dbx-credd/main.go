@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon"
+	"github.com/dbx-cred/dbx-cred/daemon/adapter/metadata"
 	"github.com/dbx-cred/dbx-cred/daemon/logfile"
 	"github.com/dbx-cred/dbx-cred/daemon/memtrim"
-	"github.com/dbx-cred/dbx-cred/daemon/metadata"
 	"github.com/dbx-cred/dbx-cred/daemon/service"
 	"github.com/dbx-cred/dbx-cred/daemon/store/oskeyring"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
@@ -155,7 +155,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	timeout := fs.Duration("keyring-timeout", oskeyring.DefaultTimeout, "")
 	// From the environment too, so a daemon that a service manager or
 	// dbx-cred's autostart runs listens where the user chose; "" is the
-	// automatic, remembered choice (daemon/metadata.Bind).
+	// automatic, remembered choice (daemon/adapter/metadata.Bind).
 	metadataListen := fs.String("metadata-listen", os.Getenv(service.EnvMetadataListen), "")
 	storeChoice := fs.String("store", os.Getenv(service.EnvStore), "")
 	startedBy := fs.String("started-by", "", "")

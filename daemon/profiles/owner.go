@@ -145,14 +145,6 @@ func (o *owner) viewLocked() Profile {
 	return p
 }
 
-// setMeta changes the registry entry in memory; the caller saves it.
-func (o *owner) setMeta(change func(*registry.Profile)) {
-	o.mu.Lock()
-	change(&o.meta)
-	o.publishLocked()
-	o.mu.Unlock()
-}
-
 func (o *owner) snapshot() registry.Profile {
 	o.mu.Lock()
 	defer o.mu.Unlock()

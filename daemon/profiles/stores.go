@@ -165,6 +165,27 @@ type item struct {
 	main    bool // the profile's own secret
 }
 
+// recordStore names store as every owner's, in memory; undo puts back
+// what each named before.
+func recordStore(owners []*owner, store string) (undo func()) {
+	prev := map[*owner]string{}
+	for _, o := range owners {
+		o.mu.Lock()
+		prev[o] = o.meta.Store
+		o.meta.Store = store
+		o.publishLocked()
+		o.mu.Unlock()
+	}
+	return func() {
+		for o, s := range prev {
+			o.mu.Lock()
+			o.meta.Store = s
+			o.publishLocked()
+			o.mu.Unlock()
+		}
+	}
+}
+
 // Migrate moves every secret to opt.To: it copies each and reads it back
 // from the new store, then switches the registry (one atomic write names
 // the new store for every profile), then deletes the old copies. A crash
@@ -230,23 +251,11 @@ func (m *Manager) Migrate(ctx context.Context, opt MigrateOptions) (MigrateResul
 	}
 
 	// The switch: one registry write names the new store for everyone.
-	prev := map[*owner]string{}
-	for _, o := range owners {
-		o.mu.Lock()
-		prev[o] = o.meta.Store
-		o.meta.Store = opt.To
-		o.publishLocked()
-		o.mu.Unlock()
-	}
+	undo := recordStore(owners, opt.To)
 	oldName := m.currentStore()
 	m.SetStore(opt.To)
 	if err := m.saveRegistry(); err != nil {
-		for o, s := range prev {
-			o.mu.Lock()
-			o.meta.Store = s
-			o.publishLocked()
-			o.mu.Unlock()
-		}
+		undo()
 		m.SetStore(oldName)
 		return MigrateResult{}, fmt.Errorf("record the new store in the registry (nothing was switched or deleted; the copies in the %s store are unused): %w", opt.To, err)
 	}

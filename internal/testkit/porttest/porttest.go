@@ -1,5 +1,5 @@
 // Package porttest finds and watches TCP ports on 127.0.0.1 for tests of
-// the OAuth callback listener (daemon/oauthlogin, daemon/server), so they
+// the OAuth callback listener (daemon/oauthlogin, daemon/core), so they
 // keep off 8020, which a developer's own login may hold, and off each other.
 package porttest
 

@@ -1,4 +1,4 @@
-package server
+package grpcapi
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dbx-cred/dbx-cred/daemon/core"
 	"github.com/dbx-cred/dbx-cred/daemon/oauthlogin"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
@@ -55,18 +56,23 @@ type oauthWorld struct {
 	log   *lockedBuffer
 	first int
 	last  int
+
+	m      *profiles.Manager
+	logger *slog.Logger
+	opt    core.OAuthOptions
+	logins *oauthlogin.Registry
 }
 
 // newOAuthWorld serves an emulator with alice signed in to its browser and
 // a Server whose callback ports are a free range of n.
-func newOAuthWorld(t *testing.T, n int, opt OAuthOptions, emuOpts ...wsemu.Option) *oauthWorld {
+func newOAuthWorld(t *testing.T, n int, opt core.OAuthOptions, emuOpts ...wsemu.Option) *oauthWorld {
 	t.Helper()
 	return newOAuthWorldAs(t, alice, n, opt, emuOpts...)
 }
 
 // newOAuthWorldAs is newOAuthWorld with signedIn ("" = nobody) in the
 // emulator's browser.
-func newOAuthWorldAs(t *testing.T, signedIn string, n int, opt OAuthOptions, emuOpts ...wsemu.Option) *oauthWorld {
+func newOAuthWorldAs(t *testing.T, signedIn string, n int, opt core.OAuthOptions, emuOpts ...wsemu.Option) *oauthWorld {
 	t.Helper()
 	w := &oauthWorld{emu: wsemu.New(emuOpts...), log: &lockedBuffer{}}
 	w.emu.AddUser(alice)
@@ -84,8 +90,17 @@ func newOAuthWorldAs(t *testing.T, signedIn string, n int, opt OAuthOptions, emu
 	}
 	w.first, w.last = freePorts(t, n)
 	opt.FirstPort, opt.LastPort = w.first, w.last
-	w.s = New(m, Info{}, log).WithOAuth(opt)
+	w.m, w.logger, w.opt = m, log, opt
+	w.s = w.server(t, store.NewMemory())
 	return w
+}
+
+// server is the AgentService of the world, reading the CLI keyring cli.
+func (w *oauthWorld) server(t *testing.T, cli store.Store) *Server {
+	w.logins = core.NewLogins(w.opt, w.logger)
+	return newServer(t, w.m, w.logger, func(c *core.Config) {
+		c.Logins, c.CLIKeyring = w.logins, cli
+	})
 }
 
 func (w *oauthWorld) begin(t *testing.T, profile string) *pb.BeginOAuthLoginResponse {
@@ -99,7 +114,7 @@ func (w *oauthWorld) begin(t *testing.T, profile string) *pb.BeginOAuthLoginResp
 
 // awaited reports whether an Await call has taken the login.
 func (w *oauthWorld) awaited(id string) bool {
-	return w.s.logins.Awaited(id)
+	return w.logins.Awaited(id)
 }
 
 func freePorts(t *testing.T, n int) (int, int) {
@@ -126,7 +141,7 @@ func browse(t *testing.T, u string) string {
 }
 
 func TestOAuthLoginBeginAwait(t *testing.T) {
-	w := newOAuthWorld(t, 3, OAuthOptions{})
+	w := newOAuthWorld(t, 3, core.OAuthOptions{})
 	resp := w.begin(t, "dev")
 	if p := int(resp.GetCallbackPort()); p < w.first || p > w.last {
 		t.Errorf("callback port %d outside %d-%d", p, w.first, w.last)
@@ -163,7 +178,7 @@ func TestOAuthLoginBeginAwait(t *testing.T) {
 // The helper is interrupted (or goes away) while the browser is out: the
 // login ends with the call and its port is free again.
 func TestOAuthAwaitCancelled(t *testing.T) {
-	w := newOAuthWorld(t, 3, OAuthOptions{})
+	w := newOAuthWorld(t, 3, core.OAuthOptions{})
 	resp := w.begin(t, "dev")
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)
@@ -181,7 +196,7 @@ func TestOAuthAwaitCancelled(t *testing.T) {
 // A helper that crashes between Begin and Await does not hold a port for
 // five minutes.
 func TestOAuthUnawaitedLoginCancelled(t *testing.T) {
-	w := newOAuthWorld(t, 3, OAuthOptions{AwaitWithin: 100 * time.Millisecond})
+	w := newOAuthWorld(t, 3, core.OAuthOptions{AwaitWithin: 100 * time.Millisecond})
 	resp := w.begin(t, "dev")
 	waitPortFree(t, resp.GetCallbackPort())
 	time.Sleep(50 * time.Millisecond) // the registry entry goes with the port
@@ -192,7 +207,7 @@ func TestOAuthUnawaitedLoginCancelled(t *testing.T) {
 }
 
 func TestOAuthLoginTimeout(t *testing.T) {
-	w := newOAuthWorld(t, 3, OAuthOptions{Timeout: 150 * time.Millisecond})
+	w := newOAuthWorld(t, 3, core.OAuthOptions{Timeout: 150 * time.Millisecond})
 	resp := w.begin(t, "dev")
 	_, err := w.s.AwaitOAuthLogin(t.Context(), &pb.AwaitOAuthLoginRequest{LoginId: resp.GetLoginId()})
 	if status.Code(err) != codes.DeadlineExceeded {
@@ -202,7 +217,7 @@ func TestOAuthLoginTimeout(t *testing.T) {
 }
 
 func TestOAuthTooManyLogins(t *testing.T) {
-	w := newOAuthWorld(t, oauthlogin.MaxLogins+2, OAuthOptions{})
+	w := newOAuthWorld(t, oauthlogin.MaxLogins+2, core.OAuthOptions{})
 	for i := range oauthlogin.MaxLogins {
 		w.begin(t, "p"+strconv.Itoa(i))
 	}
@@ -213,7 +228,7 @@ func TestOAuthTooManyLogins(t *testing.T) {
 }
 
 func TestOAuthAwaitTwice(t *testing.T) {
-	w := newOAuthWorld(t, 3, OAuthOptions{})
+	w := newOAuthWorld(t, 3, core.OAuthOptions{})
 	resp := w.begin(t, "dev")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -234,7 +249,7 @@ func TestOAuthAwaitTwice(t *testing.T) {
 }
 
 func TestOAuthUnknownLogin(t *testing.T) {
-	w := newOAuthWorld(t, 1, OAuthOptions{})
+	w := newOAuthWorld(t, 1, core.OAuthOptions{})
 	_, err := w.s.AwaitOAuthLogin(t.Context(), &pb.AwaitOAuthLoginRequest{LoginId: "nope"})
 	if status.Code(err) != codes.NotFound {
 		t.Errorf("Await of an unknown login: %v", err)
@@ -244,7 +259,7 @@ func TestOAuthUnknownLogin(t *testing.T) {
 // The user declines (here: nobody is signed in to the emulator's browser):
 // the login fails as a refused credential.
 func TestOAuthLoginRefused(t *testing.T) {
-	w := newOAuthWorldAs(t, "", 3, OAuthOptions{})
+	w := newOAuthWorldAs(t, "", 3, core.OAuthOptions{})
 	resp := w.begin(t, "dev")
 	browse(t, resp.GetAuthorizeUrl())
 	_, err := w.s.AwaitOAuthLogin(t.Context(), &pb.AwaitOAuthLoginRequest{LoginId: resp.GetLoginId()})
@@ -254,7 +269,7 @@ func TestOAuthLoginRefused(t *testing.T) {
 }
 
 func TestOAuthBeginBadInput(t *testing.T) {
-	w := newOAuthWorld(t, oauthlogin.MaxLogins, OAuthOptions{})
+	w := newOAuthWorld(t, oauthlogin.MaxLogins, core.OAuthOptions{})
 	notWS := httptest.NewServer(http.NotFoundHandler())
 	defer notWS.Close()
 	cases := []struct {
@@ -281,7 +296,7 @@ func TestOAuthBeginBadInput(t *testing.T) {
 }
 
 func TestOAuthBeginAccountLevel(t *testing.T) {
-	w := newOAuthWorld(t, 3, OAuthOptions{}, wsemu.WithAccountID("acc-1"))
+	w := newOAuthWorld(t, 3, core.OAuthOptions{}, wsemu.WithAccountID("acc-1"))
 	resp, err := w.s.BeginOAuthLogin(t.Context(), &pb.BeginOAuthLoginRequest{Profile: "acct", Host: w.ws.URL, AccountId: "acc-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +315,7 @@ func TestOAuthBeginAccountLevel(t *testing.T) {
 }
 
 func TestImportOAuth(t *testing.T) {
-	w := newOAuthWorld(t, 3, OAuthOptions{})
+	w := newOAuthWorld(t, 3, core.OAuthOptions{})
 	// Another tool's login, whose refresh token is then imported.
 	ep, err := oauthlogin.Discover(t.Context(), nil, w.ws.URL, "")
 	if err != nil {
@@ -361,7 +376,7 @@ func TestOAuthLogoutRevokes(t *testing.T) {
 		if withRevocation {
 			opts = append(opts, wsemu.WithOAuthRevocation())
 		}
-		w := newOAuthWorld(t, 3, OAuthOptions{}, opts...)
+		w := newOAuthWorld(t, 3, core.OAuthOptions{}, opts...)
 		resp := w.begin(t, "dev")
 		browse(t, resp.GetAuthorizeUrl())
 		if _, err := w.s.AwaitOAuthLogin(t.Context(), &pb.AwaitOAuthLoginRequest{LoginId: resp.GetLoginId()}); err != nil {
@@ -380,7 +395,7 @@ func TestOAuthLogoutRevokes(t *testing.T) {
 // ReportRejected finds an account-level profile by host and account id,
 // as GetToken does: a report naming another account reaches no profile.
 func TestReportRejectedUsesTheAccountID(t *testing.T) {
-	w := newOAuthWorld(t, 3, OAuthOptions{}, wsemu.WithAccountID("acc-1"))
+	w := newOAuthWorld(t, 3, core.OAuthOptions{}, wsemu.WithAccountID("acc-1"))
 	resp, err := w.s.BeginOAuthLogin(t.Context(), &pb.BeginOAuthLoginRequest{Profile: "acct", Host: w.ws.URL, AccountId: "acc-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -401,9 +416,9 @@ func TestReportRejectedUsesTheAccountID(t *testing.T) {
 // the first account that holds one is proven, stored, and its item
 // deleted (its refresh token is superseded); none found is NotFound.
 func TestImportOAuthFromTheCLIKeyring(t *testing.T) {
-	w := newOAuthWorld(t, 3, OAuthOptions{})
+	w := newOAuthWorld(t, 3, core.OAuthOptions{})
 	cli := store.NewMemory()
-	w.s.WithCLIKeyring(cli)
+	w.s = w.server(t, cli)
 	_, rt := w.emu.IssueOAuthLogin(alice, "")
 	if err := cli.Set(t.Context(), w.ws.URL, `{"token":{"access_token":"x","token_type":"Bearer","refresh_token":"`+rt+`","expiry":"2026-12-02T00:00:00Z"}}`); err != nil {
 		t.Fatal(err)
@@ -433,8 +448,8 @@ func TestImportOAuthFromTheCLIKeyring(t *testing.T) {
 // An OS keyring that cannot be read (a headless machine) is no CLI login,
 // not a failure: the import of other profiles goes on.
 func TestImportOAuthCLIKeyringUnreadable(t *testing.T) {
-	w := newOAuthWorld(t, 3, OAuthOptions{})
-	w.s.WithCLIKeyring(brokenStore{})
+	w := newOAuthWorld(t, 3, core.OAuthOptions{})
+	w.s = w.server(t, brokenStore{})
 	_, err := w.s.ImportOAuth(t.Context(), &pb.ImportOAuthRequest{Profile: "dev", Host: w.ws.URL, CliKeyringKeys: []string{"dev"}})
 	if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "could not be read") {
 		t.Fatalf("%v", err)
@@ -463,11 +478,11 @@ func (c cancelOnDelete) Delete(ctx context.Context, key string) error {
 // token: deleting it must not depend on the caller still waiting, or the
 // CLI presents it later and the workspace revokes the daemon's login.
 func TestImportOAuthDeletesTheCLIItemEvenIfTheCallerGoes(t *testing.T) {
-	w := newOAuthWorld(t, 3, OAuthOptions{})
+	w := newOAuthWorld(t, 3, core.OAuthOptions{})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	cli := cancelOnDelete{store.NewMemory(), cancel}
-	w.s.WithCLIKeyring(cli)
+	w.s = w.server(t, cli)
 	_, rt := w.emu.IssueOAuthLogin(alice, "")
 	if err := cli.Set(t.Context(), "dev", `{"token":{"refresh_token":"`+rt+`"}}`); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package server
+package core
 
 import (
 	"context"
@@ -21,19 +21,9 @@ const CLIKeyringService = "databricks-cli"
 // errNoCLIKeyringLogin: none of the accounts asked for holds a CLI login.
 var errNoCLIKeyringLogin = errkind.New(errkind.NotFound, "the OS keyring holds no Databricks CLI login")
 
-// WithCLIKeyring lets ImportOAuth read, and then delete, the Databricks
-// CLI's own keyring items (a store.Store for CLIKeyringService).
-func (s *Server) WithCLIKeyring(k store.Store) *Server {
-	s.cliKeyring = k
-	return s
-}
-
 // cliKeyringLogin finds the first of keys that holds a CLI login and
 // returns the account and its refresh token.
-func (s *Server) cliKeyringLogin(ctx context.Context, keys []string) (string, string, error) {
-	if s.cliKeyring == nil {
-		return "", "", fmt.Errorf("%w: this dbx-credd cannot read the OS keyring, so it cannot take over a login the Databricks CLI keeps there", errNoCLIKeyringLogin)
-	}
+func (s *Service) cliKeyringLogin(ctx context.Context, keys []string) (string, string, error) {
 	for _, k := range keys {
 		raw, err := s.cliKeyring.Get(ctx, k)
 		if errors.Is(err, store.ErrNotFound) {

@@ -28,19 +28,26 @@ const (
 	prodToken = "dapi-prod-secret"
 )
 
+// fakeTokens stands in for the core: it records each hand-out with the
+// caller the handler names, as the core does.
 type fakeTokens struct {
 	hosts  map[string]string
 	tokens map[string]Token
 	err    error
+	audit  *audit.Log
 }
 
 func (f *fakeTokens) Host(p string) (string, bool) { h, ok := f.hosts[p]; return h, ok }
 
-func (f *fakeTokens) Token(_ context.Context, p string) (Token, error) {
+func (f *fakeTokens) Token(_ context.Context, p string, c Caller) (Token, error) {
 	if f.err != nil {
 		return Token{}, f.err
 	}
-	return f.tokens[p], nil
+	t := f.tokens[p]
+	if f.audit != nil {
+		f.audit.Record(audit.Event{Profile: p, Channel: "metadata", PeerUID: c.UID, PeerPID: c.PID, Kind: "pat", Expiry: t.Expiry})
+	}
+	return t, nil
 }
 
 type fixture struct {
@@ -63,12 +70,13 @@ func newFixture(t *testing.T) *fixture {
 	f.tokens = &fakeTokens{
 		hosts: map[string]string{"prod": prodHost, "dev": "https://dev.cloud.databricks.com"},
 		tokens: map[string]Token{
-			"prod": {Value: prodToken, Expiry: time.Unix(1_800_003_600, 0), Kind: "pat"},
-			"dev":  {Value: "dapi-dev", Kind: "pat"},
+			"prod": {Value: prodToken, Expiry: time.Unix(1_800_003_600, 0)},
+			"dev":  {Value: "dapi-dev"},
 		},
 	}
 	f.audit = audit.New(10, log)
-	h := NewHandler(Config{Paths: f.paths, Tokens: f.tokens, Log: log, Audit: f.audit, UID: 1000,
+	f.tokens.audit = f.audit
+	h := NewHandler(Config{Paths: f.paths, Tokens: f.tokens, Log: log, UID: 1000,
 		ErrorStatus: func(error) int { return http.StatusServiceUnavailable },
 		Now:         func() time.Time { return f.now },
 	})

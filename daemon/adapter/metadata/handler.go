@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dbx-cred/dbx-cred/daemon/audit"
-	"github.com/dbx-cred/dbx-cred/daemon/peercred"
 	"github.com/dbx-cred/dbx-cred/daemon/tcpguard"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
 )
@@ -40,14 +38,18 @@ const NoExpiryHorizon = time.Hour
 type Token struct {
 	Value  string
 	Expiry time.Time // zero: does not expire
-	Kind   string    // for the audit log, e.g. "pat"
 }
 
-// Tokens is where tokens come from (the profile manager, in the daemon).
+// Caller is who asked, as the connection tells it: the uid the listener
+// checked, and the pid when the OS says (0 otherwise).
+type Caller struct{ UID, PID int }
+
+// Tokens is where tokens come from (the daemon's core, which also records
+// each hand-out in the audit with the caller).
 type Tokens interface {
 	// Host returns the profile's normalised workspace URL.
 	Host(profile string) (string, bool)
-	Token(ctx context.Context, profile string) (Token, error)
+	Token(ctx context.Context, profile string, caller Caller) (Token, error)
 }
 
 // Config is what a Handler needs. Zero optional fields take defaults.
@@ -55,7 +57,6 @@ type Config struct {
 	Paths  *Paths
 	Tokens Tokens
 	Log    *slog.Logger
-	Audit  *audit.Log // optional
 	// UID is the only user served. The listener (tcpguard, see NewServer)
 	// refuses other users' connections before a request is read; the
 	// handler checks the peer it recorded once more.
@@ -141,7 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("this URL serves workspace %s, not %s", want, got), "workspace host mismatch", profile)
 		return
 	}
-	tok, err := h.cfg.Tokens.Token(r.Context(), profile)
+	tok, err := h.cfg.Tokens.Token(r.Context(), profile, Caller{UID: peer.UID, PID: peer.PID()})
 	if err != nil {
 		h.cfg.Log.Warn("metadata service: no token", "profile", profile, "err", err)
 		h.writeError(w, h.cfg.ErrorStatus(err), "TEMPORARILY_UNAVAILABLE", err.Error())
@@ -150,11 +151,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	expires := tok.Expiry
 	if expires.IsZero() {
 		expires = h.cfg.Now().Add(NoExpiryHorizon)
-	}
-	if h.cfg.Audit != nil {
-		pid := peer.PID()
-		h.cfg.Audit.Record(audit.Event{Profile: profile, Channel: "metadata", PeerUID: peer.UID,
-			PeerPID: pid, PeerExe: peercred.Exe(pid), Kind: tok.Kind, Expiry: tok.Expiry})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(tokenJSON{AccessToken: tok.Value, TokenType: "Bearer", ExpiresOn: expires.Unix()})

@@ -1,4 +1,4 @@
-package server
+package grpcapi
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/dbx-cred/dbx-cred/daemon/audit"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
@@ -90,7 +89,7 @@ func serveOnSocket(tb testing.TB, dir string, m *profiles.Manager, log *slog.Log
 		tb.Fatal(err)
 	}
 	g := grpc.NewServer(GRPCOptions(os.Getuid(), log)...)
-	New(m, Info{}, log).WithAudit(audit.New(0, log)).Register(g)
+	newServer(tb, m, log).Register(g)
 	go g.Serve(ln)
 	tb.Cleanup(g.Stop)
 	return sock

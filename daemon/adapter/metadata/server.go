@@ -65,7 +65,7 @@ func NewServer(ln net.Listener, guard tcpguard.Config, paths *Paths, h http.Hand
 	return &Server{
 		paths: paths,
 		ln:    tcpguard.Wrap(ln, guard),
-		base:  "http://" + ln.Addr().String(),
+		base:  BaseURL(ln),
 		http: &http.Server{
 			Handler:           h,
 			ConnContext:       tcpguard.ConnContext,
@@ -80,6 +80,9 @@ func NewServer(ln net.Listener, guard tcpguard.Config, paths *Paths, h http.Hand
 
 // Base is the server's base URL, e.g. http://127.0.0.1:8471.
 func (s *Server) Base() string { return s.base }
+
+// BaseURL is the base URL the service serves at on ln.
+func BaseURL(ln net.Listener) string { return "http://" + ln.Addr().String() }
 
 // Serve serves until Shutdown; it returns nil after Shutdown.
 func (s *Server) Serve() error {

@@ -1,4 +1,4 @@
-package server
+package core
 
 import (
 	"context"
@@ -11,14 +11,12 @@ import (
 	"unicode"
 
 	"golang.org/x/oauth2"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dbx-cred/dbx-cred/daemon/oauthlogin"
 	"github.com/dbx-cred/dbx-cred/daemon/outbound"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/internal/hosturl"
-	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1"
 )
 
 // oauthHTTPTimeout bounds each discovery and token request.
@@ -26,7 +24,7 @@ const oauthHTTPTimeout = 30 * time.Second
 
 // OAuthOptions tune U2M logins; zero fields keep the defaults (ports
 // 8020-8040, five minutes for the browser, 30 s for the helper to call
-// AwaitOAuthLogin).
+// AwaitOAuth).
 type OAuthOptions struct {
 	FirstPort, LastPort int
 	Timeout             time.Duration
@@ -34,13 +32,8 @@ type OAuthOptions struct {
 	HTTPClient          *http.Client
 }
 
-// WithOAuth replaces the U2M login settings (tests use their own ports).
-func (s *Server) WithOAuth(o OAuthOptions) *Server {
-	s.logins = newLogins(o, s.log)
-	return s
-}
-
-func newLogins(o OAuthOptions, log *slog.Logger) *oauthlogin.Registry {
+// NewLogins is the registry of U2M logins in progress, for Config.Logins.
+func NewLogins(o OAuthOptions, log *slog.Logger) *oauthlogin.Registry {
 	if o.HTTPClient == nil {
 		o.HTTPClient = outbound.Client(oauthHTTPTimeout)
 	}
@@ -48,41 +41,54 @@ func newLogins(o OAuthOptions, log *slog.Logger) *oauthlogin.Registry {
 		Timeout: o.Timeout, AwaitWithin: o.AwaitWithin, HTTPClient: o.HTTPClient, Log: log})
 }
 
-// BeginOAuthLogin implements AgentService.
-func (s *Server) BeginOAuthLogin(ctx context.Context, req *pb.BeginOAuthLoginRequest) (*pb.BeginOAuthLoginResponse, error) {
+// OAuthTarget is the profile a U2M login or import is for.
+type OAuthTarget struct {
+	Profile, Host, AccountID string
+	Insecure                 bool // allow http:// to a host that is not loopback
+	Scopes                   []string
+}
+
+// OAuthBegun is a U2M login waiting for the user's browser.
+type OAuthBegun struct {
+	ID           string
+	AuthorizeURL string
+	CallbackPort int
+	Deadline     time.Time
+}
+
+// BeginOAuth starts a U2M login: the user opens AuthorizeURL, and the
+// helper calls AwaitOAuth with ID.
+func (s *Service) BeginOAuth(ctx context.Context, t OAuthTarget) (OAuthBegun, error) {
 	const op = "begin oauth login"
-	name, accountID := req.GetProfile(), req.GetAccountId()
-	host, err := oauthTarget(name, req.GetHost(), accountID, req.GetInsecureHttp())
+	host, err := oauthTarget(t.Profile, t.Host, t.AccountID, t.Insecure)
 	if err != nil {
-		return nil, s.fail(ctx, op, name, err)
+		return OAuthBegun{}, s.fail(ctx, op, t.Profile, err)
 	}
-	id, p, err := s.logins.Begin(ctx, oauthlogin.Target{Profile: name, Host: host, AccountID: accountID,
-		Insecure: req.GetInsecureHttp(), Scopes: req.GetScopes()})
+	id, p, err := s.logins.Begin(ctx, oauthlogin.Target{Profile: t.Profile, Host: host, AccountID: t.AccountID,
+		Insecure: t.Insecure, Scopes: t.Scopes})
 	if err != nil {
-		return nil, s.fail(ctx, op, name, err)
+		return OAuthBegun{}, s.fail(ctx, op, t.Profile, err)
 	}
 	l := p.Login
 	// Not the URL: it is the login itself, for the user's browser only.
-	s.log.Info("OAuth login begun", append([]any{"profile", name, "host", host, "account_id", accountID,
+	s.log.Info("OAuth login begun", append([]any{"profile", t.Profile, "host", host, "account_id", t.AccountID,
 		"login_id", id, "callback_port", l.Port(), "deadline", l.Deadline()}, peerAttrs(ctx)...)...)
-	return &pb.BeginOAuthLoginResponse{
-		LoginId: id, AuthorizeUrl: l.URL(), CallbackPort: int32(l.Port()), Deadline: timestamppb.New(l.Deadline()),
-	}, nil
+	return OAuthBegun{ID: id, AuthorizeURL: l.URL(), CallbackPort: l.Port(), Deadline: l.Deadline()}, nil
 }
 
-// AwaitOAuthLogin implements AgentService. The login ends with this call:
-// when the helper goes away first, its context ends, and so does the login.
-func (s *Server) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLoginRequest) (*pb.AwaitOAuthLoginResponse, error) {
+// AwaitOAuth waits for the login id to finish and stores it. The login ends
+// with this call: when the caller goes away first, ctx ends, and so does
+// the login.
+func (s *Service) AwaitOAuth(ctx context.Context, id string) (LoginResult, error) {
 	const op = "await oauth login"
-	id := req.GetLoginId()
 	p, err := s.logins.Take(id)
 	if err != nil {
-		return nil, s.fail(ctx, op, "", err)
+		return LoginResult{}, s.fail(ctx, op, "", err)
 	}
 	defer s.logins.Drop(id, p)
 	tok, err := p.Login.Wait(ctx)
 	if err != nil {
-		return nil, s.fail(ctx, op, p.Profile, err)
+		return LoginResult{}, s.fail(ctx, op, p.Profile, err)
 	}
 	opt := profiles.LoginOptions{AccountID: p.AccountID, InsecureHTTP: p.Insecure}
 	prof, replaced, err := s.profiles.LoginU2M(ctx, p.Profile, p.Host, opt, profiles.U2MLogin{
@@ -90,46 +96,62 @@ func (s *Server) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLoginReq
 		ClientID: p.Login.ClientID(), Scopes: p.Login.Scopes(), Token: tok,
 	})
 	if err != nil {
-		return nil, s.fail(ctx, op, p.Profile, err)
+		return LoginResult{}, s.fail(ctx, op, p.Profile, err)
 	}
 	s.log.Info("OAuth login finished", append([]any{"profile", p.Profile, "host", p.Host, "account_id", p.AccountID,
 		"login_id", id, "user", prof.UserName, "replaced", replaced}, peerAttrs(ctx)...)...)
-	return &pb.AwaitOAuthLoginResponse{Profile: toProto(prof), Replaced: replaced}, nil
+	return LoginResult{Profile: prof, Replaced: replaced}, nil
 }
 
-// ImportOAuth implements AgentService.
-func (s *Server) ImportOAuth(ctx context.Context, req *pb.ImportOAuthRequest) (*pb.ImportOAuthResponse, error) {
+// ImportRequest takes over another tool's U2M login: its RefreshToken, or
+// the first of CLIKeyringKeys the Databricks CLI keeps one under.
+type ImportRequest struct {
+	OAuthTarget
+	RefreshToken   string
+	CLIKeyringKeys []string
+}
+
+// ImportResult is an imported login.
+type ImportResult struct {
+	LoginResult
+	// CLIKeyringKey is the CLI keyring item the login came from, if any.
+	CLIKeyringKey string
+	Advice        string
+}
+
+// ImportOAuth proves the refresh token with one refresh and stores it.
+func (s *Service) ImportOAuth(ctx context.Context, req ImportRequest) (ImportResult, error) {
 	const op = "import oauth"
-	name, accountID := req.GetProfile(), req.GetAccountId()
-	host, err := oauthTarget(name, req.GetHost(), accountID, req.GetInsecureHttp())
+	name, accountID := req.Profile, req.AccountID
+	host, err := oauthTarget(name, req.Host, accountID, req.Insecure)
 	if err != nil {
-		return nil, s.fail(ctx, op, name, err)
+		return ImportResult{}, s.fail(ctx, op, name, err)
 	}
-	rt := strings.TrimSpace(req.GetRefreshToken())
+	rt := strings.TrimSpace(req.RefreshToken)
 	keyringKey := ""
-	if rt == "" && len(req.GetCliKeyringKeys()) > 0 {
-		if keyringKey, rt, err = s.cliKeyringLogin(ctx, req.GetCliKeyringKeys()); err != nil {
-			return nil, s.fail(ctx, op, name, err)
+	if rt == "" && len(req.CLIKeyringKeys) > 0 {
+		if keyringKey, rt, err = s.cliKeyringLogin(ctx, req.CLIKeyringKeys); err != nil {
+			return ImportResult{}, s.fail(ctx, op, name, err)
 		}
 	}
 	switch {
 	case rt == "":
-		return nil, s.fail(ctx, op, name, fmt.Errorf("%w: the refresh token is empty: import needs the refresh_token of the other tool's login", profiles.ErrBadInput))
+		return ImportResult{}, s.fail(ctx, op, name, fmt.Errorf("%w: the refresh token is empty: import needs the refresh_token of the other tool's login", profiles.ErrBadInput))
 	case strings.ContainsFunc(rt, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
-		return nil, s.fail(ctx, op, name, fmt.Errorf("%w: the refresh token contains white space or control characters: pass only the token", profiles.ErrBadInput))
+		return ImportResult{}, s.fail(ctx, op, name, fmt.Errorf("%w: the refresh token contains white space or control characters: pass only the token", profiles.ErrBadInput))
 	}
 	ep, err := oauthlogin.Discover(ctx, s.logins.HTTPClient(), host, accountID)
 	if err != nil {
-		return nil, s.fail(ctx, op, name, err)
+		return ImportResult{}, s.fail(ctx, op, name, err)
 	}
 	prof, replaced, err := s.profiles.LoginU2M(ctx, name, host,
-		profiles.LoginOptions{AccountID: accountID, InsecureHTTP: req.GetInsecureHttp()},
+		profiles.LoginOptions{AccountID: accountID, InsecureHTTP: req.Insecure},
 		profiles.U2MLogin{
 			TokenURL: ep.TokenURL, RevocationURL: ep.RevocationURL, ClientID: oauthlogin.DefaultClientID,
-			Scopes: oauthlogin.Scopes(req.GetScopes()), Token: &oauth2.Token{RefreshToken: rt},
+			Scopes: oauthlogin.Scopes(req.Scopes), Token: &oauth2.Token{RefreshToken: rt},
 		})
 	if err != nil {
-		return nil, s.fail(ctx, op, name, err)
+		return ImportResult{}, s.fail(ctx, op, name, err)
 	}
 	advice := ""
 	if keyringKey != "" {
@@ -146,7 +168,7 @@ func (s *Server) ImportOAuth(ctx context.Context, req *pb.ImportOAuthRequest) (*
 	}
 	s.log.Info("OAuth login imported", append([]any{"profile", name, "host", host, "account_id", accountID,
 		"user", prof.UserName, "replaced", replaced, "from_cli_keyring", keyringKey != ""}, peerAttrs(ctx)...)...)
-	return &pb.ImportOAuthResponse{Profile: toProto(prof), Replaced: replaced, CliKeyringKey: keyringKey, Advice: advice}, nil
+	return ImportResult{LoginResult: LoginResult{Profile: prof, Replaced: replaced}, CLIKeyringKey: keyringKey, Advice: advice}, nil
 }
 
 // oauthTarget checks a U2M request's profile name, host and account id

@@ -1,8 +1,7 @@
-package server
+package grpcapi
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"google.golang.org/grpc"
@@ -65,6 +64,3 @@ func (e kindError) GRPCStatus() *status.Status {
 
 // withKind is err of kind k, as a handler returns it.
 func withKind(k errkind.Kind, err error) error { return kindError{err: err, kind: k} }
-
-// failure is a handler's error of kind k with message msg.
-func failure(k errkind.Kind, msg string) error { return withKind(k, errors.New(msg)) }
