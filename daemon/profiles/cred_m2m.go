@@ -11,17 +11,21 @@ import (
 
 // m2mCredential is a service principal's OAuth client secret: clients get
 // access tokens from the client_credentials grant.
-type m2mCredential struct{}
+type m2mCredential struct{ oauthCredential }
 
 func (m2mCredential) kind() string   { return KindOAuthM2M }
-func (m2mCredential) mode() string   { return "" }
 func (m2mCredential) served() string { return "oauth-m2m" }
-func (m2mCredential) mints() bool    { return false }
 
-// bearerRoot: a client secret is no bearer token and must never be sent
-// as one.
-func (m2mCredential) bearerRoot() bool                  { return false }
-func (m2mCredential) autoRotated(registry.Profile) bool { return false }
+// oauthCredential is what both OAuth kinds share: their access tokens
+// always renew (no static or rotating mode), they mint no PATs, and their
+// secret (a client secret, a refresh token) is no bearer token and must
+// never be sent as one.
+type oauthCredential struct{}
+
+func (oauthCredential) mode() string                      { return "" }
+func (oauthCredential) mints() bool                       { return false }
+func (oauthCredential) bearerRoot() bool                  { return false }
+func (oauthCredential) autoRotated(registry.Profile) bool { return false }
 
 func (m2mCredential) loginCommand(p registry.Profile) string {
 	if p.AccountID != "" {

@@ -13,16 +13,10 @@ import (
 // u2mCredential is a user's OAuth login (authorization code + PKCE, or an
 // import): the store holds its refresh token, and clients get access
 // tokens from the refresh_token grant.
-type u2mCredential struct{}
+type u2mCredential struct{ oauthCredential }
 
 func (u2mCredential) kind() string   { return KindOAuthU2M }
-func (u2mCredential) mode() string   { return "" }
 func (u2mCredential) served() string { return "oauth-u2m" }
-func (u2mCredential) mints() bool    { return false }
-
-// bearerRoot: a refresh token is no bearer token.
-func (u2mCredential) bearerRoot() bool                  { return false }
-func (u2mCredential) autoRotated(registry.Profile) bool { return false }
 
 func (u2mCredential) loginCommand(p registry.Profile) string {
 	if p.AccountID != "" {
