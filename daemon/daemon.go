@@ -24,8 +24,8 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/harden"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
-	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/store/file"
+	"github.com/dbx-cred/dbx-cred/daemon/store/manage"
 	"github.com/dbx-cred/dbx-cred/daemon/store/oskeyring"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
@@ -35,9 +35,6 @@ import (
 // storeWatchEvery is how often the store is probed, so one that starts
 // answering (or stops) shows in status and is used without a restart.
 const storeWatchEvery = 5 * time.Second
-
-// KeyringService is the service name of every keyring item dbx-cred writes.
-const KeyringService = "dbx-cred"
 
 // Config is how dbx-credd run was asked to run. Empty fields take defaults.
 type Config struct {
@@ -94,8 +91,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Listen:    cfg.MetadataListen,
 		Preferred: metadataDefault(getenv, metadata.DefaultListen),
 		StatePath: filepath.Join(filepath.Dir(cfg.RegistryPath), metadata.StateFile),
-	}, c.mgr, c.st, log)
-	c.sts.paths = meta.paths
+	}, c.mgr, c.sts.Store(), log)
 	// Shutdown over the socket (dbx-cred daemon stop) ends the same way as
 	// SIGTERM: after the answer is sent, gracefully.
 	shutdown := make(chan struct{})
@@ -106,7 +102,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:        log,
 		Audit:      audit.New(audit.DefaultSize, log),
 		Stores:     c.sts,
-		Diagnoser:  &diagnoser{getenv: getenv, mgr: c.mgr, stores: c.sts, store: c.st, meta: meta},
+		Getenv:     getenv,
 		Logins:     core.NewLogins(core.OAuthOptions{}, log),
 		CLIKeyring: oskeyring.NewKeyring(core.CLIKeyringService, cfg.KeyringTimeout, getenv),
 		Metadata:   meta.urls(),
@@ -120,7 +116,7 @@ func Run(ctx context.Context, cfg Config) error {
 	g := grpc.NewServer(grpcapi.GRPCOptions(os.Getuid(), log)...)
 	grpcapi.New(svc).Register(g)
 	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
-		"store", c.chosen, "keyring", c.st.Backend(), "profiles", len(c.mgr.Names()), "hardened", hardened, "version", version.Version,
+		"store", c.chosen, "keyring", c.sts.Store().Backend(), "profiles", len(c.mgr.Names()), "hardened", hardened, "version", version.Version,
 		"metadata_listen", meta.base(), "metadata_down", meta.err != nil)
 	defer c.startBackground()()
 	return serve(ctx, g, ln, cfg.Socket, shutdown, log)
@@ -134,7 +130,7 @@ func info(cfg Config, c opened, hardened bool, meta *metadataService) core.Info 
 		Started:        time.Now(),
 		Socket:         cfg.Socket,
 		RegistryPath:   cfg.RegistryPath,
-		KeyringBackend: c.st.Backend(),
+		KeyringBackend: c.sts.Store().Backend(),
 		Hardened:       hardened,
 		MetadataListen: meta.base(),
 		MetadataError:  meta.errText(),
@@ -165,19 +161,19 @@ func (cfg *Config) fillDefaults(getenv func(string) string) error {
 // stores they live in.
 type opened struct {
 	mgr    *profiles.Manager
-	sts    *stores
-	st     store.Store
+	sts    *manage.Stores
 	chosen string // the store's name, "" when none is usable yet
 }
 
 // openCore chooses the store (the one the profiles were recorded in, or
 // the configured one) and loads the profiles over it.
 func openCore(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger) (opened, error) {
-	choice, err := ParseStore(cfg.Store)
+	choice, err := manage.ParseChoice(cfg.Store)
 	if err != nil {
 		return opened{}, err
 	}
-	scfg := storeConfig{timeout: cfg.KeyringTimeout, getenv: getenv, filePath: cfg.FileStore, work: scryptWork(getenv)}
+	scfg := manage.Config{KeyringTimeout: cfg.KeyringTimeout, Getenv: getenv, FilePath: cfg.FileStore,
+		FileWork: scryptWork(getenv), KeyctlRing: keyctlRing(getenv, "")}
 	reg, err := registry.Load(cfg.RegistryPath)
 	if err != nil {
 		return opened{}, fmt.Errorf("load profiles: %w", err)
@@ -186,27 +182,25 @@ func openCore(ctx context.Context, cfg Config, getenv func(string) string, log *
 	for _, p := range reg.Profiles {
 		recorded[registry.StoreOf(p)] = append(recorded[registry.StoreOf(p)], p.Name)
 	}
-	chosen, err := chooseStore(ctx, choice, recorded, scfg, log)
+	chosen, err := manage.Choose(ctx, choice, recorded, scfg, log)
 	if err != nil {
 		return opened{}, err
 	}
-	mainSw, derivedSw := store.NewSwitch(chosen.main), store.NewSwitch(chosen.derived)
 	ws := workspace.New(30 * time.Second)
-	mgr, err := profiles.New(cfg.RegistryPath, mainSw, ws, profiles.Rotation{
+	mgr, err := profiles.New(cfg.RegistryPath, chosen.Main, ws, profiles.Rotation{
 		Tokens:  ws.Tokens,
-		Derived: derivedSw,
+		Derived: chosen.Derived,
 		CrashAt: crashHook(getenv, log),
 	}, log)
 	if err != nil {
 		return opened{}, fmt.Errorf("load profiles: %w", err)
 	}
-	sts := &stores{cfg: scfg, log: log, mgr: mgr, main: mainSw, der: derivedSw}
-	sts.use(chosen)
-	sts.refresh(ctx)
-	if chosen.name == "" {
-		log.Warn("no store is usable: serving the socket, refusing logins until one is chosen or the OS keyring answers", "choices", choices(cfg.FileStore))
+	// A profile's metadata URL secret moves with it in a migration.
+	sts := manage.New(ctx, chosen, mgr, func(p string) []string { return []string{metadata.Key(p)} }, scfg, log)
+	if chosen.Name == "" {
+		log.Warn("no store is usable: serving the socket, refusing logins until one is chosen or the OS keyring answers", "choices", manage.Choices(cfg.FileStore))
 	}
-	return opened{mgr: mgr, sts: sts, st: mainSw, chosen: chosen.name}, nil
+	return opened{mgr: mgr, sts: sts, chosen: chosen.Name}, nil
 }
 
 // startBackground runs renewals, the leftover clean-up and the store
@@ -217,7 +211,7 @@ func (c opened) startBackground() (stop func()) {
 	bgDone := make(chan struct{})
 	go func() { c.mgr.Run(bgCtx, time.Hour); close(bgDone) }()
 	watchDone := make(chan struct{})
-	go func() { c.sts.watch(bgCtx, storeWatchEvery); close(watchDone) }()
+	go func() { c.sts.Watch(bgCtx, storeWatchEvery); close(watchDone) }()
 	return func() { stopBg(); <-bgDone; <-watchDone }
 }
 

@@ -105,6 +105,8 @@ func (b boundURLs) Forget(ctx context.Context, profile string) error {
 	return b.m.srv.Forget(ctx, profile)
 }
 
+func (b boundURLs) ForgetAll() { b.m.paths.ForgetAll() }
+
 func (m *metadataService) base() string {
 	if m.ln == nil {
 		return ""
@@ -133,6 +135,8 @@ func (d downURLs) URL(context.Context, string, bool) (string, error) {
 func (d downURLs) Forget(ctx context.Context, profile string) error {
 	return d.paths.Forget(ctx, profile)
 }
+
+func (d downURLs) ForgetAll() { d.paths.ForgetAll() }
 
 // metadataTokens serves the metadata service from the core, which records
 // each hand-out with the caller the listener saw.

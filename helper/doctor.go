@@ -65,7 +65,7 @@ Exit status:
   64  usage error`
 
 // Bounds of doctor's waits: the daemon's own probes are bounded per check
-// (daemon/diagnose.go); these only keep a stuck daemon or git from hanging
+// (daemon/core/diagnose.go); these only keep a stuck daemon or git from hanging
 // doctor.
 const (
 	doctorStatusTimeout   = 10 * time.Second

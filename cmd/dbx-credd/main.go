@@ -22,6 +22,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/logfile"
 	"github.com/dbx-cred/dbx-cred/daemon/memtrim"
 	"github.com/dbx-cred/dbx-cred/daemon/service"
+	"github.com/dbx-cred/dbx-cred/daemon/store/manage"
 	"github.com/dbx-cred/dbx-cred/daemon/store/oskeyring"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	"github.com/dbx-cred/dbx-cred/internal/version"
@@ -178,7 +179,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dbx-credd run: --keyring-timeout must be positive, e.g. 5s\n")
 		return 64
 	}
-	if _, err := daemon.ParseStore(*storeChoice); err != nil {
+	if _, err := manage.ParseChoice(*storeChoice); err != nil {
 		fmt.Fprintf(stderr, "dbx-credd run: %v\n", err)
 		return 64
 	}

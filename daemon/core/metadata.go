@@ -14,6 +14,9 @@ import (
 type MetadataURLs interface {
 	URL(ctx context.Context, profile string, rotate bool) (string, error)
 	Forget(ctx context.Context, profile string) error
+	// ForgetAll drops every URL secret from memory (not from the store),
+	// when the store is locked.
+	ForgetAll()
 }
 
 // MetadataURL is a profile's URL at the metadata service, with what an SDK

@@ -41,12 +41,14 @@ type Info struct {
 // --metadata-listen off), and Shutdown, nil where the daemon cannot be
 // stopped over its socket.
 type Config struct {
-	Profiles  *profiles.Manager
-	Info      Info
-	Log       *slog.Logger
-	Audit     *audit.Log
-	Stores    Stores
-	Diagnoser Diagnoser
+	Profiles *profiles.Manager
+	Info     Info
+	Log      *slog.Logger
+	Audit    *audit.Log
+	Stores   Stores
+	// Getenv is the daemon's environment, for the service manager's check
+	// in Diagnose.
+	Getenv func(string) string
 	// Logins holds the U2M logins in progress.
 	Logins *oauthlogin.Registry
 	// CLIKeyring reads (and, after an import, deletes) the Databricks
@@ -64,7 +66,7 @@ type Service struct {
 	log        *slog.Logger
 	audit      *audit.Log
 	stores     Stores
-	diagnoser  Diagnoser
+	getenv     func(string) string
 	logins     *oauthlogin.Registry
 	cliKeyring store.Store
 	metadata   MetadataURLs
@@ -74,10 +76,10 @@ type Service struct {
 // New returns the service, refusing a configuration that lacks a required
 // part (a wiring mistake, not a user's).
 func New(c Config) (*Service, error) {
-	if c.Profiles == nil || c.Log == nil || c.Audit == nil || c.Stores == nil || c.Diagnoser == nil || c.Logins == nil || c.CLIKeyring == nil {
-		return nil, errors.New("core.New: profiles, log, audit, stores, diagnoser, logins and the CLI keyring are required")
+	if c.Profiles == nil || c.Log == nil || c.Audit == nil || c.Stores == nil || c.Getenv == nil || c.Logins == nil || c.CLIKeyring == nil {
+		return nil, errors.New("core.New: profiles, log, audit, stores, getenv, logins and the CLI keyring are required")
 	}
-	return &Service{profiles: c.Profiles, info: c.Info, log: c.Log, audit: c.Audit, stores: c.Stores, diagnoser: c.Diagnoser,
+	return &Service{profiles: c.Profiles, info: c.Info, log: c.Log, audit: c.Audit, stores: c.Stores, getenv: c.Getenv,
 		logins: c.Logins, cliKeyring: c.CLIKeyring, metadata: c.Metadata, shutdown: c.Shutdown}, nil
 }
 

@@ -16,12 +16,14 @@ type StoreInfo struct {
 }
 
 // Stores is the daemon's store, as the operations on it need it
-// (daemon/store/manage). Its errors are written for the user.
+// (daemon/store/manage.Stores). Its errors are written for the user.
 type Stores interface {
 	Info(ctx context.Context) StoreInfo
 	Unlock(ctx context.Context, passphrase string, create bool) (created bool, err error)
 	Lock(ctx context.Context) (unloaded int, err error)
 	Migrate(ctx context.Context, to, passphrase string) (from string, moved []string, advice string, err error)
+	// ProbeWrite writes, reads back and deletes a random item (doctor).
+	ProbeWrite(ctx context.Context) error
 }
 
 // storeFail: a store operation that failed for a reason nobody classified
@@ -53,6 +55,10 @@ func (s *Service) Lock(ctx context.Context) (StoreInfo, int, error) {
 	n, err := s.stores.Lock(ctx)
 	if err != nil {
 		return StoreInfo{}, 0, s.storeFail("lock", err)
+	}
+	if s.metadata != nil {
+		// Read back from the store, they work again after the unlock.
+		s.metadata.ForgetAll()
 	}
 	return s.stores.Info(ctx), n, nil
 }

@@ -140,7 +140,7 @@ func (l *lockableStore) Get(ctx context.Context, k string) (string, error) {
 }
 
 // dbx-cred lock unloads the profiles, then locks the file store
-// (daemon/stores.go). Unload waits for a U2M refresh in flight, so its
+// (daemon/store/manage). Unload waits for a U2M refresh in flight, so its
 // rotated refresh token is stored while the store is still open; locked
 // first, the token would be lost and the profile need a new login.
 func TestU2MLockDuringRefreshKeepsTheLogin(t *testing.T) {

@@ -27,15 +27,13 @@ func (noStores) Migrate(context.Context, string, string) (string, []string, stri
 	return "", nil, "", errors.New("no store in this test")
 }
 
-type noDiagnoser struct{}
-
-func (noDiagnoser) Diagnose(context.Context, string) ([]core.Check, error) { return nil, nil }
+func (noStores) ProbeWrite(context.Context) error { return errors.New("no store in this test") }
 
 // newServer is the AgentService over a core made of m and test parts;
 // change adjusts the core's configuration first.
 func newServer(tb testing.TB, m *profiles.Manager, log *slog.Logger, change ...func(*core.Config)) *Server {
 	tb.Helper()
-	cfg := core.Config{Profiles: m, Log: log, Audit: audit.New(0, log), Stores: noStores{}, Diagnoser: noDiagnoser{},
+	cfg := core.Config{Profiles: m, Log: log, Audit: audit.New(0, log), Stores: noStores{}, Getenv: func(string) string { return "" },
 		Logins: core.NewLogins(core.OAuthOptions{}, log), CLIKeyring: store.NewMemory()}
 	for _, c := range change {
 		c(&cfg)

@@ -1,4 +1,4 @@
-package daemon
+package workspace
 
 import (
 	"context"
@@ -7,20 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/dbx-cred/dbx-cred/daemon/store"
-	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 )
-
-func TestProbeStoreLeavesNothing(t *testing.T) {
-	st := store.NewMemory()
-	if err := probeStore(context.Background(), st); err != nil {
-		t.Fatal(err)
-	}
-	if keys, _ := st.List(context.Background()); len(keys) != 0 {
-		t.Fatalf("the probe left %v", keys)
-	}
-}
 
 // A workspace whose clock is an hour ahead, over real HTTP; and a real TLS
 // server whose certificate no system root signs.
@@ -32,7 +19,7 @@ func TestProbeHostSkewAndTLS(t *testing.T) {
 		w.Write([]byte(`{"userName":"a@b.com"}`))
 	}))
 	defer srv.Close()
-	p := workspace.ProbeHost(context.Background(), srv.URL, "dapi-probe", 5*time.Second)
+	p := ProbeHost(context.Background(), srv.URL, "dapi-probe", 5*time.Second)
 	if p.DNSErr != nil || p.TLS || p.MeStatus != 200 || auth != "Bearer dapi-probe" {
 		t.Fatalf("probe: %+v, auth %q", p, auth)
 	}
@@ -42,7 +29,7 @@ func TestProbeHostSkewAndTLS(t *testing.T) {
 
 	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
 	defer tlsSrv.Close()
-	p = workspace.ProbeHost(context.Background(), tlsSrv.URL, "dapi-probe", 5*time.Second)
+	p = ProbeHost(context.Background(), tlsSrv.URL, "dapi-probe", 5*time.Second)
 	if !p.TLS || p.TLSErr == nil || p.MeStatus != 0 {
 		t.Fatalf("untrusted TLS: %+v", p)
 	}
