@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
+	"unicode"
 
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 )
 
 // m2mCredential is a service principal's OAuth client secret: clients get
@@ -88,4 +92,66 @@ func (e *env) newClientCredentials(meta registry.Profile, clientSecret string) *
 	return tokensource.NewClientCredentials(tokensource.ClientCredentialsConfig{
 		TokenURL: tokenURL, ClientID: meta.ClientID, ClientSecret: clientSecret, Clock: e.rot.Clock,
 	})
+}
+
+// loginM2M validates a service principal's client secret with a first
+// access token and SCIM Me, then records the profile. The validated source
+// becomes the profile's, so its first token is not asked for twice.
+func (m *Manager) loginM2M(ctx context.Context, name, host, clientSecret, clientID, accountID string) (Profile, bool, error) {
+	if strings.ContainsFunc(clientID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return Profile{}, false, fmt.Errorf("%w: the client id contains white space or control characters: pass the service principal's application id", ErrBadInput)
+	}
+	if !validAccountID(accountID) {
+		return Profile{}, false, fmt.Errorf("%w: the account id may hold only letters, digits and '-': pass the id shown in the account console", ErrBadInput)
+	}
+	where := host
+	if accountID != "" {
+		where = fmt.Sprintf("%s (account %s)", host, accountID)
+	}
+	meta := registry.Profile{Name: name, Host: host, Kind: KindOAuthM2M, ClientID: clientID, AccountID: accountID,
+		Created: time.Now().UTC().Truncate(time.Second), SecretKey: newSecretKey(name), LoginID: randomHex(4),
+		Store: m.currentStore()}
+	src := m.env.newClientCredentials(meta, clientSecret)
+	t, err := src.Token(ctx)
+	if err != nil {
+		src.Stop()
+		if errors.Is(err, tokensource.ErrClientRejected) {
+			return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s refused client id %s with this secret (wrong or expired secret, or no such service principal), "+
+				"so nothing was stored: create a new OAuth secret for the service principal (account console > Service principals > Secrets) and use that", where, clientID)}
+		}
+		if accountID != "" {
+			return Profile{}, false, fmt.Errorf("get a first OAuth access token from %s (nothing was stored; is the account id right? it is in the account console, under your user menu): %w", where, err)
+		}
+		return Profile{}, false, fmt.Errorf("get a first OAuth access token from %s (nothing was stored): %w", host, err)
+	}
+	var user workspace.User
+	if accountID != "" {
+		av, ok := m.validator.(AccountValidator)
+		if !ok {
+			src.Stop()
+			return Profile{}, false, fmt.Errorf("%w: this daemon cannot validate account-level logins", ErrBadInput)
+		}
+		user, err = av.AccountMe(ctx, host, accountID, t.Value)
+	} else {
+		user, err = m.validator.Me(ctx, host, t.Value)
+	}
+	if err != nil {
+		src.Stop()
+		if errors.Is(err, workspace.ErrRejected) && accountID != "" {
+			return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s issued an access token to client id %s but the account API rejected it, "+
+				"so nothing was stored: check the account id and that the service principal belongs to that account, then log in again", where, clientID)}
+		}
+		if errors.Is(err, workspace.ErrRejected) {
+			return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s issued an access token to client id %s but rejected it (is the service principal added to this workspace?), "+
+				"so nothing was stored: add it to the workspace, then log in again", host, clientID)}
+		}
+		return Profile{}, false, fmt.Errorf("validate the service principal's access token against %s (nothing was stored): %w", host, err)
+	}
+	meta.UserName = user.UserName
+	return m.record(ctx, meta, encodeClientSecret(clientSecret), func(o *owner) {
+		o.mu.Lock()
+		o.root = clientSecret
+		o.mu.Unlock()
+		o.install(renewing(src))
+	}, func() { src.Stop() })
 }

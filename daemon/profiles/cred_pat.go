@@ -2,10 +2,13 @@ package profiles
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
+	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 )
 
 // patCredential is what both kinds of PAT profile share: the store item
@@ -84,4 +87,39 @@ func (derivedPAT) start(ctx context.Context, o *owner, p registry.Profile, _ str
 		o.env.keep(ctx, o, "", first)
 	}
 	return renewing(o.newDerived(p, nil, first, false))
+}
+
+// loginPAT validates a personal access token with SCIM Me and, unless the
+// login is static, one trial mint, then records the profile. Login has
+// checked the name, the host and the token's text.
+func (m *Manager) loginPAT(ctx context.Context, name, host, token string, opt LoginOptions) (Profile, bool, error) {
+	user, err := m.validator.Me(ctx, host, token)
+	if err != nil {
+		if errors.Is(err, workspace.ErrRejected) {
+			// Said once: ErrNeedsLogin's own text ("rejected the stored
+			// token") would repeat it, and wrongly, as nothing is stored.
+			return Profile{}, false, &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("%s rejected the token (invalid, expired or revoked), "+
+				"so nothing was stored: create a new one in the workspace (User Settings > Developer > Access tokens) and use that", host)}
+		}
+		return Profile{}, false, fmt.Errorf("validate the token against %s (nothing was stored): %w", host, err)
+	}
+	lifetime, err := opt.lifetime()
+	if err != nil {
+		return Profile{}, false, err
+	}
+	meta := registry.Profile{Name: name, Host: host, UserName: user.UserName, Kind: KindPAT,
+		Created: time.Now().UTC().Truncate(time.Second), Mode: ModeStatic, SecretKey: newSecretKey(name), LoginID: randomHex(4),
+		Store: m.currentStore(), NoAutoRotate: opt.NoAutoRotate}
+	var first tokensource.Token
+	if !opt.Static {
+		meta.Mode, meta.LifetimeSeconds = ModeRotating, int64(lifetime/time.Second)
+		// A first mint proves the workspace lets this user create tokens,
+		// before anything is stored.
+		if first, err = m.trialMint(ctx, meta, token, lifetime); err != nil {
+			return Profile{}, false, err
+		}
+	}
+	return m.record(ctx, meta, encodeSecret(token),
+		func(o *owner) { o.start(ctx, meta, token, first) },
+		func() { m.revokeQuietly(host, token, first.ID) })
 }

@@ -13,6 +13,12 @@ import (
 // credentialOf and kept by its owner for the owner's life. Nothing outside
 // the leaves and credentialOf asks which kind a profile is: a new kind of
 // credential is one more leaf and one more case there.
+//
+// A leaf's login flow (validate the secret with the workspace, then
+// record) sits in its file too: loginPAT in cred_pat.go, loginM2M in
+// cred_m2m.go; U2M's, with its import, in u2m.go. Login and LoginU2M are
+// the doors; each makes a registry entry of its own kind, which
+// credentialOf then maps back to the leaf.
 type credential interface {
 	// kind is the registry's and the wire's name for it ("pat", ...).
 	kind() string
