@@ -40,7 +40,7 @@ func (s *Service) served(ctx context.Context, req TokenRequest, tok profiles.Tok
 	if channel == "" {
 		channel = "token"
 	}
-	ev := audit.Event{Profile: tok.Profile.Name, Channel: channel, Kind: tok.Served(), Expiry: tok.Expiry, PeerUID: -1}
+	ev := audit.Event{Profile: tok.Profile.Name, Channel: channel, Kind: tok.Profile.Served, Expiry: tok.Expiry, PeerUID: -1}
 	if c := req.Caller; c != nil {
 		ev.PeerUID, ev.PeerPID, ev.PeerExe = c.UID, c.PID, peercred.Exe(c.PID)
 	} else if p, ok := peercred.FromContext(ctx); ok && p.Known {

@@ -475,9 +475,15 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (Token, error) {
 }
 
 func (m *Manager) token(ctx context.Context, req TokenRequest) (Token, error) {
-	o, err := m.find(req.Profile, req.Host, req.AccountID)
-	if err != nil {
-		return Token{}, err
+	m.mu.RLock()
+	o := m.owners[req.Profile]
+	m.mu.RUnlock()
+	if o == nil {
+		// By host, or a name not known: find says which, or what to do.
+		var err error
+		if o, err = m.find(req.Profile, req.Host, req.AccountID); err != nil {
+			return Token{}, err
+		}
 	}
 	sv := o.pub.Load()
 	if sv.main == nil && !sv.closed {

@@ -17,15 +17,19 @@ import (
 
 // Every channel and kind survives the trip through the audit log's words.
 func TestEnumWordsRoundTrip(t *testing.T) {
+	e := newEnums()
 	for v, name := range pb.Channel_name {
-		if got := pb.Channel_value[enumName("CHANNEL_", enumWord(name, "CHANNEL_"))]; got != v {
+		if got := e.channel.value(e.channel.word(pb.Channel(v))); got != pb.Channel(v) {
 			t.Errorf("%s came back as %d", name, got)
 		}
 	}
 	for v, name := range pb.TokenKind_name {
-		if got := pb.TokenKind_value[enumName("TOKEN_KIND_", enumWord(name, "TOKEN_KIND_"))]; got != v {
+		if got := e.tokenKind.value(e.tokenKind.word(pb.TokenKind(v))); got != pb.TokenKind(v) {
 			t.Errorf("%s came back as %d", name, got)
 		}
+	}
+	if w := e.channel.word(pb.Channel_CHANNEL_METADATA); w != "metadata" {
+		t.Errorf("CHANNEL_METADATA is %q in the audit log, want metadata", w)
 	}
 }
 

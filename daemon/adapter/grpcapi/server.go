@@ -7,7 +7,6 @@ package grpcapi
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -25,11 +24,12 @@ import (
 // Server is the AgentService over the core.
 type Server struct {
 	agentgrpc.UnimplementedAgentServiceServer
-	core *core.Service
+	core  *core.Service
+	enums enums
 }
 
 // New returns the AgentService over c.
-func New(c *core.Service) *Server { return &Server{core: c} }
+func New(c *core.Service) *Server { return &Server{core: c, enums: newEnums()} }
 
 // Register adds the service to g.
 func (s *Server) Register(g *grpc.Server) { agentgrpc.RegisterAgentServiceServer(g, s) }
@@ -45,15 +45,15 @@ func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.Get
 	}
 	tok, err := s.core.Token(ctx, core.TokenRequest{TokenRequest: profiles.TokenRequest{
 		Profile: req.GetProfile(), Host: req.GetHost(), AccountID: req.GetAccountId(), Scopes: req.GetScopes(), ForceRefresh: req.GetForceRefresh(),
-	}, Channel: enumWord(ch.String(), "CHANNEL_")})
+	}, Channel: s.enums.channel.word(ch)})
 	if err != nil {
 		return nil, kinded(err)
 	}
 	resp := &pb.GetTokenResponse{
 		AccessToken: tok.Value,
 		TokenType:   "Bearer",
-		Kind:        tokenKind(tok),
-		Profile:     toProto(tok.Profile),
+		Kind:        s.enums.tokenKind.value(tok.Profile.Served),
+		Profile:     s.toProto(tok.Profile),
 	}
 	if !tok.Expiry.IsZero() {
 		resp.Expiry = timestamppb.New(tok.Expiry)
@@ -71,7 +71,7 @@ func (s *Server) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginResp
 	if err != nil {
 		return nil, kinded(err)
 	}
-	return &pb.LoginResponse{Profile: toProto(res.Profile), Replaced: res.Replaced, AdoptMessage: res.AdoptMessage}, nil
+	return &pb.LoginResponse{Profile: s.toProto(res.Profile), Replaced: res.Replaced, AdoptMessage: res.AdoptMessage}, nil
 }
 
 // Logout implements AgentService.
@@ -89,7 +89,7 @@ func (s *Server) Rotate(ctx context.Context, req *pb.RotateRequest) (*pb.RotateR
 	if err != nil {
 		return nil, kinded(err)
 	}
-	return &pb.RotateResponse{Profile: toProto(res.Profile), OldRootRevoked: res.OldRootRevoked, Message: res.Message}, nil
+	return &pb.RotateResponse{Profile: s.toProto(res.Profile), OldRootRevoked: res.OldRootRevoked, Message: res.Message}, nil
 }
 
 // ReportRejected implements AgentService.
@@ -103,13 +103,13 @@ func (s *Server) ReportRejected(ctx context.Context, req *pb.ReportRejectedReque
 
 // ListProfiles implements AgentService.
 func (s *Server) ListProfiles(context.Context, *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
-	return &pb.ListProfilesResponse{Profiles: listProto(s.core.List())}, nil
+	return &pb.ListProfilesResponse{Profiles: s.listProto(s.core.List())}, nil
 }
 
-func listProto(list []profiles.Profile) []*pb.Profile {
+func (s *Server) listProto(list []profiles.Profile) []*pb.Profile {
 	out := make([]*pb.Profile, len(list))
 	for i, p := range list {
-		out[i] = toProto(p)
+		out[i] = s.toProto(p)
 	}
 	return out
 }
@@ -133,7 +133,7 @@ func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRes
 		Hardened:       st.Hardened,
 		MetadataListen: st.MetadataListen,
 		MetadataError:  st.MetadataError,
-		Profiles:       listProto(st.Profiles),
+		Profiles:       s.listProto(st.Profiles),
 		Orphans:        orphans,
 		StartedBy:      st.StartedBy,
 	}, nil
@@ -157,7 +157,7 @@ func (s *Server) AwaitOAuthLogin(ctx context.Context, req *pb.AwaitOAuthLoginReq
 	if err != nil {
 		return nil, kinded(err)
 	}
-	return &pb.AwaitOAuthLoginResponse{Profile: toProto(res.Profile), Replaced: res.Replaced}, nil
+	return &pb.AwaitOAuthLoginResponse{Profile: s.toProto(res.Profile), Replaced: res.Replaced}, nil
 }
 
 // ImportOAuth implements AgentService.
@@ -170,7 +170,7 @@ func (s *Server) ImportOAuth(ctx context.Context, req *pb.ImportOAuthRequest) (*
 	if err != nil {
 		return nil, kinded(err)
 	}
-	return &pb.ImportOAuthResponse{Profile: toProto(res.Profile), Replaced: res.Replaced, CliKeyringKey: res.CLIKeyringKey, Advice: res.Advice}, nil
+	return &pb.ImportOAuthResponse{Profile: s.toProto(res.Profile), Replaced: res.Replaced, CliKeyringKey: res.CLIKeyringKey, Advice: res.Advice}, nil
 }
 
 // Unlock implements AgentService.
@@ -244,11 +244,11 @@ func (s *Server) Audit(_ context.Context, req *pb.AuditRequest) (*pb.AuditRespon
 		out[i] = &pb.AuditEvent{
 			Time:    timestamppb.New(e.Time),
 			Profile: e.Profile,
-			Channel: pb.Channel(pb.Channel_value[enumName("CHANNEL_", e.Channel)]),
+			Channel: s.enums.channel.value(e.Channel),
 			PeerUid: int64(e.PeerUID),
 			PeerPid: int64(e.PeerPID),
 			PeerExe: e.PeerExe,
-			Kind:    pb.TokenKind(pb.TokenKind_value[enumName("TOKEN_KIND_", e.Kind)]),
+			Kind:    s.enums.tokenKind.value(e.Kind),
 		}
 		if !e.Expiry.IsZero() {
 			out[i].TokenExpiry = timestamppb.New(e.Expiry)
@@ -261,7 +261,7 @@ func storeProto(i core.StoreInfo) *pb.StoreStatus {
 	return &pb.StoreStatus{Name: i.Name, Backend: i.Backend, Reachable: i.Reachable, Locked: i.Locked, Note: i.Note, Exists: i.Exists}
 }
 
-func toProto(p profiles.Profile) *pb.Profile {
+func (s *Server) toProto(p profiles.Profile) *pb.Profile {
 	out := &pb.Profile{
 		Name:         p.Name,
 		Host:         p.Host,
@@ -272,8 +272,8 @@ func toProto(p profiles.Profile) *pb.Profile {
 		// The registry's words name their wire values ("oauth-m2m" is
 		// CREDENTIAL_KIND_OAUTH_M2M), so a new kind needs no case here.
 		// An OAuth login has no static or rotating choice: mode UNSPECIFIED.
-		Kind: pb.CredentialKind(pb.CredentialKind_value[enumName("CREDENTIAL_KIND_", p.Kind)]),
-		Mode: pb.TokenMode(pb.TokenMode_value[enumName("TOKEN_MODE_", p.Mode)]),
+		Kind: s.enums.credKind.value(p.Kind),
+		Mode: s.enums.mode.value(p.Mode),
 	}
 	if !p.Created.IsZero() {
 		out.Created = timestamppb.New(p.Created)
@@ -308,18 +308,4 @@ func stamp(t time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t)
-}
-
-func tokenKind(t profiles.Token) pb.TokenKind {
-	return pb.TokenKind(pb.TokenKind_value[enumName("TOKEN_KIND_", t.Served())])
-}
-
-// enumWord turns CHANNEL_METADATA into "metadata", the audit log's words;
-// enumName is its inverse.
-func enumWord(s, prefix string) string {
-	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s, prefix)), "_", "-")
-}
-
-func enumName(prefix, word string) string {
-	return prefix + strings.ReplaceAll(strings.ToUpper(word), "-", "_")
 }

@@ -53,15 +53,16 @@ func TestKinds(t *testing.T) {
 		{profiles.Token{Profile: m2m}, pb.TokenKind_TOKEN_KIND_OAUTH_M2M},
 		{profiles.Token{Profile: u2m}, pb.TokenKind_TOKEN_KIND_OAUTH_U2M},
 	}
+	srv := New(nil)
 	for _, c := range cases {
-		if got := tokenKind(c.tok); got != c.want {
+		if got := srv.enums.tokenKind.value(c.tok.Served()); got != c.want {
 			t.Errorf("tokenKind(%s) = %v, want %v", c.tok.Served(), got, c.want)
 		}
 	}
-	if got := toProto(m2m).GetKind(); got != pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M {
+	if got := srv.toProto(m2m).GetKind(); got != pb.CredentialKind_CREDENTIAL_KIND_OAUTH_M2M {
 		t.Errorf("an oauth-m2m profile goes out as %v", got)
 	}
-	if got := toProto(m2m).GetMode(); got != pb.TokenMode_TOKEN_MODE_UNSPECIFIED {
+	if got := srv.toProto(m2m).GetMode(); got != pb.TokenMode_TOKEN_MODE_UNSPECIFIED {
 		t.Errorf("an oauth-m2m profile has mode %v; it has no static/rotating choice", got)
 	}
 }
