@@ -27,6 +27,7 @@ States:
   stored               the token is in the store, not read yet
   needs-login          the token is missing or was rejected: log in again
   keyring-unavailable  the keyring could not be read
+  locked               the file store is locked: dbx-cred unlock
 
 The table shows the state as one word; why a profile is in it is under
 "dbx-cred status -p NAME" (and in --output json, as state_message).`

@@ -111,15 +111,15 @@ func (s *Service) checkStore(ctx context.Context, add addFunc) {
 		add("store.probe", "SKIP", "no store to probe", "")
 		return
 	case i.Locked:
-		add("store", "FAIL", fmt.Sprintf("%s (%s) is locked", i.Name, i.Backend), "dbx-cred unlock")
+		add("store", "FAIL", fmt.Sprintf("the %s is locked", storeName(i)), "dbx-cred unlock")
 		add("store.probe", "SKIP", "the store is locked", "")
 		return
 	case !i.Reachable:
-		add("store", "FAIL", fmt.Sprintf("%s (%s) does not answer: %s", i.Name, i.Backend, oneLine(i.Note)), "dbx-cred daemon status")
+		add("store", "FAIL", fmt.Sprintf("the %s does not answer: %s", storeName(i), oneLine(i.Note)), "dbx-cred daemon status")
 		add("store.probe", "SKIP", "the store does not answer", "")
 		return
 	}
-	msg := fmt.Sprintf("%s (%s), reachable, unlocked", i.Name, i.Backend)
+	msg := fmt.Sprintf("the %s: reachable, unlocked", storeName(i))
 	if i.Note != "" {
 		msg += "; " + oneLine(i.Note)
 	}
@@ -230,6 +230,19 @@ func (s *Service) checkProfile(ctx context.Context, p profiles.Profile, add addF
 	default:
 		add(pre+"root", "OK", "no known expiry; no renewal error", "")
 	}
+}
+
+// storeName names the store once: a backend's description already starts
+// with the store's name where it has one ("file (/path)"), which "%s (%s)"
+// would say twice.
+func storeName(i StoreInfo) string {
+	switch {
+	case i.Backend == "" || i.Backend == i.Name:
+		return i.Name + " store"
+	case strings.HasPrefix(i.Backend, i.Name+" ("):
+		return i.Name + " store " + strings.TrimPrefix(i.Backend, i.Name+" ")
+	}
+	return i.Name + " store (" + i.Backend + ")"
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

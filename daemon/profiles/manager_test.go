@@ -234,3 +234,27 @@ func TestConcurrentFirstRequestsAfterRestart(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// A locked file store is not a broken keyring: list says "locked", and
+// the profile is back to stored once the store answers again.
+func TestLockedStoreShowsAsLocked(t *testing.T) {
+	ctx := context.Background()
+	st := &lockableStore{Memory: store.NewMemory()}
+	m, path := newManager(t, st)
+	if _, _, err := m.Login(ctx, "prod", "ws.example.com", "dapi-good", static); err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := New(path, st, fakeValidator{}, Rotation{}, m.env.log)
+	st.locked.Store(true)
+	if _, err := m2.Token(ctx, TokenRequest{Profile: "prod"}); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("err = %v, want ErrLocked", err)
+	}
+	if l := m2.List(); l[0].State != Locked || !strings.Contains(l[0].StateMessage, "dbx-cred unlock") {
+		t.Fatalf("state: %+v", l[0])
+	}
+	st.locked.Store(false)
+	m2.StoreBack(ctx)
+	if l := m2.List(); l[0].State != Stored {
+		t.Fatalf("after the store came back: %+v", l[0])
+	}
+}

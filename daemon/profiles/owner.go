@@ -27,6 +27,9 @@ const (
 	NeedsLogin
 	// KeyringUnavailable: the last store read failed.
 	KeyringUnavailable
+	// Locked: the store is locked (the file store before dbx-cred unlock);
+	// nothing is wrong with the profile.
+	Locked
 )
 
 // secret is the store item's content. Versioned JSON so later kinds (OAuth)
@@ -236,6 +239,10 @@ func (o *owner) readRoot(ctx context.Context) (string, error) {
 			msg := fmt.Sprintf("the store holds no token for profile %q (deleted outside dbx-cred?): run dbx-cred login -p %s --host %s", name, name, meta.Host)
 			o.setState(NeedsLogin, msg)
 			return "", fmt.Errorf("%w: %s", ErrNeedsLogin, msg)
+		}
+		if errors.Is(err, store.ErrLocked) {
+			o.setState(Locked, "the store is locked: run dbx-cred unlock")
+			return "", fmt.Errorf("read the token of profile %q: %w", name, err)
 		}
 		o.setState(KeyringUnavailable, err.Error())
 		o.env.log.Warn("keyring read failed", "profile", name, "err", err)

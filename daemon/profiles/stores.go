@@ -110,7 +110,7 @@ func (m *Manager) StoreBack(ctx context.Context) {
 	var retry []*owner
 	for _, o := range m.owners {
 		o.mu.Lock()
-		if o.state == KeyringUnavailable && !o.loaded {
+		if (o.state == KeyringUnavailable || o.state == Locked) && !o.loaded {
 			o.state, o.stateMsg = Stored, ""
 			o.publishLocked()
 			if o.cred.mints() {

@@ -119,7 +119,7 @@ func TestU2MImportIntoAnotherProfileDoesNotReuse(t *testing.T) {
 }
 
 // lockableStore is a store that can be locked, as the file store is by
-// dbx-cred lock: every call then fails.
+// dbx-cred lock: every call then fails as the file store's do.
 type lockableStore struct {
 	*store.Memory
 	locked atomic.Bool
@@ -127,14 +127,14 @@ type lockableStore struct {
 
 func (l *lockableStore) Set(ctx context.Context, k, v string) error {
 	if l.locked.Load() {
-		return errors.New("the file store is locked")
+		return &store.UnavailableError{Op: "write", Key: k, Reason: "it is locked", Fix: "dbx-cred unlock", Err: store.ErrLocked}
 	}
 	return l.Memory.Set(ctx, k, v)
 }
 
 func (l *lockableStore) Get(ctx context.Context, k string) (string, error) {
 	if l.locked.Load() {
-		return "", errors.New("the file store is locked")
+		return "", &store.UnavailableError{Op: "read", Key: k, Reason: "it is locked", Fix: "dbx-cred unlock", Err: store.ErrLocked}
 	}
 	return l.Memory.Get(ctx, k)
 }

@@ -287,6 +287,8 @@ func (s *Server) toProto(p profiles.Profile) *pb.Profile {
 		out.State = pb.ProfileState_PROFILE_STATE_NEEDS_LOGIN
 	case profiles.KeyringUnavailable:
 		out.State = pb.ProfileState_PROFILE_STATE_KEYRING_UNAVAILABLE
+	case profiles.Locked:
+		out.State = pb.ProfileState_PROFILE_STATE_LOCKED
 	}
 	if p.Lifetime > 0 {
 		out.TokenLifetime = durationpb.New(p.Lifetime)

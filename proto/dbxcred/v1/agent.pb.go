@@ -287,6 +287,9 @@ const (
 	ProfileState_PROFILE_STATE_NEEDS_LOGIN ProfileState = 3
 	// The last keyring read failed; state_message says why.
 	ProfileState_PROFILE_STATE_KEYRING_UNAVAILABLE ProfileState = 4
+	// The store is locked (the file store before dbx-cred unlock); the
+	// profile is fine and serves again once it is unlocked.
+	ProfileState_PROFILE_STATE_LOCKED ProfileState = 5
 )
 
 // Enum value maps for ProfileState.
@@ -297,6 +300,7 @@ var (
 		2: "PROFILE_STATE_STORED",
 		3: "PROFILE_STATE_NEEDS_LOGIN",
 		4: "PROFILE_STATE_KEYRING_UNAVAILABLE",
+		5: "PROFILE_STATE_LOCKED",
 	}
 	ProfileState_value = map[string]int32{
 		"PROFILE_STATE_UNSPECIFIED":         0,
@@ -304,6 +308,7 @@ var (
 		"PROFILE_STATE_STORED":              2,
 		"PROFILE_STATE_NEEDS_LOGIN":         3,
 		"PROFILE_STATE_KEYRING_UNAVAILABLE": 4,
+		"PROFILE_STATE_LOCKED":              5,
 	}
 )
 
@@ -3271,13 +3276,14 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x16TOKEN_KIND_DERIVED_PAT\x10\x02\x12\x14\n" +
 	"\x10TOKEN_KIND_OAUTH\x10\x03\x12\x18\n" +
 	"\x14TOKEN_KIND_OAUTH_M2M\x10\x04\x12\x18\n" +
-	"\x14TOKEN_KIND_OAUTH_U2M\x10\x05*\xa6\x01\n" +
+	"\x14TOKEN_KIND_OAUTH_U2M\x10\x05*\xc0\x01\n" +
 	"\fProfileState\x12\x1d\n" +
 	"\x19PROFILE_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13PROFILE_STATE_READY\x10\x01\x12\x18\n" +
 	"\x14PROFILE_STATE_STORED\x10\x02\x12\x1d\n" +
 	"\x19PROFILE_STATE_NEEDS_LOGIN\x10\x03\x12%\n" +
-	"!PROFILE_STATE_KEYRING_UNAVAILABLE\x10\x04*\x85\x01\n" +
+	"!PROFILE_STATE_KEYRING_UNAVAILABLE\x10\x04\x12\x18\n" +
+	"\x14PROFILE_STATE_LOCKED\x10\x05*\x85\x01\n" +
 	"\vCheckStatus\x12\x1c\n" +
 	"\x18CHECK_STATUS_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCHECK_STATUS_OK\x10\x01\x12\x15\n" +

@@ -126,6 +126,7 @@ const (
 	ProfileState_PROFILE_STATE_STORED              ProfileState = 2
 	ProfileState_PROFILE_STATE_NEEDS_LOGIN         ProfileState = 3
 	ProfileState_PROFILE_STATE_KEYRING_UNAVAILABLE ProfileState = 4
+	ProfileState_PROFILE_STATE_LOCKED              ProfileState = 5
 )
 
 // String is the value's name in the .proto file, or its number.
@@ -141,6 +142,8 @@ func (x ProfileState) String() string {
 		return "PROFILE_STATE_NEEDS_LOGIN"
 	case ProfileState_PROFILE_STATE_KEYRING_UNAVAILABLE:
 		return "PROFILE_STATE_KEYRING_UNAVAILABLE"
+	case ProfileState_PROFILE_STATE_LOCKED:
+		return "PROFILE_STATE_LOCKED"
 	}
 	return strconv.Itoa(int(x))
 }
