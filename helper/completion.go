@@ -267,7 +267,10 @@ func (c *cli) flagValues(f *pflag.Flag) []string {
 func (c *cli) profileNames() []string {
 	ctx, cancel := within(profileNamesTimeout)
 	defer cancel()
-	resp, err := c.daemon(false).ListProfiles(ctx, &pb.ListProfilesRequest{})
+	// Nothing on stderr in the middle of a command line being completed.
+	daemon := c.daemon(false)
+	daemon.Waiting = nil
+	resp, err := daemon.ListProfiles(ctx, &pb.ListProfilesRequest{})
 	if err != nil {
 		return nil
 	}

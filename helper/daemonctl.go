@@ -1,6 +1,7 @@
 package helper
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,7 +85,8 @@ func (c *cli) stopDaemon() error {
 	ctx, cancel := within(10 * time.Second)
 	defer cancel()
 	resp, err := c.daemon(false).Shutdown(ctx, &pb.ShutdownRequest{})
-	if errkind.Of(err) == errkind.NoDaemon {
+	var ce *client.Error
+	if errkind.Of(err) == errkind.NoDaemon && !(errors.As(err, &ce) && ce.Stuck) {
 		fmt.Fprintf(c.io.Stdout, "dbx-credd is not running on %s: nothing to stop.\n", printable(c.socketPath()))
 		return nil
 	}

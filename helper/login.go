@@ -13,6 +13,10 @@ import (
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
+// loginWait bounds a login's validation: the daemon asks the workspace
+// (SCIM Me, and a first token), which may be slow to answer.
+const loginWait = 90 * time.Second
+
 const loginHelp = `
 Logs a profile in to a workspace: dbx-credd checks the credential with the
 workspace (and learns whose it is) and keeps it in its store. Three kinds:
@@ -163,10 +167,11 @@ func runLogin(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Validation talks to the workspace, which may be slow to answer.
-	ctx, cancel := within(90 * time.Second)
+	ctx, cancel := within(loginWait)
 	defer cancel()
-	resp, err := c.daemon(true).Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token,
+	daemon := c.daemon(true)
+	daemon.Waiting = c.waiting(fmt.Sprintf("to check the %s with %s (this login gives up after %s)", what, *host, loginWait))
+	resp, err := daemon.Login(ctx, &pb.LoginRequest{Profile: *profile, Host: *host, Token: token,
 		Static: *static, TokenLifetime: pb.NewDuration(*lifetime), InsecureHttp: *insecure, ClientId: *clientID, AccountId: *accountID,
 		Adopt: *adopt, NoAutoRotate: *noAuto})
 	if err != nil {

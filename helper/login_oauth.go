@@ -38,6 +38,8 @@ func (c *cli) loginOAuth(req *pb.BeginOAuthLoginRequest, noBrowser bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	daemon := c.daemon(true)
+	// The wait is the user's, in the browser: no notice.
+	daemon.Waiting = nil
 	beginCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	begin, err := daemon.BeginOAuthLogin(beginCtx, req)

@@ -150,23 +150,39 @@ func TestHelperRefusesSocketDirOfAnotherUser(t *testing.T) {
 	}
 }
 
-// A server that accepts and never answers costs the call's deadline (10 s
-// for status) and a message that names the socket, never a hang.
+// A server that accepts and never answers (a stopped daemon) costs the
+// call's deadline (10 s for status), with a line on stderr after 2 s, and
+// ends as "cannot be reached" (exit 2) with a message that names the
+// socket and the process to end, never a hang.
 func TestHelperGivesUpOnSilentServer(t *testing.T) {
 	t.Parallel()
 	spy := newSpy(t, privateDir(t))
 	start := time.Now()
 	_, errOut, code := runAt(spy.sock, "", "status")
 	took := time.Since(start)
-	if code != exitFailure {
-		t.Errorf("exit %d, want %d", code, exitFailure)
+	if code != exitNoDaemon {
+		t.Errorf("exit %d, want %d", code, exitNoDaemon)
 	}
-	for _, want := range []string{spy.sock, "accepted the connection but did not answer within 10s", "dbx-cred daemon restart"} {
+	pid := os.Getpid() // the spy server is this test process
+	for _, want := range []string{spy.sock, fmt.Sprintf("waiting for dbx-credd (pid %d) to answer…\n", pid),
+		"did not answer within 10s", fmt.Sprintf("kill %d", pid)} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr %q does not say %q", errOut, want)
 		}
 	}
 	if took > 13*time.Second {
 		t.Errorf("took %s, want about the 10s deadline", took)
+	}
+}
+
+// daemon restart against a stuck daemon does not call it "not running" and
+// does not advise daemon restart again: it names the process to end.
+func TestRestartOfAStuckDaemonNamesThePID(t *testing.T) {
+	t.Parallel()
+	spy := newSpy(t, privateDir(t))
+	out, errOut, code := runAt(spy.sock, "", "daemon", "restart")
+	pid := os.Getpid()
+	if code != exitNoDaemon || strings.Contains(out, "nothing to stop") || !strings.Contains(errOut, fmt.Sprintf("kill %d", pid)) {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }

@@ -32,7 +32,15 @@ type Client struct {
 	// one (commands that report on the daemon, or DBX_CRED_NO_AUTOSTART).
 	// After it returns nil the call is tried once more.
 	Start func() error
+	// Waiting, when set, is called once when a call has waited
+	// WaitingAfter for its answer, with the daemon's pid (0: unknown), so
+	// that a slow answer is not silence. It runs on its own goroutine;
+	// the call does not return before it has.
+	Waiting func(pid int)
 }
+
+// WaitingAfter is how long a call waits before Waiting is told.
+const WaitingAfter = 2 * time.Second
 
 // Error is a failed call: its kind, and the message for the person at the
 // terminal. Status is the daemon's answer, when there was one.
@@ -40,6 +48,10 @@ type Error struct {
 	Kind   errkind.Kind
 	Msg    string
 	Status *grpcwire.Status
+	// Stuck: a daemon accepted the call but did not answer in time (Kind
+	// NoDaemon, as it cannot be reached); PID is its pid, 0 when unknown.
+	Stuck bool
+	PID   int
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -100,16 +112,25 @@ func (c *Client) once(ctx context.Context, method string, req grpcwire.Request, 
 	}
 	conn := grpcwire.NewConn(nc)
 	defer conn.Close()
+	if c.Waiting != nil {
+		told := make(chan struct{})
+		t := time.AfterFunc(WaitingAfter, func() { defer close(told); c.Waiting(safesocket.PeerPID(nc)) })
+		defer func() {
+			if !t.Stop() {
+				<-told
+			}
+		}()
+	}
 	err = conn.Invoke(ctx, ServicePrefix+method, req, resp)
 	if err == nil {
 		return true, nil
 	}
-	return true, c.kinded(ctx, err, budget)
+	return true, c.kinded(ctx, err, budget, func() int { return safesocket.PeerPID(nc) })
 }
 
 // kinded turns a call's failure into an *Error with its message; budget
-// is the time the call had.
-func (c *Client) kinded(ctx context.Context, err error, budget time.Duration) error {
+// is the time the call had, pid finds the daemon's pid.
+func (c *Client) kinded(ctx context.Context, err error, budget time.Duration, pid func() int) error {
 	var st *grpcwire.Status
 	if !errors.As(err, &st) {
 		return err
@@ -117,10 +138,10 @@ func (c *Client) kinded(ctx context.Context, err error, budget time.Duration) er
 	// Our own deadline, not a status the daemon sent: something accepted
 	// the connection and then said nothing in time. The socket's read
 	// deadline can fire a moment before ctx's timer, hence the clock.
+	// It cannot be reached, as far as the caller goes (exit 2, as for no
+	// daemon); the pid says which process to end.
 	if d, ok := ctx.Deadline(); ok && st.Code == grpcwire.DeadlineExceeded && !st.KindSent && !time.Now().Before(d) {
-		return &Error{Kind: errkind.Timeout, Status: st, Msg: fmt.Sprintf("dbx-credd on %s accepted the connection but did not answer within %s: "+
-			"it may be stuck (waiting on the keyring, say): see its log, then dbx-cred daemon restart, "+
-			"or set DBX_CRED_SOCKET if yours serves elsewhere", c.Socket, budget)}
+		return stuck(c.Socket, pid(), budget, st)
 	}
 	msg := st.Message
 	if st.Kind == errkind.Timeout {
@@ -154,4 +175,19 @@ func Answers(socket string) bool {
 	}
 	conn.Close()
 	return true
+}
+
+// stuck is the error of a daemon that accepted the call and then said
+// nothing within budget: stopped (SIGSTOP), or waiting on something that
+// does not answer. A restart over the socket would wait on it too, so the
+// fix is to end the process.
+func stuck(socket string, pid int, budget time.Duration, st *grpcwire.Status) error {
+	who, end := "dbx-credd", "end it (see which process holds "+socket+": fuser "+socket+")"
+	if pid > 0 {
+		who = fmt.Sprintf("dbx-credd (pid %d)", pid)
+		end = fmt.Sprintf("end it: kill %d (kill -9 %d if it stays)", pid, pid)
+	}
+	return &Error{Kind: errkind.NoDaemon, Status: st, Stuck: true, PID: pid, Msg: fmt.Sprintf("%s on %s accepted the call but did not answer within %s: "+
+		"it is stuck (stopped, or waiting on the keyring); see its log, %s, then run the command again "+
+		"(dbx-cred starts a new daemon)", who, socket, budget, end)}
 }

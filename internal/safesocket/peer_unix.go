@@ -51,3 +51,17 @@ func userName(uid int) string {
 	}
 	return ""
 }
+
+// PeerPID is the pid of the server on c as the kernel recorded it, 0 when
+// unknown: for messages about a daemon that does not answer ("kill PID").
+func PeerPID(c net.Conn) int {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return 0
+	}
+	cred, err := sockpeer.Read(uc)
+	if err != nil {
+		return 0
+	}
+	return cred.PID
+}

@@ -7,3 +7,6 @@ import "net"
 // is the ACL of the socket's directory, %LOCALAPPDATA%\dbx-cred by
 // default, which admits only the user, SYSTEM and administrators.
 func checkPeer(*net.UnixConn, string) error { return nil }
+
+// PeerPID is 0 on Windows, which records no peer of a Unix socket.
+func PeerPID(net.Conn) int { return 0 }
