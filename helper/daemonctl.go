@@ -21,7 +21,11 @@ every call, then waits until the socket is free.
   dbx-cred daemon restart          stop it and start "dbx-credd run" again
                                    (with DBX_CRED_STORE and friends from
                                    this shell: DBX_CRED_STORE=file dbx-cred
-                                   daemon restart switches the store)
+                                   daemon restart chooses the store while
+                                   there are no profiles; profiles move
+                                   with dbx-cred store migrate --to NAME,
+                                   and a restart that would strand them is
+                                   refused)
   dbx-cred daemon status [--json]  pid, version, socket and the store:
                                    which, reachable, locked
 
@@ -45,6 +49,11 @@ func runDaemon(c *cli, args []string) error {
 		fs := c.flags("daemon "+verb, "", daemonHelp)
 		if err := parse(fs, args[1:]); err != nil {
 			return err
+		}
+		if verb == "restart" {
+			if err := c.successorCanStart(); err != nil {
+				return err
+			}
 		}
 		if err := c.stopDaemon(); err != nil {
 			return err
@@ -78,6 +87,28 @@ func runDaemon(c *cli, args []string) error {
 		return printDaemonStatus(c, r, *asJSON)
 	}
 	return usageErr("daemon %q: use stop, restart or status", verb)
+}
+
+// successorCanStart refuses a restart whose new daemon would refuse to
+// start: DBX_CRED_STORE names another store than the one the running
+// daemon keeps profiles in (they would not be found there). A working
+// daemon is never stopped for that; a migration is the way.
+func (c *cli) successorCanStart() error {
+	want := c.io.Getenv("DBX_CRED_STORE")
+	if want == "" || want == "auto" {
+		return nil
+	}
+	r, err := c.daemonStatus()
+	if err != nil || r.GetStore() == nil {
+		return nil // none runs, or one too old to say: nothing to protect
+	}
+	have := r.GetStore().GetName()
+	if have == "" || have == want || r.GetProfileCount() == 0 {
+		return nil
+	}
+	return &exitError{code: exitUsage, msg: fmt.Sprintf("not restarting: dbx-credd keeps %d profile(s) in the %s store, and a daemon started with DBX_CRED_STORE=%s "+
+		"would refuse to start, as it would not find them. Move them instead (the daemon keeps running): dbx-cred store migrate --to %s",
+		r.GetProfileCount(), have, want, want)}
 }
 
 // stopDaemon asks the daemon to stop and waits until the socket is free.

@@ -55,6 +55,10 @@ type fakeDaemon struct {
 	// what Audit answers.
 	profiles []*pb.Profile
 	audit    []*pb.AuditEvent
+	// store is what Status says of the store (nil: a daemon too old to).
+	store *pb.StoreStatus
+	// shutdowns counts Shutdown calls.
+	shutdowns int
 }
 
 func newFakeDaemon(t *testing.T) *fakeDaemon {
@@ -223,7 +227,14 @@ func (f *fakeDaemon) oauthBeginRequests() []*pb.BeginOAuthLoginRequest {
 func (f *fakeDaemon) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &pb.StatusResponse{Version: "test", Profiles: f.profiles, ProfileCount: int32(len(f.profiles))}, nil
+	return &pb.StatusResponse{Version: "test", Profiles: f.profiles, ProfileCount: int32(len(f.profiles)), Store: f.store}, nil
+}
+
+func (f *fakeDaemon) Shutdown(context.Context, *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shutdowns++
+	return &pb.ShutdownResponse{Pid: 1}, nil
 }
 
 func (f *fakeDaemon) Audit(context.Context, *pb.AuditRequest) (*pb.AuditResponse, error) {

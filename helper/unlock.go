@@ -77,8 +77,10 @@ func notFileStore(st *pb.StoreStatus, op string) string {
 	if st.GetName() == "" {
 		return fmt.Sprintf("there is nothing to %s: dbx-credd has no store yet.\n%s", op, st.GetNote())
 	}
-	return fmt.Sprintf("there is nothing to %s: dbx-credd keeps secrets in the %s store, which has no passphrase "+
-		"(the file store has one: DBX_CRED_STORE=file dbx-cred daemon restart)", op, st.GetName())
+	// Not a restart with another store: the new daemon would not start,
+	// as its profiles live in this one. A migration moves them.
+	return fmt.Sprintf("there is nothing to %s: dbx-credd keeps secrets in the %s store, which has no passphrase. "+
+		"To keep them in the passphrase-protected file store instead, move them there: dbx-cred store migrate --to file", op, st.GetName())
 }
 
 func storePath(st *pb.StoreStatus) string {

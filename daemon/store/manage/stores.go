@@ -181,7 +181,7 @@ func (s *Stores) notFile(op string) error {
 	if b.name == "" {
 		return fmt.Errorf("there is nothing to %s: no store is chosen yet. Choose one:\n%s", op, Choices(s.cfg.FilePath))
 	}
-	return fmt.Errorf("there is nothing to %s: this daemon keeps secrets in the %s store, which has no passphrase (only --store file has one)", op, b.name)
+	return fmt.Errorf("there is nothing to %s: this daemon keeps secrets in the %s store, which has no passphrase. To keep them in the passphrase-protected file store instead, move them there: dbx-cred store migrate --to file", op, b.name)
 }
 
 // Migrate implements core.Stores.
