@@ -99,10 +99,10 @@ func (e *env) newClientCredentials(meta registry.Profile, clientSecret string) *
 // becomes the profile's, so its first token is not asked for twice.
 func (m *Manager) loginM2M(ctx context.Context, name, host, clientSecret, clientID, accountID string) (Profile, bool, error) {
 	if strings.ContainsFunc(clientID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		return Profile{}, false, fmt.Errorf("%w: the client id contains white space or control characters: pass the service principal's application id", ErrBadInput)
+		return Profile{}, false, badInput("the client id contains white space or control characters: pass the service principal's application id")
 	}
 	if !validAccountID(accountID) {
-		return Profile{}, false, fmt.Errorf("%w: the account id may hold only letters, digits and '-': pass the id shown in the account console", ErrBadInput)
+		return Profile{}, false, badInput("the account id may hold only letters, digits and '-': pass the id shown in the account console")
 	}
 	where := host
 	if accountID != "" {
@@ -129,7 +129,7 @@ func (m *Manager) loginM2M(ctx context.Context, name, host, clientSecret, client
 		av, ok := m.validator.(AccountValidator)
 		if !ok {
 			src.Stop()
-			return Profile{}, false, fmt.Errorf("%w: this daemon cannot validate account-level logins", ErrBadInput)
+			return Profile{}, false, badInput("this daemon cannot validate account-level logins")
 		}
 		user, err = av.AccountMe(ctx, host, accountID, t.Value)
 	} else {

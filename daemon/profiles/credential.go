@@ -2,7 +2,6 @@ package profiles
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/tokensource"
@@ -91,5 +90,5 @@ func renewing(s tokensource.Source) (tokensource.TokenSource, tokensource.Lifecy
 
 // errNoScopes is the bad-input error of a kind that cannot narrow tokens.
 func errNoScopes(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrBadInput}, args...)...)
+	return badInput(format, args...)
 }

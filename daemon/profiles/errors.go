@@ -1,6 +1,10 @@
 package profiles
 
-import "github.com/dbx-cred/dbx-cred/internal/errkind"
+import (
+	"fmt"
+
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
+)
 
 // Sentinel errors, each of its kind (internal/errkind), which decides the
 // gRPC code, HTTP status and exit code. Each wrapping error's message is
@@ -16,3 +20,10 @@ var (
 	// (QUOTA_EXCEEDED); revoking unused tokens is the fix.
 	ErrQuota = errkind.New(errkind.Quota, "token quota exceeded")
 )
+
+// badInput is a bad-input error that says only what is wrong and the fix:
+// its kind travels with it (to the wire and the exit code), not as an
+// "invalid input:" prefix in front of the message.
+func badInput(format string, args ...any) error {
+	return &kindError{kind: ErrBadInput, msg: fmt.Sprintf(format, args...)}
+}

@@ -28,13 +28,13 @@ func (m *Manager) trialMint(ctx context.Context, meta registry.Profile, root str
 	if err != nil {
 		var ae *workspace.APIError
 		if errors.As(err, &ae) && ae.Status == 403 && !ae.Rejected() {
-			return tokensource.Token{}, fmt.Errorf("%w: %s does not let this user create tokens (%s), so dbx-cred cannot mint short-lived ones; nothing was stored: log in with --static to serve the token itself", ErrBadInput, host, ae.Message)
+			return tokensource.Token{}, badInput("%s does not let this user create tokens (%s), so dbx-cred cannot mint short-lived ones; nothing was stored: log in with --static to serve the token itself", host, ae.Message)
 		}
 		if errors.As(err, &ae) && ae.Code == "QUOTA_EXCEEDED" {
 			return tokensource.Token{}, fmt.Errorf("%w: %s holds the most tokens it allows for this user; nothing was stored: revoke unused tokens in the workspace (User Settings > Developer > Access tokens) and log in again", ErrQuota, host)
 		}
 		if errors.As(err, &ae) && ae.Status == 400 {
-			return tokensource.Token{}, fmt.Errorf("%w: %s refused a token with a lifetime of %s (%s); nothing was stored: choose a shorter --token-lifetime", ErrBadInput, host, lifetime, ae.Message)
+			return tokensource.Token{}, badInput("%s refused a token with a lifetime of %s (%s); nothing was stored: choose a shorter --token-lifetime", host, lifetime, ae.Message)
 		}
 		return tokensource.Token{}, fmt.Errorf("mint a first short-lived token at %s (nothing was stored): %w", host, err)
 	}

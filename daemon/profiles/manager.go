@@ -149,19 +149,19 @@ func New(registryPath string, st store.Store, v Validator, rot Rotation, log *sl
 func ValidateName(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: the profile name is empty: pass --profile NAME", ErrBadInput)
+		return badInput("the profile name is empty: pass --profile NAME")
 	case len(name) > 128:
-		return fmt.Errorf("%w: the profile name is longer than 128 bytes", ErrBadInput)
+		return badInput("the profile name is longer than 128 bytes")
 	case name != strings.TrimSpace(name):
-		return fmt.Errorf("%w: the profile name %q starts or ends with white space", ErrBadInput, name)
+		return badInput("the profile name %q starts or ends with white space", name)
 	case strings.EqualFold(name, "__settings__"):
-		return fmt.Errorf("%w: %q is reserved by .databrickscfg; choose another profile name", ErrBadInput, name)
+		return badInput("%q is reserved by .databrickscfg; choose another profile name", name)
 	case strings.ContainsAny(name, "[]"):
-		return fmt.Errorf("%w: the profile name %q contains '[' or ']', which cannot appear in a .databrickscfg section name", ErrBadInput, name)
+		return badInput("the profile name %q contains '[' or ']', which cannot appear in a .databrickscfg section name", name)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: the profile name %q contains a control character", ErrBadInput, name)
+			return badInput("the profile name %q contains a control character", name)
 		}
 	}
 	return nil
@@ -197,10 +197,10 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	}
 	host, err = hosturl.Normalize(host)
 	if err != nil {
-		return Profile{}, false, fmt.Errorf("%w: %v", ErrBadInput, err)
+		return Profile{}, false, badInput("%v", err)
 	}
 	if err := hosturl.CheckTransport(host, opt.InsecureHTTP); err != nil {
-		return Profile{}, false, fmt.Errorf("%w: %v", ErrBadInput, err)
+		return Profile{}, false, badInput("%v", err)
 	}
 	what := "token"
 	if opt.ClientID != "" {
@@ -208,16 +208,16 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	}
 	token = strings.TrimSpace(token)
 	if token == "" {
-		return Profile{}, false, fmt.Errorf("%w: the %s is empty: paste it at the prompt or pipe it on stdin", ErrBadInput, what)
+		return Profile{}, false, badInput("the %s is empty: paste it at the prompt or pipe it on stdin", what)
 	}
 	if strings.ContainsFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		return Profile{}, false, fmt.Errorf("%w: the %s contains white space or control characters: paste only the %s", ErrBadInput, what, what)
+		return Profile{}, false, badInput("the %s contains white space or control characters: paste only the %s", what, what)
 	}
 	if opt.AccountID != "" && opt.ClientID == "" {
-		return Profile{}, false, fmt.Errorf("%w: --account-id needs --client-id: account-level logins are service principal (OAuth M2M) logins, as PATs do not work at account level", ErrBadInput)
+		return Profile{}, false, badInput("--account-id needs --client-id: account-level logins are service principal (OAuth M2M) logins, as PATs do not work at account level")
 	}
 	if opt.ClientID != "" && (opt.Adopt || opt.NoAutoRotate) {
-		return Profile{}, false, fmt.Errorf("%w: --adopt and --no-auto-rotate are for personal access tokens: a service principal's client secret is not a token dbx-cred can replace (create a new secret in the account console instead); leave them out", ErrBadInput)
+		return Profile{}, false, badInput("--adopt and --no-auto-rotate are for personal access tokens: a service principal's client secret is not a token dbx-cred can replace (create a new secret in the account console instead); leave them out")
 	}
 	if opt.ClientID != "" {
 		return m.loginM2M(ctx, name, host, token, opt.ClientID, opt.AccountID)
@@ -538,8 +538,8 @@ func (o *owner) tokenError(scopes []string, scoped *tokensource.Derived, err err
 		if scoped != nil {
 			o.dropScoped(scopeKey(scopes), scoped)
 		}
-		return fmt.Errorf("%w: the workspace refused a token with scopes %s (it may not support token scopes; "+
-			"leave out --scope, or check the scope names): %v", ErrBadInput, scopeKey(scopes), ae)
+		return badInput("the workspace refused a token with scopes %s (it may not support token scopes; "+
+			"leave out --scope, or check the scope names): %v", scopeKey(scopes), ae)
 	}
 	return fmt.Errorf("get a token for profile %q: %w", name, err)
 }
@@ -588,7 +588,7 @@ func (m *Manager) ProfileForHost(host string) (string, error) {
 func (m *Manager) ProfileForAccount(host, accountID string) (string, error) {
 	norm, err := hosturl.Normalize(host)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBadInput, err)
+		return "", badInput("%v", err)
 	}
 	var matches []string
 	m.mu.RLock()
@@ -608,9 +608,9 @@ func (m *Manager) ProfileForAccount(host, accountID string) (string, error) {
 	case len(matches) == 0:
 		return "", fmt.Errorf("%w: no profile for host %s: log in with dbx-cred login -p NAME --host %s", ErrUnknownProfile, norm, norm)
 	case accountID == "":
-		return "", fmt.Errorf("%w: several profiles use host %s (%s): choose one with --profile, or --account-id for account-level ones", ErrBadInput, norm, strings.Join(matches, ", "))
+		return "", badInput("several profiles use host %s (%s): choose one with --profile, or --account-id for account-level ones", norm, strings.Join(matches, ", "))
 	}
-	return "", fmt.Errorf("%w: several profiles use host %s and account %s (%s): choose one with --profile", ErrBadInput, norm, accountID, strings.Join(matches, ", "))
+	return "", badInput("several profiles use host %s and account %s (%s): choose one with --profile", norm, accountID, strings.Join(matches, ", "))
 }
 
 // Names lists profile names in order.

@@ -11,9 +11,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dbx-cred/dbx-cred/daemon/registry"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
 // countingStore counts reads, to prove the keyring is read once per profile.
@@ -256,5 +258,24 @@ func TestLockedStoreShowsAsLocked(t *testing.T) {
 	m2.StoreBack(ctx)
 	if l := m2.List(); l[0].State != Stored {
 		t.Fatalf("after the store came back: %+v", l[0])
+	}
+}
+
+// Bad input says what is wrong and the fix, with its kind beside the
+// message, not as an "invalid input:" prefix in it.
+func TestBadInputHasNoStatusPrefix(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newManager(t, store.NewMemory())
+	for _, err := range []error{
+		func() error { _, _, err := m.Login(ctx, "prod", "ftp://x", "dapi-good", static); return err }(),
+		func() error { _, _, err := m.Login(ctx, "", "https://ws.example.com", "dapi-good", static); return err }(),
+		func() error {
+			_, _, err := m.Login(ctx, "prod", "https://ws.example.com", "dapi-good", LoginOptions{Lifetime: 5 * time.Second})
+			return err
+		}(),
+	} {
+		if !errors.Is(err, ErrBadInput) || errkind.Of(err) != errkind.BadInput || strings.Contains(err.Error(), "invalid input") {
+			t.Errorf("%v: want a bad-input error without the prefix", err)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package profiles
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -84,9 +83,9 @@ func (o LoginOptions) lifetime() (time.Duration, error) {
 	case o.Lifetime == 0:
 		return DefaultLifetime, nil
 	case o.Lifetime < MinLifetime:
-		return 0, fmt.Errorf("%w: token lifetime %s is below the minimum of %s", ErrBadInput, o.Lifetime, MinLifetime)
+		return 0, badInput("--token-lifetime %s is too short: it must be at least %s, e.g. --token-lifetime 30m", o.Lifetime, MinLifetime)
 	case o.Lifetime%time.Second != 0:
-		return 0, fmt.Errorf("%w: token lifetime %s is not a whole number of seconds", ErrBadInput, o.Lifetime)
+		return 0, badInput("token lifetime %s is not a whole number of seconds", o.Lifetime)
 	}
 	return o.Lifetime, nil
 }

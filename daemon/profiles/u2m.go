@@ -47,10 +47,10 @@ func (m *Manager) LoginU2M(ctx context.Context, name, host string, opt LoginOpti
 		return Profile{}, false, err
 	}
 	if !validAccountID(opt.AccountID) {
-		return Profile{}, false, fmt.Errorf("%w: the account id may hold only letters, digits and '-': pass the id shown in the account console", ErrBadInput)
+		return Profile{}, false, badInput("the account id may hold only letters, digits and '-': pass the id shown in the account console")
 	}
 	if l.Token == nil || l.Token.RefreshToken == "" {
-		return Profile{}, false, fmt.Errorf("%w: %s returned no refresh token, so dbx-cred cannot keep this login: log in again with offline_access among the scopes", ErrBadInput, host)
+		return Profile{}, false, badInput("%s returned no refresh token, so dbx-cred cannot keep this login: log in again with offline_access among the scopes", host)
 	}
 	if l.ClientID == "" {
 		l.ClientID = DefaultOAuthClientID
@@ -164,7 +164,7 @@ func (m *Manager) claimImport(meta registry.Profile, where string) error {
 	running, seen := m.imports[meta.ImportedFrom]
 	switch {
 	case seen && running:
-		return fmt.Errorf("%w: another import of this refresh token into %s is running; let it finish (an import run again after it is answered from the profile it made)", ErrBadInput, where)
+		return badInput("another import of this refresh token into %s is running; let it finish (an import run again after it is answered from the profile it made)", where)
 	case seen:
 		return &kindError{kind: ErrNeedsLogin, msg: fmt.Sprintf("an earlier import already presented this refresh token to %s, which rotated it, and that import stored nothing; "+
 			"presenting it again would make the workspace revoke the whole login, so dbx-cred will not: run %s", where, loginCommand(meta))}
@@ -223,7 +223,7 @@ func (m *Manager) meOf(ctx context.Context, meta registry.Profile, token string)
 	}
 	av, ok := m.validator.(AccountValidator)
 	if !ok {
-		return workspace.User{}, fmt.Errorf("%w: this daemon cannot validate account-level logins", ErrBadInput)
+		return workspace.User{}, badInput("this daemon cannot validate account-level logins")
 	}
 	return av.AccountMe(ctx, meta.Host, meta.AccountID, token)
 }
