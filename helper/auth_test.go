@@ -128,3 +128,17 @@ func TestVersionParsesAsTheSDKDoes(t *testing.T) {
 		}
 	}
 }
+
+// An unknown profile whose name came from DATABRICKS_CONFIG_PROFILE says
+// so: the user may not know the variable is set.
+func TestUnknownProfileFromTheEnvironmentSaysSo(t *testing.T) {
+	f := newFakeDaemon(t)
+	env := map[string]string{"DATABRICKS_CONFIG_PROFILE": "nope"}
+	_, errOut, code := f.run("", env, "token")
+	if code != exitNoProfile || !strings.Contains(errOut, `the name "nope" came from DATABRICKS_CONFIG_PROFILE`) {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if _, errOut, _ = f.run("", env, "token", "-p", "nope"); strings.Contains(errOut, "DATABRICKS_CONFIG_PROFILE") {
+		t.Fatalf("-p given: %q", errOut)
+	}
+}

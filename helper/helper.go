@@ -145,6 +145,9 @@ type cli struct {
 	// completion runs a command with --help to learn its flags this way,
 	// so a new command's flags complete without any table to update.
 	onFlags func(*pflag.FlagSet)
+	// profileFlags holds the command's -p, once it has one: an unknown
+	// profile's message says when the name came from the environment.
+	profileFlags *pflag.FlagSet
 }
 
 // gitHelperName is what git runs for credential.helper "dbx-cred": it
@@ -267,6 +270,10 @@ func (c *cli) finish(err error) int {
 	if errors.As(err, &ee) {
 		msg = ee.msg
 	}
+	if env := c.io.Getenv("DATABRICKS_CONFIG_PROFILE"); env != "" && errkind.Of(err) == errkind.NotFound &&
+		c.profileFlags != nil && !c.profileFlags.Changed("profile") {
+		msg += fmt.Sprintf(" (no -p was given, so the name %q came from DATABRICKS_CONFIG_PROFILE)", env)
+	}
 	if msg != "" {
 		fmt.Fprintf(c.io.Stderr, "%s\n", termsafe.Text(c.prefix(msg)))
 	}
@@ -377,6 +384,7 @@ func (c *cli) profileFlag(fs *pflag.FlagSet) *string {
 	p := new(string)
 	fs.StringVarP(p, "profile", "p", def, "profile `NAME` (default $DATABRICKS_CONFIG_PROFILE, else DEFAULT)")
 	fs.Lookup("profile").DefValue = ""
+	c.profileFlags = fs
 	return p
 }
 

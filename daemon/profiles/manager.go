@@ -570,6 +570,10 @@ func (m *Manager) lookup(name string) (*owner, error) {
 	if len(known) == 0 {
 		return nil, fmt.Errorf("%w %q: no profiles yet: run dbx-cred login -p %s --host <workspace URL>", ErrUnknownProfile, name, name)
 	}
+	if near := closest(name, known); near != "" {
+		return nil, fmt.Errorf("%w %q: did you mean %q? (known profiles: %s; or log in with dbx-cred login -p %s --host <workspace URL>)",
+			ErrUnknownProfile, name, near, strings.Join(known, ", "), name)
+	}
 	return nil, fmt.Errorf("%w %q: known profiles: %s (choose one with -p NAME, or log in with dbx-cred login -p %s --host <workspace URL>)",
 		ErrUnknownProfile, name, strings.Join(known, ", "), name)
 }
