@@ -270,9 +270,12 @@ func (c *cli) finish(err error) int {
 	if errors.As(err, &ee) {
 		msg = ee.msg
 	}
-	if env := c.io.Getenv("DATABRICKS_CONFIG_PROFILE"); env != "" && errkind.Of(err) == errkind.NotFound &&
-		c.profileFlags != nil && !c.profileFlags.Changed("profile") {
-		msg += fmt.Sprintf(" (no -p was given, so the name %q came from DATABRICKS_CONFIG_PROFILE)", env)
+	if c.profileFlags != nil && !c.profileFlags.Changed("profile") && errkind.Of(err) == errkind.NotFound {
+		// The flags exist, so the environment was read for -p's default.
+		env := c.io.Getenv("DATABRICKS_CONFIG_PROFILE")
+		if env != "" {
+			msg += fmt.Sprintf(" (no -p was given, so the name %q came from DATABRICKS_CONFIG_PROFILE)", env)
+		}
 	}
 	if msg != "" {
 		fmt.Fprintf(c.io.Stderr, "%s\n", termsafe.Text(c.prefix(msg)))

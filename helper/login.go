@@ -17,6 +17,9 @@ import (
 // (SCIM Me, and a first token), which may be slow to answer.
 const loginWait = 90 * time.Second
 
+// patWhat names a personal access token in the prompt and messages.
+const patWhat = "Personal access token"
+
 const loginHelp = `
 Logs a profile in to a workspace: dbx-credd checks the credential with the
 workspace (and learns whose it is) and keeps it in its store. Three kinds:
@@ -112,9 +115,9 @@ Exit status:
   130 the browser login (--oauth) was cancelled with Ctrl-C`
 
 func runLogin(c *cli, args []string) error {
-	fs := c.flags("login", "[-p NAME] --host URL [--adopt] [--oauth [--scopes S] [--no-browser] | --client-id ID] [--account-id ID]", loginHelp)
+	fs := c.flags("login", "[-p NAME] [--host URL] [--yes] [--adopt] [--oauth [--scopes S] [--no-browser] | --client-id ID] [--account-id ID]", loginHelp)
 	profile := c.profileFlag(fs)
-	host := fs.String("host", "", "workspace `URL`, e.g. https://adb-123.azuredatabricks.net")
+	host := fs.String("host", "", "workspace `URL`, e.g. https://adb-123.azuredatabricks.net (a browser address is cut to it); a profile logged in already keeps its own")
 	static := fs.Bool("static", false, "serve the stored token itself instead of minting short-lived ones")
 	lifetime := fs.Duration("token-lifetime", time.Hour, "`DURATION` minted tokens live, e.g. 30m (at least 10s)")
 	insecure := fs.Bool("insecure-http", false, "allow an http:// host that is not this machine: the token crosses the network in clear")
@@ -125,6 +128,7 @@ func runLogin(c *cli, args []string) error {
 	noBrowser := fs.Bool("no-browser", false, "with --oauth: print the URL to open, start no browser")
 	adopt := fs.Bool("adopt", false, "replace the pasted token at once with one dbx-cred creates, and so renews by itself")
 	noAuto := fs.Bool("no-auto-rotate", false, "do not renew a token dbx-cred created before it expires (dbx-cred rotate does it by hand)")
+	yes := fs.BoolP("yes", "y", false, "replace a logged-in profile's credential without asking (nothing asks when stdin is not a terminal)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -147,19 +151,26 @@ func runLogin(c *cli, args []string) error {
 	if *lifetime < 10*time.Second || *lifetime%time.Second != 0 {
 		return usageErr("--token-lifetime %s: give whole seconds, at least 10s, e.g. --token-lifetime 30m", *lifetime)
 	}
-	if *host == "" {
-		return usageErr("login needs --host, the workspace URL, e.g. --host https://adb-1234567890123456.7.azuredatabricks.net")
+	pre, err := c.loginPreflight(*profile, *host)
+	if err != nil {
+		return err
 	}
+	*host = pre.host
 	// Before the token is even read: a refused host never gets it, even
 	// through a daemon too old to refuse it itself.
 	if err := cleartextRefused(*host, *insecure); err != nil {
 		return usageErr("%v", err)
 	}
+	if pre.replaces != nil {
+		if err := c.confirm(*yes, fmt.Sprintf("Profile %q is logged in already (%s). Replace its credential?", *profile, describeProfile(pre.replaces))); err != nil {
+			return err
+		}
+	}
 	if *oauth {
 		return c.loginOAuth(&pb.BeginOAuthLoginRequest{Profile: *profile, Host: *host, AccountId: *accountID,
 			Scopes: *scopes, InsecureHttp: *insecure}, *noBrowser)
 	}
-	what := "Personal access token"
+	what := patWhat
 	if *clientID != "" {
 		what = "OAuth client secret of service principal " + *clientID
 	}
@@ -259,7 +270,11 @@ func (c *cli) printLogin(resp *pb.LoginResponse) {
 func (c *cli) readSecret(what, profile, host string) (string, error) {
 	var raw []byte
 	if c.stdinIsTerminal() {
-		fmt.Fprintf(c.io.Stderr, "%s for profile %q (%s): ", what, profile, host)
+		hint := ""
+		if what == patWhat {
+			hint = "; create one in the workspace under Settings > Developer > Access tokens"
+		}
+		fmt.Fprintf(c.io.Stderr, "%s for profile %q (%s%s): ", what, profile, host, hint)
 		b, err := readHidden(c.io.StdinFd)
 		fmt.Fprintln(c.io.Stderr)
 		if err != nil {

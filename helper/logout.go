@@ -21,7 +21,11 @@ no longer exists.`
 func runLogout(c *cli, args []string) error {
 	fs := c.flags("logout", "[-p NAME]", logoutHelp)
 	profile := c.profileFlag(fs)
+	yes := fs.BoolP("yes", "y", false, "log out without asking (nothing asks when stdin is not a terminal)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := c.confirm(*yes, fmt.Sprintf("Log out of profile %s, revoking the tokens dbx-cred made for it and deleting its secret?", quoteArg(*profile))); err != nil {
 		return err
 	}
 	ctx, cancel := within(90 * time.Second)

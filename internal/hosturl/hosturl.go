@@ -62,6 +62,33 @@ func Normalize(s string) (string, error) {
 	return out, nil
 }
 
+// Repair cuts an address copied from a browser ("https://adb-1.2.
+// azuredatabricks.net/?o=1#job/5", ".../browse/folders/123") to the
+// workspace URL, and reports whether it had to. An address that is not
+// http(s), carries a user, or is not a workspace URL even without its
+// path is left alone, for Normalize to explain.
+func Repair(s string) (string, bool) {
+	raw := strings.TrimSpace(s)
+	if raw == "" {
+		return s, false
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.Opaque != "" {
+		return s, false
+	}
+	if strings.TrimRight(u.Path, "/") == "" && u.RawQuery == "" && u.Fragment == "" && !strings.HasSuffix(raw, "#") && !strings.HasSuffix(raw, "?") {
+		return s, false
+	}
+	cut, err := Normalize(u.Scheme + "://" + u.Host)
+	if err != nil {
+		return s, false
+	}
+	return cut, true
+}
+
 func invalid(s, why string) error {
 	return fmt.Errorf("invalid workspace host %q: %s; use the workspace URL, e.g. %s", s, why, Example)
 }
