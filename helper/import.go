@@ -2,7 +2,9 @@ package helper
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -122,6 +124,9 @@ func runImport(c *cli, args []string) error {
 		return err
 	}
 	target, err := databrickscfg.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return missingConfig(path, o.config != "", c.io.Getenv("DATABRICKS_CONFIG_FILE") != "")
+	}
 	if err != nil {
 		return fmt.Errorf("import: %w: pass --config PATH or set DATABRICKS_CONFIG_FILE", err)
 	}
@@ -507,7 +512,7 @@ func (c *cli) printResults(items []*importItem, cachePath string) {
 		case it.note != "":
 			fmt.Fprintf(c.io.Stdout, "[%s] %s.\n", printable(it.name), it.note)
 		case it.err != nil:
-			fmt.Fprintf(c.io.Stderr, "[%s] NOT imported, left unchanged in the file: %v\n", printable(it.name), printable(it.err.Error()))
+			fmt.Fprintf(c.io.Stderr, "[%s] NOT imported, left unchanged in the file: %v\n", printable(it.name), printableLines(it.err.Error(), "    "))
 		}
 	}
 }
@@ -572,6 +577,19 @@ func (c *cli) listProfiles() ([]*pb.Profile, error) {
 
 // configPath is where the SDKs look: --config, $DATABRICKS_CONFIG_FILE (a
 // leading ~ is the home directory, as the SDK reads it), ~/.databrickscfg.
+// missingConfig says that the file to import does not exist, and where
+// the name came from, so the fix is plain.
+func missingConfig(path string, fromFlag, fromEnv bool) error {
+	switch {
+	case fromFlag:
+		return usageErr("import: %s does not exist: check the path given to --config", printable(path))
+	case fromEnv:
+		return usageErr("import: %s does not exist: DATABRICKS_CONFIG_FILE names it; check that variable, or pass --config PATH", printable(path))
+	}
+	return &exitError{code: exitFailure, msg: fmt.Sprintf("import: %s does not exist, so there is nothing to import: "+
+		"pass --config PATH if your Databricks profiles are in another file", printable(path))}
+}
+
 func configPath(flagValue string, getenv func(string) string) (string, error) {
 	p := flagValue
 	if p == "" {

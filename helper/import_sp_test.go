@@ -53,3 +53,22 @@ func TestImportServicePrincipalRequestAndPlan(t *testing.T) {
 		t.Fatalf("rewritten file:\n%s\nwant:\n%s", b, want)
 	}
 }
+
+// import of a file that does not exist says so, and where its name came
+// from, instead of an lstat error.
+func TestImportOfAMissingFileSaysItDoesNotExist(t *testing.T) {
+	f := newFakeDaemon(t)
+	missing := filepath.Join(t.TempDir(), "nope.cfg")
+	_, errOut, code := f.run("", nil, "import", "--all", "--config", missing)
+	if code != exitUsage || !strings.Contains(errOut, missing+" does not exist: check the path given to --config") || strings.Contains(errOut, "lstat") {
+		t.Errorf("--config: exit %d, %q", code, errOut)
+	}
+	_, errOut, _ = f.run("", map[string]string{"DATABRICKS_CONFIG_FILE": missing}, "import", "--all")
+	if !strings.Contains(errOut, "DATABRICKS_CONFIG_FILE names it") {
+		t.Errorf("env: %q", errOut)
+	}
+	_, errOut, code = f.run("", map[string]string{"HOME": t.TempDir()}, "import", "--all")
+	if code != exitFailure || !strings.Contains(errOut, "does not exist, so there is nothing to import") {
+		t.Errorf("default: exit %d, %q", code, errOut)
+	}
+}

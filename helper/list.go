@@ -121,6 +121,17 @@ func enumWord(s, prefix string) string {
 // terminal; see termsafe. Never for machine formats.
 func printable(s string) string { return termsafe.Line(s) }
 
+// printableLines is printable for a text of several lines (a daemon's
+// list of fixes): each line made safe on its own, and the ones after the
+// first indented under it, instead of one line joined by '?'.
+func printableLines(s string, indent string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = termsafe.Line(l)
+	}
+	return strings.Join(lines, "\n"+indent)
+}
+
 // writeJSON is the --json output of list, status and audit: indented, one
 // document.
 func writeJSON(w io.Writer, v any) error {

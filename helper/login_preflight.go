@@ -64,8 +64,8 @@ func storeCanTakeSecret(st *pb.StoreStatus) error {
 		return &exitError{code: exitKeyring, msg: "dbx-credd has no usable store, so a login would have nowhere to keep its secret " +
 			"(nothing was asked for). " + strings.TrimSpace(st.GetNote())}
 	case st.GetLocked():
-		return &exitError{code: exitKeyring, msg: fmt.Sprintf("the file store %s is locked, so a login could not keep its secret "+
-			"(nothing was asked for): run dbx-cred unlock first, then log in", storePath(st))}
+		return &exitError{code: exitKeyring, msg: fmt.Sprintf("the file store %s is locked: run dbx-cred unlock, then log in "+
+			"(nothing was asked for, as the login could not keep its secret)", storePath(st))}
 	}
 	return nil
 }

@@ -31,3 +31,13 @@ func TestDidYouMeanCountsASwapAsOneEdit(t *testing.T) {
 		}
 	}
 }
+
+// A message of several lines (a daemon's list of fixes) keeps its lines,
+// each made safe on its own.
+func TestPrintableLinesKeepsLines(t *testing.T) {
+	got := printableLines("no store is usable:\n  os  the OS keyring\n  file  \x1b[31mred\n", "    ")
+	want := "no store is usable:\n      os  the OS keyring\n      file  ?[31mred"
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
