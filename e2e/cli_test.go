@@ -45,10 +45,18 @@ func TestVersionAnswersBothSDKProbes(t *testing.T) {
 			t.Errorf("%v: Prerelease %#v, Version %#v", args, v["Prerelease"], v["Version"])
 		}
 	}
-	for _, args := range [][]string{{"version"}, {"--version"}} {
-		if out := w.mustHelper("", args...); !regexp.MustCompile(`^Databricks CLI v0\.296\.0\+dbx-cred\.[0-9A-Za-z.-]+\n$`).MatchString(out) {
-			t.Errorf("%v: %q is not the line the Go SDK parses", args, out)
-		}
+	probe := w.mustHelper("", "version")
+	m := regexp.MustCompile(`^Databricks CLI v0\.296\.0\+dbx-cred\.([0-9A-Za-z.-]+)\n$`).FindStringSubmatch(probe)
+	if m == nil {
+		t.Fatalf("version: %q is not the line the Go SDK parses", probe)
+	}
+	// --version is for people, with the one version string the daemon
+	// shows too.
+	if out := w.mustHelper("", "--version"); out != "dbx-cred "+m[1]+" (Databricks CLI credential protocol v0.296.0)\n" {
+		t.Errorf("dbx-cred --version: %q, want version %s", out, m[1])
+	}
+	if out, err := exec.Command(built.daemon, "--version").Output(); err != nil || string(out) != "dbx-credd "+m[1]+"\n" {
+		t.Errorf("dbx-credd --version: %q (%v), want version %s", out, err, m[1])
 	}
 }
 

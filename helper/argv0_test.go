@@ -36,7 +36,7 @@ func TestMainNamedAnswersAsGitUnderGitsName(t *testing.T) {
 	if out, code := run("/x/git-credential-dbx-cred", "-p", "prod", "frobnicate"); code != 0 || out != "" {
 		t.Errorf("git-credential-dbx-cred -p prod frobnicate: %d %q", code, out)
 	}
-	if out, code := run("/x/dbx-cred", "--version"); code != 0 || !strings.HasPrefix(out, "Databricks CLI v") {
+	if out, code := run("/x/dbx-cred", "--version"); code != 0 || !strings.HasPrefix(out, "dbx-cred ") {
 		t.Errorf("dbx-cred --version: %d %q", code, out)
 	}
 }

@@ -3,6 +3,7 @@ package helper
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
@@ -31,7 +32,11 @@ json"), then:
   dbx-cred auth token --host https://adb-123.azuredatabricks.net
 
 and reads JSON: access_token, token_type, expiry (RFC 3339, local time, with
-fractional seconds) and expires_in (seconds).`
+fractional seconds) and expires_in (seconds).
+
+The Databricks CLI's other auth commands, typed from habit, run dbx-cred's
+own: auth login is login, auth logout is logout, auth profiles is list,
+auth env is env (export lines, not the CLI's JSON), auth status is status.`
 
 const authTokenHelp = `
 Prints the profile's token as the Databricks CLI does:
@@ -63,15 +68,37 @@ const staticReportedLifetime = time.Hour
 // refreshes min(TTL/2, 20 min) before expiry.
 const sdkMaxRefreshLead = 20 * time.Minute
 
+// authAlias is the dbx-cred command that does the job of a Databricks
+// CLI auth command users type from habit; "" for none.
+func authAlias(sub string) string {
+	switch sub {
+	case "login", "logout", "env", "status":
+		return sub
+	case "profiles":
+		return "list"
+	}
+	return ""
+}
+
 func runAuth(c *cli, args []string) error {
 	if len(args) > 0 && args[0] == "token" {
 		return runAuthToken(c, args[1:])
+	}
+	if len(args) > 0 {
+		if name := authAlias(args[0]); name != "" {
+			cmd, _ := findCommand(name)
+			c.cmd = name
+			return cmd.run(c, args[1:])
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			return shortUsageErr("auth", fmt.Sprintf("unknown auth command %q: there is auth token, and dbx-cred's own login, logout, list, env, status", args[0]), "dbx-cred auth --help")
+		}
 	}
 	fs := c.flags("auth", "token [flags]", authHelp)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return shortUsageErr("auth", "which auth command? The only one is \"auth token\"", "dbx-cred auth --help")
+	return shortUsageErr("auth", "which auth command? auth token, or dbx-cred's own: login, logout, list, env, status", "dbx-cred auth --help")
 }
 
 // cliToken is the Databricks CLI's "auth token" JSON.

@@ -142,3 +142,18 @@ func TestUnknownProfileFromTheEnvironmentSaysSo(t *testing.T) {
 		t.Fatalf("-p given: %q", errOut)
 	}
 }
+
+// The Databricks CLI's auth commands, typed from habit, run ours.
+func TestAuthAliasesRunOurCommands(t *testing.T) {
+	f := newFakeDaemon(t)
+	f.profiles = []*pb.Profile{{Name: "prod", Host: "https://adb-1.azuredatabricks.net", State: pb.ProfileState_PROFILE_STATE_READY}}
+	if out, errOut, code := f.run("", nil, "auth", "profiles"); code != 0 || !strings.Contains(out, "prod") {
+		t.Errorf("auth profiles: exit %d, %q %q", code, out, errOut)
+	}
+	if _, _, code := f.run(testPAT+"\n", nil, "auth", "login", "-p", "dev", "--host", "https://adb-2.azuredatabricks.net", "--static"); code != 0 || len(f.loginRequests()) != 1 {
+		t.Errorf("auth login: exit %d, requests %v", code, f.loginRequests())
+	}
+	if _, errOut, code := f.run("", nil, "auth", "describe"); code != exitUsage || !strings.Contains(errOut, "login, logout, list, env, status") {
+		t.Errorf("auth describe: exit %d, %q", code, errOut)
+	}
+}

@@ -26,7 +26,7 @@ every call, then waits until the socket is free.
                                    with dbx-cred store migrate --to NAME,
                                    and a restart that would strand them is
                                    refused)
-  dbx-cred daemon status [--json]  pid, version, socket and the store:
+  dbx-cred daemon status [-o json] pid, version, socket and the store:
                                    which, reachable, locked
 
 A service restarts its daemon itself only after a failure (systemd) or
@@ -43,7 +43,7 @@ func runDaemon(c *cli, args []string) error {
 	verb := args[0]
 	switch verb {
 	case "-h", "--help", "help":
-		fs := c.flags("daemon", "stop|restart|status [--json]", daemonHelp)
+		fs := c.flags("daemon", "stop|restart|status [-o json]", daemonHelp)
 		return parse(fs, []string{"--help"})
 	case "stop", "restart":
 		fs := c.flags("daemon "+verb, "", daemonHelp)
@@ -75,8 +75,8 @@ func runDaemon(c *cli, args []string) error {
 		fmt.Fprintf(c.io.Stdout, "dbx-credd restarted: pid %d, store %s\n", st.GetPid(), printable(storeLine(st.GetStore())))
 		return nil
 	case "status":
-		fs := c.flags("daemon status", "[--json]", daemonHelp)
-		asJSON := fs.Bool("json", false, "print JSON")
+		fs := c.flags("daemon status", "[-o json]", daemonHelp)
+		out := c.outputFlag(fs)
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ func runDaemon(c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		return printDaemonStatus(c, r, *asJSON)
+		return printDaemonStatus(c, r, out.JSON())
 	}
 	return usageErr("daemon %q: use stop, restart or status", verb)
 }

@@ -27,3 +27,16 @@ func TestRestartIntoAnotherStoreIsRefusedWhileProfilesLiveInThisOne(t *testing.T
 		t.Errorf("unlock: %q", errOut)
 	}
 }
+
+// daemon status takes -o json as every other command that prints data
+// does, and --json still.
+func TestDaemonStatusTakesOutputJSON(t *testing.T) {
+	f := newFakeDaemon(t)
+	f.store = &pb.StoreStatus{Name: "os", Reachable: true}
+	for _, args := range [][]string{{"daemon", "status", "-o", "json"}, {"daemon", "status", "--output", "json"}, {"daemon", "status", "--json"}} {
+		out, errOut, code := f.run("", nil, args...)
+		if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "{") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+}

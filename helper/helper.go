@@ -14,6 +14,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/helper/termsafe"
 	"github.com/dbx-cred/dbx-cred/internal/errkind"
+	"github.com/dbx-cred/dbx-cred/internal/version"
 )
 
 // Exit codes: short names for internal/errkind's, which holds the one
@@ -191,7 +192,10 @@ func Main(args []string, io IO) int {
 		usage(io.Stdout)
 		return exitOK
 	case "--version":
-		name, args = "version", append([]string{"version"}, args[1:]...)
+		// For people, as dbx-credd --version: the Databricks SDKs probe
+		// "version", which keeps the shape they parse.
+		fmt.Fprintf(io.Stdout, "dbx-cred %s (Databricks CLI credential protocol %s)\n", version.Version, cliProtocolVersion)
+		return exitOK
 	}
 	c := &cli{io: io, cmd: name}
 	if cmd, ok := findCommand(name); ok {

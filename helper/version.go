@@ -21,8 +21,9 @@ Prints the version as one line the Databricks SDKs parse, because they run
   Databricks CLI v0.296.0+dbx-cred.1.4.0
 
 v0.296.0 is the Databricks CLI credential protocol dbx-cred speaks; the part
-after "+dbx-cred." is dbx-cred's own version. "dbx-cred --version" prints
-the same.
+after "+dbx-cred." is dbx-cred's own version. "dbx-cred --version" says the
+same for people ("dbx-cred 1.4.0 (Databricks CLI credential protocol
+v0.296.0)"), as "dbx-credd --version" does for the daemon.
 
 --output json prints what the Databricks CLI prints there, which the SDK
 for Python reads (its integer fields Major, Minor and Patch; without them
