@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
@@ -93,9 +94,9 @@ func (e *UnavailableError) Error() string {
 	}
 	if errors.Is(e.Err, ErrLocked) {
 		// The words users grep for come first: the rest is detail.
-		return fmt.Sprintf("%s: cannot %s %q in %s. Fix: %s", ErrLocked, e.Op, e.Key, where, e.Fix)
+		return fmt.Sprintf("%s: cannot %s %q in %s. Fix: %s", ErrLocked, e.Op, shownKey(e.Key), where, e.Fix)
 	}
-	return fmt.Sprintf("cannot %s %q in %s: %s. Fix: %s (cause: %v)", e.Op, e.Key, where, e.Reason, e.Fix, e.Err)
+	return fmt.Sprintf("cannot %s %q in %s: %s. Fix: %s (cause: %v)", e.Op, shownKey(e.Key), where, e.Reason, e.Fix, e.Err)
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
@@ -131,4 +132,13 @@ func CheckWrite(ctx context.Context, s Store, key string) error {
 		return wc.CheckWrite(ctx, key)
 	}
 	return nil
+}
+
+// shownKey is how a message names an item: the daemon's keys add a
+// generation after a \x1f ("prod\x1f66694b90"), which means nothing to the
+// reader and is a control character besides, so only the part before it,
+// the profile's name, is shown.
+func shownKey(k string) string {
+	name, _, _ := strings.Cut(k, "\x1f")
+	return name
 }
