@@ -94,6 +94,11 @@ func storePath(st *pb.StoreStatus) string {
 // readPassphrase reads a passphrase the way login reads a token: a
 // hidden prompt at a terminal (twice when confirm is set), else one line
 // of stdin.
+// minNewPassphrase is the file store's minimum for a new passphrase
+// (daemon/store/file.MinPassphrase, which the helper does not link): said
+// before a second prompt, not after.
+const minNewPassphrase = 8
+
 func (c *cli) readPassphrase(confirm bool, prompt string) (string, error) {
 	if !c.stdinIsTerminal() {
 		line, err := bufio.NewReader(io.LimitReader(c.io.Stdin, 4<<10)).ReadString('\n')
@@ -125,6 +130,9 @@ func (c *cli) readPassphrase(confirm bool, prompt string) (string, error) {
 	}
 	if p == "" {
 		return "", usageErr("no passphrase given")
+	}
+	if confirm && len(p) < minNewPassphrase {
+		return "", usageErr("the passphrase is too short: a new file store needs at least %d characters; nothing was created", minNewPassphrase)
 	}
 	if confirm {
 		again, err := ask("Again, to confirm")

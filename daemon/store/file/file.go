@@ -46,6 +46,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/internal/atomicfile"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
 // Name is this backend's name in --store and in the registry.
@@ -80,6 +81,11 @@ func DefaultPath(getenv func(string) string) (string, error) {
 
 // ErrWrongPassphrase: the passphrase does not open the file.
 var ErrWrongPassphrase = errors.New("wrong passphrase")
+
+// ErrShortPassphrase: a new file store's passphrase is shorter than
+// MinPassphrase. Bad input, not a wrong passphrase: there is nothing yet
+// for it to be wrong about.
+var ErrShortPassphrase = errkind.New(errkind.BadInput, "the passphrase is too short")
 
 // ErrNoFile: unlock was asked to open a file that does not exist.
 var ErrNoFile = errors.New("no file store yet")
@@ -204,7 +210,7 @@ func (v *Vault) Unlock(ctx context.Context, passphrase string, create bool) erro
 
 func (v *Vault) create(ctx context.Context, passphrase string) error {
 	if len(passphrase) < MinPassphrase {
-		return fmt.Errorf("%w: a new file store needs a passphrase of at least %d characters", ErrWrongPassphrase, MinPassphrase)
+		return fmt.Errorf("%w: a new file store needs at least %d characters (nothing was created): choose a longer one", ErrShortPassphrase, MinPassphrase)
 	}
 	id, err := age.GenerateX25519Identity()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/store/storetest"
+	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
 
 // testWork keeps scrypt cheap in tests; the format is the same.
@@ -292,5 +293,21 @@ func TestCheckWriteSaysLocked(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 		t.Fatal("CheckWrite wrote the file")
+	}
+}
+
+// A new store's passphrase that is too short says so: it is not "wrong".
+func TestShortNewPassphraseSaysTooShort(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secrets.age")
+	v := New(path, Options{WorkFactor: testWork})
+	err := v.Unlock(context.Background(), "short", true)
+	if !errors.Is(err, ErrShortPassphrase) || errors.Is(err, ErrWrongPassphrase) || !strings.Contains(err.Error(), "at least 8 characters") {
+		t.Fatalf("Unlock(create) with a short passphrase = %v", err)
+	}
+	if errkind.Of(err) != errkind.BadInput {
+		t.Errorf("kind %v, want bad input", errkind.Of(err))
+	}
+	if _, serr := os.Stat(path); serr == nil {
+		t.Error("a file was created")
 	}
 }
