@@ -6,11 +6,13 @@ package workspace
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/databricks/databricks-sdk-go/apierr"
@@ -34,7 +36,19 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
+	if plainHTTP(e.Err) {
+		return fmt.Sprintf("cannot reach workspace %s: the server there answers plain HTTP, not HTTPS. A Databricks workspace always speaks HTTPS: "+
+			"if this is a local emulator, give its http:// address instead (%s); else a proxy in between is answering", e.Host, strings.Replace(e.Host, "https://", "http://", 1))
+	}
 	return fmt.Sprintf("cannot reach workspace %s: %v; check the host and your network or proxy", e.Host, e.Err)
+}
+
+// plainHTTP reports whether err is a TLS client meeting a plain HTTP server:
+// net/http says so in words only ("server gave HTTP response to HTTPS
+// client"), crypto/tls with a RecordHeaderError.
+func plainHTTP(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.As(err, &rh) || (err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"))
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }

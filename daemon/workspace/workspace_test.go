@@ -51,3 +51,17 @@ func TestMe(t *testing.T) {
 		t.Fatalf("unreachable: %v", err)
 	}
 }
+
+// https:// to a server that speaks plain HTTP gets a plain message: what
+// answered, and the address to give instead.
+func TestHTTPSToAPlainHTTPServerSaysSo(t *testing.T) {
+	isolate(t)
+	srv := httptest.NewServer(wsemu.New())
+	defer srv.Close()
+	host := strings.Replace(srv.URL, "http://", "https://", 1)
+	_, err := New(0).Me(context.Background(), host, "dapi-x")
+	var ue *UnreachableError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "answers plain HTTP, not HTTPS") || !strings.Contains(err.Error(), "("+srv.URL+")") {
+		t.Fatalf("Me over https to an http server = %v", err)
+	}
+}
