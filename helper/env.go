@@ -12,8 +12,12 @@ Prints lines that export DATABRICKS_HOST and DATABRICKS_TOKEN for a profile,
 quoted so that nothing in them can run as code. Evaluate them in your shell:
 
   eval "$(dbx-cred env -p prod)"                      # sh, bash, zsh
-  dbx-cred env -p prod --shell fish | source          # fish
-  dbx-cred env -p prod --shell powershell | Invoke-Expression
+  dbx-cred env -p prod | source                       # fish
+  dbx-cred env -p prod | Invoke-Expression            # PowerShell
+
+The syntax is the one of the shell that runs dbx-cred (its parent
+process); where that is no shell, POSIX; where it cannot be known, $SHELL's.
+--shell chooses it.
 
 With --mode metadata no token enters the environment: it exports
 DATABRICKS_HOST, DATABRICKS_AUTH_TYPE=metadata-service and
@@ -33,11 +37,14 @@ variables, so no stale credential wins.
 func runEnv(c *cli, args []string) error {
 	fs := c.flags("env", "[-p NAME] [--mode token|metadata] [--shell SHELL] [--unset]", envHelp)
 	profile := c.profileFlag(fs)
-	shell := fs.String("shell", "sh", "output syntax, `SHELL`: "+envfmt.Shells)
+	shell := fs.String("shell", "", "output syntax, `SHELL`: "+envfmt.Shells+" (default: the shell that runs dbx-cred, else $SHELL)")
 	unset := fs.Bool("unset", false, "print lines that unset the variables instead")
 	mode := fs.String("mode", modeToken, modeUsage())
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *shell == "" {
+		*shell = c.defaultShell()
 	}
 	sh, err := envfmt.ParseShell(*shell)
 	if err != nil {

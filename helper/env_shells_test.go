@@ -21,7 +21,8 @@ const (
 )
 
 // shellCase runs dbx-cred's output through a real shell, then dumps the
-// exported environment NUL-separated.
+// exported environment NUL-separated. No --shell is given: the syntax
+// follows the shell that runs dbx-cred (fish's "| source" just works).
 type shellCase struct {
 	shell, script string
 }
@@ -36,9 +37,9 @@ eval "$(dbx env --unset)" || exit 9
 env -0 > unset.env`
 	fish := `function dbx; ` + dbx + ` $argv; end
 set -gx DATABRICKS_TOKEN stale; set -gx DATABRICKS_METADATA_SERVICE_URL stale
-dbx env -p $P --mode ` + mode + ` --shell fish | source; or exit 9
+dbx env -p $P --mode ` + mode + ` | source; or exit 9
 env -0 > set.env
-dbx env --unset --shell fish | source
+dbx env --unset | source
 env -0 > unset.env`
 	return []shellCase{{"bash", posix}, {"zsh", posix}, {"fish", fish}}
 }
@@ -129,5 +130,14 @@ func TestEnvPowerShellMetadata(t *testing.T) {
 		"$Env:DATABRICKS_METADATA_SERVICE_URL = 'http://127.0.0.1:1/x''y'\n"
 	if code != 0 || out != want {
 		t.Fatalf("got %d %q", code, out)
+	}
+}
+
+func TestShellWord(t *testing.T) {
+	for name, want := range map[string]string{"fish": "fish", "-bash": "bash", "zsh": "zsh", "pwsh": "pwsh", "pwsh.exe": "pwsh",
+		"python3": "", "make": "", "": "", "/usr/bin/fish": ""} {
+		if got := shellWord(name); got != want {
+			t.Errorf("shellWord(%q) = %q, want %q", name, got, want)
+		}
 	}
 }
