@@ -246,9 +246,17 @@ complete -C "dbx-cred token -p pro"`, script("fish")},
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()
 		cancel()
-		got := strings.Fields(out.String())
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			cand, _, _ := strings.Cut(line, "\t") // fish: candidate, tab, description
+			got = append(got, strings.TrimSpace(cand))
+		}
 		if err != nil || strings.Join(got, " ") != "token prod-east" {
 			t.Errorf("%s: %v: completed %q, want token and prod-east\n%s", shell, err, got, errb.String())
+		}
+		// fish shows what each command does beside it.
+		if shell == "fish" && !strings.Contains(out.String(), "token\tprint a token for a profile") {
+			t.Errorf("fish: no description beside token: %q", out.String())
 		}
 	}
 }

@@ -96,7 +96,7 @@ const fishCompletion = `# fish completion for dbx-cred: dbx-cred completion fish
 function __dbx_cred_complete
     set -l words (commandline -opc)
     set -l cur (commandline -ct)
-    set -l cands (command $words[1] __complete $words[2..-1] "$cur" 2>/dev/null)
+    set -l cands (command $words[1] __complete-fish $words[2..-1] "$cur" 2>/dev/null)
     if test (count $cands) -gt 0
         printf '%s\n' $cands
     else
@@ -128,7 +128,13 @@ const profileNamesTimeout = 700 * time.Millisecond
 
 // runComplete answers the completion scripts. It never fails: a broken
 // completion must not print errors into the user's command line.
-func runComplete(c *cli, args []string) error {
+func runComplete(c *cli, args []string) error { return c.complete(args, false) }
+
+// runCompleteFish is runComplete with a description after a tab on each
+// line, which fish shows beside the candidate.
+func runCompleteFish(c *cli, args []string) error { return c.complete(args, true) }
+
+func (c *cli) complete(args []string, described bool) error {
 	if len(args) == 0 {
 		args = []string{""}
 	}
@@ -140,12 +146,67 @@ func runComplete(c *cli, args []string) error {
 		prefix, cur = name+"=", val
 		words = append(append([]string{}, words...), name)
 	}
+	var describe func(string) string
+	if described {
+		describe = c.describer(words)
+	}
 	for _, cand := range c.candidates(words, cur) {
-		if strings.HasPrefix(cand, cur) {
-			fmt.Fprintln(c.io.Stdout, prefix+cand)
+		if !strings.HasPrefix(cand, cur) {
+			continue
 		}
+		if d := ""; describe != nil {
+			if d = describe(cand); d != "" {
+				fmt.Fprintf(c.io.Stdout, "%s%s\t%s\n", prefix, cand, d)
+				continue
+			}
+		}
+		fmt.Fprintln(c.io.Stdout, prefix+cand)
 	}
 	return nil
+}
+
+// describer says in a few words what a candidate after words is: a
+// command's summary, a flag's usage. Others get none.
+func (c *cli) describer(words []string) func(string) string {
+	if len(words) == 0 {
+		return func(cand string) string {
+			if cmd, ok := findCommand(cand); ok {
+				return shortDescription(cmd.summary)
+			}
+			return ""
+		}
+	}
+	name := words[0]
+	if name == "auth" && len(words) > 1 && words[1] == "token" {
+		name = "auth token"
+	}
+	fs := c.flagsOf(name)
+	return func(cand string) string {
+		if fs == nil || !strings.HasPrefix(cand, "--") {
+			return ""
+		}
+		f := fs.Lookup(strings.TrimPrefix(cand, "--"))
+		if f == nil {
+			return ""
+		}
+		_, usage := pflag.UnquoteUsage(f)
+		return shortDescription(usage)
+	}
+}
+
+// shortDescription is s cut to what fits beside a candidate: its first
+// clause (up to ": ", "; " or " ("), at most 60 characters, on one line.
+func shortDescription(s string) string {
+	for _, sep := range []string{": ", "; ", " ("} {
+		if i := strings.Index(s, sep); i > 0 {
+			s = s[:i]
+		}
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 60 {
+		s = strings.TrimSpace(s[:57]) + "..."
+	}
+	return s
 }
 
 // candidates lists what may come after words.

@@ -46,9 +46,10 @@ type command struct {
 }
 
 // hiddenCommands are run like commands but not listed: the shells'
-// completion scripts call __complete.
+// completion scripts call __complete (fish, which shows descriptions,
+// __complete-fish).
 func hiddenCommands() []command {
-	return []command{{"__complete", "", runComplete}}
+	return []command{{"__complete", "", runComplete}, {"__complete-fish", "", runCompleteFish}}
 }
 
 // commands is built per call (not a package variable) and each command's
