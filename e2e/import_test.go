@@ -94,6 +94,10 @@ func TestImportRewritesDatabrickscfg(t *testing.T) {
 		!strings.Contains(out, "[notoken] skipped") || !strings.Contains(errOut, "WARNING") || strings.Contains(out+errOut, w.pat) {
 		t.Fatalf("import: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
+	// Next steps suggest installing the service only where one can be.
+	if _, err := os.Stat("/run/systemd/system"); err != nil && (strings.Contains(out, "dbx-credd install") || !strings.Contains(out, "no service manager here")) {
+		t.Errorf("without systemd, next steps:\n%s", out)
+	}
 	url := metadataURLOf(t, w, "prod")
 	want := strings.Replace(original, "token     = "+w.pat+"\nwarehouse_id = wh1\n",
 		"warehouse_id = wh1\nauth_type = metadata-service\nmetadata_service_url = "+url+"\n", 1)

@@ -538,12 +538,16 @@ func (c *cli) printNextSteps(target *databrickscfg.Target, backup string, items 
 		fmt.Fprintf(c.io.Stdout, "Rewrote %s (mode 0600).\n", path)
 	}
 	p := quoteArg(done[0])
+	keep := "dbx-credd install                        # keep dbx-credd running: the profiles now need it"
+	if !serviceManagerHere() {
+		keep = "# no service manager here: dbx-cred starts dbx-credd whenever a tool needs it"
+	}
 	fmt.Fprintf(c.io.Stdout, `
 Next steps:
-  dbx-credd install                        # keep dbx-credd running: the profiles now need it
+  %s
   dbx-cred list                            # the imported profiles should be ready
   databricks current-user me -p %s       # tools use the rewritten profile as before
-`, p)
+`, keep, p)
 	if backup != "" {
 		fmt.Fprintf(c.io.Stdout, "  rm %s   # once all works\n", quoteArg(backup))
 		fmt.Fprintf(c.io.Stderr, "WARNING: the backup %s holds the plaintext tokens of the original file: delete it once the imported profiles work.\n", backup)

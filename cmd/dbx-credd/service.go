@@ -65,9 +65,12 @@ func manageService(cmd string, args []string, stdout, stderr io.Writer) int {
 // printStatus shows the service and, separately, whether any daemon answers:
 // dbx-cred's autostart or a "dbx-credd run &" serves without the service.
 func printStatus(st service.State, socket string, stdout io.Writer) int {
-	if st.Installed {
+	switch {
+	case st.Installed:
 		fmt.Fprintf(stdout, "service:  installed, %s (%s %s)\n", st.Running, st.Kind, st.Path)
-	} else {
+	case st.Unavailable != "":
+		fmt.Fprintf(stdout, "service:  none to install into here: %s\n", st.Unavailable)
+	default:
 		fmt.Fprintf(stdout, "service:  not installed (dbx-credd install would add the %s %s)\n", st.Kind, st.Path)
 	}
 	if service.DaemonAnswers(socket) {

@@ -100,3 +100,22 @@ func TestInstallWithoutSystemdRefuses(t *testing.T) {
 type undetected struct{ kservice.System }
 
 func (undetected) Detect() bool { return false }
+
+// Where systemd does not run, start and status do not send the user to
+// install, which cannot work there: they say there is no service manager,
+// and that dbx-cred starts the daemon on first use.
+func TestNoServiceManagerIsNotAdviceToInstall(t *testing.T) {
+	sys, err := findSystem("linux-systemd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	m := newSystemd(undetected{sys}, defaultUnit().Executable, home, env("XDG_RUNTIME_DIR", "/run/user/1000"))
+	if err := m.Start(); err == nil || strings.Contains(err.Error(), "dbx-credd install") || !strings.Contains(err.Error(), "first use") {
+		t.Errorf("Start = %v", err)
+	}
+	if st := m.Status(); !strings.Contains(st.Unavailable, "systemd is not running") {
+		t.Errorf("Status = %+v, want why there is no service manager", st)
+	}
+}

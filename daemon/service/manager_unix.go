@@ -168,6 +168,11 @@ func (m *Manager) Stop() error {
 }
 
 func (m *Manager) ready() (kservice.Service, error) {
+	// Said first: "install it first" is no advice where nothing can be
+	// installed.
+	if m.available != nil && !m.installed() {
+		return nil, m.available
+	}
 	if !m.installed() {
 		return nil, fmt.Errorf("the %s is not installed (no %s): run \"dbx-credd install\" first", m.kind, m.path)
 	}
@@ -181,6 +186,9 @@ func (m *Manager) ready() (kservice.Service, error) {
 // says about it.
 func (m *Manager) Status() State {
 	st := State{Kind: m.kind, Path: m.path}
+	if m.available != nil {
+		st.Unavailable = m.available.Error()
+	}
 	if !m.installed() {
 		st.Running = "not installed"
 		return st

@@ -165,6 +165,10 @@ type State struct {
 	// exists; launchd and the Run key start whatever is installed).
 	Enabled bool
 	Running string // "running", "stopped", or why it is not known
+	// Unavailable says why this user has no service manager to install
+	// into (a container without systemd); "" where there is one. Then
+	// dbx-cred's start on first use is how the daemon runs.
+	Unavailable string
 }
 
 // DaemonAnswers reports whether something accepts connections on the
