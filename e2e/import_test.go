@@ -345,3 +345,29 @@ func TestImportServicePrincipalProfile(t *testing.T) {
 	w.assertNoSecretOnDisk(w.pat)
 	noSecret("the daemon's log", w.daemonLog())
 }
+
+// After a logout, a .databrickscfg section that import pointed at dbx-credd
+// is dead: logout says which line and what to do, and doctor flags it. A
+// file that does not parse gets its line named, not "import".
+func TestLogoutAndDoctorFlagADeadMetadataURL(t *testing.T) {
+	w, path := importWorld(t, func(w *world) string {
+		return "[prod]\nhost = " + w.srv.URL + "\ntoken = " + w.pat + "\n"
+	})
+	w.mustHelper("", "import", "-p", "prod")
+	if out, _, _ := w.helper("", "doctor"); !strings.Contains(out, "[ OK ] config.prod.metadata_url") {
+		t.Fatalf("doctor after import:\n%s", out)
+	}
+	_, errOut, code := w.helper("", "logout", "-p", "prod")
+	if code != 0 || !strings.Contains(errOut, path+" [prod] (line 4) still sends tools to dbx-credd") || !strings.Contains(errOut, "--host "+w.srv.URL) || !strings.Contains(errOut, "dbx-cred metadata-url -p prod") {
+		t.Fatalf("logout: exit %d, stderr %q", code, errOut)
+	}
+	if out, _, _ := w.helper("", "doctor"); !strings.Contains(out, "[FAIL] config.prod.metadata_url: "+path+" [prod] line 4 sends tools to dbx-credd, which has no profile prod") {
+		t.Fatalf("doctor after logout:\n%s", out)
+	}
+	if err := os.WriteFile(path, []byte("[prod\nhost = x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, _ := w.helper("", "doctor"); !strings.Contains(out, "does not parse, line 1:") || !strings.Contains(out, "fix line 1 of "+path) {
+		t.Fatalf("doctor with a broken file:\n%s", out)
+	}
+}

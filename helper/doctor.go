@@ -250,6 +250,13 @@ func (c *cli) doctorPlaintext(add func(name, status, msg, fix string)) {
 			continue
 		}
 		f := databrickscfg.Parse(data)
+		if probs := f.Problems(); len(probs) > 0 {
+			// import would refuse it too: the fix is the line itself.
+			add("plaintext.config", "FAIL", fmt.Sprintf("%s does not parse, %s; the Databricks SDKs cannot read it either", p, probs[0]),
+				fmt.Sprintf("fix line %d of %s", probs[0].Line, p))
+			continue
+		}
+		c.doctorConfigURLs(p, f, add)
 		var found []string
 		for _, sec := range f.Sections() {
 			for _, key := range []string{"token", "client_secret"} {

@@ -35,6 +35,7 @@ func runLogout(c *cli, args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.io.Stdout, "Logged out of profile %q: its secret is deleted from the store.\n", *profile)
+	defer c.warnStaleConfig(*profile)
 	if n := len(resp.GetRevoked()); n > 0 {
 		fmt.Fprintf(c.io.Stdout, "Revoked in the workspace (%d):\n", n)
 		for _, r := range resp.GetRevoked() {
