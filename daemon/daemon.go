@@ -196,7 +196,7 @@ func openCore(ctx context.Context, cfg Config, getenv func(string) string, log *
 		return opened{}, fmt.Errorf("load profiles: %w", err)
 	}
 	// A profile's metadata URL secret moves with it in a migration.
-	sts := manage.New(ctx, chosen, mgr, func(p string) []string { return []string{metadata.Key(p)} }, scfg, log)
+	sts := manage.New(ctx, chosen, mgr, func(p string) []string { return []string{metadata.Key(mgr.InstallID(), p), metadata.LegacyKey(p)} }, scfg, log)
 	if chosen.Name == "" {
 		log.Warn("no store is usable: serving the socket, refusing logins until one is chosen or the OS keyring answers", "choices", manage.Choices(cfg.FileStore))
 	}

@@ -35,7 +35,7 @@ func bindMetadata(bind metadata.BindConfig, mgr *profiles.Manager, st store.Stor
 	if _, off, _ := metadata.ParseListen(bind.Listen); off {
 		return &metadataService{off: true}
 	}
-	ms := &metadataService{paths: metadata.NewPaths(st, mgr.Names, log)}
+	ms := &metadataService{paths: metadata.NewPaths(st, mgr.InstallID(), mgr.Names, log)}
 	ln, err := metadata.Bind(bind, log)
 	if err != nil {
 		ms.err = err

@@ -141,8 +141,19 @@ func New(registryPath string, st store.Store, v Validator, rot Rotation, log *sl
 	for _, p := range data.Profiles {
 		m.owners[p.Name] = newOwner(m.env, p)
 	}
+	if data.DaemonID == "" && len(data.Profiles) > 0 {
+		// Kept from now on: it namespaces store items (metadata URLs),
+		// which a new id at every start would lose.
+		if err := m.saveRegistry(); err != nil {
+			log.Warn("could not record the installation id in the registry; metadata URLs may change at the next start", "err", err)
+		}
+	}
 	return m, nil
 }
+
+// InstallID names this installation (its registry): store items that are
+// not per login, as metadata URLs, are namespaced by it.
+func (m *Manager) InstallID() string { return m.env.daemonID }
 
 // ValidateName refuses names that cannot be a .databrickscfg section or
 // would be unreadable in listings.

@@ -279,3 +279,24 @@ func TestBadInputHasNoStatusPrefix(t *testing.T) {
 		}
 	}
 }
+
+// A registry from before installation ids gets one at its first load, and
+// keeps it: it namespaces the metadata URLs' store items.
+func TestInstallIDIsRecordedOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "profiles.json")
+	if err := registry.Save(path, registry.Data{Profiles: []registry.Profile{{Name: "prod", Host: "https://ws.example.com", Kind: KindPAT, Mode: ModeStatic, SecretKey: "prod\x1f01"}}}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	m1, err := New(path, store.NewMemory(), fakeValidator{}, Rotation{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := New(path, store.NewMemory(), fakeValidator{}, Rotation{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := m1.InstallID(); id == "" || id != m2.InstallID() {
+		t.Fatalf("install ids %q and %q: want one, kept", id, m2.InstallID())
+	}
+}

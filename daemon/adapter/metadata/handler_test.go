@@ -66,7 +66,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{logs: &bytes.Buffer{}, now: time.Unix(1_800_000_000, 0), peer: tcppeer.Peer{UID: 1000}}
 	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f.paths = NewPaths(store.NewMemory(), func() []string { return []string{"prod", "dev"} }, log)
+	f.paths = NewPaths(store.NewMemory(), "inst", func() []string { return []string{"prod", "dev"} }, log)
 	f.tokens = &fakeTokens{
 		hosts: map[string]string{"prod": prodHost, "dev": "https://dev.cloud.databricks.com"},
 		tokens: map[string]Token{
@@ -247,7 +247,7 @@ func TestRealPeerCheck(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the uid check needs Linux (sock_diag)")
 	}
-	paths := NewPaths(store.NewMemory(), func() []string { return nil }, slog.New(slog.DiscardHandler))
+	paths := NewPaths(store.NewMemory(), "inst", func() []string { return nil }, slog.New(slog.DiscardHandler))
 	tokens := &fakeTokens{hosts: map[string]string{"prod": prodHost}, tokens: map[string]Token{"prod": {Value: prodToken}}}
 	for _, c := range []struct {
 		uid  int
@@ -282,7 +282,7 @@ func TestRotateAndPersistence(t *testing.T) {
 	st := store.NewMemory()
 	log := slog.New(slog.DiscardHandler)
 	names := func() []string { return []string{"prod", "dev"} }
-	p := NewPaths(st, names, log)
+	p := NewPaths(st, "inst", names, log)
 	a, err := p.Secret(ctx, "prod", false)
 	if err != nil || len(a) != 43 {
 		t.Fatalf("secret %q, %v: want 43 base64url characters", a, err)
@@ -290,11 +290,11 @@ func TestRotateAndPersistence(t *testing.T) {
 	if again, _ := p.Secret(ctx, "prod", false); again != a {
 		t.Fatal("the secret changed without rotate")
 	}
-	if stored, _ := st.Get(ctx, "[metadata]prod"); stored != a {
+	if stored, _ := st.Get(ctx, Key("inst", "prod")); stored != a {
 		t.Fatalf("keyring holds %q", stored)
 	}
 	// A restarted daemon reads the same secret on the first request.
-	p2 := NewPaths(st, names, log)
+	p2 := NewPaths(st, "inst", names, log)
 	if name, ok := p2.Lookup(ctx, a); !ok || name != "prod" {
 		t.Fatalf("after restart: %q %v", name, ok)
 	}
@@ -314,14 +314,14 @@ func TestRotateAndPersistence(t *testing.T) {
 	if _, ok := p2.Match(b); ok {
 		t.Fatal("a forgotten secret matches")
 	}
-	if _, err := st.Get(ctx, "[metadata]prod"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Get(ctx, Key("inst", "prod")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("forget left the keyring item: %v", err)
 	}
 }
 
 func TestMatchAmongMany(t *testing.T) {
 	ctx := context.Background()
-	p := NewPaths(store.NewMemory(), func() []string { return nil }, slog.New(slog.DiscardHandler))
+	p := NewPaths(store.NewMemory(), "inst", func() []string { return nil }, slog.New(slog.DiscardHandler))
 	want := map[string]string{}
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
 		s, _ := p.Secret(ctx, n, false)
@@ -358,9 +358,9 @@ func TestKeyringUnlockedLater(t *testing.T) {
 	ctx := context.Background()
 	mem := store.NewMemory()
 	names := func() []string { return []string{"prod"} }
-	sec, _ := NewPaths(mem, names, slog.New(slog.DiscardHandler)).Secret(ctx, "prod", false)
+	sec, _ := NewPaths(mem, "inst", names, slog.New(slog.DiscardHandler)).Secret(ctx, "prod", false)
 	fs := &flakyStore{Store: mem, fail: true}
-	p := NewPaths(fs, names, slog.New(slog.DiscardHandler))
+	p := NewPaths(fs, "inst", names, slog.New(slog.DiscardHandler))
 	// Asking for the URL while the keyring is locked must not mint a new one.
 	if _, err := p.Secret(ctx, "prod", false); err == nil {
 		t.Fatal("Secret replaced a secret it could not read")

@@ -28,8 +28,17 @@ const secretBytes = 32
 // that failed (a locked keyring that is unlocked later).
 const retryEvery = 10 * time.Second
 
-// Key is the store key of profile's URL secret.
-func Key(profile string) string { return keyPrefix + profile }
+// Key is the store key of profile's URL secret in the installation named
+// install (the registry's daemon id): "[metadata]prod\x1f<install>". Every
+// uid has one OS keyring and one kernel keyring, shared by each registry it
+// runs (a second checkout, a container sharing the keyring, a test world),
+// so a key of the profile name alone made two registries' "prod" share one
+// URL, and a logout in one delete the other's.
+func Key(install, profile string) string { return keyPrefix + profile + "\x1f" + install }
+
+// LegacyKey is the key an older dbx-cred used, the profile name alone. An
+// item found there is moved to Key on first read.
+func LegacyKey(profile string) string { return keyPrefix + profile }
 
 // Paths holds each profile's secret URL path. The secrets live in the store
 // (the OS keyring) so URLs survive restarts, and in memory so a request
@@ -38,9 +47,10 @@ func Key(profile string) string { return keyPrefix + profile }
 // serves the metadata service never touches the keyring for it. Safe for
 // concurrent use.
 type Paths struct {
-	store store.Store
-	names func() []string // every profile, for loading
-	log   *slog.Logger
+	store   store.Store
+	install string          // the installation's id, which namespaces the keys
+	names   func() []string // every profile, for loading
+	log     *slog.Logger
 
 	// writeMu serialises keyring reads and writes of secrets end to end,
 	// so a read in flight cannot resurrect a secret just forgotten.
@@ -52,10 +62,34 @@ type Paths struct {
 	checked map[string]bool   // profiles whose keyring item was read (found or not)
 }
 
-// NewPaths returns an empty Paths backed by st; names lists the profiles
-// whose secrets may be in st.
-func NewPaths(st store.Store, names func() []string, log *slog.Logger) *Paths {
-	return &Paths{store: st, names: names, log: log, secrets: map[string][]byte{}, checked: map[string]bool{}}
+// NewPaths returns an empty Paths backed by st, for the installation
+// install; names lists the profiles whose secrets may be in st.
+func NewPaths(st store.Store, install string, names func() []string, log *slog.Logger) *Paths {
+	return &Paths{store: st, install: install, names: names, log: log, secrets: map[string][]byte{}, checked: map[string]bool{}}
+}
+
+func (p *Paths) key(profile string) string { return Key(p.install, profile) }
+
+// get reads profile's secret, moving one stored under LegacyKey to its
+// key first: copied, then deleted, so a failure in between leaves it
+// readable at one of the two. writeMu is held.
+func (p *Paths) get(ctx context.Context, profile string) (string, error) {
+	s, err := p.store.Get(ctx, p.key(profile))
+	if !errors.Is(err, store.ErrNotFound) {
+		return s, err
+	}
+	old, lerr := p.store.Get(ctx, LegacyKey(profile))
+	if lerr != nil {
+		return "", err // not found at either
+	}
+	if err := p.store.Set(ctx, p.key(profile), old); err != nil {
+		return "", fmt.Errorf("move the metadata URL of profile %q to its installation's key: %w", profile, err)
+	}
+	if err := p.store.Delete(ctx, LegacyKey(profile)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.log.Warn("metadata URL moved to its installation's key, but the old item could not be deleted", "profile", profile, "err", err)
+	}
+	p.log.Info("metadata URL moved to its installation's key", "profile", profile)
+	return old, nil
 }
 
 // Lookup is Match, reading from the store the secrets not read yet when
@@ -103,7 +137,7 @@ func (p *Paths) loadUnchecked(ctx context.Context) bool {
 func (p *Paths) load(ctx context.Context, profiles []string) error {
 	var first error
 	for _, name := range profiles {
-		s, err := p.store.Get(ctx, Key(name))
+		s, err := p.get(ctx, name)
 		switch {
 		case err == nil:
 			p.set(name, []byte(s))
@@ -133,7 +167,7 @@ func (p *Paths) Secret(ctx context.Context, profile string, rotate bool) (string
 		}
 		// Not in memory: it may be in the keyring but unread (a failed
 		// start-up read). Never replace a secret we merely could not read.
-		s2, err := p.store.Get(ctx, Key(profile))
+		s2, err := p.get(ctx, profile)
 		switch {
 		case err == nil:
 			p.set(profile, []byte(s2))
@@ -147,7 +181,7 @@ func (p *Paths) Secret(ctx context.Context, profile string, rotate bool) (string
 		return "", fmt.Errorf("generate a metadata URL: %w", err)
 	}
 	s := base64.RawURLEncoding.EncodeToString(b)
-	if err := p.store.Set(ctx, Key(profile), s); err != nil {
+	if err := p.store.Set(ctx, p.key(profile), s); err != nil {
 		if settled := store.Settled(err); settled != nil && rotate {
 			p.mu.RLock()
 			old, had := p.secrets[profile]
@@ -177,7 +211,7 @@ func (p *Paths) restoreAfter(settled <-chan struct{}, profile, failed, current s
 	defer p.writeMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	got, err := p.store.Get(ctx, Key(profile))
+	got, err := p.store.Get(ctx, p.key(profile))
 	if err != nil || got != failed {
 		return // it did not land, or something newer did
 	}
@@ -187,7 +221,7 @@ func (p *Paths) restoreAfter(settled <-chan struct{}, profile, failed, current s
 	if !ok || string(now) != current {
 		return // forgotten or rotated since
 	}
-	if err := p.store.Set(ctx, Key(profile), current); err != nil {
+	if err := p.store.Set(ctx, p.key(profile), current); err != nil {
 		p.log.Warn("could not restore the metadata URL after a late store write; the URL may change at the next restart", "profile", profile, "err", err)
 		return
 	}
@@ -212,8 +246,12 @@ func (p *Paths) Forget(ctx context.Context, profile string) error {
 	delete(p.secrets, profile)
 	delete(p.checked, profile)
 	p.mu.Unlock()
-	if err := p.store.Delete(ctx, Key(profile)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("delete the metadata URL of profile %q: %w", profile, err)
+	// The legacy item too: a later login of the same name must not find
+	// it and so inherit this profile's URL.
+	for _, k := range []string{p.key(profile), LegacyKey(profile)} {
+		if err := p.store.Delete(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("delete the metadata URL of profile %q: %w", profile, err)
+		}
 	}
 	return nil
 }

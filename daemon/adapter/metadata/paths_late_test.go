@@ -42,7 +42,7 @@ func TestLateRotationWriteIsUndone(t *testing.T) {
 	st := &lateStore{Memory: store.NewMemory(), release: make(chan struct{})}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	names := func() []string { return []string{"prod"} }
-	p := NewPaths(st, names, log)
+	p := NewPaths(st, "inst", names, log)
 	old, err := p.Secret(ctx, "prod", false)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestLateRotationWriteIsUndone(t *testing.T) {
 	close(st.release) // the write lands now
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		restarted := NewPaths(st, names, log)
+		restarted := NewPaths(st, "inst", names, log)
 		if got, err := restarted.Secret(ctx, "prod", false); err == nil && got == old {
 			return
 		}
