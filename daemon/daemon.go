@@ -91,14 +91,14 @@ func Run(ctx context.Context, cfg Config) error {
 		Listen:    cfg.MetadataListen,
 		Preferred: metadataDefault(getenv, metadata.DefaultListen),
 		StatePath: filepath.Join(filepath.Dir(cfg.RegistryPath), metadata.StateFile),
-	}, c.mgr, c.sts.Store(), log)
+	}, c.mgr, c.sts.Store(), fmt.Sprintf("the dbx-credd of pid %d (registry %s)", os.Getpid(), cfg.RegistryPath), log)
 	// Shutdown over the socket (dbx-cred daemon stop) ends the same way as
 	// SIGTERM: after the answer is sent, gracefully.
 	shutdown := make(chan struct{})
 	var once sync.Once
 	svc, err := core.New(core.Config{
 		Profiles:   c.mgr,
-		Info:       info(cfg, c, hardened, meta),
+		Info:       info(cfg, c, hardened),
 		Log:        log,
 		Audit:      audit.New(audit.DefaultSize, log),
 		Stores:     c.sts,
@@ -115,15 +115,19 @@ func Run(ctx context.Context, cfg Config) error {
 	defer meta.stop(log)
 	g := grpc.NewServer(grpcapi.GRPCOptions(os.Getuid(), log)...)
 	grpcapi.New(svc).Register(g)
+	var metaBase, metaErr string
+	if u := meta.urls(); u != nil {
+		metaBase, metaErr = u.State()
+	}
 	log.Info("dbx-credd serving", "socket", cfg.Socket, "registry", cfg.RegistryPath,
 		"store", c.chosen, "keyring", c.sts.Store().Backend(), "profiles", len(c.mgr.Names()), "hardened", hardened, "version", version.Version,
-		"metadata_listen", meta.base(), "metadata_down", meta.err != nil)
+		"metadata_listen", metaBase, "metadata_down", metaErr != "")
 	defer c.startBackground()()
 	return serve(ctx, g, ln, cfg.Socket, shutdown, log)
 }
 
 // info describes the running daemon for status.
-func info(cfg Config, c opened, hardened bool, meta *metadataService) core.Info {
+func info(cfg Config, c opened, hardened bool) core.Info {
 	return core.Info{
 		Version:        version.Version,
 		PID:            os.Getpid(),
@@ -132,8 +136,6 @@ func info(cfg Config, c opened, hardened bool, meta *metadataService) core.Info 
 		RegistryPath:   cfg.RegistryPath,
 		KeyringBackend: c.sts.Store().Backend(),
 		Hardened:       hardened,
-		MetadataListen: meta.base(),
-		MetadataError:  meta.errText(),
 		StartedBy:      startedBy(cfg.StartedBy),
 	}
 }

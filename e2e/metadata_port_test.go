@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // holdPort listens on a free port for the rest of the test, as another
@@ -114,15 +117,33 @@ func TestMetadataPortRemembered(t *testing.T) {
 	w.startDaemon()
 	w.assertMetadataDown(strings.TrimPrefix(base, "http://"), w.metadataStateFile(), "remove")
 
-	// Freed: the next start is back on it, and the old URL works again.
+	// Freed: the running daemon takes it (it tries again every few
+	// seconds), with no restart, and the old URL works again.
 	ln.Close()
-	w.stopDaemon()
-	w.startDaemon()
-	if st := w.metadataStatus(); st.MetadataListen != base || st.MetadataError != "" {
-		t.Fatalf("after freeing the port: %+v, want %s", st, base)
+	deadline := time.Now().Add(30 * time.Second)
+	for st := w.metadataStatus(); st.MetadataListen != base || st.MetadataError != ""; st = w.metadataStatus() {
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after freeing the port: %+v, want %s", st, base)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	if code := rawGet(t, url, w.srv.URL, nil); code != 200 {
 		t.Fatalf("the first URL answers %d after the port came back", code)
+	}
+	if log := w.daemonLog(); !strings.Contains(log, "metadata service up: its port is free now") {
+		t.Errorf("no line in the log when the port came back:\n%s", log)
+	}
+
+	// A path this daemon does not know (another registry's URL, say) is
+	// answered with who this daemon is.
+	resp, err := http.Get(base + "/not-a-url-of-this-daemon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(string(body), "the dbx-credd of pid") || !strings.Contains(string(body), "another dbx-credd's of yours") {
+		t.Fatalf("unknown path: %d %s", resp.StatusCode, body)
 	}
 }
 

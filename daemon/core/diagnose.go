@@ -132,9 +132,14 @@ func (s *Service) checkStore(ctx context.Context, add addFunc) {
 }
 
 func (s *Service) checkMetadata(add addFunc) {
-	switch base, errText := s.info.MetadataListen, s.info.MetadataError; {
+	info := s.withMetadataState(s.info)
+	switch base, errText := info.MetadataListen, info.MetadataError; {
 	case errText != "":
-		add("metadata", "WARN", "the metadata service for SDKs is down: "+errText, "DBX_CRED_METADATA_LISTEN=127.0.0.1:0 dbx-cred daemon restart")
+		// Not "move to another port": every URL written into a
+		// .databrickscfg points at this one, and would break silently.
+		add("metadata", "WARN", "the metadata service for SDKs is down: "+errText,
+			"free the port: dbx-credd takes it as soon as it is free, with no restart, and the URLs already handed out work again. "+
+				"Moving to another port instead breaks those URLs: after it, run dbx-cred doctor again, which names each .databrickscfg line to rewrite with dbx-cred metadata-url -p NAME")
 	case base == "":
 		add("metadata", "SKIP", "the metadata service is turned off (--metadata-listen off)", "")
 	default:

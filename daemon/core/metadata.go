@@ -17,6 +17,18 @@ type MetadataURLs interface {
 	// ForgetAll drops every URL secret from memory (not from the store),
 	// when the store is locked.
 	ForgetAll()
+	// State is the service's base URL while it serves, else why it does
+	// not ("" when it has not said).
+	State() (base, errText string)
+}
+
+// withMetadataState is info with the metadata service as it is now: it
+// may take its port after the daemon started.
+func (s *Service) withMetadataState(info Info) Info {
+	if s.metadata != nil {
+		info.MetadataListen, info.MetadataError = s.metadata.State()
+	}
+	return info
 }
 
 // MetadataURL is a profile's URL at the metadata service, with what an SDK

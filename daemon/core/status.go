@@ -27,5 +27,5 @@ func (s *Service) Status(ctx context.Context) Status {
 	case !st.Reachable:
 		backend += ", unreachable: see dbx-cred daemon status"
 	}
-	return Status{Info: s.info, Store: st, Backend: backend, Profiles: s.profiles.List(), Orphans: s.profiles.Orphans()}
+	return Status{Info: s.withMetadataState(s.info), Store: st, Backend: backend, Profiles: s.profiles.List(), Orphans: s.profiles.Orphans()}
 }

@@ -64,6 +64,10 @@ type Config struct {
 	// ErrorStatus maps a token error to an HTTP status; default 500.
 	ErrorStatus func(error) int
 	Now         func() time.Time
+	// Identity names this daemon (pid, registry) in the answer to a path
+	// it does not know: with two registries of one user, a URL of the
+	// other one's may reach this daemon when that one could not bind.
+	Identity string
 }
 
 // Handler answers metadata-service requests.
@@ -113,8 +117,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		// Never log the path: it may be a real URL with a typo, i.e. most
 		// of a secret.
-		h.refuse(w, r, http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST",
-			"no such metadata URL (rotated, or the profile was logged out?): get the current one with dbx-cred metadata-url -p PROFILE", "unknown path", "")
+		msg := "no such metadata URL (rotated, or the profile was logged out?): get the current one with dbx-cred metadata-url -p PROFILE"
+		if h.cfg.Identity != "" {
+			msg = fmt.Sprintf("%s knows no such metadata URL. If the URL is another dbx-credd's of yours (another HOME or checkout), "+
+				"this one holds the port it wanted: dbx-cred doctor there says so. Else it was rotated, or the profile logged out: "+
+				"get the current one with dbx-cred metadata-url -p PROFILE", h.cfg.Identity)
+		}
+		h.refuse(w, r, http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST", msg, "unknown path", "")
 		return
 	}
 	if v := r.Header.Get(VersionHeader); v != Version {
