@@ -57,6 +57,16 @@ func TestDemoRunsAndShowsNoSecret(t *testing.T) {
 			t.Errorf("the demo's output lacks %q", proof)
 		}
 	}
+	// The audit shows the demo's calls, each once: the SDK's two
+	// metadata requests for one call are one line, and no polling loop.
+	audit := text[strings.Index(text, "== 10. audit"):]
+	audit = audit[:strings.Index(audit, "== Cleanup")]
+	if n := strings.Count(audit, " metadata "); n != 1 {
+		t.Errorf("the audit shows the SDK's call %d times, want once:\n%s", n, audit)
+	}
+	if n := strings.Count(audit, "\n") - 3; n > 10 {
+		t.Errorf("the audit shows %d hand-outs, more than the demo's own calls:\n%s", n, audit)
+	}
 	// Every token the emulator issues (the PAT and derived ones) is dapi +
 	// 32 hex digits; a metadata URL's secret is 43 base64url characters.
 	if m := regexp.MustCompile(`dapi[0-9a-f]{32}`).FindString(text); m != "" {

@@ -15,7 +15,9 @@ which profile, through which channel (token, env, git, metadata, ...),
 what kind of token (pat, derived-pat, oauth-m2m, oauth-u2m: the kinds of
 dbx-cred list), to which user id, process id and executable, and until
 when the token is valid. Never the tokens themselves. The daemon keeps the last 1024
-hand-outs in memory and also logs each one ("token served").
+hand-outs in memory and also logs each one ("token served"). The same
+token handed to the same process through the same channel within a second
+(an SDK asks twice for one call) is one line; N counts the hand-outs.
 
 For the metadata service the kernel names the calling user but not always
 the process: pid 0 means it was not found.`
@@ -29,6 +31,9 @@ type auditJSON struct {
 	PeerExe string     `json:"peer_exe,omitempty"`
 	Kind    string     `json:"kind"`
 	Expiry  *time.Time `json:"token_expiry,omitempty"`
+	// Count: hand-outs of the same token to the same process through the
+	// same channel within a second, counted as one event.
+	Count int32 `json:"count"`
 }
 
 func runAudit(c *cli, args []string) error {
@@ -61,7 +66,7 @@ func runAudit(c *cli, args []string) error {
 		}
 		ev := auditJSON{Time: e.GetTime().AsTime(), Profile: e.GetProfile(),
 			Channel: enumWord(e.GetChannel().String(), "CHANNEL_"), PeerUID: e.GetPeerUid(), PeerPID: e.GetPeerPid(),
-			PeerExe: e.GetPeerExe(), Kind: tokenKindWord(e.GetKind())}
+			PeerExe: e.GetPeerExe(), Kind: tokenKindWord(e.GetKind()), Count: max(e.GetCount(), 1)}
 		if e.GetTokenExpiry() != nil {
 			t := e.GetTokenExpiry().AsTime()
 			ev.Expiry = &t
@@ -83,7 +88,7 @@ func runAudit(c *cli, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.io.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tPROFILE\tCHANNEL\tKIND\tUID\tPID\tEXE\tEXPIRY")
+	fmt.Fprintln(tw, "TIME\tPROFILE\tCHANNEL\tKIND\tUID\tPID\tEXE\tEXPIRY\tN")
 	for _, e := range events {
 		expiry := "never"
 		if e.Expiry != nil {
@@ -93,8 +98,8 @@ func runAudit(c *cli, args []string) error {
 		if exe == "" {
 			exe = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Time.Local().Format(time.RFC3339), printable(e.Profile),
-			e.Channel, e.Kind, uidWord(e.PeerUID), e.PeerPID, printable(exe), expiry)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n", e.Time.Local().Format(time.RFC3339), printable(e.Profile),
+			e.Channel, e.Kind, uidWord(e.PeerUID), e.PeerPID, printable(exe), expiry, e.Count)
 	}
 	return tw.Flush()
 }

@@ -24,6 +24,21 @@ type Event struct {
 	PeerExe string    // empty when unknown or not readable
 	Kind    string    // "pat", "derived-pat", "oauth"
 	Expiry  time.Time // zero: the token does not expire
+	// Count is how many hand-outs the event stands for: the same token
+	// handed to the same process through the same channel within
+	// coalesceWithin counts into the event before it (an SDK asks twice
+	// for one call), so the ring shows calls, not retries.
+	Count int
+}
+
+// coalesceWithin bounds how close a repeated hand-out must follow the one
+// before to count into its event.
+const coalesceWithin = time.Second
+
+// sameHandOut reports whether ev repeats e: same token, process, channel.
+func (e Event) sameHandOut(ev Event) bool {
+	return e.Count > 0 && e.Profile == ev.Profile && e.Channel == ev.Channel && e.PeerUID == ev.PeerUID &&
+		e.PeerPID == ev.PeerPID && e.Kind == ev.Kind && e.Expiry.Equal(ev.Expiry) && ev.Time.Sub(e.Time) < coalesceWithin
 }
 
 // Log is the ring plus the log line. Safe for concurrent use.
@@ -61,6 +76,12 @@ func (l *Log) Record(ev Event) {
 		"kind", ev.Kind, "expiry", expiry)
 
 	l.mu.Lock()
+	ev.Count = 1
+	if last := &l.events[(l.next+len(l.events)-1)%len(l.events)]; (l.next > 0 || l.full) && last.sameHandOut(ev) {
+		last.Count++
+		l.mu.Unlock()
+		return
+	}
 	l.events[l.next] = ev
 	l.next++
 	if l.next == len(l.events) {

@@ -53,3 +53,24 @@ func TestRecordLogsFacts(t *testing.T) {
 		t.Fatalf("event %+v, size %d", ev, len(l.events))
 	}
 }
+
+// An SDK that asks twice for one call is one event with a count; another
+// process, channel or token is an event of its own.
+func TestRepeatedHandOutCountsIntoOneEvent(t *testing.T) {
+	l := New(10, slog.New(slog.DiscardHandler))
+	now := time.Now()
+	ev := Event{Time: now, Profile: "prod", Channel: "metadata", PeerUID: 1, PeerPID: 42, Kind: "derived-pat", Expiry: now.Add(time.Hour)}
+	l.Record(ev)
+	ev.Time = now.Add(100 * time.Millisecond)
+	l.Record(ev)
+	other := ev
+	other.PeerPID = 43
+	l.Record(other)
+	later := other
+	later.Time = now.Add(3 * time.Second)
+	l.Record(later)
+	got := l.Recent(0)
+	if len(got) != 3 || got[0].Count != 2 || got[1].Count != 1 || got[2].Count != 1 {
+		t.Fatalf("events %+v", got)
+	}
+}

@@ -248,6 +248,7 @@ func (s *Server) Audit(_ context.Context, req *pb.AuditRequest) (*pb.AuditRespon
 			PeerUid: int64(e.PeerUID),
 			PeerPid: int64(e.PeerPID),
 			PeerExe: e.PeerExe,
+			Count:   int32(e.Count),
 			Kind:    s.enums.tokenKind.value(e.Kind),
 		}
 		if !e.Expiry.IsZero() {

@@ -2319,7 +2319,12 @@ type AuditEvent struct {
 	PeerExe string    `protobuf:"bytes,6,opt,name=peer_exe,json=peerExe,proto3" json:"peer_exe,omitempty"`
 	Kind    TokenKind `protobuf:"varint,7,opt,name=kind,proto3,enum=dbxcred.v1.TokenKind" json:"kind,omitempty"`
 	// Expiry of the token handed out; unset if it does not expire.
-	TokenExpiry   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=token_expiry,json=tokenExpiry,proto3" json:"token_expiry,omitempty"`
+	TokenExpiry *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=token_expiry,json=tokenExpiry,proto3" json:"token_expiry,omitempty"`
+	// How many hand-outs this event stands for: the same token to the same
+	// process through the same channel within a second (an SDK asks twice
+	// for one call) is one event; 0 means 1, from a daemon that did not
+	// count.
+	Count         int32 `protobuf:"varint,9,opt,name=count,proto3" json:"count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2408,6 +2413,13 @@ func (x *AuditEvent) GetTokenExpiry() *timestamppb.Timestamp {
 		return x.TokenExpiry
 	}
 	return nil
+}
+
+func (x *AuditEvent) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
 }
 
 type AuditResponse struct {
@@ -3199,7 +3211,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\"$\n" +
 	"\fAuditRequest\x12\x14\n" +
-	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\xc0\x02\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\xd6\x02\n" +
 	"\n" +
 	"AuditEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
@@ -3209,7 +3221,8 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\bpeer_pid\x18\x05 \x01(\x03R\apeerPid\x12\x19\n" +
 	"\bpeer_exe\x18\x06 \x01(\tR\apeerExe\x12)\n" +
 	"\x04kind\x18\a \x01(\x0e2\x15.dbxcred.v1.TokenKindR\x04kind\x12=\n" +
-	"\ftoken_expiry\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vtokenExpiry\"?\n" +
+	"\ftoken_expiry\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vtokenExpiry\x12\x14\n" +
+	"\x05count\x18\t \x01(\x05R\x05count\"?\n" +
 	"\rAuditResponse\x12.\n" +
 	"\x06events\x18\x01 \x03(\v2\x16.dbxcred.v1.AuditEventR\x06events\"+\n" +
 	"\x0fDiagnoseRequest\x12\x18\n" +

@@ -3072,6 +3072,7 @@ type AuditEvent struct {
 	PeerExe     string
 	Kind        TokenKind
 	TokenExpiry *Timestamp
+	Count       int32
 }
 
 func (x *AuditEvent) GetTime() *Timestamp {
@@ -3130,6 +3131,13 @@ func (x *AuditEvent) GetTokenExpiry() *Timestamp {
 	return nil
 }
 
+func (x *AuditEvent) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // AppendWire appends x's protobuf encoding to b.
 func (x *AuditEvent) AppendWire(b []byte) []byte {
 	if x == nil {
@@ -3166,6 +3174,10 @@ func (x *AuditEvent) AppendWire(b []byte) []byte {
 	if x.TokenExpiry != nil {
 		b = appendTag(b, 8, wireBytes)
 		b = appendBytes(b, x.TokenExpiry.AppendWire(nil))
+	}
+	if x.Count != 0 {
+		b = appendTag(b, 9, wireVarint)
+		b = appendVarint(b, uint64(int64(x.Count)))
 	}
 	return b
 }
@@ -3246,6 +3258,13 @@ func (x *AuditEvent) UnmarshalWire(b []byte) error {
 			if err := x.TokenExpiry.UnmarshalWire(v); err != nil {
 				return err
 			}
+		case num == 9 && typ == wireVarint:
+			v, n, err := consumeVarint(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Count = int32(v)
 		default:
 			n, err := skipField(num, typ, b)
 			if err != nil {
