@@ -170,7 +170,9 @@ func (l liveURLs) URL(ctx context.Context, profile string, rotate bool) (string,
 	return srv.URL(ctx, profile, rotate)
 }
 
-func (l liveURLs) Forget(ctx context.Context, profile string) error { return l.ms.paths.Forget(ctx, profile) }
+func (l liveURLs) Forget(ctx context.Context, profile string) error {
+	return l.ms.paths.Forget(ctx, profile)
+}
 
 func (l liveURLs) ForgetAll() { l.ms.paths.ForgetAll() }
 
