@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/dbx-cred/dbx-cred/internal/testkit/gitserve"
 	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
+	"github.com/spf13/pflag"
 )
 
 func main() {
@@ -25,7 +25,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, pflag.ErrHelp) {
 			return
 		}
 		fmt.Fprintln(os.Stderr, "wsemu:", err)
@@ -43,7 +43,7 @@ type config struct {
 
 // run serves until ctx ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stderr)
+	cfg, err := parseFlags(args, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -61,10 +61,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return serve(ctx, &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}, ln)
 }
 
-func parseFlags(args []string, stderr io.Writer) (config, error) {
+// parseFlags reads the command line. --help goes to stdout, as the answer
+// asked for; a usage error to stderr, with where the help is.
+func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 	var cfg config
-	fs := flag.NewFlagSet("wsemu", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := pflag.NewFlagSet("wsemu", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "address to listen on (plain HTTP)")
 	fs.StringVar(&cfg.userName, "user", "alice@example.com", "user to create; a never-expiring PAT is issued for it, and OAuth logins approve as it")
 	fs.StringVar(&cfg.gitRepo, "git-repo", "", "also serve this bare git repository over smart HTTP at /<its base name>/, behind Basic auth accepting any token valid here")
@@ -80,22 +83,24 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		cfg.principals = append(cfg.principals, v)
 		return nil
 	})
-	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		if errors.Is(err, pflag.ErrHelp) {
+			usage(stdout, fs)
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("%w (wsemu --help shows the flags)", err)
 	}
 	if cfg.accessLifetime <= 0 {
 		return cfg, fmt.Errorf("--oauth-access-lifetime must be positive, got %s", cfg.accessLifetime)
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return cfg, fmt.Errorf("unexpected arguments: %q (wsemu --help shows the flags)", fs.Args())
 	}
 	return cfg, nil
 }
 
-func usage(fs *flag.FlagSet) {
-	fmt.Fprint(fs.Output(), `Usage: wsemu [--listen ADDR] [--user NAME] [--git-repo DIR] [--service-principal APPID:SECRET]...
+func usage(w io.Writer, fs *pflag.FlagSet) {
+	fmt.Fprint(w, `Usage: wsemu [--listen ADDR] [--user NAME] [--git-repo DIR] [--service-principal APPID:SECRET]...
 
 wsemu is a TEST DOUBLE of a Databricks workspace, not a real workspace. It
 emulates host metadata, SCIM Me, the Token API (create/list/delete) and
@@ -120,7 +125,7 @@ State is lost when it exits (SIGINT/SIGTERM).
 
 Flags:
 `)
-	fs.PrintDefaults()
+	fmt.Fprint(w, fs.FlagUsages())
 }
 
 // emulator is the fake workspace and the PAT it issued to the user.

@@ -5,23 +5,30 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 func TestHelpSaysTestDouble(t *testing.T) {
-	var out strings.Builder
-	err := run(t.Context(), []string{"--help"}, io.Discard, &out)
-	if !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("err = %v, want flag.ErrHelp", err)
+	var out, errOut strings.Builder
+	err := run(t.Context(), []string{"--help"}, &out, &errOut)
+	if !errors.Is(err, pflag.ErrHelp) {
+		t.Fatalf("err = %v, want pflag.ErrHelp", err)
 	}
-	if !strings.Contains(out.String(), "TEST DOUBLE") || !strings.Contains(out.String(), "--listen") {
-		t.Errorf("help text:\n%s", out.String())
+	// The help is the answer: on stdout, every flag written as the usage
+	// line writes it (--listen, never -listen).
+	if !strings.Contains(out.String(), "TEST DOUBLE") || !strings.Contains(out.String(), "--listen string") ||
+		strings.Contains(out.String(), "  -listen") || errOut.Len() != 0 {
+		t.Errorf("help text:\n%s\nstderr: %q", out.String(), errOut.String())
+	}
+	if err := run(t.Context(), []string{"--nope"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "wsemu --help") {
+		t.Errorf("unknown flag: %v", err)
 	}
 }
 
