@@ -26,7 +26,7 @@ CROSS := darwin/arm64 darwin/amd64 windows/amd64 linux/arm64 linux/amd64
 # What "make dist" ships: the same platforms, built without cgo.
 DIST := linux/amd64 linux/arm64 darwin/arm64 darwin/amd64 windows/amd64
 
-.PHONY: all build test check generate tools test-deps bench clean fmt install dist demo
+.PHONY: all build test check generate tools test-deps bench clean fmt install dist demo demo-deps
 
 all: build
 
@@ -109,7 +109,20 @@ test: test-deps
 
 # dbx-cred end to end in about 30 s without a workspace: a throwaway keyring,
 # the workspace emulator, the daemon, and each way of getting a token.
-demo: build test-deps
+# The demo needs a keyring, a bus, git and curl: not the test suite's
+# shells and tools.
+DEMO_PACKAGES := gnome-keyring dbus git curl
+DEMO_COMMANDS := gnome-keyring-daemon dbus-run-session gdbus git curl
+
+demo-deps:
+	@missing=0; for c in $(DEMO_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+	  echo "installing the demo's packages: $(DEMO_PACKAGES)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEMO_PACKAGES) >/dev/null; \
+	fi
+
+demo: build demo-deps
 	scripts/demo
 
 bench: test-deps build
