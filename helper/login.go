@@ -75,11 +75,16 @@ valid until you revoke it in the workspace (User Settings > Developer >
 Access tokens). dbx-cred rotate -p NAME adopts it at any later time.
 --no-auto-rotate keeps a root dbx-cred created until you rotate it yourself.
 
-The host may omit https://. An http:// host is refused unless it is this
-machine (127.0.0.0/8, ::1, localhost: local emulators and proxies): over
-http:// the credential would cross the network unencrypted. --insecure-http
-allows it anyway, if you really mean that.
-Logging in to an existing profile replaces its credential.
+The host may omit https://, and an address copied from the browser is cut
+to the workspace URL. An http:// host is refused unless it is this machine
+(127.0.0.0/8, ::1, localhost: local emulators and proxies): over http://
+the credential would cross the network unencrypted. --insecure-http allows
+it anyway, if you really mean that.
+
+Logging in to a profile that exists replaces its credential; at a terminal
+dbx-cred asks first (--yes skips the question), and --host may be left out,
+as the profile keeps its own. Nothing is asked for when the daemon's store
+cannot keep a secret (none usable yet, or the file store locked).
 
 Account level: with --account-id, a service principal (--client-id) or you
 (--oauth) log in to the account console API instead of a workspace. --host
@@ -95,14 +100,10 @@ Tokens come from <host>/oidc/accounts/<account id>/v1/token and the login
 is checked with the account's SCIM Me. PATs cannot be used at account
 level, so --account-id needs --client-id or --oauth.
 
-Which hooks serve account profiles: the metadata-service hook and the
-databricks-cli hook ("auth token --host <accounts host> --account-id ID",
-what the SDKs run for an account client, finds the profile by both), and
-dbx-cred token, env and exec (which also export DATABRICKS_ACCOUNT_ID).
-The Go SDK's metadata-service credentials (v0.175.0) check only that the
-URL is on localhost and send the host in X-Databricks-Host, with no
-workspace-only check, so an account client configured with host,
-account_id and metadata_service_url gets the profile's tokens.
+Account profiles serve dbx-cred token, env and exec (which also export
+DATABRICKS_ACCOUNT_ID), the SDKs' metadata-service hook, and their
+databricks-cli hook (auth token --host HOST --account-id ID). How each SDK
+client reaches them: docs/clients.md.
 
 Exit status:
   0   success
