@@ -14,7 +14,8 @@ import (
 // install/install.sh into a temporary prefix puts git-credential-dbx-cred
 // next to dbx-cred, so git's conventional forms work: credential.helper
 // 'dbx-cred -p NAME' makes git run "git credential-dbx-cred -p NAME get".
-// It also installs completion where bash, zsh and fish look.
+// It also installs completion where bash, zsh and fish look, and the man
+// pages.
 func TestGitConventionalHelperFromAnInstall(t *testing.T) {
 	requireTools(t, "git", "bash")
 	w := newWorld(t)
@@ -35,6 +36,22 @@ func TestGitConventionalHelperFromAnInstall(t *testing.T) {
 	for _, f := range []string{"data/bash-completion/completions/dbx-cred", "data/zsh/site-functions/_dbx-cred", "config/fish/completions/dbx-cred.fish"} {
 		if b, err := os.ReadFile(filepath.Join(home, f)); err != nil || !strings.Contains(string(b), "__complete") {
 			t.Errorf("install.sh did not install %s: %v", f, err)
+		}
+	}
+	// Man pages from the same text as --help, where man finds them for
+	// PREFIX/bin: PREFIX/share/man.
+	for name, want := range map[string]string{"dbx-cred": "auth token", "dbx-credd": "dbx-credd run"} {
+		page := filepath.Join(filepath.Dir(prefix), "share", "man", "man1", name+".1")
+		b, err := os.ReadFile(page)
+		if err != nil || !strings.HasPrefix(string(b), ".TH ") || !strings.Contains(string(b), strings.ReplaceAll(want, "-", `\-`)) {
+			t.Errorf("install.sh did not install %s: %v", page, err)
+			continue
+		}
+		if _, err := exec.LookPath("man"); err == nil {
+			out, err := exec.Command("man", "-l", page).Output()
+			if err != nil || !strings.Contains(string(out), want) {
+				t.Errorf("man -l %s: %v\n%s", page, err, out)
+			}
 		}
 	}
 

@@ -49,7 +49,7 @@ type command struct {
 // completion scripts call __complete (fish, which shows descriptions,
 // __complete-fish).
 func hiddenCommands() []command {
-	return []command{{"__complete", "", runComplete}, {"__complete-fish", "", runCompleteFish}}
+	return []command{{"__complete", "", runComplete}, {"__complete-fish", "", runCompleteFish}, {"__man", "", runMan}}
 }
 
 // commands is built per call (not a package variable) and each command's

@@ -89,6 +89,16 @@ if [ "$completion" = 1 ]; then
   echo "  PowerShell: add to \$PROFILE: dbx-cred completion powershell | Out-String | Invoke-Expression"
 fi
 
+# Man pages, made from the same text as --help, where man(1) looks for a
+# bin directory's pages (PREFIX/../share/man).
+mandir="$(dirname "$prefix")/share/man/man1"
+if mkdir -p "$mandir" 2>/dev/null; then
+  for b in dbx-cred dbx-credd; do
+    "$tmp/$b$ext" __man > "$mandir/$b.1.new" && mv -f "$mandir/$b.1.new" "$mandir/$b.1"
+  done
+  echo "Installed the man pages dbx-cred(1) and dbx-credd(1) in $mandir."
+fi
+
 daemon="$prefix/dbx-credd$ext"
 have_manager() {
   case "$(uname -s)" in

@@ -24,6 +24,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/service"
 	"github.com/dbx-cred/dbx-cred/daemon/store/manage"
 	"github.com/dbx-cred/dbx-cred/daemon/store/oskeyring"
+	"github.com/dbx-cred/dbx-cred/internal/manpage"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	"github.com/dbx-cred/dbx-cred/internal/version"
 )
@@ -135,6 +136,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDaemon(args[1:], stderr)
 	case "install", "uninstall", "start", "stop", "status":
 		return manageService(args[0], args[1:], stdout, stderr)
+	case "__man":
+		// dbx-credd(1), from the same text as its help (install.sh).
+		if err := (manpage.Page{Name: "dbx-credd", Summary: "the dbx-cred daemon: keeps Databricks credentials in a store and serves short-lived tokens",
+			Version: version.Version, Sections: []manpage.Section{{Title: "DESCRIPTION", Body: usage}}}).Write(stdout); err != nil {
+			fmt.Fprintln(stderr, "dbx-credd:", err)
+			return 1
+		}
+		return 0
 	case "version", "--version":
 		fmt.Fprintf(stdout, "dbx-credd %s\n", version.Version)
 		return 0
