@@ -57,7 +57,7 @@ func verbatim(b *strings.Builder, text string) {
 }
 
 // escape keeps roff from reading text as markup: a backslash is its escape
-// character, and a line that starts with '.' or '\'' would be a request.
+// character, and a line that starts with '.' or '\” would be a request.
 func escape(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\e`)
 	s = strings.ReplaceAll(s, "-", `\-`)
