@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/dbx-cred/dbx-cred/helper/termsafe"
+	"github.com/dbx-cred/dbx-cred/internal/editdist"
 	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	"github.com/dbx-cred/dbx-cred/internal/version"
 )
@@ -447,7 +448,7 @@ func didYouMean(typed string, candidates []string) string {
 	bare := strings.TrimLeft(typed, "-")
 	for _, cand := range candidates {
 		cb := strings.TrimLeft(cand, "-")
-		d := editDistance(bare, cb)
+		d := editdist.Distance(bare, cb)
 		if strings.HasPrefix(cb, bare) && len(bare) >= 2 {
 			d = min(d, 1)
 		}
@@ -459,33 +460,6 @@ func didYouMean(typed string, candidates []string) string {
 		return ""
 	}
 	return fmt.Sprintf("; did you mean %s?", best)
-}
-
-// editDistance is the edit distance between a and b where swapping two
-// neighbouring letters counts as one edit (optimal string alignment), the
-// commonest typo: "tokne" is one edit from "token".
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // output is the -o/--output flag of the commands that print data, and
