@@ -95,13 +95,19 @@ check: tools
 	@echo 'check: ok'
 
 # Installs the Debian packages the tests need, only when something is missing.
+# apt_ensure installs the Debian packages $(2) when one of the commands
+# $(1) is missing (as root, else through sudo).
+define apt_ensure
+@missing=0; for c in $(1); do command -v $$c >/dev/null || missing=1; done; \
+if [ $$missing = 1 ]; then \
+  echo "installing: $(2)"; \
+  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(2) >/dev/null; \
+fi
+endef
+
 test-deps:
-	@missing=0; for c in $(TEST_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
-	if [ $$missing = 1 ]; then \
-	  echo "installing test packages: $(APT_PACKAGES)"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
-	fi
+	$(call apt_ensure,$(TEST_COMMANDS),$(APT_PACKAGES))
 
 # The whole suite, under a private D-Bus session with a real gnome-keyring.
 test: test-deps
@@ -115,12 +121,7 @@ DEMO_PACKAGES := gnome-keyring dbus git curl
 DEMO_COMMANDS := gnome-keyring-daemon dbus-run-session gdbus git curl
 
 demo-deps:
-	@missing=0; for c in $(DEMO_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
-	if [ $$missing = 1 ]; then \
-	  echo "installing the demo's packages: $(DEMO_PACKAGES)"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEMO_PACKAGES) >/dev/null; \
-	fi
+	$(call apt_ensure,$(DEMO_COMMANDS),$(DEMO_PACKAGES))
 
 demo: build demo-deps
 	scripts/demo
