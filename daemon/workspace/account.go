@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 // AccountMe asks an accounts host who owns an account-level OAuth access
@@ -25,9 +26,10 @@ func (c *Client) AccountMe(ctx context.Context, host, accountID, token string) (
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
+	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return User{}, &UnreachableError{Host: host, Err: err}
+		return User{}, c.silent(&UnreachableError{Host: host, Err: err}, start)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -72,11 +72,12 @@ type NewToken struct {
 type TokenAPI struct {
 	host, token string
 	http        *http.Client
+	each        time.Duration // the bound on one request, for messages
 }
 
 // Tokens returns a Token API client for host authenticated by token.
 func (c *Client) Tokens(host, token string) *TokenAPI {
-	return &TokenAPI{host: host, token: token, http: c.http}
+	return &TokenAPI{host: host, token: token, http: c.http, each: c.answerTimeout}
 }
 
 type wireInfo struct {
@@ -158,12 +159,13 @@ func (t *TokenAPI) do(ctx context.Context, method, path string, body, out any) e
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	start := time.Now()
 	resp, err := t.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &UnreachableError{Host: t.host, Err: err}
+		return silentAfter(&UnreachableError{Host: t.host, Err: err}, start, t.each)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))

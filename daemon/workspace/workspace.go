@@ -33,9 +33,22 @@ var ErrRejected = errors.New("the workspace rejected the token: it is invalid, e
 type UnreachableError struct {
 	Host string
 	Err  error
+	// Silent is set when the workspace took the connection and then
+	// answered nothing: Waited is how long the call waited in all (the
+	// SDK retries a silent request), Each the bound on one request.
+	Silent       bool
+	Waited, Each time.Duration
 }
 
 func (e *UnreachableError) Error() string {
+	if e.Silent {
+		waited := fmt.Sprintf("in %s", e.Each)
+		if w := e.Waited.Round(time.Second); w > e.Each {
+			waited = fmt.Sprintf("in %s (%s per try)", w, e.Each)
+		}
+		return fmt.Sprintf("workspace %s took the connection but sent no answer %s; "+
+			"check the workspace's status and any proxy in between, then try again", e.Host, waited)
+	}
 	if plainHTTP(e.Err) {
 		return fmt.Sprintf("cannot reach workspace %s: the server there answers plain HTTP, not HTTPS. A Databricks workspace always speaks HTTPS: "+
 			"if this is a local emulator, give its http:// address instead (%s); else a proxy in between is answering", e.Host, strings.Replace(e.Host, "https://", "http://", 1))
@@ -60,8 +73,11 @@ func (e *UnreachableError) ErrKind() errkind.Kind { return errkind.Unreachable }
 type Client struct {
 	dialTimeout  time.Duration
 	retryTimeout time.Duration
-	transport    http.RoundTripper
-	http         *http.Client
+	// answerTimeout bounds how long one request waits for the workspace
+	// to say anything.
+	answerTimeout time.Duration
+	transport     http.RoundTripper
+	http          *http.Client
 }
 
 // New returns a Client. retryTimeout bounds the SDK's own retries of 429
@@ -70,8 +86,9 @@ func New(retryTimeout time.Duration) *Client {
 	// One transport for the Token API, account calls and the SDK: it
 	// sends nothing over plain http to a loopback server of another user.
 	rt := outbound.Transport(outbound.Config{})
-	return &Client{dialTimeout: 5 * time.Second, retryTimeout: retryTimeout, transport: rt,
-		http: &http.Client{Timeout: 30 * time.Second, Transport: rt}}
+	const answer = 30 * time.Second
+	return &Client{dialTimeout: 5 * time.Second, retryTimeout: retryTimeout, answerTimeout: answer, transport: rt,
+		http: &http.Client{Timeout: answer, Transport: rt}}
 }
 
 // User is who a token belongs to.
@@ -89,9 +106,10 @@ func (c *Client) Me(ctx context.Context, host, token string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
+	start := time.Now()
 	me, err := iam.NewCurrentUser(w).Me(ctx, iam.MeRequest{})
 	if err != nil {
-		return User{}, c.classify(host, "ask who owns the token", err)
+		return User{}, c.silent(c.classify(host, "ask who owns the token", err), start)
 	}
 	return User{ID: me.Id, UserName: me.UserName, DisplayName: me.DisplayName}, nil
 }
@@ -127,8 +145,12 @@ func (c *Client) client(host, token string) (*client.DatabricksClient, error) {
 		Credentials:         config.PatCredentials{},
 		Loaders:             []config.Loader{explicitOnly{}},
 		RetryTimeoutSeconds: int(c.retryTimeout / time.Second),
-		HTTPTimeoutSeconds:  30,
+		HTTPTimeoutSeconds:  int(c.answerTimeout / time.Second),
 		HTTPTransport:       c.transport,
+		// No /.well-known/databricks-config fetch: a PAT on a known host
+		// needs nothing it returns, and against a silent workspace it
+		// added a minute (its own timeout) before the call itself.
+		HostMetadataResolver: func(context.Context, string) (*config.HostMetadata, error) { return nil, nil },
 	}
 	w, err := client.New(cfg)
 	if err != nil {
@@ -165,6 +187,32 @@ func (c *Client) classify(host, doing string, err error) error {
 		return &UnreachableError{Host: host, Err: err}
 	}
 	return fmt.Errorf("%s at %s: %w", doing, host, remotetext.Error(err))
+}
+
+// silent marks an unreachable error that was a wait for an answer (not a
+// refused or failed connection) with how long it lasted, so the message
+// states the wait the user saw rather than the SDK's per-try
+// "timed out after 30s of inactivity".
+func (c *Client) silent(err error, start time.Time) error {
+	return silentAfter(err, start, c.answerTimeout)
+}
+
+func silentAfter(err error, start time.Time, each time.Duration) error {
+	var ue *UnreachableError
+	if !errors.As(err, &ue) || !timedOut(ue.Err) {
+		return err
+	}
+	ue.Silent, ue.Waited, ue.Each = true, time.Since(start), each
+	return err
+}
+
+// timedOut reports whether err is a request that ran out of time. The SDK
+// replaces its own inactivity cancellation with a plain error that says
+// so only in words, hence the text match for that one case.
+func timedOut(err error) bool {
+	var netErr net.Error
+	return (errors.As(err, &netErr) && netErr.Timeout()) || errors.Is(err, context.DeadlineExceeded) ||
+		(err != nil && strings.Contains(err.Error(), "of inactivity"))
 }
 
 // explicitOnly is an SDK config loader that loads nothing: no environment

@@ -3,10 +3,12 @@ package workspace
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dbx-cred/dbx-cred/internal/testkit/wsemu"
 )
@@ -63,5 +65,50 @@ func TestHTTPSToAPlainHTTPServerSaysSo(t *testing.T) {
 	var ue *UnreachableError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "answers plain HTTP, not HTTPS") || !strings.Contains(err.Error(), "("+srv.URL+")") {
 		t.Fatalf("Me over https to an http server = %v", err)
+	}
+}
+
+// A workspace that takes the connection and answers nothing is reported by
+// the wait the caller saw, not by the SDK's per-try "timed out after 30s of
+// inactivity" (which read as 30 s after a minute of retries).
+func TestSilentWorkspaceStatesTheRealWait(t *testing.T) {
+	isolate(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	host := "http://" + ln.Addr().String()
+	// The SDK takes its bound in whole seconds.
+	c := New(2 * time.Second)
+	c.answerTimeout, c.http.Timeout = time.Second, time.Second
+
+	for name, call := range map[string]func() error{
+		"Me":        func() error { _, err := c.Me(context.Background(), host, "dapi-x"); return err },
+		"AccountMe": func() error { _, err := c.AccountMe(context.Background(), host, "acc", "dapi-x"); return err },
+		"Token API": func() error { _, err := c.Tokens(host, "dapi-x").List(context.Background()); return err },
+	} {
+		err := call()
+		var ue *UnreachableError
+		if !errors.As(err, &ue) || !ue.Silent {
+			t.Fatalf("%s: %v, want a silent UnreachableError", name, err)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "inactivity") || !strings.Contains(msg, "sent no answer") || !strings.Contains(msg, "no answer in 1s") {
+			t.Errorf("%s: %q", name, msg)
+		}
+		if ue.Waited < time.Second {
+			t.Errorf("%s: Waited = %v", name, ue.Waited)
+		}
+		t.Logf("%s: %s", name, msg)
 	}
 }
