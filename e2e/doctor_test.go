@@ -145,7 +145,10 @@ func TestDoctorBroken(t *testing.T) {
 	// What other tools leave behind: a token in clear in .databrickscfg,
 	// DATABRICKS_TOKEN in the environment, the root revoked in the
 	// workspace (by an admin, or after 90 days unused), and no git helper.
-	cfg := "[prod]\nhost = " + w.srv.URL + "\ntoken = " + w.pat + "\n"
+	// The [prod] line's token is revoked below: doctor names it for
+	// deletion. [dev]'s still works: that one is offered to import.
+	cfg := "[prod]\nhost = " + w.srv.URL + "\ntoken = " + w.pat + "\n" +
+		"[dev]\nhost = " + w.srv.URL + "\ntoken = " + w.emu.AddUser("dev@example.com") + "\n"
 	if err := os.WriteFile(filepath.Join(w.env["HOME"], ".databrickscfg"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +162,9 @@ func TestDoctorBroken(t *testing.T) {
 	for _, want := range []string{
 		"[FAIL] profile.prod.token: the workspace rejects the stored token",
 		"fix: dbx-cred login -p prod --host $WORKSPACE",
-		"[FAIL] plaintext.config",
+		"their workspace rejects (expired or revoked, so import would refuse them): [prod] token (line 3)",
+		"fix: delete line 3 from $ROOT/home/.databrickscfg",
+		"holds secrets in clear: [dev] token (line 6)",
 		"[FAIL] env: DATABRICKS_TOKEN set",
 		"[WARN] git: no credential helper for $WORKSPACE",
 	} {

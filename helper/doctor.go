@@ -45,7 +45,9 @@ The checks, in order:
   plaintext  tokens left in clear: "token =" or "client_secret =" lines in
              ~/.databrickscfg and $DATABRICKS_CONFIG_FILE, the Databricks
              CLI's ~/.databricks/token-cache.json, dbx-cred import backups
-             older than a week
+             older than a week. dbx-credd asks each "token =" line's
+             workspace whether it still works: a dead one is to delete, a
+             live one to import
   env        DATABRICKS_TOKEN or DATABRICKS_CLIENT_SECRET set: the SDKs use
              them before any dbx-cred hook, silently
   git        a credential helper that is dbx-cred, for each logged-in host
@@ -109,7 +111,7 @@ func runDoctor(c *cli, args []string) error {
 	}
 	st := c.doctorDaemon(add)
 	c.doctorDiagnose(st, *profile, add)
-	c.doctorPlaintext(add)
+	c.doctorPlaintext(st != nil, add)
 	c.doctorEnv(add)
 	c.doctorGit(st, *profile, add)
 	if out.JSON() {
@@ -230,7 +232,9 @@ func (c *cli) doctorServiceFiles(add func(name, status, msg, fix string)) {
 
 // doctorPlaintext looks for tokens left in clear by other tools or by an
 // import. It reports key names and line numbers, never values.
-func (c *cli) doctorPlaintext(add func(name, status, msg, fix string)) {
+// With a daemon, it asks each token's workspace whether the token still
+// works: a dead one is named for deletion, as import would refuse it.
+func (c *cli) doctorPlaintext(daemon bool, add func(name, status, msg, fix string)) {
 	home := c.io.Getenv("HOME")
 	var paths []string
 	if home != "" {
@@ -258,17 +262,31 @@ func (c *cli) doctorPlaintext(add func(name, status, msg, fix string)) {
 		}
 		c.doctorConfigURLs(p, f, add)
 		var found []string
+		var dead []string // rejected token lines
+		var deadLines []int
+		rejected := c.rejectedTokens(daemon, f)
 		for _, sec := range f.Sections() {
 			for _, key := range []string{"token", "client_secret"} {
 				if v, ok := f.Get(sec, key); ok && strings.TrimSpace(v) != "" {
 					for _, n := range f.Lines(sec, key) {
-						found = append(found, fmt.Sprintf("[%s] %s (line %d)", sec, key, n))
+						line := fmt.Sprintf("[%s] %s (line %d)", sec, key, n)
+						if key == "token" && rejected[sec] {
+							dead, deadLines = append(dead, line), append(deadLines, n)
+							continue
+						}
+						found = append(found, line)
 					}
 				}
 			}
 		}
+		if len(dead) > 0 {
+			add("plaintext.config", "FAIL", fmt.Sprintf("%s holds tokens in clear that their workspace rejects (expired or revoked, so import would refuse them): %s", p, strings.Join(dead, ", ")),
+				fmt.Sprintf("delete %s from %s", linesWord(deadLines), p))
+		}
 		if len(found) == 0 {
-			add("plaintext.config", "OK", "no token or client_secret lines in "+p, "")
+			if len(dead) == 0 {
+				add("plaintext.config", "OK", "no token or client_secret lines in "+p, "")
+			}
 			continue
 		}
 		add("plaintext.config", "FAIL", fmt.Sprintf("%s holds secrets in clear: %s", p, strings.Join(found, ", ")),
@@ -301,6 +319,58 @@ func (c *cli) doctorPlaintext(add func(name, status, msg, fix string)) {
 
 // doctorEnv checks two names; it never reads other variables or prints a
 // value.
+// doctorTokenCheckTimeout bounds the daemon's check of the tokens in a
+// config file; it checks them side by side, each within 10 s.
+const doctorTokenCheckTimeout = 20 * time.Second
+
+// rejectedTokens asks dbx-credd which sections' token lines (those with a
+// host beside them) their workspace rejects. Without a daemon, or with no
+// answer, it reports none: the lines are then offered to import as before.
+func (c *cli) rejectedTokens(daemon bool, f *databrickscfg.File) map[string]bool {
+	if !daemon {
+		return nil
+	}
+	var secs []string
+	req := &pb.CheckTokensRequest{}
+	for _, sec := range f.Sections() {
+		tok, ok := f.Get(sec, "token")
+		host, hok := f.Get(sec, "host")
+		if !ok || !hok || strings.TrimSpace(tok) == "" || strings.TrimSpace(host) == "" {
+			continue
+		}
+		secs = append(secs, sec)
+		req.Tokens = append(req.Tokens, &pb.HostToken{Host: strings.TrimSpace(host), Token: strings.TrimSpace(tok)})
+	}
+	if len(secs) == 0 || len(secs) > 32 {
+		return nil
+	}
+	ctx, cancel := within(doctorTokenCheckTimeout)
+	defer cancel()
+	resp, err := c.daemon(false).CheckTokens(ctx, req)
+	if err != nil || len(resp.GetChecks()) != len(secs) {
+		return nil
+	}
+	out := map[string]bool{}
+	for i, ch := range resp.GetChecks() {
+		if ch.GetVerdict() == pb.TokenVerdict_TOKEN_VERDICT_REJECTED {
+			out[secs[i]] = true
+		}
+	}
+	return out
+}
+
+// linesWord says "line 3" or "lines 3 and 7" or "lines 3, 5 and 7".
+func linesWord(ns []int) string {
+	if len(ns) == 1 {
+		return fmt.Sprintf("line %d", ns[0])
+	}
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = fmt.Sprint(n)
+	}
+	return "lines " + strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
 func (c *cli) doctorEnv(add func(name, status, msg, fix string)) {
 	var set []string
 	for _, name := range []string{"DATABRICKS_TOKEN", "DATABRICKS_CLIENT_SECRET"} {

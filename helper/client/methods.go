@@ -76,3 +76,7 @@ func (c *Client) AwaitOAuthLogin(ctx context.Context, in *pb.AwaitOAuthLoginRequ
 func (c *Client) ImportOAuth(ctx context.Context, in *pb.ImportOAuthRequest) (*pb.ImportOAuthResponse, error) {
 	return call[pb.ImportOAuthResponse](ctx, c, "ImportOAuth", in)
 }
+
+func (c *Client) CheckTokens(ctx context.Context, in *pb.CheckTokensRequest) (*pb.CheckTokensResponse, error) {
+	return call[pb.CheckTokensResponse](ctx, c, "CheckTokens", in)
+}

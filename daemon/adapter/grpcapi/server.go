@@ -312,3 +312,26 @@ func stamp(t time.Time) *timestamppb.Timestamp {
 	}
 	return timestamppb.New(t)
 }
+
+var tokenVerdict = map[core.TokenVerdict]pb.TokenVerdict{
+	core.TokenAccepted: pb.TokenVerdict_TOKEN_VERDICT_ACCEPTED,
+	core.TokenRejected: pb.TokenVerdict_TOKEN_VERDICT_REJECTED,
+	core.TokenUnknown:  pb.TokenVerdict_TOKEN_VERDICT_UNKNOWN,
+}
+
+// CheckTokens implements AgentService.
+func (s *Server) CheckTokens(ctx context.Context, req *pb.CheckTokensRequest) (*pb.CheckTokensResponse, error) {
+	in := make([]core.HostToken, len(req.GetTokens()))
+	for i, t := range req.GetTokens() {
+		in[i] = core.HostToken{Host: t.GetHost(), Token: t.GetToken()}
+	}
+	checks, err := s.core.CheckTokens(ctx, in)
+	if err != nil {
+		return nil, kinded(err)
+	}
+	out := &pb.CheckTokensResponse{Checks: make([]*pb.TokenCheck, len(checks))}
+	for i, c := range checks {
+		out.Checks[i] = &pb.TokenCheck{Verdict: tokenVerdict[c.Verdict], Problem: c.Problem}
+	}
+	return out, nil
+}

@@ -339,6 +339,62 @@ func (ProfileState) EnumDescriptor() ([]byte, []int) {
 	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
+// TokenVerdict is what a workspace said of a token.
+type TokenVerdict int32
+
+const (
+	TokenVerdict_TOKEN_VERDICT_UNSPECIFIED TokenVerdict = 0
+	TokenVerdict_TOKEN_VERDICT_ACCEPTED    TokenVerdict = 1
+	// 401, or 403 "Invalid access token.": expired, revoked or never valid.
+	TokenVerdict_TOKEN_VERDICT_REJECTED TokenVerdict = 2
+	// No answer either way (unreachable, a bad host, another error): see
+	// problem.
+	TokenVerdict_TOKEN_VERDICT_UNKNOWN TokenVerdict = 3
+)
+
+// Enum value maps for TokenVerdict.
+var (
+	TokenVerdict_name = map[int32]string{
+		0: "TOKEN_VERDICT_UNSPECIFIED",
+		1: "TOKEN_VERDICT_ACCEPTED",
+		2: "TOKEN_VERDICT_REJECTED",
+		3: "TOKEN_VERDICT_UNKNOWN",
+	}
+	TokenVerdict_value = map[string]int32{
+		"TOKEN_VERDICT_UNSPECIFIED": 0,
+		"TOKEN_VERDICT_ACCEPTED":    1,
+		"TOKEN_VERDICT_REJECTED":    2,
+		"TOKEN_VERDICT_UNKNOWN":     3,
+	}
+)
+
+func (x TokenVerdict) Enum() *TokenVerdict {
+	p := new(TokenVerdict)
+	*p = x
+	return p
+}
+
+func (x TokenVerdict) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TokenVerdict) Descriptor() protoreflect.EnumDescriptor {
+	return file_dbxcred_v1_agent_proto_enumTypes[5].Descriptor()
+}
+
+func (TokenVerdict) Type() protoreflect.EnumType {
+	return &file_dbxcred_v1_agent_proto_enumTypes[5]
+}
+
+func (x TokenVerdict) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TokenVerdict.Descriptor instead.
+func (TokenVerdict) EnumDescriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{5}
+}
+
 // CheckStatus is one check's verdict, as dbx-cred doctor prints it.
 type CheckStatus int32
 
@@ -380,11 +436,11 @@ func (x CheckStatus) String() string {
 }
 
 func (CheckStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_dbxcred_v1_agent_proto_enumTypes[5].Descriptor()
+	return file_dbxcred_v1_agent_proto_enumTypes[6].Descriptor()
 }
 
 func (CheckStatus) Type() protoreflect.EnumType {
-	return &file_dbxcred_v1_agent_proto_enumTypes[5]
+	return &file_dbxcred_v1_agent_proto_enumTypes[6]
 }
 
 func (x CheckStatus) Number() protoreflect.EnumNumber {
@@ -393,7 +449,7 @@ func (x CheckStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CheckStatus.Descriptor instead.
 func (CheckStatus) EnumDescriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 // Profile is a workspace profile without its secret.
@@ -2466,6 +2522,202 @@ func (x *AuditResponse) GetEvents() []*AuditEvent {
 	return nil
 }
 
+// HostToken is a token and the workspace it is for.
+type HostToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostToken) Reset() {
+	*x = HostToken{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostToken) ProtoMessage() {}
+
+func (x *HostToken) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostToken.ProtoReflect.Descriptor instead.
+func (*HostToken) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *HostToken) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *HostToken) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type CheckTokensRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 32.
+	Tokens        []*HostToken `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckTokensRequest) Reset() {
+	*x = CheckTokensRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckTokensRequest) ProtoMessage() {}
+
+func (x *CheckTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckTokensRequest.ProtoReflect.Descriptor instead.
+func (*CheckTokensRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CheckTokensRequest) GetTokens() []*HostToken {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type TokenCheck struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Verdict TokenVerdict           `protobuf:"varint,1,opt,name=verdict,proto3,enum=dbxcred.v1.TokenVerdict" json:"verdict,omitempty"`
+	// Why the verdict is unknown; never the token.
+	Problem       string `protobuf:"bytes,2,opt,name=problem,proto3" json:"problem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenCheck) Reset() {
+	*x = TokenCheck{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenCheck) ProtoMessage() {}
+
+func (x *TokenCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenCheck.ProtoReflect.Descriptor instead.
+func (*TokenCheck) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *TokenCheck) GetVerdict() TokenVerdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return TokenVerdict_TOKEN_VERDICT_UNSPECIFIED
+}
+
+func (x *TokenCheck) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
+type CheckTokensResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per request token, in order.
+	Checks        []*TokenCheck `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckTokensResponse) Reset() {
+	*x = CheckTokensResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckTokensResponse) ProtoMessage() {}
+
+func (x *CheckTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckTokensResponse.ProtoReflect.Descriptor instead.
+func (*CheckTokensResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *CheckTokensResponse) GetChecks() []*TokenCheck {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
 type DiagnoseRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only this profile's checks; empty for every profile.
@@ -2476,7 +2728,7 @@ type DiagnoseRequest struct {
 
 func (x *DiagnoseRequest) Reset() {
 	*x = DiagnoseRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[30]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2488,7 +2740,7 @@ func (x *DiagnoseRequest) String() string {
 func (*DiagnoseRequest) ProtoMessage() {}
 
 func (x *DiagnoseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[30]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2501,7 +2753,7 @@ func (x *DiagnoseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiagnoseRequest.ProtoReflect.Descriptor instead.
 func (*DiagnoseRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DiagnoseRequest) GetProfile() string {
@@ -2527,7 +2779,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[31]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2539,7 +2791,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[31]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2552,7 +2804,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Check) GetName() string {
@@ -2592,7 +2844,7 @@ type DiagnoseResponse struct {
 
 func (x *DiagnoseResponse) Reset() {
 	*x = DiagnoseResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[32]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2604,7 +2856,7 @@ func (x *DiagnoseResponse) String() string {
 func (*DiagnoseResponse) ProtoMessage() {}
 
 func (x *DiagnoseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[32]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2617,7 +2869,7 @@ func (x *DiagnoseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiagnoseResponse.ProtoReflect.Descriptor instead.
 func (*DiagnoseResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DiagnoseResponse) GetChecks() []*Check {
@@ -2649,7 +2901,7 @@ type BeginOAuthLoginRequest struct {
 
 func (x *BeginOAuthLoginRequest) Reset() {
 	*x = BeginOAuthLoginRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[33]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2661,7 +2913,7 @@ func (x *BeginOAuthLoginRequest) String() string {
 func (*BeginOAuthLoginRequest) ProtoMessage() {}
 
 func (x *BeginOAuthLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[33]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2674,7 +2926,7 @@ func (x *BeginOAuthLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginOAuthLoginRequest.ProtoReflect.Descriptor instead.
 func (*BeginOAuthLoginRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BeginOAuthLoginRequest) GetProfile() string {
@@ -2729,7 +2981,7 @@ type BeginOAuthLoginResponse struct {
 
 func (x *BeginOAuthLoginResponse) Reset() {
 	*x = BeginOAuthLoginResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[34]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2741,7 +2993,7 @@ func (x *BeginOAuthLoginResponse) String() string {
 func (*BeginOAuthLoginResponse) ProtoMessage() {}
 
 func (x *BeginOAuthLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[34]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2754,7 +3006,7 @@ func (x *BeginOAuthLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginOAuthLoginResponse.ProtoReflect.Descriptor instead.
 func (*BeginOAuthLoginResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BeginOAuthLoginResponse) GetLoginId() string {
@@ -2797,7 +3049,7 @@ type AwaitOAuthLoginRequest struct {
 
 func (x *AwaitOAuthLoginRequest) Reset() {
 	*x = AwaitOAuthLoginRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[35]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2809,7 +3061,7 @@ func (x *AwaitOAuthLoginRequest) String() string {
 func (*AwaitOAuthLoginRequest) ProtoMessage() {}
 
 func (x *AwaitOAuthLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[35]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2822,7 +3074,7 @@ func (x *AwaitOAuthLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AwaitOAuthLoginRequest.ProtoReflect.Descriptor instead.
 func (*AwaitOAuthLoginRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AwaitOAuthLoginRequest) GetLoginId() string {
@@ -2843,7 +3095,7 @@ type AwaitOAuthLoginResponse struct {
 
 func (x *AwaitOAuthLoginResponse) Reset() {
 	*x = AwaitOAuthLoginResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +3107,7 @@ func (x *AwaitOAuthLoginResponse) String() string {
 func (*AwaitOAuthLoginResponse) ProtoMessage() {}
 
 func (x *AwaitOAuthLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +3120,7 @@ func (x *AwaitOAuthLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AwaitOAuthLoginResponse.ProtoReflect.Descriptor instead.
 func (*AwaitOAuthLoginResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AwaitOAuthLoginResponse) GetProfile() *Profile {
@@ -2912,7 +3164,7 @@ type ImportOAuthRequest struct {
 
 func (x *ImportOAuthRequest) Reset() {
 	*x = ImportOAuthRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2924,7 +3176,7 @@ func (x *ImportOAuthRequest) String() string {
 func (*ImportOAuthRequest) ProtoMessage() {}
 
 func (x *ImportOAuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2937,7 +3189,7 @@ func (x *ImportOAuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOAuthRequest.ProtoReflect.Descriptor instead.
 func (*ImportOAuthRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ImportOAuthRequest) GetProfile() string {
@@ -3005,7 +3257,7 @@ type ImportOAuthResponse struct {
 
 func (x *ImportOAuthResponse) Reset() {
 	*x = ImportOAuthResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3269,7 @@ func (x *ImportOAuthResponse) String() string {
 func (*ImportOAuthResponse) ProtoMessage() {}
 
 func (x *ImportOAuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3282,7 @@ func (x *ImportOAuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOAuthResponse.ProtoReflect.Descriptor instead.
 func (*ImportOAuthResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ImportOAuthResponse) GetProfile() *Profile {
@@ -3224,7 +3476,18 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\ftoken_expiry\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vtokenExpiry\x12\x14\n" +
 	"\x05count\x18\t \x01(\x05R\x05count\"?\n" +
 	"\rAuditResponse\x12.\n" +
-	"\x06events\x18\x01 \x03(\v2\x16.dbxcred.v1.AuditEventR\x06events\"+\n" +
+	"\x06events\x18\x01 \x03(\v2\x16.dbxcred.v1.AuditEventR\x06events\"5\n" +
+	"\tHostToken\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"C\n" +
+	"\x12CheckTokensRequest\x12-\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x15.dbxcred.v1.HostTokenR\x06tokens\"Z\n" +
+	"\n" +
+	"TokenCheck\x122\n" +
+	"\averdict\x18\x01 \x01(\x0e2\x18.dbxcred.v1.TokenVerdictR\averdict\x12\x18\n" +
+	"\aproblem\x18\x02 \x01(\tR\aproblem\"E\n" +
+	"\x13CheckTokensResponse\x12.\n" +
+	"\x06checks\x18\x01 \x03(\v2\x16.dbxcred.v1.TokenCheckR\x06checks\"+\n" +
 	"\x0fDiagnoseRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\"x\n" +
 	"\x05Check\x12\x12\n" +
@@ -3296,7 +3559,12 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x14PROFILE_STATE_STORED\x10\x02\x12\x1d\n" +
 	"\x19PROFILE_STATE_NEEDS_LOGIN\x10\x03\x12%\n" +
 	"!PROFILE_STATE_KEYRING_UNAVAILABLE\x10\x04\x12\x18\n" +
-	"\x14PROFILE_STATE_LOCKED\x10\x05*\x85\x01\n" +
+	"\x14PROFILE_STATE_LOCKED\x10\x05*\x80\x01\n" +
+	"\fTokenVerdict\x12\x1d\n" +
+	"\x19TOKEN_VERDICT_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16TOKEN_VERDICT_ACCEPTED\x10\x01\x12\x1a\n" +
+	"\x16TOKEN_VERDICT_REJECTED\x10\x02\x12\x19\n" +
+	"\x15TOKEN_VERDICT_UNKNOWN\x10\x03*\x85\x01\n" +
 	"\vCheckStatus\x12\x1c\n" +
 	"\x18CHECK_STATUS_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCHECK_STATUS_OK\x10\x01\x12\x15\n" +
@@ -3316,97 +3584,105 @@ func file_dbxcred_v1_agent_proto_rawDescGZIP() []byte {
 	return file_dbxcred_v1_agent_proto_rawDescData
 }
 
-var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(Channel)(0),                    // 0: dbxcred.v1.Channel
 	(TokenMode)(0),                  // 1: dbxcred.v1.TokenMode
 	(CredentialKind)(0),             // 2: dbxcred.v1.CredentialKind
 	(TokenKind)(0),                  // 3: dbxcred.v1.TokenKind
 	(ProfileState)(0),               // 4: dbxcred.v1.ProfileState
-	(CheckStatus)(0),                // 5: dbxcred.v1.CheckStatus
-	(*Profile)(nil),                 // 6: dbxcred.v1.Profile
-	(*GetTokenRequest)(nil),         // 7: dbxcred.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),        // 8: dbxcred.v1.GetTokenResponse
-	(*LoginRequest)(nil),            // 9: dbxcred.v1.LoginRequest
-	(*LoginResponse)(nil),           // 10: dbxcred.v1.LoginResponse
-	(*LogoutRequest)(nil),           // 11: dbxcred.v1.LogoutRequest
-	(*LogoutResponse)(nil),          // 12: dbxcred.v1.LogoutResponse
-	(*ListProfilesRequest)(nil),     // 13: dbxcred.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),    // 14: dbxcred.v1.ListProfilesResponse
-	(*StatusRequest)(nil),           // 15: dbxcred.v1.StatusRequest
-	(*StatusResponse)(nil),          // 16: dbxcred.v1.StatusResponse
-	(*StoreStatus)(nil),             // 17: dbxcred.v1.StoreStatus
-	(*UnlockRequest)(nil),           // 18: dbxcred.v1.UnlockRequest
-	(*UnlockResponse)(nil),          // 19: dbxcred.v1.UnlockResponse
-	(*LockRequest)(nil),             // 20: dbxcred.v1.LockRequest
-	(*LockResponse)(nil),            // 21: dbxcred.v1.LockResponse
-	(*ShutdownRequest)(nil),         // 22: dbxcred.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),        // 23: dbxcred.v1.ShutdownResponse
-	(*MigrateStoreRequest)(nil),     // 24: dbxcred.v1.MigrateStoreRequest
-	(*MigrateStoreResponse)(nil),    // 25: dbxcred.v1.MigrateStoreResponse
-	(*OrphanSecret)(nil),            // 26: dbxcred.v1.OrphanSecret
-	(*RotateRequest)(nil),           // 27: dbxcred.v1.RotateRequest
-	(*RotateResponse)(nil),          // 28: dbxcred.v1.RotateResponse
-	(*ReportRejectedRequest)(nil),   // 29: dbxcred.v1.ReportRejectedRequest
-	(*ReportRejectedResponse)(nil),  // 30: dbxcred.v1.ReportRejectedResponse
-	(*MetadataURLRequest)(nil),      // 31: dbxcred.v1.MetadataURLRequest
-	(*MetadataURLResponse)(nil),     // 32: dbxcred.v1.MetadataURLResponse
-	(*AuditRequest)(nil),            // 33: dbxcred.v1.AuditRequest
-	(*AuditEvent)(nil),              // 34: dbxcred.v1.AuditEvent
-	(*AuditResponse)(nil),           // 35: dbxcred.v1.AuditResponse
-	(*DiagnoseRequest)(nil),         // 36: dbxcred.v1.DiagnoseRequest
-	(*Check)(nil),                   // 37: dbxcred.v1.Check
-	(*DiagnoseResponse)(nil),        // 38: dbxcred.v1.DiagnoseResponse
-	(*BeginOAuthLoginRequest)(nil),  // 39: dbxcred.v1.BeginOAuthLoginRequest
-	(*BeginOAuthLoginResponse)(nil), // 40: dbxcred.v1.BeginOAuthLoginResponse
-	(*AwaitOAuthLoginRequest)(nil),  // 41: dbxcred.v1.AwaitOAuthLoginRequest
-	(*AwaitOAuthLoginResponse)(nil), // 42: dbxcred.v1.AwaitOAuthLoginResponse
-	(*ImportOAuthRequest)(nil),      // 43: dbxcred.v1.ImportOAuthRequest
-	(*ImportOAuthResponse)(nil),     // 44: dbxcred.v1.ImportOAuthResponse
-	(*timestamppb.Timestamp)(nil),   // 45: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 46: google.protobuf.Duration
+	(TokenVerdict)(0),               // 5: dbxcred.v1.TokenVerdict
+	(CheckStatus)(0),                // 6: dbxcred.v1.CheckStatus
+	(*Profile)(nil),                 // 7: dbxcred.v1.Profile
+	(*GetTokenRequest)(nil),         // 8: dbxcred.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),        // 9: dbxcred.v1.GetTokenResponse
+	(*LoginRequest)(nil),            // 10: dbxcred.v1.LoginRequest
+	(*LoginResponse)(nil),           // 11: dbxcred.v1.LoginResponse
+	(*LogoutRequest)(nil),           // 12: dbxcred.v1.LogoutRequest
+	(*LogoutResponse)(nil),          // 13: dbxcred.v1.LogoutResponse
+	(*ListProfilesRequest)(nil),     // 14: dbxcred.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),    // 15: dbxcred.v1.ListProfilesResponse
+	(*StatusRequest)(nil),           // 16: dbxcred.v1.StatusRequest
+	(*StatusResponse)(nil),          // 17: dbxcred.v1.StatusResponse
+	(*StoreStatus)(nil),             // 18: dbxcred.v1.StoreStatus
+	(*UnlockRequest)(nil),           // 19: dbxcred.v1.UnlockRequest
+	(*UnlockResponse)(nil),          // 20: dbxcred.v1.UnlockResponse
+	(*LockRequest)(nil),             // 21: dbxcred.v1.LockRequest
+	(*LockResponse)(nil),            // 22: dbxcred.v1.LockResponse
+	(*ShutdownRequest)(nil),         // 23: dbxcred.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),        // 24: dbxcred.v1.ShutdownResponse
+	(*MigrateStoreRequest)(nil),     // 25: dbxcred.v1.MigrateStoreRequest
+	(*MigrateStoreResponse)(nil),    // 26: dbxcred.v1.MigrateStoreResponse
+	(*OrphanSecret)(nil),            // 27: dbxcred.v1.OrphanSecret
+	(*RotateRequest)(nil),           // 28: dbxcred.v1.RotateRequest
+	(*RotateResponse)(nil),          // 29: dbxcred.v1.RotateResponse
+	(*ReportRejectedRequest)(nil),   // 30: dbxcred.v1.ReportRejectedRequest
+	(*ReportRejectedResponse)(nil),  // 31: dbxcred.v1.ReportRejectedResponse
+	(*MetadataURLRequest)(nil),      // 32: dbxcred.v1.MetadataURLRequest
+	(*MetadataURLResponse)(nil),     // 33: dbxcred.v1.MetadataURLResponse
+	(*AuditRequest)(nil),            // 34: dbxcred.v1.AuditRequest
+	(*AuditEvent)(nil),              // 35: dbxcred.v1.AuditEvent
+	(*AuditResponse)(nil),           // 36: dbxcred.v1.AuditResponse
+	(*HostToken)(nil),               // 37: dbxcred.v1.HostToken
+	(*CheckTokensRequest)(nil),      // 38: dbxcred.v1.CheckTokensRequest
+	(*TokenCheck)(nil),              // 39: dbxcred.v1.TokenCheck
+	(*CheckTokensResponse)(nil),     // 40: dbxcred.v1.CheckTokensResponse
+	(*DiagnoseRequest)(nil),         // 41: dbxcred.v1.DiagnoseRequest
+	(*Check)(nil),                   // 42: dbxcred.v1.Check
+	(*DiagnoseResponse)(nil),        // 43: dbxcred.v1.DiagnoseResponse
+	(*BeginOAuthLoginRequest)(nil),  // 44: dbxcred.v1.BeginOAuthLoginRequest
+	(*BeginOAuthLoginResponse)(nil), // 45: dbxcred.v1.BeginOAuthLoginResponse
+	(*AwaitOAuthLoginRequest)(nil),  // 46: dbxcred.v1.AwaitOAuthLoginRequest
+	(*AwaitOAuthLoginResponse)(nil), // 47: dbxcred.v1.AwaitOAuthLoginResponse
+	(*ImportOAuthRequest)(nil),      // 48: dbxcred.v1.ImportOAuthRequest
+	(*ImportOAuthResponse)(nil),     // 49: dbxcred.v1.ImportOAuthResponse
+	(*timestamppb.Timestamp)(nil),   // 50: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 51: google.protobuf.Duration
 }
 var file_dbxcred_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: dbxcred.v1.Profile.kind:type_name -> dbxcred.v1.CredentialKind
-	45, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
+	50, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
 	4,  // 2: dbxcred.v1.Profile.state:type_name -> dbxcred.v1.ProfileState
 	1,  // 3: dbxcred.v1.Profile.mode:type_name -> dbxcred.v1.TokenMode
-	46, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
-	45, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
-	45, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
-	45, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
-	45, // 8: dbxcred.v1.Profile.next_root_rotation:type_name -> google.protobuf.Timestamp
+	51, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
+	50, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
+	50, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
+	50, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
+	50, // 8: dbxcred.v1.Profile.next_root_rotation:type_name -> google.protobuf.Timestamp
 	0,  // 9: dbxcred.v1.GetTokenRequest.channel:type_name -> dbxcred.v1.Channel
-	45, // 10: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
+	50, // 10: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
 	3,  // 11: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
-	6,  // 12: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
-	46, // 13: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
-	6,  // 14: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
-	6,  // 15: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
-	45, // 16: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
-	6,  // 17: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
-	26, // 18: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
-	17, // 19: dbxcred.v1.StatusResponse.store:type_name -> dbxcred.v1.StoreStatus
-	17, // 20: dbxcred.v1.UnlockResponse.store:type_name -> dbxcred.v1.StoreStatus
-	17, // 21: dbxcred.v1.LockResponse.store:type_name -> dbxcred.v1.StoreStatus
-	45, // 22: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
-	6,  // 23: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
-	45, // 24: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	7,  // 12: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
+	51, // 13: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
+	7,  // 14: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
+	7,  // 15: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
+	50, // 16: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
+	7,  // 17: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
+	27, // 18: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
+	18, // 19: dbxcred.v1.StatusResponse.store:type_name -> dbxcred.v1.StoreStatus
+	18, // 20: dbxcred.v1.UnlockResponse.store:type_name -> dbxcred.v1.StoreStatus
+	18, // 21: dbxcred.v1.LockResponse.store:type_name -> dbxcred.v1.StoreStatus
+	50, // 22: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
+	7,  // 23: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
+	50, // 24: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	0,  // 25: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
 	3,  // 26: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
-	45, // 27: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
-	34, // 28: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
-	5,  // 29: dbxcred.v1.Check.status:type_name -> dbxcred.v1.CheckStatus
-	37, // 30: dbxcred.v1.DiagnoseResponse.checks:type_name -> dbxcred.v1.Check
-	45, // 31: dbxcred.v1.BeginOAuthLoginResponse.deadline:type_name -> google.protobuf.Timestamp
-	6,  // 32: dbxcred.v1.AwaitOAuthLoginResponse.profile:type_name -> dbxcred.v1.Profile
-	6,  // 33: dbxcred.v1.ImportOAuthResponse.profile:type_name -> dbxcred.v1.Profile
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	50, // 27: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
+	35, // 28: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
+	37, // 29: dbxcred.v1.CheckTokensRequest.tokens:type_name -> dbxcred.v1.HostToken
+	5,  // 30: dbxcred.v1.TokenCheck.verdict:type_name -> dbxcred.v1.TokenVerdict
+	39, // 31: dbxcred.v1.CheckTokensResponse.checks:type_name -> dbxcred.v1.TokenCheck
+	6,  // 32: dbxcred.v1.Check.status:type_name -> dbxcred.v1.CheckStatus
+	42, // 33: dbxcred.v1.DiagnoseResponse.checks:type_name -> dbxcred.v1.Check
+	50, // 34: dbxcred.v1.BeginOAuthLoginResponse.deadline:type_name -> google.protobuf.Timestamp
+	7,  // 35: dbxcred.v1.AwaitOAuthLoginResponse.profile:type_name -> dbxcred.v1.Profile
+	7,  // 36: dbxcred.v1.ImportOAuthResponse.profile:type_name -> dbxcred.v1.Profile
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_dbxcred_v1_agent_proto_init() }
@@ -3419,8 +3695,8 @@ func file_dbxcred_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dbxcred_v1_agent_proto_rawDesc), len(file_dbxcred_v1_agent_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   39,
+			NumEnums:      7,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -35,7 +35,8 @@ var File_dbxcred_v1_agent_service_proto protoreflect.FileDescriptor
 const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1edbxcred/v1/agent_service.proto\x12\n" +
-	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xf5\t\n" +
+	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xc5\n" +
+	"\n" +
 	"\fAgentService\x12E\n" +
 	"\bGetToken\x12\x1b.dbxcred.v1.GetTokenRequest\x1a\x1c.dbxcred.v1.GetTokenResponse\x12<\n" +
 	"\x05Login\x12\x18.dbxcred.v1.LoginRequest\x1a\x19.dbxcred.v1.LoginResponse\x12?\n" +
@@ -53,7 +54,8 @@ const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\bDiagnose\x12\x1b.dbxcred.v1.DiagnoseRequest\x1a\x1c.dbxcred.v1.DiagnoseResponse\x12Z\n" +
 	"\x0fBeginOAuthLogin\x12\".dbxcred.v1.BeginOAuthLoginRequest\x1a#.dbxcred.v1.BeginOAuthLoginResponse\x12Z\n" +
 	"\x0fAwaitOAuthLogin\x12\".dbxcred.v1.AwaitOAuthLoginRequest\x1a#.dbxcred.v1.AwaitOAuthLoginResponse\x12N\n" +
-	"\vImportOAuth\x12\x1e.dbxcred.v1.ImportOAuthRequest\x1a\x1f.dbxcred.v1.ImportOAuthResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
+	"\vImportOAuth\x12\x1e.dbxcred.v1.ImportOAuthRequest\x1a\x1f.dbxcred.v1.ImportOAuthResponse\x12N\n" +
+	"\vCheckTokens\x12\x1e.dbxcred.v1.CheckTokensRequest\x1a\x1f.dbxcred.v1.CheckTokensResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
 
 var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.GetTokenRequest)(nil),         // 0: dbxcred.v1.GetTokenRequest
@@ -73,23 +75,25 @@ var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.BeginOAuthLoginRequest)(nil),  // 14: dbxcred.v1.BeginOAuthLoginRequest
 	(*v1.AwaitOAuthLoginRequest)(nil),  // 15: dbxcred.v1.AwaitOAuthLoginRequest
 	(*v1.ImportOAuthRequest)(nil),      // 16: dbxcred.v1.ImportOAuthRequest
-	(*v1.GetTokenResponse)(nil),        // 17: dbxcred.v1.GetTokenResponse
-	(*v1.LoginResponse)(nil),           // 18: dbxcred.v1.LoginResponse
-	(*v1.LogoutResponse)(nil),          // 19: dbxcred.v1.LogoutResponse
-	(*v1.ListProfilesResponse)(nil),    // 20: dbxcred.v1.ListProfilesResponse
-	(*v1.StatusResponse)(nil),          // 21: dbxcred.v1.StatusResponse
-	(*v1.RotateResponse)(nil),          // 22: dbxcred.v1.RotateResponse
-	(*v1.ReportRejectedResponse)(nil),  // 23: dbxcred.v1.ReportRejectedResponse
-	(*v1.MetadataURLResponse)(nil),     // 24: dbxcred.v1.MetadataURLResponse
-	(*v1.AuditResponse)(nil),           // 25: dbxcred.v1.AuditResponse
-	(*v1.UnlockResponse)(nil),          // 26: dbxcred.v1.UnlockResponse
-	(*v1.LockResponse)(nil),            // 27: dbxcred.v1.LockResponse
-	(*v1.ShutdownResponse)(nil),        // 28: dbxcred.v1.ShutdownResponse
-	(*v1.MigrateStoreResponse)(nil),    // 29: dbxcred.v1.MigrateStoreResponse
-	(*v1.DiagnoseResponse)(nil),        // 30: dbxcred.v1.DiagnoseResponse
-	(*v1.BeginOAuthLoginResponse)(nil), // 31: dbxcred.v1.BeginOAuthLoginResponse
-	(*v1.AwaitOAuthLoginResponse)(nil), // 32: dbxcred.v1.AwaitOAuthLoginResponse
-	(*v1.ImportOAuthResponse)(nil),     // 33: dbxcred.v1.ImportOAuthResponse
+	(*v1.CheckTokensRequest)(nil),      // 17: dbxcred.v1.CheckTokensRequest
+	(*v1.GetTokenResponse)(nil),        // 18: dbxcred.v1.GetTokenResponse
+	(*v1.LoginResponse)(nil),           // 19: dbxcred.v1.LoginResponse
+	(*v1.LogoutResponse)(nil),          // 20: dbxcred.v1.LogoutResponse
+	(*v1.ListProfilesResponse)(nil),    // 21: dbxcred.v1.ListProfilesResponse
+	(*v1.StatusResponse)(nil),          // 22: dbxcred.v1.StatusResponse
+	(*v1.RotateResponse)(nil),          // 23: dbxcred.v1.RotateResponse
+	(*v1.ReportRejectedResponse)(nil),  // 24: dbxcred.v1.ReportRejectedResponse
+	(*v1.MetadataURLResponse)(nil),     // 25: dbxcred.v1.MetadataURLResponse
+	(*v1.AuditResponse)(nil),           // 26: dbxcred.v1.AuditResponse
+	(*v1.UnlockResponse)(nil),          // 27: dbxcred.v1.UnlockResponse
+	(*v1.LockResponse)(nil),            // 28: dbxcred.v1.LockResponse
+	(*v1.ShutdownResponse)(nil),        // 29: dbxcred.v1.ShutdownResponse
+	(*v1.MigrateStoreResponse)(nil),    // 30: dbxcred.v1.MigrateStoreResponse
+	(*v1.DiagnoseResponse)(nil),        // 31: dbxcred.v1.DiagnoseResponse
+	(*v1.BeginOAuthLoginResponse)(nil), // 32: dbxcred.v1.BeginOAuthLoginResponse
+	(*v1.AwaitOAuthLoginResponse)(nil), // 33: dbxcred.v1.AwaitOAuthLoginResponse
+	(*v1.ImportOAuthResponse)(nil),     // 34: dbxcred.v1.ImportOAuthResponse
+	(*v1.CheckTokensResponse)(nil),     // 35: dbxcred.v1.CheckTokensResponse
 }
 var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	0,  // 0: dbxcred.v1.AgentService.GetToken:input_type -> dbxcred.v1.GetTokenRequest
@@ -109,25 +113,27 @@ var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	14, // 14: dbxcred.v1.AgentService.BeginOAuthLogin:input_type -> dbxcred.v1.BeginOAuthLoginRequest
 	15, // 15: dbxcred.v1.AgentService.AwaitOAuthLogin:input_type -> dbxcred.v1.AwaitOAuthLoginRequest
 	16, // 16: dbxcred.v1.AgentService.ImportOAuth:input_type -> dbxcred.v1.ImportOAuthRequest
-	17, // 17: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
-	18, // 18: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
-	19, // 19: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
-	20, // 20: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
-	21, // 21: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
-	22, // 22: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
-	23, // 23: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
-	24, // 24: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
-	25, // 25: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
-	26, // 26: dbxcred.v1.AgentService.Unlock:output_type -> dbxcred.v1.UnlockResponse
-	27, // 27: dbxcred.v1.AgentService.Lock:output_type -> dbxcred.v1.LockResponse
-	28, // 28: dbxcred.v1.AgentService.Shutdown:output_type -> dbxcred.v1.ShutdownResponse
-	29, // 29: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
-	30, // 30: dbxcred.v1.AgentService.Diagnose:output_type -> dbxcred.v1.DiagnoseResponse
-	31, // 31: dbxcred.v1.AgentService.BeginOAuthLogin:output_type -> dbxcred.v1.BeginOAuthLoginResponse
-	32, // 32: dbxcred.v1.AgentService.AwaitOAuthLogin:output_type -> dbxcred.v1.AwaitOAuthLoginResponse
-	33, // 33: dbxcred.v1.AgentService.ImportOAuth:output_type -> dbxcred.v1.ImportOAuthResponse
-	17, // [17:34] is the sub-list for method output_type
-	0,  // [0:17] is the sub-list for method input_type
+	17, // 17: dbxcred.v1.AgentService.CheckTokens:input_type -> dbxcred.v1.CheckTokensRequest
+	18, // 18: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
+	19, // 19: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
+	20, // 20: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
+	21, // 21: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
+	22, // 22: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
+	23, // 23: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
+	24, // 24: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
+	25, // 25: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
+	26, // 26: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
+	27, // 27: dbxcred.v1.AgentService.Unlock:output_type -> dbxcred.v1.UnlockResponse
+	28, // 28: dbxcred.v1.AgentService.Lock:output_type -> dbxcred.v1.LockResponse
+	29, // 29: dbxcred.v1.AgentService.Shutdown:output_type -> dbxcred.v1.ShutdownResponse
+	30, // 30: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
+	31, // 31: dbxcred.v1.AgentService.Diagnose:output_type -> dbxcred.v1.DiagnoseResponse
+	32, // 32: dbxcred.v1.AgentService.BeginOAuthLogin:output_type -> dbxcred.v1.BeginOAuthLoginResponse
+	33, // 33: dbxcred.v1.AgentService.AwaitOAuthLogin:output_type -> dbxcred.v1.AwaitOAuthLoginResponse
+	34, // 34: dbxcred.v1.AgentService.ImportOAuth:output_type -> dbxcred.v1.ImportOAuthResponse
+	35, // 35: dbxcred.v1.AgentService.CheckTokens:output_type -> dbxcred.v1.CheckTokensResponse
+	18, // [18:36] is the sub-list for method output_type
+	0,  // [0:18] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

@@ -46,6 +46,7 @@ const (
 	AgentService_BeginOAuthLogin_FullMethodName = "/dbxcred.v1.AgentService/BeginOAuthLogin"
 	AgentService_AwaitOAuthLogin_FullMethodName = "/dbxcred.v1.AgentService/AwaitOAuthLogin"
 	AgentService_ImportOAuth_FullMethodName     = "/dbxcred.v1.AgentService/ImportOAuth"
+	AgentService_CheckTokens_FullMethodName     = "/dbxcred.v1.AgentService/CheckTokens"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -104,6 +105,10 @@ type AgentServiceClient interface {
 	// ImportOAuth moves another tool's plaintext refresh token into the
 	// store (dbx-cred import).
 	ImportOAuth(ctx context.Context, in *v1.ImportOAuthRequest, opts ...grpc.CallOption) (*v1.ImportOAuthResponse, error)
+	// CheckTokens asks each token's workspace whether it still accepts it
+	// (SCIM Me), for dbx-cred doctor's look at tokens left in clear in a
+	// config file. Nothing is stored, logged or audited.
+	CheckTokens(ctx context.Context, in *v1.CheckTokensRequest, opts ...grpc.CallOption) (*v1.CheckTokensResponse, error)
 }
 
 type agentServiceClient struct {
@@ -284,6 +289,16 @@ func (c *agentServiceClient) ImportOAuth(ctx context.Context, in *v1.ImportOAuth
 	return out, nil
 }
 
+func (c *agentServiceClient) CheckTokens(ctx context.Context, in *v1.CheckTokensRequest, opts ...grpc.CallOption) (*v1.CheckTokensResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.CheckTokensResponse)
+	err := c.cc.Invoke(ctx, AgentService_CheckTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -340,6 +355,10 @@ type AgentServiceServer interface {
 	// ImportOAuth moves another tool's plaintext refresh token into the
 	// store (dbx-cred import).
 	ImportOAuth(context.Context, *v1.ImportOAuthRequest) (*v1.ImportOAuthResponse, error)
+	// CheckTokens asks each token's workspace whether it still accepts it
+	// (SCIM Me), for dbx-cred doctor's look at tokens left in clear in a
+	// config file. Nothing is stored, logged or audited.
+	CheckTokens(context.Context, *v1.CheckTokensRequest) (*v1.CheckTokensResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -400,6 +419,9 @@ func (UnimplementedAgentServiceServer) AwaitOAuthLogin(context.Context, *v1.Awai
 }
 func (UnimplementedAgentServiceServer) ImportOAuth(context.Context, *v1.ImportOAuthRequest) (*v1.ImportOAuthResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ImportOAuth not implemented")
+}
+func (UnimplementedAgentServiceServer) CheckTokens(context.Context, *v1.CheckTokensRequest) (*v1.CheckTokensResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CheckTokens not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -728,6 +750,24 @@ func _AgentService_ImportOAuth_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_CheckTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.CheckTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).CheckTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_CheckTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).CheckTokens(ctx, req.(*v1.CheckTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -802,6 +842,10 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ImportOAuth",
 			Handler:    _AgentService_ImportOAuth_Handler,
+		},
+		{
+			MethodName: "CheckTokens",
+			Handler:    _AgentService_CheckTokens_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -148,6 +148,30 @@ func (x ProfileState) String() string {
 	return strconv.Itoa(int(x))
 }
 
+type TokenVerdict int32
+
+const (
+	TokenVerdict_TOKEN_VERDICT_UNSPECIFIED TokenVerdict = 0
+	TokenVerdict_TOKEN_VERDICT_ACCEPTED    TokenVerdict = 1
+	TokenVerdict_TOKEN_VERDICT_REJECTED    TokenVerdict = 2
+	TokenVerdict_TOKEN_VERDICT_UNKNOWN     TokenVerdict = 3
+)
+
+// String is the value's name in the .proto file, or its number.
+func (x TokenVerdict) String() string {
+	switch x {
+	case TokenVerdict_TOKEN_VERDICT_UNSPECIFIED:
+		return "TOKEN_VERDICT_UNSPECIFIED"
+	case TokenVerdict_TOKEN_VERDICT_ACCEPTED:
+		return "TOKEN_VERDICT_ACCEPTED"
+	case TokenVerdict_TOKEN_VERDICT_REJECTED:
+		return "TOKEN_VERDICT_REJECTED"
+	case TokenVerdict_TOKEN_VERDICT_UNKNOWN:
+		return "TOKEN_VERDICT_UNKNOWN"
+	}
+	return strconv.Itoa(int(x))
+}
+
 type CheckStatus int32
 
 const (
@@ -3320,6 +3344,256 @@ func (x *AuditResponse) UnmarshalWire(b []byte) error {
 				return err
 			}
 			x.Events = append(x.Events, m)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type HostToken struct {
+	Host  string
+	Token string
+}
+
+func (x *HostToken) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *HostToken) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *HostToken) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Host != "" {
+		b = appendTag(b, 1, wireBytes)
+		b = appendString(b, x.Host)
+	}
+	if x.Token != "" {
+		b = appendTag(b, 2, wireBytes)
+		b = appendString(b, x.Token)
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *HostToken) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Host = string(v)
+		case num == 2 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Token = string(v)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type CheckTokensRequest struct {
+	Tokens []*HostToken
+}
+
+func (x *CheckTokensRequest) GetTokens() []*HostToken {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *CheckTokensRequest) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	for _, v := range x.Tokens {
+		b = appendTag(b, 1, wireBytes)
+		b = appendBytes(b, v.AppendWire(nil))
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *CheckTokensRequest) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			m := new(HostToken)
+			if err := m.UnmarshalWire(v); err != nil {
+				return err
+			}
+			x.Tokens = append(x.Tokens, m)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type TokenCheck struct {
+	Verdict TokenVerdict
+	Problem string
+}
+
+func (x *TokenCheck) GetVerdict() TokenVerdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return 0
+}
+
+func (x *TokenCheck) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *TokenCheck) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Verdict != 0 {
+		b = appendTag(b, 1, wireVarint)
+		b = appendVarint(b, uint64(int64(x.Verdict)))
+	}
+	if x.Problem != "" {
+		b = appendTag(b, 2, wireBytes)
+		b = appendString(b, x.Problem)
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *TokenCheck) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireVarint:
+			v, n, err := consumeVarint(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Verdict = TokenVerdict(v)
+		case num == 2 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Problem = string(v)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type CheckTokensResponse struct {
+	Checks []*TokenCheck
+}
+
+func (x *CheckTokensResponse) GetChecks() []*TokenCheck {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *CheckTokensResponse) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	for _, v := range x.Checks {
+		b = appendTag(b, 1, wireBytes)
+		b = appendBytes(b, v.AppendWire(nil))
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *CheckTokensResponse) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			m := new(TokenCheck)
+			if err := m.UnmarshalWire(v); err != nil {
+				return err
+			}
+			x.Checks = append(x.Checks, m)
 		default:
 			n, err := skipField(num, typ, b)
 			if err != nil {

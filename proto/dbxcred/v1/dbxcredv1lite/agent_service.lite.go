@@ -22,4 +22,5 @@ const (
 	AgentService_BeginOAuthLogin_FullMethodName = "/dbxcred.v1.AgentService/BeginOAuthLogin"
 	AgentService_AwaitOAuthLogin_FullMethodName = "/dbxcred.v1.AgentService/AwaitOAuthLogin"
 	AgentService_ImportOAuth_FullMethodName     = "/dbxcred.v1.AgentService/ImportOAuth"
+	AgentService_CheckTokens_FullMethodName     = "/dbxcred.v1.AgentService/CheckTokens"
 )
