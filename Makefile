@@ -17,10 +17,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/dbx-cred/dbx-cred/internal/version.Version=$(VERSION)
 
 # Debian packages the tests drive for real: a Secret Service on a private
-# D-Bus, the shells whose quoting we prove, git, curl and setpriv, and
-# keyctl to look into the kernel keyring store.
-APT_PACKAGES := gnome-keyring dbus dbus-x11 libsecret-tools bash zsh fish git curl util-linux keyutils
-TEST_COMMANDS := gnome-keyring-daemon dbus-run-session gdbus secret-tool zsh fish git curl setpriv keyctl
+# D-Bus, the shells whose quoting we prove, git, curl and setpriv,
+# keyctl to look into the kernel keyring store, and OpenSSH's client and
+# server (the tests start their own sshd) for forwarding.
+APT_PACKAGES := gnome-keyring dbus dbus-x11 libsecret-tools bash zsh fish git curl util-linux keyutils openssh-client openssh-server
+TEST_COMMANDS := gnome-keyring-daemon dbus-run-session gdbus secret-tool zsh fish git curl setpriv keyctl ssh ssh-keygen /usr/sbin/sshd
 
 CROSS := darwin/arm64 darwin/amd64 windows/amd64 linux/arm64 linux/amd64
 # What "make dist" ships: the same platforms, built without cgo.

@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/dbx-cred/dbx-cred/daemon/adapter/forward"
 	"github.com/dbx-cred/dbx-cred/daemon/adapter/grpcapi"
 	"github.com/dbx-cred/dbx-cred/daemon/adapter/metadata"
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
@@ -96,6 +97,9 @@ func Run(ctx context.Context, cfg Config) error {
 	// SIGTERM: after the answer is sent, gracefully.
 	shutdown := make(chan struct{})
 	var once sync.Once
+	fwds := forward.New(filepath.Dir(cfg.Socket), os.Getuid(), log)
+	// Forwarding sockets end with the daemon: none outlives it.
+	defer fwds.Close()
 	svc, err := core.New(core.Config{
 		Profiles:   c.mgr,
 		Info:       info(cfg, c, hardened),
@@ -106,11 +110,13 @@ func Run(ctx context.Context, cfg Config) error {
 		Logins:     core.NewLogins(core.OAuthOptions{}, log),
 		CLIKeyring: oskeyring.NewKeyring(core.CLIKeyringService, cfg.KeyringTimeout, getenv),
 		Metadata:   meta.urls(),
+		Forwards:   fwds,
 		Shutdown:   func() { once.Do(func() { close(shutdown) }) },
 	})
 	if err != nil {
 		return err
 	}
+	fwds.Serve(svc)
 	meta.serve(svc, log)
 	defer meta.stop(log)
 	g := grpc.NewServer(grpcapi.GRPCOptions(os.Getuid(), log)...)

@@ -23,9 +23,11 @@ For the metadata service the kernel names the calling user but not always
 the process: pid 0 means it was not found.`
 
 type auditJSON struct {
-	Time    time.Time  `json:"time"`
-	Profile string     `json:"profile"`
-	Channel string     `json:"channel"`
+	Time    time.Time `json:"time"`
+	Profile string    `json:"profile"`
+	Channel string    `json:"channel"`
+	// Via is the forwarding socket's label ("" for the daemon's own).
+	Via     string     `json:"via,omitempty"`
 	PeerUID int64      `json:"peer_uid"`
 	PeerPID int64      `json:"peer_pid"`
 	PeerExe string     `json:"peer_exe,omitempty"`
@@ -66,7 +68,7 @@ func runAudit(c *cli, args []string) error {
 		}
 		ev := auditJSON{Time: e.GetTime().AsTime(), Profile: e.GetProfile(),
 			Channel: enumWord(e.GetChannel().String(), "CHANNEL_"), PeerUID: e.GetPeerUid(), PeerPID: e.GetPeerPid(),
-			PeerExe: e.GetPeerExe(), Kind: tokenKindWord(e.GetKind()), Count: max(e.GetCount(), 1)}
+			PeerExe: e.GetPeerExe(), Kind: tokenKindWord(e.GetKind()), Count: max(e.GetCount(), 1), Via: e.GetVia()}
 		if e.GetTokenExpiry() != nil {
 			t := e.GetTokenExpiry().AsTime()
 			ev.Expiry = &t
@@ -88,7 +90,7 @@ func runAudit(c *cli, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.io.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tPROFILE\tCHANNEL\tKIND\tUID\tPID\tEXE\tEXPIRY\tN")
+	fmt.Fprintln(tw, "TIME\tPROFILE\tCHANNEL\tKIND\tUID\tPID\tEXE\tEXPIRY\tN\tVIA")
 	for _, e := range events {
 		expiry := "never"
 		if e.Expiry != nil {
@@ -98,8 +100,12 @@ func runAudit(c *cli, args []string) error {
 		if exe == "" {
 			exe = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n", e.Time.Local().Format(time.RFC3339), printable(e.Profile),
-			e.Channel, e.Kind, uidWord(e.PeerUID), e.PeerPID, printable(exe), expiry, e.Count)
+		via := e.Via
+		if via == "" {
+			via = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", e.Time.Local().Format(time.RFC3339), printable(e.Profile),
+			e.Channel, e.Kind, uidWord(e.PeerUID), e.PeerPID, printable(exe), expiry, e.Count, printable(via))
 	}
 	return tw.Flush()
 }

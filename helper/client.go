@@ -3,6 +3,7 @@ package helper
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/helper/client"
@@ -15,11 +16,25 @@ import (
 // the daemon pass false, as finding none is their answer.
 func (c *cli) daemon(autostart bool) *client.Client {
 	cl := &client.Client{Socket: c.socketPath(), Waiting: c.waiting("to answer")}
-	if autostart && c.autostartAllowed() {
+	// A forwarding socket's daemon is on another machine: starting one
+	// here would serve nothing.
+	if autostart && c.autostartAllowed() && !client.Forwarded(cl.Socket) {
 		cl.Start = func() error { return c.autostart(cl.Socket) }
+	}
+	if v := c.io.Getenv(envSocketUID); v != "" {
+		// A value that is not a uid trusts nobody else: the call then
+		// meets the usual check, whose message names the server's uid.
+		if uid, err := strconv.Atoi(v); err == nil && uid >= 0 {
+			cl.ServedBy = &uid
+		}
 	}
 	return cl
 }
+
+// envSocketUID names the uid that serves DBX_CRED_SOCKET when it is not
+// ours: a forwarding socket another uid lent to this one (dbx-cred
+// forward --allow-uid), e.g. in a container whose root is not you.
+const envSocketUID = "DBX_CRED_SOCKET_UID"
 
 // waiting is a Client.Waiting that says on stderr, once, what the call
 // waits for, so that a slow answer (a stuck daemon, a workspace that does

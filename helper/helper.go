@@ -76,6 +76,8 @@ func commands() []command {
 		{"export", "print a .databrickscfg profile block that uses dbx-cred (no token)", runExport},
 		{"unlock", "unlock the encrypted file store (passphrase from a hidden prompt or stdin)", runUnlock},
 		{"lock", "lock the file store: the daemon forgets its key and every secret", runLock},
+		{"forward", "lend tokens for some profiles to an SSH host or a container through a restricted socket", runForward},
+		{"ssh", "ssh to a host with tokens for some profiles forwarded (dbx-cred ssh -p NAME -- HOST)", runSSH},
 		{"daemon", "stop, restart or describe the running dbx-credd, however it was started", runDaemon},
 		{"store", "\"store migrate --to file|keyctl|os\": move every secret to another store", runStore},
 		{"version", "print the version (--output json: the Databricks CLI's fields)", runVersion},

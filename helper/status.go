@@ -29,8 +29,11 @@ started before an upgrade), status says so and how to restart the daemon.`
 type statusJSON struct {
 	// Version is the daemon's; HelperVersion this dbx-cred's. When they
 	// differ VersionWarning says how to restart the daemon.
-	Version        string    `json:"version"`
-	HelperVersion  string    `json:"helper_version"`
+	Version       string `json:"version"`
+	HelperVersion string `json:"helper_version"`
+	// ForwardedFrom is the forward's label when the socket is a
+	// forwarding socket (dbx-cred forward); paths are then empty.
+	ForwardedFrom  string    `json:"forwarded_from,omitempty"`
 	VersionWarning string    `json:"version_warning,omitempty"`
 	PID            int64     `json:"pid"`
 	Started        time.Time `json:"started"`
@@ -128,8 +131,11 @@ func runStatus(c *cli, args []string) error {
 func statusOf(r *pb.StatusResponse, list *pb.ListProfilesResponse, profile string) (s statusJSON, found bool) {
 	s = statusJSON{Version: r.GetVersion(), HelperVersion: version.Version, PID: r.GetPid(), Started: r.GetStarted().AsTime(), Socket: r.GetSocket(),
 		KeyringBackend: r.GetKeyringBackend(), RegistryPath: r.GetRegistryPath(), ProfileCount: r.GetProfileCount(), Hardened: r.GetHardened(),
-		MetadataListen: r.GetMetadataListen(), MetadataError: r.GetMetadataError(), Profiles: []profileStatusJSON{}}
-	s.VersionWarning = versionWarning(s.HelperVersion, s.Version, s.PID)
+		MetadataListen: r.GetMetadataListen(), MetadataError: r.GetMetadataError(), Profiles: []profileStatusJSON{},
+		ForwardedFrom: r.GetForwardedLabel()}
+	if s.ForwardedFrom == "" {
+		s.VersionWarning = versionWarning(s.HelperVersion, s.Version, s.PID)
+	}
 	for _, p := range r.GetProfiles() {
 		if profile != "" && p.GetName() != profile {
 			continue
@@ -172,6 +178,16 @@ func profileStatusOf(p *pb.Profile) profileStatusJSON {
 // printStatus is status's text output; orphans of other profiles than
 // profile (when set) are left out.
 func printStatus(w io.Writer, s statusJSON, profile string) {
+	if s.ForwardedFrom != "" {
+		// Through a forwarding socket: the lending daemon is elsewhere,
+		// and shows only what it lends.
+		fmt.Fprintf(w, "forwarded from %s: dbx-credd %s, up since %s\nprofiles:  %d lent to this machine\n",
+			printable(s.ForwardedFrom), printable(s.Version), s.Started.Local().Format(time.RFC3339), len(s.Profiles))
+		for _, p := range s.Profiles {
+			printProfileStatus(w, p)
+		}
+		return
+	}
 	fmt.Fprintf(w, "dbx-credd %s, pid %d, up since %s\n", printable(s.Version), s.PID, s.Started.Local().Format(time.RFC3339))
 	if s.VersionWarning != "" {
 		fmt.Fprintf(w, "WARNING: %s\n", printable(s.VersionWarning))

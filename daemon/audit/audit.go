@@ -29,6 +29,10 @@ type Event struct {
 	// coalesceWithin counts into the event before it (an SDK asks twice
 	// for one call), so the ring shows calls, not retries.
 	Count int
+	// Via is the forwarding socket's label the call came through ("" for
+	// the daemon's own socket), so the laptop's audit shows which remote
+	// got which token.
+	Via string
 }
 
 // coalesceWithin bounds how close a repeated hand-out must follow the one
@@ -37,7 +41,7 @@ const coalesceWithin = time.Second
 
 // sameHandOut reports whether ev repeats e: same token, process, channel.
 func (e Event) sameHandOut(ev Event) bool {
-	return e.Count > 0 && e.Profile == ev.Profile && e.Channel == ev.Channel && e.PeerUID == ev.PeerUID &&
+	return e.Count > 0 && e.Profile == ev.Profile && e.Channel == ev.Channel && e.Via == ev.Via && e.PeerUID == ev.PeerUID &&
 		e.PeerPID == ev.PeerPID && e.Kind == ev.Kind && e.Expiry.Equal(ev.Expiry) && ev.Time.Sub(e.Time) < coalesceWithin
 }
 
@@ -73,7 +77,7 @@ func (l *Log) Record(ev Event) {
 	// secret without revealing it.
 	l.log.Info("token served", "profile", ev.Profile, "channel", ev.Channel,
 		"peer_uid", ev.PeerUID, "peer_pid", ev.PeerPID, "peer_exe", ev.PeerExe,
-		"kind", ev.Kind, "expiry", expiry)
+		"kind", ev.Kind, "expiry", expiry, "via", ev.Via)
 
 	l.mu.Lock()
 	ev.Count = 1

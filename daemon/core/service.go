@@ -55,7 +55,10 @@ type Config struct {
 	// CLI's own keyring items: a store.Store for CLIKeyringService.
 	CLIKeyring store.Store
 	Metadata   MetadataURLs
-	Shutdown   func()
+	// Forwards makes and ends forwarding sockets; nil where the platform
+	// has none (the calls then say so).
+	Forwards Forwards
+	Shutdown func()
 }
 
 // Service is the core. It owns no mutable state of its own: each piece
@@ -70,6 +73,7 @@ type Service struct {
 	logins     *oauthlogin.Registry
 	cliKeyring store.Store
 	metadata   MetadataURLs
+	forwards   Forwards
 	shutdown   func()
 }
 
@@ -80,7 +84,7 @@ func New(c Config) (*Service, error) {
 		return nil, errors.New("core.New: profiles, log, audit, stores, getenv, logins and the CLI keyring are required")
 	}
 	return &Service{profiles: c.Profiles, info: c.Info, log: c.Log, audit: c.Audit, stores: c.Stores, getenv: c.Getenv,
-		logins: c.Logins, cliKeyring: c.CLIKeyring, metadata: c.Metadata, shutdown: c.Shutdown}, nil
+		logins: c.Logins, cliKeyring: c.CLIKeyring, metadata: c.Metadata, forwards: c.Forwards, shutdown: c.Shutdown}, nil
 }
 
 // Profiles is the profile manager, for adapters' read-only lookups.

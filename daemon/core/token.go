@@ -18,6 +18,9 @@ type TokenRequest struct {
 	// Caller is who asked, when the adapter's transport tells it (the
 	// metadata endpoint's TCP peer); nil: the gRPC peer in ctx.
 	Caller *Caller
+	// Scope, when not nil, is the forwarding socket the request came
+	// through: only its profiles are served, and the audit names it.
+	Scope *Scope
 }
 
 // Caller is a client as the OS names it: uid, and pid when known (0).
@@ -25,6 +28,13 @@ type Caller struct{ UID, PID int }
 
 // Token returns the profile's token and records that it was handed out.
 func (s *Service) Token(ctx context.Context, req TokenRequest) (profiles.Token, error) {
+	if req.Scope != nil {
+		name, err := s.lent(req.Scope, req.TokenRequest)
+		if err != nil {
+			return profiles.Token{}, err
+		}
+		req.Profile, req.Host, req.AccountID = name, "", ""
+	}
 	tok, err := s.profiles.Token(ctx, req.TokenRequest)
 	if err != nil {
 		return profiles.Token{}, s.fail(ctx, "get token", req.Profile, err)
@@ -41,6 +51,9 @@ func (s *Service) served(ctx context.Context, req TokenRequest, tok profiles.Tok
 		channel = "token"
 	}
 	ev := audit.Event{Profile: tok.Profile.Name, Channel: channel, Kind: tok.Profile.Served, Expiry: tok.Expiry, PeerUID: -1}
+	if req.Scope != nil {
+		ev.Via = req.Scope.Label
+	}
 	if c := req.Caller; c != nil {
 		ev.PeerUID, ev.PeerPID, ev.PeerExe = c.UID, c.PID, peercred.Exe(c.PID)
 	} else if p, ok := peercred.FromContext(ctx); ok && p.Known {

@@ -49,3 +49,42 @@ func authorize(ctx context.Context, uid int) error {
 	}
 	return nil
 }
+
+// UnaryInterceptorFor is UnaryInterceptor for a forwarding socket, which
+// may admit one uid besides the daemon's own (dbx-cred forward
+// --allow-uid, for a container's root): every uid in uids.
+func UnaryInterceptorFor(uids ...int) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if err := authorizeAny(ctx, uids); err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+}
+
+// StreamInterceptorFor is UnaryInterceptorFor for streaming calls.
+func StreamInterceptorFor(uids ...int) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if err := authorizeAny(ss.Context(), uids); err != nil {
+			return err
+		}
+		return handler(srv, ss)
+	}
+}
+
+func authorizeAny(ctx context.Context, uids []int) error {
+	if len(uids) == 0 {
+		return status.Error(codes.PermissionDenied, "this socket serves no uid (a wiring bug)")
+	}
+	var err error
+	for _, uid := range uids {
+		if err = authorize(ctx, uid); err == nil {
+			return nil
+		}
+	}
+	if len(uids) > 1 {
+		ai, _ := FromContext(ctx)
+		return status.Errorf(codes.PermissionDenied, "this forwarding socket serves only uids %v; connection from uid %d refused", uids, ai.UID)
+	}
+	return err
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -567,6 +568,13 @@ func (m *Manager) find(name, host, accountID string) (*owner, error) {
 	return m.lookup(name)
 }
 
+// Known returns nil when name is a profile, else the error a request for
+// it gets (with a did-you-mean and the known profiles).
+func (m *Manager) Known(name string) error {
+	_, err := m.lookup(name)
+	return err
+}
+
 func (m *Manager) lookup(name string) (*owner, error) {
 	m.mu.RLock()
 	o, ok := m.owners[name]
@@ -601,6 +609,13 @@ func (m *Manager) ProfileForHost(host string) (string, error) {
 // account, so several account-level profiles on one host are told apart by
 // it. Without one, any profile of the host matches, as before.
 func (m *Manager) ProfileForAccount(host, accountID string) (string, error) {
+	return m.ProfileForAccountIn(host, accountID, nil)
+}
+
+// ProfileForAccountIn is ProfileForAccount among the profiles named in only
+// (all when nil): a forwarding socket's, whose host may be shared with
+// profiles it does not lend.
+func (m *Manager) ProfileForAccountIn(host, accountID string, only []string) (string, error) {
 	norm, err := hosturl.Normalize(host)
 	if err != nil {
 		return "", badInput("%v", err)
@@ -608,6 +623,9 @@ func (m *Manager) ProfileForAccount(host, accountID string) (string, error) {
 	var matches []string
 	m.mu.RLock()
 	for n, o := range m.owners {
+		if only != nil && !slices.Contains(only, n) {
+			continue
+		}
 		p := o.snapshot()
 		if p.Host == norm && (accountID == "" || p.AccountID == accountID) {
 			matches = append(matches, n)

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dbx-cred/dbx-cred/helper/grpcwire"
@@ -37,6 +39,26 @@ type Client struct {
 	// that a slow answer is not silence. It runs on its own goroutine;
 	// the call does not return before it has.
 	Waiting func(pid int)
+	// ServedBy, when set, is the uid the server must run as instead of
+	// ours: a forwarding socket another uid lent to this one (dbx-cred
+	// forward --allow-uid; DBX_CRED_SOCKET_UID), e.g. in a container.
+	ServedBy *int
+}
+
+// Forwarded reports whether socket is, by its name, a forwarding socket:
+// one that "dbx-cred forward" made (fwd-*.sock, dbx-cred-fwd-*/) or that
+// "dbx-cred ssh" forwarded to a remote machine (…/dbx-cred-fwd/*.sock).
+// Nothing is started for one, and one that is gone is named as such.
+func Forwarded(socket string) bool {
+	base, dir := filepath.Base(socket), filepath.Base(filepath.Dir(socket))
+	return strings.HasPrefix(base, "fwd-") || strings.HasPrefix(base, "dbx-cred-fwd") || strings.HasPrefix(dir, "dbx-cred-fwd")
+}
+
+// forwardGone is the failure of a forwarding socket that nothing serves.
+func forwardGone(socket string) error {
+	return &Error{Kind: errkind.NoDaemon, Msg: fmt.Sprintf("the forwarded socket %s does not answer: the ssh session that forwarded it ended, "+
+		"or the forward was revoked or expired on the machine running dbx-credd. Reconnect with dbx-cred ssh, "+
+		"or there run dbx-cred forward -p NAME for a new one (dbx-cred forward --list shows the live ones)", socket)}
 }
 
 // WaitingAfter is how long a call waits before Waiting is told.
@@ -102,10 +124,18 @@ func (c *Client) once(ctx context.Context, method string, req grpcwire.Request, 
 	// the security boundary; transport encryption would add nothing
 	// locally. The dial checks, before anything is sent, that the server
 	// is ours: a login sends a PAT, git erase a password.
-	nc, err := safesocket.Dial(ctx, c.Socket)
+	var nc net.Conn
+	if c.ServedBy != nil {
+		nc, err = safesocket.DialServedBy(ctx, c.Socket, *c.ServedBy)
+	} else {
+		nc, err = safesocket.Dial(ctx, c.Socket)
+	}
 	if err != nil {
 		if terr := Untrusted(err); terr != nil {
 			return false, terr
+		}
+		if Forwarded(c.Socket) {
+			return false, forwardGone(c.Socket)
 		}
 		return false, &Error{Kind: errkind.NoDaemon, Msg: fmt.Sprintf("dbx-credd is not running (nothing answers on %s): "+
 			"start it with \"dbx-credd run &\", or set DBX_CRED_SOCKET if it serves elsewhere", c.Socket)}
@@ -124,6 +154,12 @@ func (c *Client) once(ctx context.Context, method string, req grpcwire.Request, 
 	err = conn.Invoke(ctx, ServicePrefix+method, req, resp)
 	if err == nil {
 		return true, nil
+	}
+	var st *grpcwire.Status
+	if Forwarded(c.Socket) && (!errors.As(err, &st) || (!st.KindSent && st.Code == grpcwire.Unavailable)) {
+		// ssh accepted on the remote end but found nothing behind it on
+		// the lending machine: the connection closes unanswered.
+		return true, forwardGone(c.Socket)
 	}
 	return true, c.kinded(ctx, err, budget, func() int { return safesocket.PeerPID(nc) })
 }

@@ -80,3 +80,15 @@ func (c *Client) ImportOAuth(ctx context.Context, in *pb.ImportOAuthRequest) (*p
 func (c *Client) CheckTokens(ctx context.Context, in *pb.CheckTokensRequest) (*pb.CheckTokensResponse, error) {
 	return call[pb.CheckTokensResponse](ctx, c, "CheckTokens", in)
 }
+
+func (c *Client) CreateForward(ctx context.Context, in *pb.CreateForwardRequest) (*pb.CreateForwardResponse, error) {
+	return call[pb.CreateForwardResponse](ctx, c, "CreateForward", in)
+}
+
+func (c *Client) ListForwards(ctx context.Context, in *pb.ListForwardsRequest) (*pb.ListForwardsResponse, error) {
+	return call[pb.ListForwardsResponse](ctx, c, "ListForwards", in)
+}
+
+func (c *Client) RevokeForward(ctx context.Context, in *pb.RevokeForwardRequest) (*pb.RevokeForwardResponse, error) {
+	return call[pb.RevokeForwardResponse](ctx, c, "RevokeForward", in)
+}

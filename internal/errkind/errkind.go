@@ -43,6 +43,7 @@ const (
 	Refused                   // refused by policy: not this caller, not this scope
 	Unsupported               // this dbx-credd is too old for the call
 	Disabled                  // this dbx-credd runs with the feature off
+	NotLent                   // not through a forwarding socket: not lent to this machine
 	numKinds
 )
 
@@ -89,6 +90,7 @@ const (
 	ExitRejected    = 4
 	ExitStore       = 5
 	ExitUnreachable = 6
+	ExitNotLent     = 7
 	ExitUsage       = 64
 )
 
@@ -118,6 +120,7 @@ func rows() [numKinds]Row {
 		Refused:       {Refused, "refused", grpcPermissionDenied, 403, ExitFailure, "refused by policy: not this caller, profile or scope"},
 		Unsupported:   {Unsupported, "unsupported", grpcUnimplemented, 501, ExitFailure, "this dbx-credd is too old: upgrade it, then dbx-cred daemon restart"},
 		Disabled:      {Disabled, "disabled", grpcFailedPrecondition, 503, ExitFailure, "the feature is off in this dbx-credd (the message says how to turn it on)"},
+		NotLent:       {NotLent, "not-lent", grpcPermissionDenied, 403, ExitNotLent, "refused through a forwarded socket: that profile or command is not lent to this machine (run it where dbx-credd runs)"},
 	}
 }
 

@@ -74,3 +74,33 @@ func Dial(ctx context.Context, path string) (net.Conn, error) {
 
 // ourUID is os.Getuid, named for the messages.
 func ourUID() int { return os.Getuid() }
+
+// DialServedBy is Dial for a forwarding socket that another uid lends to
+// this one (dbx-cred forward --allow-uid): the server must run as uid,
+// and the socket's directory must be uid's, root's or ours and writable by
+// no one else, so that nobody else could have put the socket there. A
+// socket bind-mounted into a container sits in the container's directory,
+// which is why root's is accepted.
+func DialServedBy(ctx context.Context, path string, uid int) (net.Conn, error) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if err := checkDirServedBy(filepath.Dir(path), uid); err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("connecting to %s: not a Unix socket connection (%T)", path, c)
+	}
+	if err := checkPeerIs(uc, path, uid); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}

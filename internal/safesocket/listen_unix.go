@@ -37,6 +37,28 @@ func checkDirOwner(dir string, fi fs.FileInfo) error {
 	return nil
 }
 
+// checkDirServedBy is checkDirOwner for DialServedBy: owned by uid, root
+// or us, and writable by its owner alone.
+func checkDirServedBy(dir string, uid int) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("checking socket directory %s: %w", dir, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0 || !fi.IsDir():
+		return &DirError{Path: dir, Problem: "is not a directory", Fix: "give the socket's real directory"}
+	case !ok:
+		return fmt.Errorf("checking socket directory %s: no owner information", dir)
+	case int(st.Uid) != uid && st.Uid != 0 && int(st.Uid) != os.Getuid():
+		return &DirError{Path: dir, Problem: fmt.Sprintf("is owned by uid %d, not by uid %d, root or you", st.Uid, uid), Fix: "put the socket elsewhere"}
+	case fi.Mode().Perm()&0o022 != 0:
+		return &DirError{Path: dir, Problem: fmt.Sprintf("is writable by group or others (mode %#o)", fi.Mode().Perm()),
+			Fix: "mount the socket in a directory only its owner can write, e.g. /run"}
+	}
+	return nil
+}
+
 // lockFile takes an exclusive flock on name for as long as the returned
 // file stays open; busy reports that another process holds it. The kernel
 // drops the lock when its holder dies, so a crashed daemon leaves none.

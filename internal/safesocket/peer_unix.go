@@ -24,6 +24,18 @@ func checkPeer(c *net.UnixConn, path string) error {
 	return peerMustBeUs(path, cred.UID)
 }
 
+// checkPeerIs is checkPeer for a server that must run as want.
+func checkPeerIs(c *net.UnixConn, path string, want int) error {
+	cred, err := sockpeer.Read(c)
+	if err != nil {
+		return fmt.Errorf("checking who serves %s: %w", path, err)
+	}
+	if cred.UID != want {
+		return &PeerError{Path: path, UID: cred.UID, UserName: userName(cred.UID), OurUID: want}
+	}
+	return nil
+}
+
 func peerMustBeUs(path string, uid int) error {
 	if us := ourUID(); uid != us {
 		return &PeerError{Path: path, UID: uid, UserName: userName(uid), OurUID: us}

@@ -10,3 +10,5 @@ func checkPeer(*net.UnixConn, string) error { return nil }
 
 // PeerPID is 0 on Windows, which records no peer of a Unix socket.
 func PeerPID(net.Conn) int { return 0 }
+
+func checkPeerIs(*net.UnixConn, string, int) error { return nil }

@@ -26,7 +26,7 @@ func errorStatus(log *slog.Logger) grpc.UnaryServerInterceptor {
 		if err == nil {
 			return resp, nil
 		}
-		if status.Code(err) == codes.PermissionDenied {
+		if status.Code(err) == codes.PermissionDenied && errkind.Of(err) != errkind.NotLent {
 			p, _ := peercred.FromContext(ctx)
 			log.Warn("refused a connection from another user", "method", info.FullMethod, "peer_uid", p.UID, "peer_pid", p.PID)
 		}

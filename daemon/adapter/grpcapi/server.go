@@ -7,6 +7,7 @@ package grpcapi
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
@@ -26,10 +27,20 @@ type Server struct {
 	agentgrpc.UnimplementedAgentServiceServer
 	core  *core.Service
 	enums enums
+	// scope is set on a forwarding socket's server: its restricted view.
+	// Which methods it answers at all is ForwardOptions' allow-list.
+	scope *core.Scope
 }
 
 // New returns the AgentService over c.
 func New(c *core.Service) *Server { return &Server{core: c, enums: newEnums()} }
+
+// NewScoped returns the AgentService as a forwarding socket serves it:
+// tokens for sc's profiles only, lists and status that show only those
+// and no local paths, and a git erase that changes nothing.
+func NewScoped(c *core.Service, sc *core.Scope) *Server {
+	return &Server{core: c, enums: newEnums(), scope: sc}
+}
 
 // Register adds the service to g.
 func (s *Server) Register(g *grpc.Server) { agentgrpc.RegisterAgentServiceServer(g, s) }
@@ -45,7 +56,7 @@ func (s *Server) GetToken(ctx context.Context, req *pb.GetTokenRequest) (*pb.Get
 	}
 	tok, err := s.core.Token(ctx, core.TokenRequest{TokenRequest: profiles.TokenRequest{
 		Profile: req.GetProfile(), Host: req.GetHost(), AccountID: req.GetAccountId(), Scopes: req.GetScopes(), ForceRefresh: req.GetForceRefresh(),
-	}, Channel: s.enums.channel.word(ch)})
+	}, Channel: s.enums.channel.word(ch), Scope: s.scope})
 	if err != nil {
 		return nil, kinded(err)
 	}
@@ -94,6 +105,11 @@ func (s *Server) Rotate(ctx context.Context, req *pb.RotateRequest) (*pb.RotateR
 
 // ReportRejected implements AgentService.
 func (s *Server) ReportRejected(ctx context.Context, req *pb.ReportRejectedRequest) (*pb.ReportRejectedResponse, error) {
+	if s.scope != nil {
+		// git's erase from a remote machine: nothing to do, as git expects
+		// of a helper that stores nothing. Renewals stay the laptop's.
+		return &pb.ReportRejectedResponse{}, nil
+	}
 	renewed, err := s.core.ReportRejected(ctx, profiles.TokenRequest{Profile: req.GetProfile(), Host: req.GetHost(), AccountID: req.GetAccountId()}, req.GetAccessToken())
 	if err != nil {
 		return nil, kinded(err)
@@ -106,10 +122,13 @@ func (s *Server) ListProfiles(context.Context, *pb.ListProfilesRequest) (*pb.Lis
 	return &pb.ListProfilesResponse{Profiles: s.listProto(s.core.List())}, nil
 }
 
+// listProto is list in protobuf, only the scope's profiles on a forward.
 func (s *Server) listProto(list []profiles.Profile) []*pb.Profile {
-	out := make([]*pb.Profile, len(list))
-	for i, p := range list {
-		out[i] = s.toProto(p)
+	out := make([]*pb.Profile, 0, len(list))
+	for _, p := range list {
+		if s.scope == nil || s.scope.Lends(p.Name) {
+			out = append(out, s.toProto(p))
+		}
 	}
 	return out
 }
@@ -117,6 +136,13 @@ func (s *Server) listProto(list []profiles.Profile) []*pb.Profile {
 // Status implements AgentService.
 func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
 	st := s.core.Status(ctx)
+	if s.scope != nil {
+		// The remote machine's view: what it may use, nothing of this
+		// machine's paths, store or other profiles.
+		list := s.listProto(st.Profiles)
+		return &pb.StatusResponse{Version: st.Version, Started: timestamppb.New(st.Started), Profiles: list,
+			ProfileCount: int32(len(list)), ForwardedLabel: s.scope.Label}, nil
+	}
 	var orphans []*pb.OrphanSecret
 	for _, o := range st.Orphans {
 		orphans = append(orphans, &pb.OrphanSecret{Profile: o.Profile, Reason: o.Reason, Since: stamp(o.Since)})
@@ -249,6 +275,7 @@ func (s *Server) Audit(_ context.Context, req *pb.AuditRequest) (*pb.AuditRespon
 			PeerPid: int64(e.PeerPID),
 			PeerExe: e.PeerExe,
 			Count:   int32(e.Count),
+			Via:     e.Via,
 			Kind:    s.enums.tokenKind.value(e.Kind),
 		}
 		if !e.Expiry.IsZero() {
@@ -334,4 +361,44 @@ func (s *Server) CheckTokens(ctx context.Context, req *pb.CheckTokensRequest) (*
 		out.Checks[i] = &pb.TokenCheck{Verdict: tokenVerdict[c.Verdict], Problem: c.Problem}
 	}
 	return out, nil
+}
+
+func (s *Server) forwardProto(f core.ForwardInfo) *pb.Forward {
+	return &pb.Forward{Label: f.Label, Socket: f.Socket, Profiles: f.Profiles, Created: timestamppb.New(f.Created),
+		Expires: timestamppb.New(f.Expires), Calls: f.Calls, AllowUid: int64(f.AllowUID), Connections: int32(f.Connections)}
+}
+
+// CreateForward implements AgentService.
+func (s *Server) CreateForward(ctx context.Context, req *pb.CreateForwardRequest) (*pb.CreateForwardResponse, error) {
+	allow := -1
+	if req.GetHasAllowUid() {
+		allow = int(req.GetAllowUid())
+		if int64(allow) != req.GetAllowUid() || allow < 0 {
+			return nil, kinded(errkind.New(errkind.BadInput, fmt.Sprintf("--allow-uid %d: give a uid (0 or more)", req.GetAllowUid())))
+		}
+	}
+	f, err := s.core.CreateForward(ctx, core.ForwardSpec{Profiles: req.GetProfiles(), Label: req.GetLabel(),
+		TTL: req.GetTtl().AsDuration(), AllowUID: allow})
+	if err != nil {
+		return nil, kinded(err)
+	}
+	return &pb.CreateForwardResponse{Forward: s.forwardProto(f)}, nil
+}
+
+// ListForwards implements AgentService.
+func (s *Server) ListForwards(context.Context, *pb.ListForwardsRequest) (*pb.ListForwardsResponse, error) {
+	out := &pb.ListForwardsResponse{}
+	for _, f := range s.core.Forwards() {
+		out.Forwards = append(out.Forwards, s.forwardProto(f))
+	}
+	return out, nil
+}
+
+// RevokeForward implements AgentService.
+func (s *Server) RevokeForward(ctx context.Context, req *pb.RevokeForwardRequest) (*pb.RevokeForwardResponse, error) {
+	f, err := s.core.RevokeForward(ctx, req.GetLabel())
+	if err != nil {
+		return nil, kinded(err)
+	}
+	return &pb.RevokeForwardResponse{Forward: s.forwardProto(f)}, nil
 }

@@ -1279,9 +1279,12 @@ type StatusResponse struct {
 	Store *StoreStatus `protobuf:"bytes,13,opt,name=store,proto3" json:"store,omitempty"`
 	// Who started the daemon: "service", "autostart" or "hand" (dbx-credd
 	// run --started-by, which the unit and the helper's autostart pass).
-	StartedBy     string `protobuf:"bytes,14,opt,name=started_by,json=startedBy,proto3" json:"started_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StartedBy string `protobuf:"bytes,14,opt,name=started_by,json=startedBy,proto3" json:"started_by,omitempty"`
+	// Set only through a forwarding socket: the forward's label. Paths, the
+	// store and other profiles are then left out.
+	ForwardedLabel string `protobuf:"bytes,15,opt,name=forwarded_label,json=forwardedLabel,proto3" json:"forwarded_label,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1408,6 +1411,13 @@ func (x *StatusResponse) GetStore() *StoreStatus {
 func (x *StatusResponse) GetStartedBy() string {
 	if x != nil {
 		return x.StartedBy
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetForwardedLabel() string {
+	if x != nil {
+		return x.ForwardedLabel
 	}
 	return ""
 }
@@ -2380,7 +2390,10 @@ type AuditEvent struct {
 	// process through the same channel within a second (an SDK asks twice
 	// for one call) is one event; 0 means 1, from a daemon that did not
 	// count.
-	Count         int32 `protobuf:"varint,9,opt,name=count,proto3" json:"count,omitempty"`
+	Count int32 `protobuf:"varint,9,opt,name=count,proto3" json:"count,omitempty"`
+	// The forwarding socket the call came through (its label, e.g.
+	// "ssh:devbox"); empty for the daemon's own socket.
+	Via           string `protobuf:"bytes,10,opt,name=via,proto3" json:"via,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2478,6 +2491,13 @@ func (x *AuditEvent) GetCount() int32 {
 	return 0
 }
 
+func (x *AuditEvent) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
 type AuditResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
@@ -2522,6 +2542,411 @@ func (x *AuditResponse) GetEvents() []*AuditEvent {
 	return nil
 }
 
+// Forward is a forwarding socket: a second socket that lends tokens for
+// some profiles to another machine (over ssh -R) or a container, and
+// refuses everything else.
+type Forward struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique among the live forwards, e.g. "ssh:devbox".
+	Label string `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
+	// Where it listens on this machine.
+	Socket string `protobuf:"bytes,2,opt,name=socket,proto3" json:"socket,omitempty"`
+	// The profiles it lends.
+	Profiles []string               `protobuf:"bytes,3,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	Created  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created,proto3" json:"created,omitempty"`
+	Expires  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires,proto3" json:"expires,omitempty"`
+	// Calls served through it so far.
+	Calls int64 `protobuf:"varint,6,opt,name=calls,proto3" json:"calls,omitempty"`
+	// The one uid besides the daemon's own allowed to connect (--allow-uid);
+	// -1 for none.
+	AllowUid int64 `protobuf:"varint,7,opt,name=allow_uid,json=allowUid,proto3" json:"allow_uid,omitempty"`
+	// Connections open now.
+	Connections   int32 `protobuf:"varint,8,opt,name=connections,proto3" json:"connections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Forward) Reset() {
+	*x = Forward{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Forward) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Forward) ProtoMessage() {}
+
+func (x *Forward) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Forward.ProtoReflect.Descriptor instead.
+func (*Forward) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Forward) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *Forward) GetSocket() string {
+	if x != nil {
+		return x.Socket
+	}
+	return ""
+}
+
+func (x *Forward) GetProfiles() []string {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+func (x *Forward) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *Forward) GetExpires() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Expires
+	}
+	return nil
+}
+
+func (x *Forward) GetCalls() int64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *Forward) GetAllowUid() int64 {
+	if x != nil {
+		return x.AllowUid
+	}
+	return 0
+}
+
+func (x *Forward) GetConnections() int32 {
+	if x != nil {
+		return x.Connections
+	}
+	return 0
+}
+
+type CreateForwardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At least one; each must exist.
+	Profiles []string `protobuf:"bytes,1,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	// A name for the audit log and --revoke; made unique by a suffix.
+	// Empty: "forward".
+	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	// How long it lives; zero: 12 h. At most 7 days.
+	Ttl *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// Another uid allowed to connect (a container's); -1 or 0 with
+	// has_allow_uid false for none.
+	AllowUid      int64 `protobuf:"varint,4,opt,name=allow_uid,json=allowUid,proto3" json:"allow_uid,omitempty"`
+	HasAllowUid   bool  `protobuf:"varint,5,opt,name=has_allow_uid,json=hasAllowUid,proto3" json:"has_allow_uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateForwardRequest) Reset() {
+	*x = CreateForwardRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateForwardRequest) ProtoMessage() {}
+
+func (x *CreateForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateForwardRequest.ProtoReflect.Descriptor instead.
+func (*CreateForwardRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CreateForwardRequest) GetProfiles() []string {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+func (x *CreateForwardRequest) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *CreateForwardRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+func (x *CreateForwardRequest) GetAllowUid() int64 {
+	if x != nil {
+		return x.AllowUid
+	}
+	return 0
+}
+
+func (x *CreateForwardRequest) GetHasAllowUid() bool {
+	if x != nil {
+		return x.HasAllowUid
+	}
+	return false
+}
+
+type CreateForwardResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Forward       *Forward               `protobuf:"bytes,1,opt,name=forward,proto3" json:"forward,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateForwardResponse) Reset() {
+	*x = CreateForwardResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateForwardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateForwardResponse) ProtoMessage() {}
+
+func (x *CreateForwardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateForwardResponse.ProtoReflect.Descriptor instead.
+func (*CreateForwardResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CreateForwardResponse) GetForward() *Forward {
+	if x != nil {
+		return x.Forward
+	}
+	return nil
+}
+
+type ListForwardsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListForwardsRequest) Reset() {
+	*x = ListForwardsRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListForwardsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListForwardsRequest) ProtoMessage() {}
+
+func (x *ListForwardsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListForwardsRequest.ProtoReflect.Descriptor instead.
+func (*ListForwardsRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{33}
+}
+
+type ListForwardsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Forwards      []*Forward             `protobuf:"bytes,1,rep,name=forwards,proto3" json:"forwards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListForwardsResponse) Reset() {
+	*x = ListForwardsResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListForwardsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListForwardsResponse) ProtoMessage() {}
+
+func (x *ListForwardsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListForwardsResponse.ProtoReflect.Descriptor instead.
+func (*ListForwardsResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListForwardsResponse) GetForwards() []*Forward {
+	if x != nil {
+		return x.Forwards
+	}
+	return nil
+}
+
+type RevokeForwardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The label, or the socket path.
+	Label         string `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeForwardRequest) Reset() {
+	*x = RevokeForwardRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeForwardRequest) ProtoMessage() {}
+
+func (x *RevokeForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeForwardRequest.ProtoReflect.Descriptor instead.
+func (*RevokeForwardRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RevokeForwardRequest) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+type RevokeForwardResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Forward       *Forward               `protobuf:"bytes,1,opt,name=forward,proto3" json:"forward,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeForwardResponse) Reset() {
+	*x = RevokeForwardResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeForwardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeForwardResponse) ProtoMessage() {}
+
+func (x *RevokeForwardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeForwardResponse.ProtoReflect.Descriptor instead.
+func (*RevokeForwardResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *RevokeForwardResponse) GetForward() *Forward {
+	if x != nil {
+		return x.Forward
+	}
+	return nil
+}
+
 // HostToken is a token and the workspace it is for.
 type HostToken struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2533,7 +2958,7 @@ type HostToken struct {
 
 func (x *HostToken) Reset() {
 	*x = HostToken{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[30]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +2970,7 @@ func (x *HostToken) String() string {
 func (*HostToken) ProtoMessage() {}
 
 func (x *HostToken) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[30]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +2983,7 @@ func (x *HostToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostToken.ProtoReflect.Descriptor instead.
 func (*HostToken) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HostToken) GetHost() string {
@@ -2585,7 +3010,7 @@ type CheckTokensRequest struct {
 
 func (x *CheckTokensRequest) Reset() {
 	*x = CheckTokensRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[31]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +3022,7 @@ func (x *CheckTokensRequest) String() string {
 func (*CheckTokensRequest) ProtoMessage() {}
 
 func (x *CheckTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[31]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2610,7 +3035,7 @@ func (x *CheckTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTokensRequest.ProtoReflect.Descriptor instead.
 func (*CheckTokensRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CheckTokensRequest) GetTokens() []*HostToken {
@@ -2631,7 +3056,7 @@ type TokenCheck struct {
 
 func (x *TokenCheck) Reset() {
 	*x = TokenCheck{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[32]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +3068,7 @@ func (x *TokenCheck) String() string {
 func (*TokenCheck) ProtoMessage() {}
 
 func (x *TokenCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[32]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +3081,7 @@ func (x *TokenCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenCheck.ProtoReflect.Descriptor instead.
 func (*TokenCheck) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TokenCheck) GetVerdict() TokenVerdict {
@@ -2683,7 +3108,7 @@ type CheckTokensResponse struct {
 
 func (x *CheckTokensResponse) Reset() {
 	*x = CheckTokensResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[33]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2695,7 +3120,7 @@ func (x *CheckTokensResponse) String() string {
 func (*CheckTokensResponse) ProtoMessage() {}
 
 func (x *CheckTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[33]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2708,7 +3133,7 @@ func (x *CheckTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTokensResponse.ProtoReflect.Descriptor instead.
 func (*CheckTokensResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CheckTokensResponse) GetChecks() []*TokenCheck {
@@ -2728,7 +3153,7 @@ type DiagnoseRequest struct {
 
 func (x *DiagnoseRequest) Reset() {
 	*x = DiagnoseRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[34]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2740,7 +3165,7 @@ func (x *DiagnoseRequest) String() string {
 func (*DiagnoseRequest) ProtoMessage() {}
 
 func (x *DiagnoseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[34]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2753,7 +3178,7 @@ func (x *DiagnoseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiagnoseRequest.ProtoReflect.Descriptor instead.
 func (*DiagnoseRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DiagnoseRequest) GetProfile() string {
@@ -2779,7 +3204,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[35]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2791,7 +3216,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[35]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2804,7 +3229,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Check) GetName() string {
@@ -2844,7 +3269,7 @@ type DiagnoseResponse struct {
 
 func (x *DiagnoseResponse) Reset() {
 	*x = DiagnoseResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2856,7 +3281,7 @@ func (x *DiagnoseResponse) String() string {
 func (*DiagnoseResponse) ProtoMessage() {}
 
 func (x *DiagnoseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[36]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2869,7 +3294,7 @@ func (x *DiagnoseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiagnoseResponse.ProtoReflect.Descriptor instead.
 func (*DiagnoseResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DiagnoseResponse) GetChecks() []*Check {
@@ -2901,7 +3326,7 @@ type BeginOAuthLoginRequest struct {
 
 func (x *BeginOAuthLoginRequest) Reset() {
 	*x = BeginOAuthLoginRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2913,7 +3338,7 @@ func (x *BeginOAuthLoginRequest) String() string {
 func (*BeginOAuthLoginRequest) ProtoMessage() {}
 
 func (x *BeginOAuthLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2926,7 +3351,7 @@ func (x *BeginOAuthLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginOAuthLoginRequest.ProtoReflect.Descriptor instead.
 func (*BeginOAuthLoginRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *BeginOAuthLoginRequest) GetProfile() string {
@@ -2981,7 +3406,7 @@ type BeginOAuthLoginResponse struct {
 
 func (x *BeginOAuthLoginResponse) Reset() {
 	*x = BeginOAuthLoginResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2993,7 +3418,7 @@ func (x *BeginOAuthLoginResponse) String() string {
 func (*BeginOAuthLoginResponse) ProtoMessage() {}
 
 func (x *BeginOAuthLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3006,7 +3431,7 @@ func (x *BeginOAuthLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginOAuthLoginResponse.ProtoReflect.Descriptor instead.
 func (*BeginOAuthLoginResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *BeginOAuthLoginResponse) GetLoginId() string {
@@ -3049,7 +3474,7 @@ type AwaitOAuthLoginRequest struct {
 
 func (x *AwaitOAuthLoginRequest) Reset() {
 	*x = AwaitOAuthLoginRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[39]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3061,7 +3486,7 @@ func (x *AwaitOAuthLoginRequest) String() string {
 func (*AwaitOAuthLoginRequest) ProtoMessage() {}
 
 func (x *AwaitOAuthLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[39]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3074,7 +3499,7 @@ func (x *AwaitOAuthLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AwaitOAuthLoginRequest.ProtoReflect.Descriptor instead.
 func (*AwaitOAuthLoginRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *AwaitOAuthLoginRequest) GetLoginId() string {
@@ -3095,7 +3520,7 @@ type AwaitOAuthLoginResponse struct {
 
 func (x *AwaitOAuthLoginResponse) Reset() {
 	*x = AwaitOAuthLoginResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[40]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3107,7 +3532,7 @@ func (x *AwaitOAuthLoginResponse) String() string {
 func (*AwaitOAuthLoginResponse) ProtoMessage() {}
 
 func (x *AwaitOAuthLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[40]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3120,7 +3545,7 @@ func (x *AwaitOAuthLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AwaitOAuthLoginResponse.ProtoReflect.Descriptor instead.
 func (*AwaitOAuthLoginResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{40}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AwaitOAuthLoginResponse) GetProfile() *Profile {
@@ -3164,7 +3589,7 @@ type ImportOAuthRequest struct {
 
 func (x *ImportOAuthRequest) Reset() {
 	*x = ImportOAuthRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[41]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3176,7 +3601,7 @@ func (x *ImportOAuthRequest) String() string {
 func (*ImportOAuthRequest) ProtoMessage() {}
 
 func (x *ImportOAuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[41]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3189,7 +3614,7 @@ func (x *ImportOAuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOAuthRequest.ProtoReflect.Descriptor instead.
 func (*ImportOAuthRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{41}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ImportOAuthRequest) GetProfile() string {
@@ -3257,7 +3682,7 @@ type ImportOAuthResponse struct {
 
 func (x *ImportOAuthResponse) Reset() {
 	*x = ImportOAuthResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[42]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3269,7 +3694,7 @@ func (x *ImportOAuthResponse) String() string {
 func (*ImportOAuthResponse) ProtoMessage() {}
 
 func (x *ImportOAuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[42]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3282,7 +3707,7 @@ func (x *ImportOAuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOAuthResponse.ProtoReflect.Descriptor instead.
 func (*ImportOAuthResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{42}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ImportOAuthResponse) GetProfile() *Profile {
@@ -3385,7 +3810,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x13ListProfilesRequest\"G\n" +
 	"\x14ListProfilesResponse\x12/\n" +
 	"\bprofiles\x18\x01 \x03(\v2\x13.dbxcred.v1.ProfileR\bprofiles\"\x0f\n" +
-	"\rStatusRequest\"\x9c\x04\n" +
+	"\rStatusRequest\"\xc5\x04\n" +
 	"\x0eStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x03R\x03pid\x124\n" +
@@ -3402,7 +3827,8 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\aorphans\x18\f \x03(\v2\x18.dbxcred.v1.OrphanSecretR\aorphans\x12-\n" +
 	"\x05store\x18\r \x01(\v2\x17.dbxcred.v1.StoreStatusR\x05store\x12\x1d\n" +
 	"\n" +
-	"started_by\x18\x0e \x01(\tR\tstartedBy\"\x9d\x01\n" +
+	"started_by\x18\x0e \x01(\tR\tstartedBy\x12'\n" +
+	"\x0fforwarded_label\x18\x0f \x01(\tR\x0eforwardedLabel\"\x9d\x01\n" +
 	"\vStoreStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12\x1c\n" +
@@ -3463,7 +3889,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\"$\n" +
 	"\fAuditRequest\x12\x14\n" +
-	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\xd6\x02\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\xe8\x02\n" +
 	"\n" +
 	"AuditEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
@@ -3474,9 +3900,35 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\bpeer_exe\x18\x06 \x01(\tR\apeerExe\x12)\n" +
 	"\x04kind\x18\a \x01(\x0e2\x15.dbxcred.v1.TokenKindR\x04kind\x12=\n" +
 	"\ftoken_expiry\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vtokenExpiry\x12\x14\n" +
-	"\x05count\x18\t \x01(\x05R\x05count\"?\n" +
+	"\x05count\x18\t \x01(\x05R\x05count\x12\x10\n" +
+	"\x03via\x18\n" +
+	" \x01(\tR\x03via\"?\n" +
 	"\rAuditResponse\x12.\n" +
-	"\x06events\x18\x01 \x03(\v2\x16.dbxcred.v1.AuditEventR\x06events\"5\n" +
+	"\x06events\x18\x01 \x03(\v2\x16.dbxcred.v1.AuditEventR\x06events\"\x94\x02\n" +
+	"\aForward\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\tR\x05label\x12\x16\n" +
+	"\x06socket\x18\x02 \x01(\tR\x06socket\x12\x1a\n" +
+	"\bprofiles\x18\x03 \x03(\tR\bprofiles\x124\n" +
+	"\acreated\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
+	"\aexpires\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\x12\x14\n" +
+	"\x05calls\x18\x06 \x01(\x03R\x05calls\x12\x1b\n" +
+	"\tallow_uid\x18\a \x01(\x03R\ballowUid\x12 \n" +
+	"\vconnections\x18\b \x01(\x05R\vconnections\"\xb6\x01\n" +
+	"\x14CreateForwardRequest\x12\x1a\n" +
+	"\bprofiles\x18\x01 \x03(\tR\bprofiles\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x12+\n" +
+	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12\x1b\n" +
+	"\tallow_uid\x18\x04 \x01(\x03R\ballowUid\x12\"\n" +
+	"\rhas_allow_uid\x18\x05 \x01(\bR\vhasAllowUid\"F\n" +
+	"\x15CreateForwardResponse\x12-\n" +
+	"\aforward\x18\x01 \x01(\v2\x13.dbxcred.v1.ForwardR\aforward\"\x15\n" +
+	"\x13ListForwardsRequest\"G\n" +
+	"\x14ListForwardsResponse\x12/\n" +
+	"\bforwards\x18\x01 \x03(\v2\x13.dbxcred.v1.ForwardR\bforwards\",\n" +
+	"\x14RevokeForwardRequest\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\tR\x05label\"F\n" +
+	"\x15RevokeForwardResponse\x12-\n" +
+	"\aforward\x18\x01 \x01(\v2\x13.dbxcred.v1.ForwardR\aforward\"5\n" +
 	"\tHostToken\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\"C\n" +
@@ -3585,7 +4037,7 @@ func file_dbxcred_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(Channel)(0),                    // 0: dbxcred.v1.Channel
 	(TokenMode)(0),                  // 1: dbxcred.v1.TokenMode
@@ -3624,65 +4076,78 @@ var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(*AuditRequest)(nil),            // 34: dbxcred.v1.AuditRequest
 	(*AuditEvent)(nil),              // 35: dbxcred.v1.AuditEvent
 	(*AuditResponse)(nil),           // 36: dbxcred.v1.AuditResponse
-	(*HostToken)(nil),               // 37: dbxcred.v1.HostToken
-	(*CheckTokensRequest)(nil),      // 38: dbxcred.v1.CheckTokensRequest
-	(*TokenCheck)(nil),              // 39: dbxcred.v1.TokenCheck
-	(*CheckTokensResponse)(nil),     // 40: dbxcred.v1.CheckTokensResponse
-	(*DiagnoseRequest)(nil),         // 41: dbxcred.v1.DiagnoseRequest
-	(*Check)(nil),                   // 42: dbxcred.v1.Check
-	(*DiagnoseResponse)(nil),        // 43: dbxcred.v1.DiagnoseResponse
-	(*BeginOAuthLoginRequest)(nil),  // 44: dbxcred.v1.BeginOAuthLoginRequest
-	(*BeginOAuthLoginResponse)(nil), // 45: dbxcred.v1.BeginOAuthLoginResponse
-	(*AwaitOAuthLoginRequest)(nil),  // 46: dbxcred.v1.AwaitOAuthLoginRequest
-	(*AwaitOAuthLoginResponse)(nil), // 47: dbxcred.v1.AwaitOAuthLoginResponse
-	(*ImportOAuthRequest)(nil),      // 48: dbxcred.v1.ImportOAuthRequest
-	(*ImportOAuthResponse)(nil),     // 49: dbxcred.v1.ImportOAuthResponse
-	(*timestamppb.Timestamp)(nil),   // 50: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 51: google.protobuf.Duration
+	(*Forward)(nil),                 // 37: dbxcred.v1.Forward
+	(*CreateForwardRequest)(nil),    // 38: dbxcred.v1.CreateForwardRequest
+	(*CreateForwardResponse)(nil),   // 39: dbxcred.v1.CreateForwardResponse
+	(*ListForwardsRequest)(nil),     // 40: dbxcred.v1.ListForwardsRequest
+	(*ListForwardsResponse)(nil),    // 41: dbxcred.v1.ListForwardsResponse
+	(*RevokeForwardRequest)(nil),    // 42: dbxcred.v1.RevokeForwardRequest
+	(*RevokeForwardResponse)(nil),   // 43: dbxcred.v1.RevokeForwardResponse
+	(*HostToken)(nil),               // 44: dbxcred.v1.HostToken
+	(*CheckTokensRequest)(nil),      // 45: dbxcred.v1.CheckTokensRequest
+	(*TokenCheck)(nil),              // 46: dbxcred.v1.TokenCheck
+	(*CheckTokensResponse)(nil),     // 47: dbxcred.v1.CheckTokensResponse
+	(*DiagnoseRequest)(nil),         // 48: dbxcred.v1.DiagnoseRequest
+	(*Check)(nil),                   // 49: dbxcred.v1.Check
+	(*DiagnoseResponse)(nil),        // 50: dbxcred.v1.DiagnoseResponse
+	(*BeginOAuthLoginRequest)(nil),  // 51: dbxcred.v1.BeginOAuthLoginRequest
+	(*BeginOAuthLoginResponse)(nil), // 52: dbxcred.v1.BeginOAuthLoginResponse
+	(*AwaitOAuthLoginRequest)(nil),  // 53: dbxcred.v1.AwaitOAuthLoginRequest
+	(*AwaitOAuthLoginResponse)(nil), // 54: dbxcred.v1.AwaitOAuthLoginResponse
+	(*ImportOAuthRequest)(nil),      // 55: dbxcred.v1.ImportOAuthRequest
+	(*ImportOAuthResponse)(nil),     // 56: dbxcred.v1.ImportOAuthResponse
+	(*timestamppb.Timestamp)(nil),   // 57: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 58: google.protobuf.Duration
 }
 var file_dbxcred_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: dbxcred.v1.Profile.kind:type_name -> dbxcred.v1.CredentialKind
-	50, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
+	57, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
 	4,  // 2: dbxcred.v1.Profile.state:type_name -> dbxcred.v1.ProfileState
 	1,  // 3: dbxcred.v1.Profile.mode:type_name -> dbxcred.v1.TokenMode
-	51, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
-	50, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
-	50, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
-	50, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
-	50, // 8: dbxcred.v1.Profile.next_root_rotation:type_name -> google.protobuf.Timestamp
+	58, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
+	57, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
+	57, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
+	57, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
+	57, // 8: dbxcred.v1.Profile.next_root_rotation:type_name -> google.protobuf.Timestamp
 	0,  // 9: dbxcred.v1.GetTokenRequest.channel:type_name -> dbxcred.v1.Channel
-	50, // 10: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
+	57, // 10: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
 	3,  // 11: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
 	7,  // 12: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
-	51, // 13: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
+	58, // 13: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
 	7,  // 14: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
 	7,  // 15: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
-	50, // 16: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
+	57, // 16: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
 	7,  // 17: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
 	27, // 18: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
 	18, // 19: dbxcred.v1.StatusResponse.store:type_name -> dbxcred.v1.StoreStatus
 	18, // 20: dbxcred.v1.UnlockResponse.store:type_name -> dbxcred.v1.StoreStatus
 	18, // 21: dbxcred.v1.LockResponse.store:type_name -> dbxcred.v1.StoreStatus
-	50, // 22: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
+	57, // 22: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
 	7,  // 23: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
-	50, // 24: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	57, // 24: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	0,  // 25: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
 	3,  // 26: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
-	50, // 27: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
+	57, // 27: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
 	35, // 28: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
-	37, // 29: dbxcred.v1.CheckTokensRequest.tokens:type_name -> dbxcred.v1.HostToken
-	5,  // 30: dbxcred.v1.TokenCheck.verdict:type_name -> dbxcred.v1.TokenVerdict
-	39, // 31: dbxcred.v1.CheckTokensResponse.checks:type_name -> dbxcred.v1.TokenCheck
-	6,  // 32: dbxcred.v1.Check.status:type_name -> dbxcred.v1.CheckStatus
-	42, // 33: dbxcred.v1.DiagnoseResponse.checks:type_name -> dbxcred.v1.Check
-	50, // 34: dbxcred.v1.BeginOAuthLoginResponse.deadline:type_name -> google.protobuf.Timestamp
-	7,  // 35: dbxcred.v1.AwaitOAuthLoginResponse.profile:type_name -> dbxcred.v1.Profile
-	7,  // 36: dbxcred.v1.ImportOAuthResponse.profile:type_name -> dbxcred.v1.Profile
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	57, // 29: dbxcred.v1.Forward.created:type_name -> google.protobuf.Timestamp
+	57, // 30: dbxcred.v1.Forward.expires:type_name -> google.protobuf.Timestamp
+	58, // 31: dbxcred.v1.CreateForwardRequest.ttl:type_name -> google.protobuf.Duration
+	37, // 32: dbxcred.v1.CreateForwardResponse.forward:type_name -> dbxcred.v1.Forward
+	37, // 33: dbxcred.v1.ListForwardsResponse.forwards:type_name -> dbxcred.v1.Forward
+	37, // 34: dbxcred.v1.RevokeForwardResponse.forward:type_name -> dbxcred.v1.Forward
+	44, // 35: dbxcred.v1.CheckTokensRequest.tokens:type_name -> dbxcred.v1.HostToken
+	5,  // 36: dbxcred.v1.TokenCheck.verdict:type_name -> dbxcred.v1.TokenVerdict
+	46, // 37: dbxcred.v1.CheckTokensResponse.checks:type_name -> dbxcred.v1.TokenCheck
+	6,  // 38: dbxcred.v1.Check.status:type_name -> dbxcred.v1.CheckStatus
+	49, // 39: dbxcred.v1.DiagnoseResponse.checks:type_name -> dbxcred.v1.Check
+	57, // 40: dbxcred.v1.BeginOAuthLoginResponse.deadline:type_name -> google.protobuf.Timestamp
+	7,  // 41: dbxcred.v1.AwaitOAuthLoginResponse.profile:type_name -> dbxcred.v1.Profile
+	7,  // 42: dbxcred.v1.ImportOAuthResponse.profile:type_name -> dbxcred.v1.Profile
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_dbxcred_v1_agent_proto_init() }
@@ -3696,7 +4161,7 @@ func file_dbxcred_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dbxcred_v1_agent_proto_rawDesc), len(file_dbxcred_v1_agent_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   43,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -35,8 +35,7 @@ var File_dbxcred_v1_agent_service_proto protoreflect.FileDescriptor
 const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1edbxcred/v1/agent_service.proto\x12\n" +
-	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xc5\n" +
-	"\n" +
+	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xc4\f\n" +
 	"\fAgentService\x12E\n" +
 	"\bGetToken\x12\x1b.dbxcred.v1.GetTokenRequest\x1a\x1c.dbxcred.v1.GetTokenResponse\x12<\n" +
 	"\x05Login\x12\x18.dbxcred.v1.LoginRequest\x1a\x19.dbxcred.v1.LoginResponse\x12?\n" +
@@ -55,7 +54,10 @@ const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\x0fBeginOAuthLogin\x12\".dbxcred.v1.BeginOAuthLoginRequest\x1a#.dbxcred.v1.BeginOAuthLoginResponse\x12Z\n" +
 	"\x0fAwaitOAuthLogin\x12\".dbxcred.v1.AwaitOAuthLoginRequest\x1a#.dbxcred.v1.AwaitOAuthLoginResponse\x12N\n" +
 	"\vImportOAuth\x12\x1e.dbxcred.v1.ImportOAuthRequest\x1a\x1f.dbxcred.v1.ImportOAuthResponse\x12N\n" +
-	"\vCheckTokens\x12\x1e.dbxcred.v1.CheckTokensRequest\x1a\x1f.dbxcred.v1.CheckTokensResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
+	"\vCheckTokens\x12\x1e.dbxcred.v1.CheckTokensRequest\x1a\x1f.dbxcred.v1.CheckTokensResponse\x12T\n" +
+	"\rCreateForward\x12 .dbxcred.v1.CreateForwardRequest\x1a!.dbxcred.v1.CreateForwardResponse\x12Q\n" +
+	"\fListForwards\x12\x1f.dbxcred.v1.ListForwardsRequest\x1a .dbxcred.v1.ListForwardsResponse\x12T\n" +
+	"\rRevokeForward\x12 .dbxcred.v1.RevokeForwardRequest\x1a!.dbxcred.v1.RevokeForwardResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
 
 var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.GetTokenRequest)(nil),         // 0: dbxcred.v1.GetTokenRequest
@@ -76,24 +78,30 @@ var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.AwaitOAuthLoginRequest)(nil),  // 15: dbxcred.v1.AwaitOAuthLoginRequest
 	(*v1.ImportOAuthRequest)(nil),      // 16: dbxcred.v1.ImportOAuthRequest
 	(*v1.CheckTokensRequest)(nil),      // 17: dbxcred.v1.CheckTokensRequest
-	(*v1.GetTokenResponse)(nil),        // 18: dbxcred.v1.GetTokenResponse
-	(*v1.LoginResponse)(nil),           // 19: dbxcred.v1.LoginResponse
-	(*v1.LogoutResponse)(nil),          // 20: dbxcred.v1.LogoutResponse
-	(*v1.ListProfilesResponse)(nil),    // 21: dbxcred.v1.ListProfilesResponse
-	(*v1.StatusResponse)(nil),          // 22: dbxcred.v1.StatusResponse
-	(*v1.RotateResponse)(nil),          // 23: dbxcred.v1.RotateResponse
-	(*v1.ReportRejectedResponse)(nil),  // 24: dbxcred.v1.ReportRejectedResponse
-	(*v1.MetadataURLResponse)(nil),     // 25: dbxcred.v1.MetadataURLResponse
-	(*v1.AuditResponse)(nil),           // 26: dbxcred.v1.AuditResponse
-	(*v1.UnlockResponse)(nil),          // 27: dbxcred.v1.UnlockResponse
-	(*v1.LockResponse)(nil),            // 28: dbxcred.v1.LockResponse
-	(*v1.ShutdownResponse)(nil),        // 29: dbxcred.v1.ShutdownResponse
-	(*v1.MigrateStoreResponse)(nil),    // 30: dbxcred.v1.MigrateStoreResponse
-	(*v1.DiagnoseResponse)(nil),        // 31: dbxcred.v1.DiagnoseResponse
-	(*v1.BeginOAuthLoginResponse)(nil), // 32: dbxcred.v1.BeginOAuthLoginResponse
-	(*v1.AwaitOAuthLoginResponse)(nil), // 33: dbxcred.v1.AwaitOAuthLoginResponse
-	(*v1.ImportOAuthResponse)(nil),     // 34: dbxcred.v1.ImportOAuthResponse
-	(*v1.CheckTokensResponse)(nil),     // 35: dbxcred.v1.CheckTokensResponse
+	(*v1.CreateForwardRequest)(nil),    // 18: dbxcred.v1.CreateForwardRequest
+	(*v1.ListForwardsRequest)(nil),     // 19: dbxcred.v1.ListForwardsRequest
+	(*v1.RevokeForwardRequest)(nil),    // 20: dbxcred.v1.RevokeForwardRequest
+	(*v1.GetTokenResponse)(nil),        // 21: dbxcred.v1.GetTokenResponse
+	(*v1.LoginResponse)(nil),           // 22: dbxcred.v1.LoginResponse
+	(*v1.LogoutResponse)(nil),          // 23: dbxcred.v1.LogoutResponse
+	(*v1.ListProfilesResponse)(nil),    // 24: dbxcred.v1.ListProfilesResponse
+	(*v1.StatusResponse)(nil),          // 25: dbxcred.v1.StatusResponse
+	(*v1.RotateResponse)(nil),          // 26: dbxcred.v1.RotateResponse
+	(*v1.ReportRejectedResponse)(nil),  // 27: dbxcred.v1.ReportRejectedResponse
+	(*v1.MetadataURLResponse)(nil),     // 28: dbxcred.v1.MetadataURLResponse
+	(*v1.AuditResponse)(nil),           // 29: dbxcred.v1.AuditResponse
+	(*v1.UnlockResponse)(nil),          // 30: dbxcred.v1.UnlockResponse
+	(*v1.LockResponse)(nil),            // 31: dbxcred.v1.LockResponse
+	(*v1.ShutdownResponse)(nil),        // 32: dbxcred.v1.ShutdownResponse
+	(*v1.MigrateStoreResponse)(nil),    // 33: dbxcred.v1.MigrateStoreResponse
+	(*v1.DiagnoseResponse)(nil),        // 34: dbxcred.v1.DiagnoseResponse
+	(*v1.BeginOAuthLoginResponse)(nil), // 35: dbxcred.v1.BeginOAuthLoginResponse
+	(*v1.AwaitOAuthLoginResponse)(nil), // 36: dbxcred.v1.AwaitOAuthLoginResponse
+	(*v1.ImportOAuthResponse)(nil),     // 37: dbxcred.v1.ImportOAuthResponse
+	(*v1.CheckTokensResponse)(nil),     // 38: dbxcred.v1.CheckTokensResponse
+	(*v1.CreateForwardResponse)(nil),   // 39: dbxcred.v1.CreateForwardResponse
+	(*v1.ListForwardsResponse)(nil),    // 40: dbxcred.v1.ListForwardsResponse
+	(*v1.RevokeForwardResponse)(nil),   // 41: dbxcred.v1.RevokeForwardResponse
 }
 var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	0,  // 0: dbxcred.v1.AgentService.GetToken:input_type -> dbxcred.v1.GetTokenRequest
@@ -114,26 +122,32 @@ var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	15, // 15: dbxcred.v1.AgentService.AwaitOAuthLogin:input_type -> dbxcred.v1.AwaitOAuthLoginRequest
 	16, // 16: dbxcred.v1.AgentService.ImportOAuth:input_type -> dbxcred.v1.ImportOAuthRequest
 	17, // 17: dbxcred.v1.AgentService.CheckTokens:input_type -> dbxcred.v1.CheckTokensRequest
-	18, // 18: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
-	19, // 19: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
-	20, // 20: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
-	21, // 21: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
-	22, // 22: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
-	23, // 23: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
-	24, // 24: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
-	25, // 25: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
-	26, // 26: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
-	27, // 27: dbxcred.v1.AgentService.Unlock:output_type -> dbxcred.v1.UnlockResponse
-	28, // 28: dbxcred.v1.AgentService.Lock:output_type -> dbxcred.v1.LockResponse
-	29, // 29: dbxcred.v1.AgentService.Shutdown:output_type -> dbxcred.v1.ShutdownResponse
-	30, // 30: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
-	31, // 31: dbxcred.v1.AgentService.Diagnose:output_type -> dbxcred.v1.DiagnoseResponse
-	32, // 32: dbxcred.v1.AgentService.BeginOAuthLogin:output_type -> dbxcred.v1.BeginOAuthLoginResponse
-	33, // 33: dbxcred.v1.AgentService.AwaitOAuthLogin:output_type -> dbxcred.v1.AwaitOAuthLoginResponse
-	34, // 34: dbxcred.v1.AgentService.ImportOAuth:output_type -> dbxcred.v1.ImportOAuthResponse
-	35, // 35: dbxcred.v1.AgentService.CheckTokens:output_type -> dbxcred.v1.CheckTokensResponse
-	18, // [18:36] is the sub-list for method output_type
-	0,  // [0:18] is the sub-list for method input_type
+	18, // 18: dbxcred.v1.AgentService.CreateForward:input_type -> dbxcred.v1.CreateForwardRequest
+	19, // 19: dbxcred.v1.AgentService.ListForwards:input_type -> dbxcred.v1.ListForwardsRequest
+	20, // 20: dbxcred.v1.AgentService.RevokeForward:input_type -> dbxcred.v1.RevokeForwardRequest
+	21, // 21: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
+	22, // 22: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
+	23, // 23: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
+	24, // 24: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
+	25, // 25: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
+	26, // 26: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
+	27, // 27: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
+	28, // 28: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
+	29, // 29: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
+	30, // 30: dbxcred.v1.AgentService.Unlock:output_type -> dbxcred.v1.UnlockResponse
+	31, // 31: dbxcred.v1.AgentService.Lock:output_type -> dbxcred.v1.LockResponse
+	32, // 32: dbxcred.v1.AgentService.Shutdown:output_type -> dbxcred.v1.ShutdownResponse
+	33, // 33: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
+	34, // 34: dbxcred.v1.AgentService.Diagnose:output_type -> dbxcred.v1.DiagnoseResponse
+	35, // 35: dbxcred.v1.AgentService.BeginOAuthLogin:output_type -> dbxcred.v1.BeginOAuthLoginResponse
+	36, // 36: dbxcred.v1.AgentService.AwaitOAuthLogin:output_type -> dbxcred.v1.AwaitOAuthLoginResponse
+	37, // 37: dbxcred.v1.AgentService.ImportOAuth:output_type -> dbxcred.v1.ImportOAuthResponse
+	38, // 38: dbxcred.v1.AgentService.CheckTokens:output_type -> dbxcred.v1.CheckTokensResponse
+	39, // 39: dbxcred.v1.AgentService.CreateForward:output_type -> dbxcred.v1.CreateForwardResponse
+	40, // 40: dbxcred.v1.AgentService.ListForwards:output_type -> dbxcred.v1.ListForwardsResponse
+	41, // 41: dbxcred.v1.AgentService.RevokeForward:output_type -> dbxcred.v1.RevokeForwardResponse
+	21, // [21:42] is the sub-list for method output_type
+	0,  // [0:21] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

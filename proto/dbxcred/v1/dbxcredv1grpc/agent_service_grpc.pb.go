@@ -47,6 +47,9 @@ const (
 	AgentService_AwaitOAuthLogin_FullMethodName = "/dbxcred.v1.AgentService/AwaitOAuthLogin"
 	AgentService_ImportOAuth_FullMethodName     = "/dbxcred.v1.AgentService/ImportOAuth"
 	AgentService_CheckTokens_FullMethodName     = "/dbxcred.v1.AgentService/CheckTokens"
+	AgentService_CreateForward_FullMethodName   = "/dbxcred.v1.AgentService/CreateForward"
+	AgentService_ListForwards_FullMethodName    = "/dbxcred.v1.AgentService/ListForwards"
+	AgentService_RevokeForward_FullMethodName   = "/dbxcred.v1.AgentService/RevokeForward"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -109,6 +112,13 @@ type AgentServiceClient interface {
 	// (SCIM Me), for dbx-cred doctor's look at tokens left in clear in a
 	// config file. Nothing is stored, logged or audited.
 	CheckTokens(ctx context.Context, in *v1.CheckTokensRequest, opts ...grpc.CallOption) (*v1.CheckTokensResponse, error)
+	// CreateForward makes a forwarding socket that lends tokens for the
+	// named profiles and refuses everything else (dbx-cred forward, ssh).
+	CreateForward(ctx context.Context, in *v1.CreateForwardRequest, opts ...grpc.CallOption) (*v1.CreateForwardResponse, error)
+	// ListForwards describes the live forwarding sockets.
+	ListForwards(ctx context.Context, in *v1.ListForwardsRequest, opts ...grpc.CallOption) (*v1.ListForwardsResponse, error)
+	// RevokeForward closes a forwarding socket and its open connections.
+	RevokeForward(ctx context.Context, in *v1.RevokeForwardRequest, opts ...grpc.CallOption) (*v1.RevokeForwardResponse, error)
 }
 
 type agentServiceClient struct {
@@ -299,6 +309,36 @@ func (c *agentServiceClient) CheckTokens(ctx context.Context, in *v1.CheckTokens
 	return out, nil
 }
 
+func (c *agentServiceClient) CreateForward(ctx context.Context, in *v1.CreateForwardRequest, opts ...grpc.CallOption) (*v1.CreateForwardResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.CreateForwardResponse)
+	err := c.cc.Invoke(ctx, AgentService_CreateForward_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) ListForwards(ctx context.Context, in *v1.ListForwardsRequest, opts ...grpc.CallOption) (*v1.ListForwardsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.ListForwardsResponse)
+	err := c.cc.Invoke(ctx, AgentService_ListForwards_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) RevokeForward(ctx context.Context, in *v1.RevokeForwardRequest, opts ...grpc.CallOption) (*v1.RevokeForwardResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.RevokeForwardResponse)
+	err := c.cc.Invoke(ctx, AgentService_RevokeForward_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -359,6 +399,13 @@ type AgentServiceServer interface {
 	// (SCIM Me), for dbx-cred doctor's look at tokens left in clear in a
 	// config file. Nothing is stored, logged or audited.
 	CheckTokens(context.Context, *v1.CheckTokensRequest) (*v1.CheckTokensResponse, error)
+	// CreateForward makes a forwarding socket that lends tokens for the
+	// named profiles and refuses everything else (dbx-cred forward, ssh).
+	CreateForward(context.Context, *v1.CreateForwardRequest) (*v1.CreateForwardResponse, error)
+	// ListForwards describes the live forwarding sockets.
+	ListForwards(context.Context, *v1.ListForwardsRequest) (*v1.ListForwardsResponse, error)
+	// RevokeForward closes a forwarding socket and its open connections.
+	RevokeForward(context.Context, *v1.RevokeForwardRequest) (*v1.RevokeForwardResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -422,6 +469,15 @@ func (UnimplementedAgentServiceServer) ImportOAuth(context.Context, *v1.ImportOA
 }
 func (UnimplementedAgentServiceServer) CheckTokens(context.Context, *v1.CheckTokensRequest) (*v1.CheckTokensResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CheckTokens not implemented")
+}
+func (UnimplementedAgentServiceServer) CreateForward(context.Context, *v1.CreateForwardRequest) (*v1.CreateForwardResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateForward not implemented")
+}
+func (UnimplementedAgentServiceServer) ListForwards(context.Context, *v1.ListForwardsRequest) (*v1.ListForwardsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListForwards not implemented")
+}
+func (UnimplementedAgentServiceServer) RevokeForward(context.Context, *v1.RevokeForwardRequest) (*v1.RevokeForwardResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RevokeForward not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -768,6 +824,60 @@ func _AgentService_CheckTokens_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_CreateForward_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.CreateForwardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).CreateForward(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_CreateForward_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).CreateForward(ctx, req.(*v1.CreateForwardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_ListForwards_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.ListForwardsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).ListForwards(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_ListForwards_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).ListForwards(ctx, req.(*v1.ListForwardsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_RevokeForward_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.RevokeForwardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).RevokeForward(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_RevokeForward_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).RevokeForward(ctx, req.(*v1.RevokeForwardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -846,6 +956,18 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckTokens",
 			Handler:    _AgentService_CheckTokens_Handler,
+		},
+		{
+			MethodName: "CreateForward",
+			Handler:    _AgentService_CreateForward_Handler,
+		},
+		{
+			MethodName: "ListForwards",
+			Handler:    _AgentService_ListForwards_Handler,
+		},
+		{
+			MethodName: "RevokeForward",
+			Handler:    _AgentService_RevokeForward_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1500,6 +1500,7 @@ type StatusResponse struct {
 	Orphans        []*OrphanSecret
 	Store          *StoreStatus
 	StartedBy      string
+	ForwardedLabel string
 }
 
 func (x *StatusResponse) GetVersion() string {
@@ -1600,6 +1601,13 @@ func (x *StatusResponse) GetStartedBy() string {
 	return ""
 }
 
+func (x *StatusResponse) GetForwardedLabel() string {
+	if x != nil {
+		return x.ForwardedLabel
+	}
+	return ""
+}
+
 // AppendWire appends x's protobuf encoding to b.
 func (x *StatusResponse) AppendWire(b []byte) []byte {
 	if x == nil {
@@ -1660,6 +1668,10 @@ func (x *StatusResponse) AppendWire(b []byte) []byte {
 	if x.StartedBy != "" {
 		b = appendTag(b, 14, wireBytes)
 		b = appendString(b, x.StartedBy)
+	}
+	if x.ForwardedLabel != "" {
+		b = appendTag(b, 15, wireBytes)
+		b = appendString(b, x.ForwardedLabel)
 	}
 	return b
 }
@@ -1790,6 +1802,13 @@ func (x *StatusResponse) UnmarshalWire(b []byte) error {
 			}
 			b = b[n:]
 			x.StartedBy = string(v)
+		case num == 15 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.ForwardedLabel = string(v)
 		default:
 			n, err := skipField(num, typ, b)
 			if err != nil {
@@ -3097,6 +3116,7 @@ type AuditEvent struct {
 	Kind        TokenKind
 	TokenExpiry *Timestamp
 	Count       int32
+	Via         string
 }
 
 func (x *AuditEvent) GetTime() *Timestamp {
@@ -3162,6 +3182,13 @@ func (x *AuditEvent) GetCount() int32 {
 	return 0
 }
 
+func (x *AuditEvent) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
 // AppendWire appends x's protobuf encoding to b.
 func (x *AuditEvent) AppendWire(b []byte) []byte {
 	if x == nil {
@@ -3202,6 +3229,10 @@ func (x *AuditEvent) AppendWire(b []byte) []byte {
 	if x.Count != 0 {
 		b = appendTag(b, 9, wireVarint)
 		b = appendVarint(b, uint64(int64(x.Count)))
+	}
+	if x.Via != "" {
+		b = appendTag(b, 10, wireBytes)
+		b = appendString(b, x.Via)
 	}
 	return b
 }
@@ -3289,6 +3320,13 @@ func (x *AuditEvent) UnmarshalWire(b []byte) error {
 			}
 			b = b[n:]
 			x.Count = int32(v)
+		case num == 10 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Via = string(v)
 		default:
 			n, err := skipField(num, typ, b)
 			if err != nil {
@@ -3344,6 +3382,582 @@ func (x *AuditResponse) UnmarshalWire(b []byte) error {
 				return err
 			}
 			x.Events = append(x.Events, m)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type Forward struct {
+	Label       string
+	Socket      string
+	Profiles    []string
+	Created     *Timestamp
+	Expires     *Timestamp
+	Calls       int64
+	AllowUid    int64
+	Connections int32
+}
+
+func (x *Forward) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *Forward) GetSocket() string {
+	if x != nil {
+		return x.Socket
+	}
+	return ""
+}
+
+func (x *Forward) GetProfiles() []string {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+func (x *Forward) GetCreated() *Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *Forward) GetExpires() *Timestamp {
+	if x != nil {
+		return x.Expires
+	}
+	return nil
+}
+
+func (x *Forward) GetCalls() int64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *Forward) GetAllowUid() int64 {
+	if x != nil {
+		return x.AllowUid
+	}
+	return 0
+}
+
+func (x *Forward) GetConnections() int32 {
+	if x != nil {
+		return x.Connections
+	}
+	return 0
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *Forward) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Label != "" {
+		b = appendTag(b, 1, wireBytes)
+		b = appendString(b, x.Label)
+	}
+	if x.Socket != "" {
+		b = appendTag(b, 2, wireBytes)
+		b = appendString(b, x.Socket)
+	}
+	for _, v := range x.Profiles {
+		b = appendTag(b, 3, wireBytes)
+		b = appendString(b, v)
+	}
+	if x.Created != nil {
+		b = appendTag(b, 4, wireBytes)
+		b = appendBytes(b, x.Created.AppendWire(nil))
+	}
+	if x.Expires != nil {
+		b = appendTag(b, 5, wireBytes)
+		b = appendBytes(b, x.Expires.AppendWire(nil))
+	}
+	if x.Calls != 0 {
+		b = appendTag(b, 6, wireVarint)
+		b = appendVarint(b, uint64(int64(x.Calls)))
+	}
+	if x.AllowUid != 0 {
+		b = appendTag(b, 7, wireVarint)
+		b = appendVarint(b, uint64(int64(x.AllowUid)))
+	}
+	if x.Connections != 0 {
+		b = appendTag(b, 8, wireVarint)
+		b = appendVarint(b, uint64(int64(x.Connections)))
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *Forward) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Label = string(v)
+		case num == 2 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Socket = string(v)
+		case num == 3 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Profiles = append(x.Profiles, string(v))
+		case num == 4 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			if x.Created == nil {
+				x.Created = new(Timestamp)
+			}
+			if err := x.Created.UnmarshalWire(v); err != nil {
+				return err
+			}
+		case num == 5 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			if x.Expires == nil {
+				x.Expires = new(Timestamp)
+			}
+			if err := x.Expires.UnmarshalWire(v); err != nil {
+				return err
+			}
+		case num == 6 && typ == wireVarint:
+			v, n, err := consumeVarint(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Calls = int64(v)
+		case num == 7 && typ == wireVarint:
+			v, n, err := consumeVarint(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.AllowUid = int64(v)
+		case num == 8 && typ == wireVarint:
+			v, n, err := consumeVarint(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Connections = int32(v)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type CreateForwardRequest struct {
+	Profiles    []string
+	Label       string
+	Ttl         *Duration
+	AllowUid    int64
+	HasAllowUid bool
+}
+
+func (x *CreateForwardRequest) GetProfiles() []string {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+func (x *CreateForwardRequest) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *CreateForwardRequest) GetTtl() *Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+func (x *CreateForwardRequest) GetAllowUid() int64 {
+	if x != nil {
+		return x.AllowUid
+	}
+	return 0
+}
+
+func (x *CreateForwardRequest) GetHasAllowUid() bool {
+	if x != nil {
+		return x.HasAllowUid
+	}
+	return false
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *CreateForwardRequest) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	for _, v := range x.Profiles {
+		b = appendTag(b, 1, wireBytes)
+		b = appendString(b, v)
+	}
+	if x.Label != "" {
+		b = appendTag(b, 2, wireBytes)
+		b = appendString(b, x.Label)
+	}
+	if x.Ttl != nil {
+		b = appendTag(b, 3, wireBytes)
+		b = appendBytes(b, x.Ttl.AppendWire(nil))
+	}
+	if x.AllowUid != 0 {
+		b = appendTag(b, 4, wireVarint)
+		b = appendVarint(b, uint64(int64(x.AllowUid)))
+	}
+	if x.HasAllowUid != false {
+		b = appendTag(b, 5, wireVarint)
+		b = append(b, 1)
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *CreateForwardRequest) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Profiles = append(x.Profiles, string(v))
+		case num == 2 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Label = string(v)
+		case num == 3 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			if x.Ttl == nil {
+				x.Ttl = new(Duration)
+			}
+			if err := x.Ttl.UnmarshalWire(v); err != nil {
+				return err
+			}
+		case num == 4 && typ == wireVarint:
+			v, n, err := consumeVarint(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.AllowUid = int64(v)
+		case num == 5 && typ == wireVarint:
+			v, n, err := consumeVarint(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.HasAllowUid = v != 0
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type CreateForwardResponse struct {
+	Forward *Forward
+}
+
+func (x *CreateForwardResponse) GetForward() *Forward {
+	if x != nil {
+		return x.Forward
+	}
+	return nil
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *CreateForwardResponse) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Forward != nil {
+		b = appendTag(b, 1, wireBytes)
+		b = appendBytes(b, x.Forward.AppendWire(nil))
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *CreateForwardResponse) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			if x.Forward == nil {
+				x.Forward = new(Forward)
+			}
+			if err := x.Forward.UnmarshalWire(v); err != nil {
+				return err
+			}
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type ListForwardsRequest struct {
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *ListForwardsRequest) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *ListForwardsRequest) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type ListForwardsResponse struct {
+	Forwards []*Forward
+}
+
+func (x *ListForwardsResponse) GetForwards() []*Forward {
+	if x != nil {
+		return x.Forwards
+	}
+	return nil
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *ListForwardsResponse) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	for _, v := range x.Forwards {
+		b = appendTag(b, 1, wireBytes)
+		b = appendBytes(b, v.AppendWire(nil))
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *ListForwardsResponse) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			m := new(Forward)
+			if err := m.UnmarshalWire(v); err != nil {
+				return err
+			}
+			x.Forwards = append(x.Forwards, m)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type RevokeForwardRequest struct {
+	Label string
+}
+
+func (x *RevokeForwardRequest) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *RevokeForwardRequest) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Label != "" {
+		b = appendTag(b, 1, wireBytes)
+		b = appendString(b, x.Label)
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *RevokeForwardRequest) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Label = string(v)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type RevokeForwardResponse struct {
+	Forward *Forward
+}
+
+func (x *RevokeForwardResponse) GetForward() *Forward {
+	if x != nil {
+		return x.Forward
+	}
+	return nil
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *RevokeForwardResponse) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Forward != nil {
+		b = appendTag(b, 1, wireBytes)
+		b = appendBytes(b, x.Forward.AppendWire(nil))
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *RevokeForwardResponse) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			if x.Forward == nil {
+				x.Forward = new(Forward)
+			}
+			if err := x.Forward.UnmarshalWire(v); err != nil {
+				return err
+			}
 		default:
 			n, err := skipField(num, typ, b)
 			if err != nil {

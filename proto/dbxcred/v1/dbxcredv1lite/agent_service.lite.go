@@ -23,4 +23,7 @@ const (
 	AgentService_AwaitOAuthLogin_FullMethodName = "/dbxcred.v1.AgentService/AwaitOAuthLogin"
 	AgentService_ImportOAuth_FullMethodName     = "/dbxcred.v1.AgentService/ImportOAuth"
 	AgentService_CheckTokens_FullMethodName     = "/dbxcred.v1.AgentService/CheckTokens"
+	AgentService_CreateForward_FullMethodName   = "/dbxcred.v1.AgentService/CreateForward"
+	AgentService_ListForwards_FullMethodName    = "/dbxcred.v1.AgentService/ListForwards"
+	AgentService_RevokeForward_FullMethodName   = "/dbxcred.v1.AgentService/RevokeForward"
 )
