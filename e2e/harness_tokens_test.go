@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -45,12 +46,15 @@ func (w *world) validToken(args ...string) string {
 func (w *world) keyringRoot(profile string) string {
 	w.t.Helper()
 	// While the daemon replaces a root, the old item is being deleted and
-	// secret-tool may list it without its secret: look again, briefly.
+	// secret-tool may list it without its secret, or (between the delete
+	// and the keyring's next answer) not at all: look again, briefly.
 	var last error
 	for range 20 {
 		raw, ok := w.ss.lookup(profile)
 		if !ok {
-			w.t.Fatalf("no keyring item for %s", profile)
+			last = fmt.Errorf("no keyring item for %s", profile)
+			time.Sleep(100 * time.Millisecond)
+			continue
 		}
 		var s struct {
 			Token string `json:"token"`
@@ -60,7 +64,7 @@ func (w *world) keyringRoot(profile string) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	w.t.Fatalf("keyring item of %s is not dbx-cred's JSON: %v", profile, last)
+	w.t.Fatalf("keyring item of %s: %v", profile, last)
 	return ""
 }
 
