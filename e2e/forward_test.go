@@ -140,6 +140,14 @@ func TestSSHForwardLendsOnlyTokens(t *testing.T) {
 		"dbx-cred list",
 		"dbx-cred import --all --yes",
 		"dbx-cred metadata-url -p prod",
+		`dbx-cred exec -p prod -- sh -c 'test -n "$DATABRICKS_TOKEN" && echo has-token'`,
+		"dbx-cred curl-config -p prod",
+		"dbx-cred netrc -p prod",
+		fmt.Sprintf("printf 'protocol=http\nhost=%s\nusername=x\npassword=whatever\n\n' | dbx-cred git erase", gitHost),
+		"echo pass | dbx-cred unlock",
+		"dbx-cred store migrate --to file",
+		"dbx-cred forward -p prod",
+		"dbx-cred daemon restart",
 	)
 	argv := append([]string{"ssh", "-p", "prod", "--label", "devbox", "--"}, h.args...)
 	out, errOut, code := w.helper("", append(argv, script)...)
@@ -178,6 +186,23 @@ func TestSSHForwardLendsOnlyTokens(t *testing.T) {
 	}
 	if got, rc := remoteResult(t, out, 14); rc != 7 {
 		t.Errorf("remote metadata-url: rc %d\n%s", rc, got)
+	}
+
+	if got, rc := remoteResult(t, out, 15); rc != 0 || !strings.Contains(got, "has-token") {
+		t.Errorf("remote exec: rc %d\n%s", rc, got)
+	}
+	for i, what := range []string{"curl-config", "netrc"} {
+		if got, rc := remoteResult(t, out, 16+i); rc != 0 || !strings.Contains(got, laptopToken) {
+			t.Errorf("remote %s: rc %d\n%s", what, rc, got)
+		}
+	}
+	if got, rc := remoteResult(t, out, 18); rc != 0 {
+		t.Errorf("remote git erase: rc %d (git expects a helper that stores nothing to succeed)\n%s", rc, got)
+	}
+	for i, what := range []string{"unlock", "store migrate", "forward", "daemon restart"} {
+		if got, rc := remoteResult(t, out, 19+i); rc != 7 || !strings.Contains(got, "not lent through forward devbox") {
+			t.Errorf("remote %s: rc %d, want 7 and the refusal\n%s", what, rc, got)
+		}
 	}
 
 	// Nothing changed on the laptop.

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/dbx-cred/dbx-cred/helper/client"
 	pb "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1lite"
 )
 
@@ -193,4 +195,46 @@ func baseName(p string) string {
 		return p[i+1:]
 	}
 	return p
+}
+
+// unlentCommand reports a command a forwarding socket refuses (the daemon
+// refuses their calls; see daemon/adapter/grpcapi's lentMethods), with
+// the first argument that makes them so ("" for any).
+func unlentCommand(name string, args []string) bool {
+	first := ""
+	if len(args) > 0 {
+		first = args[0]
+	}
+	switch name {
+	case "login", "logout", "rotate", "import", "unlock", "lock", "store", "audit", "metadata-url", "forward", "ssh":
+		return true
+	case "daemon":
+		return first == "stop" || first == "restart"
+	case "auth":
+		return first == "login" || first == "logout"
+	}
+	return false
+}
+
+// refuseUnlent refuses, before any prompt, a command that a forwarding
+// socket would refuse anyway: the daemon's refusal comes only at its call,
+// after unlock or store migrate have asked for a passphrase, and status
+// preflights would misread the forward's narrow status. Only a socket
+// named as a forward costs the extra status call.
+func (c *cli) refuseUnlent(name string, args []string) error {
+	if !unlentCommand(name, args) || !client.Forwarded(c.socketPath()) || slices.Contains(args, "-h") || slices.Contains(args, "--help") {
+		return nil
+	}
+	ctx, cancel := within(10 * time.Second)
+	defer cancel()
+	st, err := c.daemon(false).Status(ctx, &pb.StatusRequest{})
+	if err != nil || st.GetForwardedLabel() == "" {
+		return nil // the command meets whatever it meets
+	}
+	what := name
+	if len(args) > 0 && (name == "daemon" || name == "auth" || name == "store") {
+		what += " " + args[0]
+	}
+	return &exitError{code: exitNotLent, msg: fmt.Sprintf("%s is not lent through forward %s: this socket lends tokens only; "+
+		"run it on the machine where dbx-credd runs", what, printable(st.GetForwardedLabel()))}
 }

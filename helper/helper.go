@@ -28,6 +28,7 @@ const (
 	exitRejected    = errkind.ExitRejected
 	exitKeyring     = errkind.ExitStore
 	exitUnreachable = errkind.ExitUnreachable
+	exitNotLent     = errkind.ExitNotLent
 	exitUsage       = errkind.ExitUsage
 )
 
@@ -203,6 +204,9 @@ func Main(args []string, io IO) int {
 	}
 	c := &cli{io: io, cmd: name}
 	if cmd, ok := findCommand(name); ok {
+		if err := c.refuseUnlent(name, args[1:]); err != nil {
+			return c.finish(err)
+		}
 		return c.finish(cmd.run(c, args[1:]))
 	}
 	if strings.HasPrefix(name, "-") {
