@@ -46,6 +46,7 @@ type Emulator struct {
 	// OAuth state; see oauth.go.
 	browserUser       *user
 	servicePrincipals map[string]*servicePrincipal
+	federations       []*federation
 	authCodes         map[string]*authCode
 	refreshTokens     map[string]*refreshToken
 	accessTokens      map[string]*accessToken

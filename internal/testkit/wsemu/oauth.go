@@ -110,6 +110,7 @@ type OAuthStats struct {
 	CodeReuses        int // authorization codes presented a second time
 	Refreshes         int // successful refresh_token grants
 	ClientCredentials int // successful client_credentials grants
+	Exchanges         int // successful token exchanges (federation)
 	// RefreshOverlaps counts refresh_token requests that arrived while
 	// another refresh of the same family was still being answered: each is
 	// a client failing to serialise its refreshes.
@@ -516,6 +517,8 @@ func (e *Emulator) handleOAuthToken(w http.ResponseWriter, r *http.Request, acco
 		e.grantRefreshToken(w, r, ca, accountID)
 	case "client_credentials":
 		e.grantClientCredentials(w, r, ca, accountID)
+	case grantTokenExchange:
+		e.grantExchange(w, r, accountID)
 	case "":
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "grant_type is required")
 	default:
