@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -29,10 +30,18 @@ type ClientCredentials struct {
 	clock        Clock
 	client       *http.Client
 
+	// exchange, when set, makes this a token-exchange source (workload
+	// identity federation): the grant's parameters, with a fresh JWT, for
+	// each fetch; no client secret.
+	exchange func(ctx context.Context) (url.Values, error)
+
 	mu       sync.Mutex
 	cur      Token
+	renewAt  time.Time // when cur is too old to hand out
 	got      time.Time // when cur was asked for, on our clock
 	lastErr  error
+	failures int       // fetches failed in a row
+	retryAt  time.Time // no fetch before this after a failure
 	fetching bool
 	changed  chan struct{} // closed and replaced when a fetch ends
 	stopped  bool
@@ -51,6 +60,10 @@ type ClientCredentialsConfig struct {
 	// HTTPClient asks the token endpoint; default outbound.Client with
 	// a timeout, never http.DefaultClient, which has none.
 	HTTPClient *http.Client
+	// Exchange, when set, gives each fetch's token-exchange parameters
+	// (RFC 8693: grant_type, subject_token...) instead of a client
+	// secret; ClientID may then be empty (an account-wide policy).
+	Exchange func(ctx context.Context) (url.Values, error)
 }
 
 // NewClientCredentials returns a source; it asks for nothing until a
@@ -72,7 +85,7 @@ func NewClientCredentials(c ClientCredentialsConfig) *ClientCredentials {
 	return &ClientCredentials{
 		cfg: clientcredentials.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, TokenURL: c.TokenURL,
 			Scopes: c.Scopes, AuthStyle: oauth2.AuthStyleInHeader},
-		minRemaining: c.MinRemaining, clock: c.Clock, changed: make(chan struct{}), client: client,
+		minRemaining: c.MinRemaining, clock: c.Clock, changed: make(chan struct{}), client: client, exchange: c.Exchange,
 	}
 }
 
@@ -88,10 +101,16 @@ func (s *ClientCredentials) Token(ctx context.Context) (Token, error) {
 		case s.stopped:
 			s.mu.Unlock()
 			return Token{}, ErrStopped
-		case s.cur.Value != "" && now.Add(s.minRemaining).Before(s.cur.Expiry):
+		case s.cur.Value != "" && now.Before(s.renewAt):
 			t := s.cur
 			s.mu.Unlock()
 			return t, nil
+		case s.lastErr != nil && now.Before(s.retryAt):
+			// Backing off: every caller gets the last failure at once,
+			// not a request each.
+			err := s.lastErr
+			s.mu.Unlock()
+			return Token{}, err
 		case s.fetching:
 			ch := s.changed
 			s.mu.Unlock()
@@ -108,9 +127,14 @@ func (s *ClientCredentials) Token(ctx context.Context) (Token, error) {
 		s.mu.Lock()
 		s.fetching = false
 		if err == nil {
-			s.cur, s.lastErr = t, nil
+			s.cur, s.lastErr, s.failures = t, nil, 0
+			// Renewed with minRemaining left, or at half its life for a
+			// short-lived token (a federated one may live 5 minutes).
+			s.renewAt = t.Expiry.Add(-min(s.minRemaining, t.Expiry.Sub(s.clock.Now())/2))
 		} else {
 			s.lastErr = err
+			s.failures++
+			s.retryAt = s.clock.Now().Add(min(maxBackoff, time.Second<<min(s.failures-1, 5)))
 		}
 		close(s.changed)
 		s.changed = make(chan struct{})
@@ -122,11 +146,29 @@ func (s *ClientCredentials) Token(ctx context.Context) (Token, error) {
 	}
 }
 
+// maxBackoff bounds the wait after failed fetches: 1 s, doubling.
+const maxBackoff = 30 * time.Second
+
+// ErrExchangeRefused marks a token exchange the workspace refused: the
+// JWT does not match a federation policy, or has expired.
+var ErrExchangeRefused = errors.New("the workspace refused the token exchange")
+
 func (s *ClientCredentials) fetch(ctx context.Context) (Token, error) {
 	asked := s.clock.Now()
-	ot, err := s.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, s.client))
+	cfg := s.cfg
+	if s.exchange != nil {
+		params, err := s.exchange(ctx)
+		if err != nil {
+			return Token{}, err
+		}
+		cfg.EndpointParams, cfg.AuthStyle, cfg.ClientSecret = params, oauth2.AuthStyleInParams, ""
+	}
+	ot, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, s.client))
 	if err != nil {
 		var re *oauth2.RetrieveError
+		if s.exchange != nil && errors.As(err, &re) && re.Response != nil && re.Response.StatusCode/100 == 4 {
+			return Token{}, fmt.Errorf("%w: %s (%s)", ErrExchangeRefused, remotetext.Clip(re.ErrorDescription), remotetext.Clip(re.ErrorCode))
+		}
 		if errors.As(err, &re) && (re.ErrorCode == "invalid_client" || re.Response != nil && re.Response.StatusCode == 401) {
 			return Token{}, fmt.Errorf("%w (%s): log in again with the right secret", ErrClientRejected, remotetext.Clip(re.ErrorCode))
 		}
@@ -149,7 +191,7 @@ func (s *ClientCredentials) Refresh(rejected string, minAge time.Duration) bool 
 	if s.cur.Value == "" || (rejected != "" && rejected != s.cur.Value) || s.clock.Now().Sub(s.got) < minAge {
 		return false
 	}
-	s.cur, s.got = Token{}, s.clock.Now()
+	s.cur, s.got, s.renewAt = Token{}, s.clock.Now(), time.Time{}
 	return true
 }
 
