@@ -199,6 +199,7 @@ func openCore(ctx context.Context, cfg Config, getenv func(string) string, log *
 		Tokens:  ws.Tokens,
 		Derived: chosen.Derived,
 		CrashAt: crashHook(getenv, log),
+		Getenv:  getenv,
 	}, log)
 	if err != nil {
 		return opened{}, fmt.Errorf("load profiles: %w", err)

@@ -207,12 +207,18 @@ func daemonEnv(environ []string) []string {
 // daemonNeeds reports whether the daemon gets the variable k (as envKey
 // folded it): the user's identity and places, locale, the session bus
 // (the Secret Service), proxies and CA certificates for the workspace,
-// and dbx-cred's own settings.
+// a CI system's ID token source, and dbx-cred's own settings.
 func daemonNeeds(k string) bool {
 	switch k {
 	case "HOME", "USER", "LOGNAME", "PATH", "TMPDIR", "LANG", "DBUS_SESSION_BUS_ADDRESS",
 		"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
-		"SSL_CERT_FILE", "SSL_CERT_DIR":
+		"SSL_CERT_FILE", "SSL_CERT_DIR",
+		// A CI system's ID token source, for federated profiles (login
+		// --federated): GitHub Actions', Azure DevOps', and the variable
+		// the Databricks SDKs read a JWT from.
+		"ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+		"SYSTEM_ACCESSTOKEN", "SYSTEM_OIDCREQUESTURI", "SYSTEM_TEAMFOUNDATIONCOLLECTIONURI", "SYSTEM_TEAMPROJECTID",
+		"SYSTEM_HOSTTYPE", "SYSTEM_PLANID", "SYSTEM_JOBID", "DATABRICKS_OIDC_TOKEN":
 		return true
 	}
 	if strings.HasPrefix(k, envKey(testHookPrefix)) {

@@ -37,6 +37,7 @@ type profileJSON struct {
 	Host         string    `json:"host"`
 	UserName     string    `json:"user_name,omitempty"`
 	Kind         string    `json:"kind"`
+	Federated    string    `json:"federated,omitempty"`
 	Mode         string    `json:"mode,omitempty"`
 	State        string    `json:"state"`
 	StateMessage string    `json:"state_message,omitempty"`
@@ -59,7 +60,7 @@ func runList(c *cli, args []string) error {
 	for _, p := range resp.GetProfiles() {
 		list = append(list, profileJSON{
 			Name: p.GetName(), Host: p.GetHost(), UserName: p.GetUserName(),
-			Kind: profileKind(p), Mode: modeWord(p), State: enumWord(p.GetState().String(), "PROFILE_STATE_"),
+			Kind: profileKind(p), Federated: p.GetFederated(), Mode: modeWord(p), State: enumWord(p.GetState().String(), "PROFILE_STATE_"),
 			StateMessage: p.GetStateMessage(), Created: p.GetCreated().AsTime(),
 		})
 	}
@@ -76,7 +77,7 @@ func runList(c *cli, args []string) error {
 	// every profile, so it is told once, under status.
 	explained := ""
 	for _, p := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(p.Name), p.Kind, printable(p.Host), printable(p.UserName), printable(p.State))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(p.Name), kindLabel(p.Kind, p.Federated), printable(p.Host), printable(p.UserName), printable(p.State))
 		if p.StateMessage != "" && explained == "" {
 			explained = p.Name
 		}
@@ -100,6 +101,15 @@ func profileKind(p *pb.Profile) string {
 		return "derived-pat"
 	}
 	return enumWord(p.GetKind().String(), "CREDENTIAL_KIND_")
+}
+
+// kindLabel is the kind as list and status print it: a federated
+// profile's with its ID token source, "oidc-federation (github)".
+func kindLabel(kind, federated string) string {
+	if federated == "" {
+		return kind
+	}
+	return kind + " (" + printable(federated) + ")"
 }
 
 // modeWord is "rotating" or "static" for PAT profiles; empty for kinds

@@ -130,8 +130,14 @@ func runLogin(c *cli, args []string) error {
 	adopt := fs.Bool("adopt", false, "replace the pasted token at once with one dbx-cred creates, and so renews by itself")
 	noAuto := fs.Bool("no-auto-rotate", false, "do not renew a token dbx-cred created before it expires (dbx-cred rotate does it by hand)")
 	yes := fs.BoolP("yes", "y", false, "replace a logged-in profile's credential without asking (nothing asks when stdin is not a terminal)")
+	federated := fs.String("federated", "", "workload identity federation from `SOURCE`: github, azure-devops, file:PATH or env:NAME; nothing is stored")
+	audience := fs.String("audience", "", "with --federated: the `AUDIENCE` to ask the ID token for (default: the workspace's token endpoint, or the account id)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *federated != "" || fs.Changed("audience") {
+		return c.loginFederated(fs, federatedLogin{profile: *profile, host: *host, source: *federated, audience: *audience,
+			clientID: *clientID, accountID: *accountID, insecure: *insecure, yes: *yes})
 	}
 	if (*adopt || *noAuto) && (*oauth || *clientID != "") {
 		return usageErr("--adopt and --no-auto-rotate are for personal access tokens: an OAuth login's refresh token is replaced at every refresh already, and a service principal's secret is replaced in the account console; leave them out")
@@ -152,7 +158,7 @@ func runLogin(c *cli, args []string) error {
 	if *lifetime < 10*time.Second || *lifetime%time.Second != 0 {
 		return usageErr("--token-lifetime %s: give whole seconds, at least 10s, e.g. --token-lifetime 30m", *lifetime)
 	}
-	pre, err := c.loginPreflight(*profile, *host)
+	pre, err := c.loginPreflight(*profile, *host, true)
 	if err != nil {
 		return err
 	}
@@ -236,6 +242,9 @@ func (c *cli) printLogin(resp *pb.LoginResponse) {
 		where += " (account " + printable(p.GetAccountId()) + ")"
 	}
 	switch p.GetKind() {
+	case pb.CredentialKind_CREDENTIAL_KIND_OIDC_FEDERATION:
+		fmt.Fprintf(c.io.Stdout, "%s profile %q (%s): %s as %s; nothing is stored.\n", verb, printable(p.GetName()), kindLabel(profileKind(p), p.GetFederated()), where, printable(p.GetUserName()))
+		fmt.Fprintln(c.io.Stdout, "Clients get OAuth access tokens, each exchanged for a fresh ID token from the source before the last expires.")
 	case pb.CredentialKind_CREDENTIAL_KIND_OAUTH_U2M:
 		fmt.Fprintf(c.io.Stdout, "%s profile %q (%s): %s as %s; the refresh token is in %s.\n", verb, printable(p.GetName()), profileKind(p), where, printable(p.GetUserName()), storeWords(p))
 		fmt.Fprintln(c.io.Stdout, "Clients get OAuth access tokens, refreshed before they expire; the refresh token never leaves the daemon.")

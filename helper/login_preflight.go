@@ -24,15 +24,17 @@ type loginTarget struct {
 // profile logged in already (so --host may be left out), and whether this
 // replaces one. A host copied from a browser is cut to the workspace URL,
 // and the helper says so.
-func (c *cli) loginPreflight(profile, host string) (loginTarget, error) {
+func (c *cli) loginPreflight(profile, host string, needsStore bool) (loginTarget, error) {
 	ctx, cancel := within(10 * time.Second)
 	defer cancel()
 	st, err := c.daemon(true).Status(ctx, &pb.StatusRequest{})
 	if err != nil {
 		return loginTarget{}, err
 	}
-	if err := storeCanTakeSecret(st.GetStore()); err != nil {
-		return loginTarget{}, err
+	if needsStore {
+		if err := storeCanTakeSecret(st.GetStore()); err != nil {
+			return loginTarget{}, err
+		}
 	}
 	var existing *pb.Profile
 	for _, p := range st.GetProfiles() {

@@ -62,6 +62,7 @@ type orphanJSON struct {
 type profileStatusJSON struct {
 	Name              string     `json:"name"`
 	Kind              string     `json:"kind"`
+	Federated         string     `json:"federated,omitempty"`
 	AccountID         string     `json:"account_id,omitempty"`
 	Mode              string     `json:"mode,omitempty"`
 	UserName          string     `json:"user_name,omitempty"`
@@ -157,7 +158,7 @@ func statusOf(r *pb.StatusResponse, list *pb.ListProfilesResponse, profile strin
 
 func profileStatusOf(p *pb.Profile) profileStatusJSON {
 	ps := profileStatusJSON{
-		Name: p.GetName(), Kind: profileKind(p), AccountID: p.GetAccountId(), Mode: modeWord(p), UserName: p.GetUserName(),
+		Name: p.GetName(), Kind: profileKind(p), Federated: p.GetFederated(), AccountID: p.GetAccountId(), Mode: modeWord(p), UserName: p.GetUserName(),
 		State: enumWord(p.GetState().String(), "PROFILE_STATE_"), LastError: p.GetLastError(),
 		LiveDerivedTokens: p.GetLiveDerivedTokens(), RootExpiryWarning: p.GetRootExpiryWarning(),
 		CurrentExpiry: optTime(p.GetCurrentExpiry()), NextRenewal: optTime(p.GetNextRenewal()), RootExpiry: optTime(p.GetRootExpiry()),
@@ -219,7 +220,7 @@ func printStatus(w io.Writer, s statusJSON, profile string) {
 }
 
 func printProfileStatus(w io.Writer, p profileStatusJSON) {
-	fmt.Fprintf(w, "\nprofile %s (%s, %s) %s\n", printable(p.Name), p.Kind, printable(p.UserName), p.State)
+	fmt.Fprintf(w, "\nprofile %s (%s, %s) %s\n", printable(p.Name), kindLabel(p.Kind, p.Federated), printable(p.UserName), p.State)
 	if p.AccountID != "" {
 		fmt.Fprintf(w, "  account:         %s\n", printable(p.AccountID))
 	}

@@ -108,13 +108,15 @@ func TestAccountLoginRefusals(t *testing.T) {
 // and, once the secret is refused, that error and needs-login.
 func TestM2MViewShowsExpiryAndLastError(t *testing.T) {
 	ctx := context.Background()
-	// Shorter than the five minutes kept in hand: every request fetches.
-	emu := wsemu.New(wsemu.WithOAuthAccessLifetime(time.Minute))
+	// Shorter than twice the five minutes kept in hand: renewed at half
+	// its life, which the test's clock passes below.
+	clk := newFakeClock()
+	emu := wsemu.New(wsemu.WithOAuthAccessLifetime(time.Minute), wsemu.WithClock(clk.Now))
 	emu.AddServicePrincipal(spID, spSecret)
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	ws := workspace.New(10 * time.Second)
-	m, err := New(filepath.Join(t.TempDir(), "p.json"), store.NewMemory(), ws, Rotation{Tokens: ws.Tokens}, quietLog())
+	m, err := New(filepath.Join(t.TempDir(), "p.json"), store.NewMemory(), ws, Rotation{Tokens: ws.Tokens, Clock: clk}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +137,7 @@ func TestM2MViewShowsExpiryAndLastError(t *testing.T) {
 		t.Fatalf("after login: expiry %v, last error %q, state %v", p.CurrentExpiry, p.LastError, p.State)
 	}
 	emu.AddServicePrincipal(spID, "a-new-secret-the-daemon-does-not-have")
+	clk.advance(31 * time.Second)
 	if _, err := m.Token(ctx, TokenRequest{Profile: "ci"}); !errors.Is(err, ErrNeedsLogin) {
 		t.Fatalf("token with a replaced secret: %v", err)
 	}

@@ -69,10 +69,20 @@ func credentialOf(p registry.Profile) credential {
 		return m2mCredential{}
 	case p.Kind == KindOAuthU2M:
 		return u2mCredential{}
+	case p.Kind == KindOIDCFederation:
+		return federatedCredential{}
 	case p.Mode == ModeRotating:
 		return derivedPAT{}
 	}
 	return staticPAT{}
+}
+
+// rootInRegistry is a credential with nothing in the store: its "root" is
+// no secret and lives in the registry entry (a federated profile's ID
+// token source). Nothing is read from the store, written to it at login,
+// or moved by a migration.
+type rootInRegistry interface {
+	registryRoot(p registry.Profile) string
 }
 
 // LoginCommand is the command that logs p in again, for messages (dbx-cred

@@ -214,6 +214,12 @@ func (m *Manager) Login(ctx context.Context, name, host, token string, opt Login
 	if err := hosturl.CheckTransport(host, opt.InsecureHTTP); err != nil {
 		return Profile{}, false, badInput("%v", err)
 	}
+	if opt.Federated != "" {
+		if strings.TrimSpace(token) != "" {
+			return Profile{}, false, badInput("--federated stores no secret, but one was given: leave it out (nothing on stdin)")
+		}
+		return m.loginFederated(ctx, name, host, opt)
+	}
 	what := "token"
 	if opt.ClientID != "" {
 		what = "client secret"
@@ -244,9 +250,12 @@ func (m *Manager) record(ctx context.Context, meta registry.Profile, stored stri
 	name := meta.Name
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
-	if err := m.writeSecret(ctx, name, meta.SecretKey, stored, "a login"); err != nil {
-		undo()
-		return Profile{}, false, fmt.Errorf("store the secret of profile %q: %w", name, err)
+	// Nothing to store for a credential whose root is in the registry.
+	if _, none := credentialOf(meta).(rootInRegistry); !none {
+		if err := m.writeSecret(ctx, name, meta.SecretKey, stored, "a login"); err != nil {
+			undo()
+			return Profile{}, false, fmt.Errorf("store the secret of profile %q: %w", name, err)
+		}
 	}
 
 	// Started before anyone can reach it, so no request can load it

@@ -3,6 +3,7 @@ package profiles
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +29,10 @@ const (
 	// KindOAuthU2M: a user's OAuth refresh token (authorization code +
 	// PKCE); clients get access tokens from the refresh_token grant.
 	KindOAuthU2M = "oauth-u2m"
+	// KindOIDCFederation: workload identity federation; nothing is
+	// stored: clients get access tokens exchanged for a CI system's ID
+	// token, which the daemon asks its source for at each exchange.
+	KindOIDCFederation = "oidc-federation"
 )
 
 // Token lifetimes and bounds.
@@ -76,6 +81,12 @@ type LoginOptions struct {
 	// NoAutoRotate turns off the automatic replacement of roots dbx-cred
 	// creates for this profile (registry.Profile.NoAutoRotate).
 	NoAutoRotate bool
+	// Federated makes the login workload identity federation: the ID
+	// token source (github, azure-devops, file:PATH, env:NAME); there is
+	// no secret. ClientID and AccountID then name the service principal's
+	// policy and the account, Audience the JWT's audience.
+	Federated string
+	Audience  string
 }
 
 func (o LoginOptions) lifetime() (time.Duration, error) {
@@ -103,12 +114,18 @@ type Rotation struct {
 	// CrashAt is a test hook passed to every token source
 	// (tokensource.Config.CrashAt); nil in production.
 	CrashAt func(point string)
+	// Getenv is the daemon's environment, where a federated profile's ID
+	// token source finds its CI system's variables; default os.Getenv.
+	Getenv  func(string) string
 	limiter chan struct{}
 }
 
 func (r Rotation) withDefaults() Rotation {
 	if r.Clock == nil {
 		r.Clock = tokensource.RealClock{}
+	}
+	if r.Getenv == nil {
+		r.Getenv = os.Getenv
 	}
 	if r.MaxConcurrentMints <= 0 {
 		r.MaxConcurrentMints = 8

@@ -226,6 +226,13 @@ func (o *owner) readRoot(ctx context.Context) (string, error) {
 		return root, nil
 	}
 	meta := o.snapshot()
+	if r, ok := o.cred.(rootInRegistry); ok {
+		root = r.registryRoot(meta)
+		o.mu.Lock()
+		o.root = root
+		o.mu.Unlock()
+		return root, nil
+	}
 	name := meta.Name
 	raw, err := o.env.store.Get(ctx, secretKeyOf(meta))
 	if err != nil {

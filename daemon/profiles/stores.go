@@ -209,6 +209,9 @@ func (m *Manager) Migrate(ctx context.Context, opt MigrateOptions) (MigrateResul
 	var items []item
 	for _, o := range owners {
 		meta := o.snapshot()
+		if _, none := o.cred.(rootInRegistry); none {
+			continue // nothing in the store to move
+		}
 		items = append(items, item{key: secretKeyOf(meta), profile: meta.Name, main: true})
 		if opt.MainKeys != nil {
 			for _, k := range opt.MainKeys(meta.Name) {

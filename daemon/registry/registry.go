@@ -83,6 +83,11 @@ type Profile struct {
 	// were a choice). The daemon refuses to start on another store while
 	// profiles live in this one (dbx-cred store migrate moves them).
 	Store string `json:"store,omitempty"`
+	// Federated is a federated profile's ID token source ("github",
+	// "azure-devops", "file:PATH", "env:NAME"), and Audience the audience
+	// it asks for ("" for the default): no secret, the whole credential.
+	Federated string `json:"federated,omitempty"`
+	Audience  string `json:"audience,omitempty"`
 }
 
 // StoreOf is p's store, with the empty default spelled out.

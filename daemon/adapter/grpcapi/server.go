@@ -78,6 +78,7 @@ func (s *Server) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginResp
 		Options: profiles.LoginOptions{
 			Static: req.GetStatic(), Lifetime: req.GetTokenLifetime().AsDuration(), InsecureHTTP: req.GetInsecureHttp(),
 			ClientID: req.GetClientId(), AccountID: req.GetAccountId(), Adopt: req.GetAdopt(), NoAutoRotate: req.GetNoAutoRotate(),
+			Federated: req.GetFederated(), Audience: req.GetAudience(),
 		}})
 	if err != nil {
 		return nil, kinded(err)
@@ -297,6 +298,7 @@ func (s *Server) toProto(p profiles.Profile) *pb.Profile {
 		UserName:     p.UserName,
 		StateMessage: p.StateMessage,
 		Store:        registry.StoreOf(p.Profile),
+		Federated:    p.Federated,
 		// The registry's words name their wire values ("oauth-m2m" is
 		// CREDENTIAL_KIND_OAUTH_M2M), so a new kind needs no case here.
 		// An OAuth login has no static or rotating choice: mode UNSPECIFIED.

@@ -164,6 +164,9 @@ const (
 	// A user's OAuth refresh token (U2M, authorization code + PKCE): clients
 	// get access tokens from the refresh_token grant, one refresh at a time.
 	CredentialKind_CREDENTIAL_KIND_OAUTH_U2M CredentialKind = 3
+	// Workload identity federation: nothing is stored; clients get access
+	// tokens exchanged for a CI system's ID token.
+	CredentialKind_CREDENTIAL_KIND_OIDC_FEDERATION CredentialKind = 4
 )
 
 // Enum value maps for CredentialKind.
@@ -173,12 +176,14 @@ var (
 		1: "CREDENTIAL_KIND_PAT",
 		2: "CREDENTIAL_KIND_OAUTH_M2M",
 		3: "CREDENTIAL_KIND_OAUTH_U2M",
+		4: "CREDENTIAL_KIND_OIDC_FEDERATION",
 	}
 	CredentialKind_value = map[string]int32{
-		"CREDENTIAL_KIND_UNSPECIFIED": 0,
-		"CREDENTIAL_KIND_PAT":         1,
-		"CREDENTIAL_KIND_OAUTH_M2M":   2,
-		"CREDENTIAL_KIND_OAUTH_U2M":   3,
+		"CREDENTIAL_KIND_UNSPECIFIED":     0,
+		"CREDENTIAL_KIND_PAT":             1,
+		"CREDENTIAL_KIND_OAUTH_M2M":       2,
+		"CREDENTIAL_KIND_OAUTH_U2M":       3,
+		"CREDENTIAL_KIND_OIDC_FEDERATION": 4,
 	}
 )
 
@@ -225,6 +230,8 @@ const (
 	TokenKind_TOKEN_KIND_OAUTH_M2M TokenKind = 4
 	// An OAuth access token of a user's login (U2M, refresh_token grant).
 	TokenKind_TOKEN_KIND_OAUTH_U2M TokenKind = 5
+	// An OAuth access token exchanged for an ID token (federation).
+	TokenKind_TOKEN_KIND_OIDC_FEDERATION TokenKind = 6
 )
 
 // Enum value maps for TokenKind.
@@ -236,14 +243,16 @@ var (
 		3: "TOKEN_KIND_OAUTH",
 		4: "TOKEN_KIND_OAUTH_M2M",
 		5: "TOKEN_KIND_OAUTH_U2M",
+		6: "TOKEN_KIND_OIDC_FEDERATION",
 	}
 	TokenKind_value = map[string]int32{
-		"TOKEN_KIND_UNSPECIFIED": 0,
-		"TOKEN_KIND_PAT":         1,
-		"TOKEN_KIND_DERIVED_PAT": 2,
-		"TOKEN_KIND_OAUTH":       3,
-		"TOKEN_KIND_OAUTH_M2M":   4,
-		"TOKEN_KIND_OAUTH_U2M":   5,
+		"TOKEN_KIND_UNSPECIFIED":     0,
+		"TOKEN_KIND_PAT":             1,
+		"TOKEN_KIND_DERIVED_PAT":     2,
+		"TOKEN_KIND_OAUTH":           3,
+		"TOKEN_KIND_OAUTH_M2M":       4,
+		"TOKEN_KIND_OAUTH_U2M":       5,
+		"TOKEN_KIND_OIDC_FEDERATION": 6,
 	}
 )
 
@@ -494,8 +503,10 @@ type Profile struct {
 	NextRootRotation *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=next_root_rotation,json=nextRootRotation,proto3" json:"next_root_rotation,omitempty"`
 	// Why the last automatic root rotation failed; empty when it did not.
 	RootRotationError string `protobuf:"bytes,20,opt,name=root_rotation_error,json=rootRotationError,proto3" json:"root_rotation_error,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// A federated profile's ID token source ("github", "file:PATH", ...).
+	Federated     string `protobuf:"bytes,21,opt,name=federated,proto3" json:"federated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Profile) Reset() {
@@ -664,6 +675,13 @@ func (x *Profile) GetNextRootRotation() *timestamppb.Timestamp {
 func (x *Profile) GetRootRotationError() string {
 	if x != nil {
 		return x.RootRotationError
+	}
+	return ""
+}
+
+func (x *Profile) GetFederated() string {
+	if x != nil {
+		return x.Federated
 	}
 	return ""
 }
@@ -867,7 +885,15 @@ type LoginRequest struct {
 	Adopt bool `protobuf:"varint,9,opt,name=adopt,proto3" json:"adopt,omitempty"`
 	// Do not replace a root dbx-cred created before it expires; by default
 	// it is (at 80% of its life, or 7 days before expiry if sooner).
-	NoAutoRotate  bool `protobuf:"varint,10,opt,name=no_auto_rotate,json=noAutoRotate,proto3" json:"no_auto_rotate,omitempty"`
+	NoAutoRotate bool `protobuf:"varint,10,opt,name=no_auto_rotate,json=noAutoRotate,proto3" json:"no_auto_rotate,omitempty"`
+	// Workload identity federation: the ID token source ("github",
+	// "azure-devops", "file:PATH", "env:NAME"); token is then empty and
+	// nothing is stored. client_id and account_id name the service
+	// principal's policy and the account.
+	Federated string `protobuf:"bytes,11,opt,name=federated,proto3" json:"federated,omitempty"`
+	// The audience to ask the source for; empty: the workspace's token
+	// endpoint, or the account id at account level.
+	Audience      string `protobuf:"bytes,12,opt,name=audience,proto3" json:"audience,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -970,6 +996,20 @@ func (x *LoginRequest) GetNoAutoRotate() bool {
 		return x.NoAutoRotate
 	}
 	return false
+}
+
+func (x *LoginRequest) GetFederated() string {
+	if x != nil {
+		return x.Federated
+	}
+	return ""
+}
+
+func (x *LoginRequest) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
 }
 
 type LoginResponse struct {
@@ -3743,7 +3783,7 @@ var File_dbxcred_v1_agent_proto protoreflect.FileDescriptor
 const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x16dbxcred/v1/agent.proto\x12\n" +
-	"dbxcred.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\a\n" +
+	"dbxcred.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\a\n" +
 	"\aProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1b\n" +
@@ -3769,7 +3809,8 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\vauto_rotate\x18\x12 \x01(\bR\n" +
 	"autoRotate\x12H\n" +
 	"\x12next_root_rotation\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x10nextRootRotation\x12.\n" +
-	"\x13root_rotation_error\x18\x14 \x01(\tR\x11rootRotationError\"\xca\x01\n" +
+	"\x13root_rotation_error\x18\x14 \x01(\tR\x11rootRotationError\x12\x1c\n" +
+	"\tfederated\x18\x15 \x01(\tR\tfederated\"\xca\x01\n" +
 	"\x0fGetTokenRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12#\n" +
@@ -3784,7 +3825,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"token_type\x18\x02 \x01(\tR\ttokenType\x122\n" +
 	"\x06expiry\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06expiry\x12)\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x15.dbxcred.v1.TokenKindR\x04kind\x12-\n" +
-	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"\xc9\x02\n" +
+	"\aprofile\x18\x05 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\"\x83\x03\n" +
 	"\fLoginRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x14\n" +
@@ -3797,7 +3838,9 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"account_id\x18\b \x01(\tR\taccountId\x12\x14\n" +
 	"\x05adopt\x18\t \x01(\bR\x05adopt\x12$\n" +
 	"\x0eno_auto_rotate\x18\n" +
-	" \x01(\bR\fnoAutoRotate\"\x7f\n" +
+	" \x01(\bR\fnoAutoRotate\x12\x1c\n" +
+	"\tfederated\x18\v \x01(\tR\tfederated\x12\x1a\n" +
+	"\baudience\x18\f \x01(\tR\baudience\"\x7f\n" +
 	"\rLoginResponse\x12-\n" +
 	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12\x1a\n" +
 	"\breplaced\x18\x02 \x01(\bR\breplaced\x12#\n" +
@@ -3992,19 +4035,21 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\tTokenMode\x12\x1a\n" +
 	"\x16TOKEN_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13TOKEN_MODE_ROTATING\x10\x01\x12\x15\n" +
-	"\x11TOKEN_MODE_STATIC\x10\x02*\x88\x01\n" +
+	"\x11TOKEN_MODE_STATIC\x10\x02*\xad\x01\n" +
 	"\x0eCredentialKind\x12\x1f\n" +
 	"\x1bCREDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CREDENTIAL_KIND_PAT\x10\x01\x12\x1d\n" +
 	"\x19CREDENTIAL_KIND_OAUTH_M2M\x10\x02\x12\x1d\n" +
-	"\x19CREDENTIAL_KIND_OAUTH_U2M\x10\x03*\xa1\x01\n" +
+	"\x19CREDENTIAL_KIND_OAUTH_U2M\x10\x03\x12#\n" +
+	"\x1fCREDENTIAL_KIND_OIDC_FEDERATION\x10\x04*\xc1\x01\n" +
 	"\tTokenKind\x12\x1a\n" +
 	"\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eTOKEN_KIND_PAT\x10\x01\x12\x1a\n" +
 	"\x16TOKEN_KIND_DERIVED_PAT\x10\x02\x12\x14\n" +
 	"\x10TOKEN_KIND_OAUTH\x10\x03\x12\x18\n" +
 	"\x14TOKEN_KIND_OAUTH_M2M\x10\x04\x12\x18\n" +
-	"\x14TOKEN_KIND_OAUTH_U2M\x10\x05*\xc0\x01\n" +
+	"\x14TOKEN_KIND_OAUTH_U2M\x10\x05\x12\x1e\n" +
+	"\x1aTOKEN_KIND_OIDC_FEDERATION\x10\x06*\xc0\x01\n" +
 	"\fProfileState\x12\x1d\n" +
 	"\x19PROFILE_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13PROFILE_STATE_READY\x10\x01\x12\x18\n" +

@@ -67,10 +67,11 @@ func (x TokenMode) String() string {
 type CredentialKind int32
 
 const (
-	CredentialKind_CREDENTIAL_KIND_UNSPECIFIED CredentialKind = 0
-	CredentialKind_CREDENTIAL_KIND_PAT         CredentialKind = 1
-	CredentialKind_CREDENTIAL_KIND_OAUTH_M2M   CredentialKind = 2
-	CredentialKind_CREDENTIAL_KIND_OAUTH_U2M   CredentialKind = 3
+	CredentialKind_CREDENTIAL_KIND_UNSPECIFIED     CredentialKind = 0
+	CredentialKind_CREDENTIAL_KIND_PAT             CredentialKind = 1
+	CredentialKind_CREDENTIAL_KIND_OAUTH_M2M       CredentialKind = 2
+	CredentialKind_CREDENTIAL_KIND_OAUTH_U2M       CredentialKind = 3
+	CredentialKind_CREDENTIAL_KIND_OIDC_FEDERATION CredentialKind = 4
 )
 
 // String is the value's name in the .proto file, or its number.
@@ -84,6 +85,8 @@ func (x CredentialKind) String() string {
 		return "CREDENTIAL_KIND_OAUTH_M2M"
 	case CredentialKind_CREDENTIAL_KIND_OAUTH_U2M:
 		return "CREDENTIAL_KIND_OAUTH_U2M"
+	case CredentialKind_CREDENTIAL_KIND_OIDC_FEDERATION:
+		return "CREDENTIAL_KIND_OIDC_FEDERATION"
 	}
 	return strconv.Itoa(int(x))
 }
@@ -91,12 +94,13 @@ func (x CredentialKind) String() string {
 type TokenKind int32
 
 const (
-	TokenKind_TOKEN_KIND_UNSPECIFIED TokenKind = 0
-	TokenKind_TOKEN_KIND_PAT         TokenKind = 1
-	TokenKind_TOKEN_KIND_DERIVED_PAT TokenKind = 2
-	TokenKind_TOKEN_KIND_OAUTH       TokenKind = 3
-	TokenKind_TOKEN_KIND_OAUTH_M2M   TokenKind = 4
-	TokenKind_TOKEN_KIND_OAUTH_U2M   TokenKind = 5
+	TokenKind_TOKEN_KIND_UNSPECIFIED     TokenKind = 0
+	TokenKind_TOKEN_KIND_PAT             TokenKind = 1
+	TokenKind_TOKEN_KIND_DERIVED_PAT     TokenKind = 2
+	TokenKind_TOKEN_KIND_OAUTH           TokenKind = 3
+	TokenKind_TOKEN_KIND_OAUTH_M2M       TokenKind = 4
+	TokenKind_TOKEN_KIND_OAUTH_U2M       TokenKind = 5
+	TokenKind_TOKEN_KIND_OIDC_FEDERATION TokenKind = 6
 )
 
 // String is the value's name in the .proto file, or its number.
@@ -114,6 +118,8 @@ func (x TokenKind) String() string {
 		return "TOKEN_KIND_OAUTH_M2M"
 	case TokenKind_TOKEN_KIND_OAUTH_U2M:
 		return "TOKEN_KIND_OAUTH_U2M"
+	case TokenKind_TOKEN_KIND_OIDC_FEDERATION:
+		return "TOKEN_KIND_OIDC_FEDERATION"
 	}
 	return strconv.Itoa(int(x))
 }
@@ -220,6 +226,7 @@ type Profile struct {
 	AutoRotate        bool
 	NextRootRotation  *Timestamp
 	RootRotationError string
+	Federated         string
 }
 
 func (x *Profile) GetName() string {
@@ -362,6 +369,13 @@ func (x *Profile) GetRootRotationError() string {
 	return ""
 }
 
+func (x *Profile) GetFederated() string {
+	if x != nil {
+		return x.Federated
+	}
+	return ""
+}
+
 // AppendWire appends x's protobuf encoding to b.
 func (x *Profile) AppendWire(b []byte) []byte {
 	if x == nil {
@@ -446,6 +460,10 @@ func (x *Profile) AppendWire(b []byte) []byte {
 	if x.RootRotationError != "" {
 		b = appendTag(b, 20, wireBytes)
 		b = appendString(b, x.RootRotationError)
+	}
+	if x.Federated != "" {
+		b = appendTag(b, 21, wireBytes)
+		b = appendString(b, x.Federated)
 	}
 	return b
 }
@@ -630,6 +648,13 @@ func (x *Profile) UnmarshalWire(b []byte) error {
 			}
 			b = b[n:]
 			x.RootRotationError = string(v)
+		case num == 21 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Federated = string(v)
 		default:
 			n, err := skipField(num, typ, b)
 			if err != nil {
@@ -935,6 +960,8 @@ type LoginRequest struct {
 	AccountId     string
 	Adopt         bool
 	NoAutoRotate  bool
+	Federated     string
+	Audience      string
 }
 
 func (x *LoginRequest) GetProfile() string {
@@ -1007,6 +1034,20 @@ func (x *LoginRequest) GetNoAutoRotate() bool {
 	return false
 }
 
+func (x *LoginRequest) GetFederated() string {
+	if x != nil {
+		return x.Federated
+	}
+	return ""
+}
+
+func (x *LoginRequest) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
 // AppendWire appends x's protobuf encoding to b.
 func (x *LoginRequest) AppendWire(b []byte) []byte {
 	if x == nil {
@@ -1051,6 +1092,14 @@ func (x *LoginRequest) AppendWire(b []byte) []byte {
 	if x.NoAutoRotate != false {
 		b = appendTag(b, 10, wireVarint)
 		b = append(b, 1)
+	}
+	if x.Federated != "" {
+		b = appendTag(b, 11, wireBytes)
+		b = appendString(b, x.Federated)
+	}
+	if x.Audience != "" {
+		b = appendTag(b, 12, wireBytes)
+		b = appendString(b, x.Audience)
 	}
 	return b
 }
@@ -1140,6 +1189,20 @@ func (x *LoginRequest) UnmarshalWire(b []byte) error {
 			}
 			b = b[n:]
 			x.NoAutoRotate = v != 0
+		case num == 11 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Federated = string(v)
+		case num == 12 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Audience = string(v)
 		default:
 			n, err := skipField(num, typ, b)
 			if err != nil {
