@@ -12,7 +12,7 @@ import (
 const auditHelp = `
 Shows the most recent tokens dbx-credd handed out, oldest first: when, for
 which profile, through which channel (token, env, git, metadata, ...),
-what kind of token (pat, derived-pat, oauth-m2m, oauth-u2m: the kinds of
+what kind of token (pat, derived-pat, oauth-m2m, oauth-u2m, oidc-federation: the kinds of
 dbx-cred list), to which user id, process id and executable, and until
 when the token is valid. Never the tokens themselves. The daemon keeps the last 1024
 hand-outs in memory and also logs each one ("token served"). The same

@@ -22,6 +22,8 @@ Secrets are never shown. Kinds:
   oauth-u2m            your own OAuth access tokens, from the refresh token
                        of a browser login (login --oauth) or of the
                        Databricks CLI's (import)
+  oidc-federation      OAuth access tokens exchanged for a CI system's ID
+                       token (login --federated); nothing is stored
 States:
   ready                the token is in the daemon's memory
   stored               the token is in the store, not read yet

@@ -100,6 +100,16 @@ Tokens come from <host>/oidc/accounts/<account id>/v1/token and the login
 is checked with the account's SCIM Me. PATs cannot be used at account
 level, so --account-id needs --client-id or --oauth.
 
+In CI, --federated SOURCE stores nothing: dbx-credd exchanges the CI
+system's own ID token for each token it serves (workload identity
+federation). SOURCE is github (GitHub Actions; the workflow needs
+"permissions: id-token: write"), azure-devops, file:PATH (re-read at each
+exchange, e.g. a Kubernetes projected service-account token) or env:NAME.
+--client-id names the service principal of its federation policy (none
+for an account-wide policy); --audience the JWT's audience (default: the
+workspace's token endpoint, or the account id). See the README's "CI
+without secrets".
+
 Account profiles serve dbx-cred token, env and exec (which also export
 DATABRICKS_ACCOUNT_ID), the SDKs' metadata-service hook, and their
 databricks-cli hook (auth token --host HOST --account-id ID). How each SDK
