@@ -120,10 +120,35 @@ func TestFederatedGitHubServesEveryClient(t *testing.T) {
 	if audit := w.mustHelper("", "audit"); !strings.Contains(audit, "oidc-federation") {
 		t.Errorf("audit:\n%s", audit)
 	}
-	for _, tok := range served {
+	for _, tok := range append(served, idp.Tokens()...) {
 		w.assertNoSecretOnDisk(tok)
 	}
 	w.assertNoSecretOnDisk(idp.RequestToken)
+}
+
+// Azure DevOps: the job's OIDC endpoint and access token from the
+// pipeline's variables, the token's fixed audience named by --audience.
+func TestFederatedAzureDevOps(t *testing.T) {
+	w, idp := federationWorld(t)
+	w.emu.AddFederationPolicy(wsemu.FederationPolicy{Issuer: idp.Issuer, Audiences: []string{oidcidp.ADOAudience},
+		JWKSURL: idp.JWKSURL(), ClientID: "sp-ado", UserName: "sp-ado"})
+	w.env["SYSTEM_OIDCREQUESTURI"] = idp.ADORequestURL()
+	w.env["SYSTEM_ACCESSTOKEN"] = idp.RequestToken
+	w.startDaemon()
+	out := w.mustHelper("", "login", "-p", "ado", "--host", w.srv.URL, "--federated", "azure-devops", "--client-id", "sp-ado", "--audience", oidcidp.ADOAudience)
+	if !strings.Contains(out, "as sp-ado") {
+		t.Fatalf("login:\n%s", out)
+	}
+	tok := strings.TrimSpace(w.mustHelper("", "token", "-p", "ado"))
+	if u, ok := w.emu.Authenticate(tok); !ok || u != "sp-ado" {
+		t.Fatalf("token: %q %v", u, ok)
+	}
+	if st := w.mustHelper("", "status", "-p", "ado"); !strings.Contains(st, "oidc-federation (azure-devops)") {
+		t.Errorf("status:\n%s", st)
+	}
+	for _, s := range append(idp.Tokens(), tok, idp.RequestToken) {
+		w.assertNoSecretOnDisk(s)
+	}
 }
 
 // A token file is re-read at each exchange (a projected service-account

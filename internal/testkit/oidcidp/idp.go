@@ -36,6 +36,7 @@ type IdP struct {
 	life    time.Duration
 	alg     string
 	issued  int
+	tokens  []string // every JWT signed, for secret scans
 }
 
 // New starts an IdP; Close stops it. Tokens say sub "repo:acme/app:ref:refs/heads/main"
@@ -54,6 +55,7 @@ func New() *IdP {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/jwks.json", p.jwks)
 	mux.HandleFunc("/id-token", p.idToken)
+	mux.HandleFunc("/ado/oidctoken", p.adoToken)
 	p.srv = httptest.NewServer(mux)
 	p.Issuer = p.srv.URL
 	return p
@@ -86,8 +88,25 @@ func (p *IdP) Token(audience string) string {
 	now := time.Now()
 	claims := map[string]any{"iss": p.Issuer, "sub": sub, "aud": audience,
 		"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(life).Unix()}
-	return p.sign(alg, claims)
+	t := p.sign(alg, claims)
+	p.mu.Lock()
+	p.tokens = append(p.tokens, t)
+	p.mu.Unlock()
+	return t
 }
+
+// Tokens lists every JWT the IdP signed.
+func (p *IdP) Tokens() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.tokens...)
+}
+
+// ADOAudience is the audience Azure DevOps puts in its OIDC tokens.
+const ADOAudience = "api://AzureADTokenExchange"
+
+// ADORequestURL is an Azure DevOps job's SYSTEM_OIDCREQUESTURI for this IdP.
+func (p *IdP) ADORequestURL() string { return p.Issuer + "/ado/oidctoken" }
 
 func (p *IdP) sign(alg string, claims map[string]any) string {
 	hdr, _ := json.Marshal(map[string]string{"alg": alg, "typ": "JWT", "kid": strings.ToLower(alg)})
@@ -134,6 +153,20 @@ func (p *IdP) idToken(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]string{"value": p.Token(r.URL.Query().Get("audience"))})
+}
+
+// adoToken is Azure DevOps' OIDC endpoint: POST with SYSTEM_ACCESSTOKEN
+// as bearer, {"oidcToken": JWT} back, always for ADOAudience.
+func (p *IdP) adoToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.Header.Get("Authorization") != "Bearer "+p.RequestToken || r.URL.Query().Get("api-version") == "" {
+		http.Error(w, `{"message":"denied"}`, http.StatusUnauthorized)
+		return
+	}
+	p.mu.Lock()
+	p.issued++
+	p.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"oidcToken": p.Token(ADOAudience)})
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
