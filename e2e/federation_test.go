@@ -114,7 +114,8 @@ func TestFederatedGitHubServesEveryClient(t *testing.T) {
 	if n := w.emu.Exchanges() - before; n != 1 {
 		t.Errorf("40 concurrent clients cost %d exchanges", n)
 	}
-	if out, errOut, code := w.helper("", "doctor", "-p", "ci"); code != 0 || !strings.Contains(out, "profile.ci.token") {
+	if out, errOut, code := w.helper("", "doctor", "-p", "ci"); code != 0 || !strings.Contains(out, "[ OK ] profile.ci.token") ||
+		!strings.Contains(out, "oidc-federation: nothing stored; access token exchanged for an ID token from github") {
 		t.Errorf("doctor -p ci: exit %d\n%s%s", code, out, errOut)
 	}
 	if audit := w.mustHelper("", "audit"); !strings.Contains(audit, "oidc-federation") {

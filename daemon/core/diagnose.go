@@ -218,6 +218,9 @@ func (s *Service) checkProfile(ctx context.Context, p profiles.Profile, add addF
 	switch {
 	case oauth && p.LastError != "":
 		add(pre+"root", "WARN", "last refresh failed: "+oneLine(p.LastError), login)
+	case oauth && !p.CurrentExpiry.IsZero() && p.Federated != "":
+		add(pre+"root", "OK", "oidc-federation: nothing stored; access token exchanged for an ID token from "+p.Federated+
+			", renewed before "+p.CurrentExpiry.Local().Format(time.TimeOnly)+"; no exchange error", "")
 	case oauth && !p.CurrentExpiry.IsZero():
 		add(pre+"root", "OK", "access token renewed before "+p.CurrentExpiry.Local().Format(time.TimeOnly)+"; no refresh error", "")
 	case p.RootWarning != "" && !time.Now().Before(p.RootExpiry):
