@@ -90,6 +90,12 @@ func TestFederatedGitHubServesEveryClient(t *testing.T) {
 		execOut := w.mustHelper("", "exec", "-p", "ci", "--", "sh", "-c", `printf %s "$DATABRICKS_TOKEN"`)
 		check("exec", execOut)
 	}
+	if env := w.mustHelper("", "env", "-p", "ci", "--shell", "bash"); !strings.Contains(env, "DATABRICKS_TOKEN=") {
+		t.Errorf("env:\n%s", env)
+	}
+	if netrc := w.mustHelper("", "netrc", "-p", "ci"); !strings.Contains(netrc, "password ") {
+		t.Errorf("netrc:\n%s", netrc)
+	}
 	if ex := w.emu.Exchanges(); ex < 4 {
 		t.Errorf("%d exchanges in 20 s of 6 s tokens: not renewing", ex)
 	}
