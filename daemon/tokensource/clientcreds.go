@@ -128,9 +128,14 @@ func (s *ClientCredentials) Token(ctx context.Context) (Token, error) {
 		s.fetching = false
 		if err == nil {
 			s.cur, s.lastErr, s.failures = t, nil, 0
-			// Renewed with minRemaining left, or at half its life for a
-			// short-lived token (a federated one may live 5 minutes).
-			s.renewAt = t.Expiry.Add(-min(s.minRemaining, t.Expiry.Sub(s.clock.Now())/2))
+			// Renewed with minRemaining left (the SDKs' margin), or, for a
+			// token that does not even live that long (a federated one
+			// may live 5 minutes), at half its life.
+			margin := s.minRemaining
+			if life := t.Expiry.Sub(s.clock.Now()); life <= margin {
+				margin = life / 2
+			}
+			s.renewAt = t.Expiry.Add(-margin)
 		} else {
 			s.lastErr = err
 			s.failures++
