@@ -47,6 +47,7 @@ type Emulator struct {
 	browserUser       *user
 	servicePrincipals map[string]*servicePrincipal
 	federations       []*federation
+	serving           serving
 	authCodes         map[string]*authCode
 	refreshTokens     map[string]*refreshToken
 	accessTokens      map[string]*accessToken

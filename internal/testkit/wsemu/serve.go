@@ -49,6 +49,12 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveOIDC(w, r)
 		return
 	}
+	if strings.HasPrefix(path, pathServing) {
+		if _, ok := e.authorized(w, r); ok {
+			e.serveServing(w, r)
+		}
+		return
+	}
 	if !strings.HasPrefix(path, "/api/") {
 		writeNotFound(w, r)
 		return
@@ -58,21 +64,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	value, ok := credential(r)
+	u, ok := e.authorized(w, r)
 	if !ok {
-		w.Header().Set("X-Databricks-Reason-Phrase", msgNoCredential)
-		writeError(w, http.StatusUnauthorized, http.StatusUnauthorized, msgNoCredential)
 		return
 	}
-	u, ok := e.authenticate(value)
-	if !ok {
-		w.Header().Set("X-Databricks-Reason-Phrase", msgInvalidToken)
-		writeError(w, http.StatusForbidden, http.StatusForbidden, msgInvalidToken)
+	if strings.HasPrefix(path, pathFiles) {
+		e.serveFiles(w, r)
 		return
 	}
-	// Real workspaces name themselves on authenticated responses; the SDK's
-	// CurrentWorkspaceID reads this header.
-	w.Header().Set("X-Databricks-Org-Id", e.workspaceID)
 
 	methods := e.apiRoutes(path)
 	if methods == nil {
@@ -141,4 +140,24 @@ func writeMethodNotAllowed(w http.ResponseWriter, r *http.Request, allowed ...st
 	w.Header().Set("Allow", strings.Join(allowed, ", "))
 	writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED",
 		"Method "+r.Method+" is not allowed for '"+r.URL.Path+"'; use "+strings.Join(allowed, " or "))
+}
+
+// authorized authenticates r's bearer token, answering 401 or 403 as a
+// workspace does when it cannot. Real workspaces name themselves on
+// authenticated responses; the SDK's CurrentWorkspaceID reads the header.
+func (e *Emulator) authorized(w http.ResponseWriter, r *http.Request) (*user, bool) {
+	value, ok := credential(r)
+	if !ok {
+		w.Header().Set("X-Databricks-Reason-Phrase", msgNoCredential)
+		writeError(w, http.StatusUnauthorized, http.StatusUnauthorized, msgNoCredential)
+		return nil, false
+	}
+	u, ok := e.authenticate(value)
+	if !ok {
+		w.Header().Set("X-Databricks-Reason-Phrase", msgInvalidToken)
+		writeError(w, http.StatusForbidden, http.StatusForbidden, msgInvalidToken)
+		return nil, false
+	}
+	w.Header().Set("X-Databricks-Org-Id", e.workspaceID)
+	return u, true
 }
