@@ -185,6 +185,13 @@ func TestFederatedFileAndEnvSources(t *testing.T) {
 	if _, ok := w.emu.Authenticate(tok); !ok {
 		t.Fatal("after the file rotated: no valid token")
 	}
+	// Logging out revokes nothing (nothing was stored) and leaves no orphan.
+	if out := w.mustHelper("", "logout", "-p", "env", "--yes"); !strings.Contains(out, "nothing was stored") {
+		t.Errorf("logout:\n%s", out)
+	}
+	if st := w.mustHelper("", "status"); strings.Contains(st, "orphan") {
+		t.Errorf("status after logout:\n%s", st)
+	}
 	for _, s := range []string{first, second, w.env["MY_JWT"], tok} {
 		w.assertNoSecretOnDisk(s)
 	}
