@@ -266,3 +266,21 @@ func TestFederatedWithoutAnyStore(t *testing.T) {
 	w.mustHelper("", "daemon", "stop")
 	w.assertNoSecretOnDisk(tok)
 }
+
+// A workspace that publishes the audience its policies expect
+// (/.well-known/databricks-config) is asked for ID tokens of that audience
+// without --audience, as the Go SDK does.
+func TestFederatedPublishedAudience(t *testing.T) {
+	idp := oidcidp.New()
+	t.Cleanup(idp.Close)
+	w := newWorld(t, wsemu.WithFederationAudiences("databricks-ci"))
+	w.emu.AddFederationPolicy(wsemu.FederationPolicy{Issuer: idp.Issuer, Audiences: []string{"databricks-ci"},
+		JWKSURL: idp.JWKSURL(), ClientID: "sp-ci", UserName: "sp-ci"})
+	w.env["ACTIONS_ID_TOKEN_REQUEST_URL"] = idp.RequestURL()
+	w.env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = idp.RequestToken
+	w.startDaemon()
+	w.mustHelper("", "login", "-p", "ci", "--host", w.srv.URL, "--federated", "github", "--client-id", "sp-ci")
+	if tok := strings.TrimSpace(w.mustHelper("", "token", "-p", "ci")); tok == "" {
+		t.Fatal("no token")
+	}
+}

@@ -47,11 +47,13 @@ type Emulator struct {
 	browserUser       *user
 	servicePrincipals map[string]*servicePrincipal
 	federations       []*federation
-	serving           serving
-	authCodes         map[string]*authCode
-	refreshTokens     map[string]*refreshToken
-	accessTokens      map[string]*accessToken
-	oauthStats        OAuthStats
+	// federationAudiences, when set, is what host metadata publishes.
+	federationAudiences []string
+	serving             serving
+	authCodes           map[string]*authCode
+	refreshTokens       map[string]*refreshToken
+	accessTokens        map[string]*accessToken
+	oauthStats          OAuthStats
 }
 
 // Option configures an Emulator in New.

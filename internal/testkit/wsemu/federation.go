@@ -43,6 +43,13 @@ type federation struct {
 	user   *user
 }
 
+// WithFederationAudiences makes /.well-known/databricks-config publish
+// these token_federation_default_oidc_audiences instead of the token
+// endpoint's URL.
+func WithFederationAudiences(auds ...string) Option {
+	return func(e *Emulator) { e.federationAudiences = auds }
+}
+
 // AddFederationPolicy accepts JWTs that match p.
 func (e *Emulator) AddFederationPolicy(p FederationPolicy) {
 	e.mu.Lock()

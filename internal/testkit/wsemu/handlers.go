@@ -29,8 +29,15 @@ func (e *Emulator) handleHostMetadata(w http.ResponseWriter, r *http.Request) {
 		WorkspaceID:   e.workspaceID,
 		Cloud:         "AWS",
 		HostType:      "WORKSPACE_HOST",
-		OIDCAudiences: []string{base + pathOIDCToken},
+		OIDCAudiences: cmpOr(e.federationAudiences, []string{base + pathOIDCToken}),
 	})
+}
+
+func cmpOr(a, b []string) []string {
+	if len(a) > 0 {
+		return a
+	}
+	return b
 }
 
 type scimEmail struct {
