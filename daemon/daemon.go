@@ -20,6 +20,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/adapter/forward"
 	"github.com/dbx-cred/dbx-cred/daemon/adapter/grpcapi"
 	"github.com/dbx-cred/dbx-cred/daemon/adapter/metadata"
+	"github.com/dbx-cred/dbx-cred/daemon/adapter/proxy"
 	"github.com/dbx-cred/dbx-cred/daemon/audit"
 	"github.com/dbx-cred/dbx-cred/daemon/core"
 	"github.com/dbx-cred/dbx-cred/daemon/harden"
@@ -100,6 +101,8 @@ func Run(ctx context.Context, cfg Config) error {
 	fwds := forward.New(filepath.Dir(cfg.Socket), os.Getuid(), log)
 	// Forwarding sockets end with the daemon: none outlives it.
 	defer fwds.Close()
+	proxies := proxy.New(filepath.Join(filepath.Dir(cfg.RegistryPath), proxy.StateFile), os.Getuid(), log)
+	defer proxies.Close()
 	svc, err := core.New(core.Config{
 		Profiles:   c.mgr,
 		Info:       info(cfg, c, hardened),
@@ -111,12 +114,14 @@ func Run(ctx context.Context, cfg Config) error {
 		CLIKeyring: oskeyring.NewKeyring(core.CLIKeyringService, cfg.KeyringTimeout, getenv),
 		Metadata:   meta.urls(),
 		Forwards:   fwds,
+		Proxies:    proxies,
 		Shutdown:   func() { once.Do(func() { close(shutdown) }) },
 	})
 	if err != nil {
 		return err
 	}
 	fwds.Serve(svc)
+	proxies.Serve(svc)
 	meta.serve(svc, log)
 	defer meta.stop(log)
 	g := grpc.NewServer(grpcapi.GRPCOptions(os.Getuid(), log)...)

@@ -206,7 +206,7 @@ func unlentCommand(name string, args []string) bool {
 		first = args[0]
 	}
 	switch name {
-	case "login", "logout", "rotate", "import", "unlock", "lock", "store", "audit", "metadata-url", "forward", "ssh":
+	case "login", "logout", "rotate", "import", "unlock", "lock", "store", "audit", "metadata-url", "forward", "ssh", "proxy":
 		return true
 	case "daemon":
 		return first == "stop" || first == "restart"

@@ -77,6 +77,7 @@ func commands() []command {
 		{"export", "print a .databrickscfg profile block that uses dbx-cred (no token)", runExport},
 		{"unlock", "unlock the encrypted file store (passphrase from a hidden prompt or stdin)", runUnlock},
 		{"lock", "lock the file store: the daemon forgets its key and every secret", runLock},
+		{"proxy", "serve a local authenticating proxy on 127.0.0.1 for a profile (base URL tools, OpenAI clients)", runProxy},
 		{"forward", "lend tokens for some profiles to an SSH host or a container through a restricted socket", runForward},
 		{"ssh", "ssh to a host with tokens for some profiles forwarded (dbx-cred ssh -p NAME -- HOST)", runSSH},
 		{"daemon", "stop, restart or describe the running dbx-credd, however it was started", runDaemon},

@@ -58,6 +58,8 @@ type Config struct {
 	// Forwards makes and ends forwarding sockets; nil where the platform
 	// has none (the calls then say so).
 	Forwards Forwards
+	// Proxies serves local authenticating proxies; nil: none.
+	Proxies  Proxies
 	Shutdown func()
 }
 
@@ -74,6 +76,7 @@ type Service struct {
 	cliKeyring store.Store
 	metadata   MetadataURLs
 	forwards   Forwards
+	proxies    Proxies
 	shutdown   func()
 }
 
@@ -84,7 +87,7 @@ func New(c Config) (*Service, error) {
 		return nil, errors.New("core.New: profiles, log, audit, stores, getenv, logins and the CLI keyring are required")
 	}
 	return &Service{profiles: c.Profiles, info: c.Info, log: c.Log, audit: c.Audit, stores: c.Stores, getenv: c.Getenv,
-		logins: c.Logins, cliKeyring: c.CLIKeyring, metadata: c.Metadata, forwards: c.Forwards, shutdown: c.Shutdown}, nil
+		logins: c.Logins, cliKeyring: c.CLIKeyring, metadata: c.Metadata, forwards: c.Forwards, proxies: c.Proxies, shutdown: c.Shutdown}, nil
 }
 
 // Profiles is the profile manager, for adapters' read-only lookups.

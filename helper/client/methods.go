@@ -92,3 +92,15 @@ func (c *Client) ListForwards(ctx context.Context, in *pb.ListForwardsRequest) (
 func (c *Client) RevokeForward(ctx context.Context, in *pb.RevokeForwardRequest) (*pb.RevokeForwardResponse, error) {
 	return call[pb.RevokeForwardResponse](ctx, c, "RevokeForward", in)
 }
+
+func (c *Client) StartProxy(ctx context.Context, in *pb.StartProxyRequest) (*pb.StartProxyResponse, error) {
+	return call[pb.StartProxyResponse](ctx, c, "StartProxy", in)
+}
+
+func (c *Client) ListProxies(ctx context.Context, in *pb.ListProxiesRequest) (*pb.ListProxiesResponse, error) {
+	return call[pb.ListProxiesResponse](ctx, c, "ListProxies", in)
+}
+
+func (c *Client) StopProxy(ctx context.Context, in *pb.StopProxyRequest) (*pb.StopProxyResponse, error) {
+	return call[pb.StopProxyResponse](ctx, c, "StopProxy", in)
+}

@@ -404,3 +404,34 @@ func (s *Server) RevokeForward(ctx context.Context, req *pb.RevokeForwardRequest
 	}
 	return &pb.RevokeForwardResponse{Forward: s.forwardProto(f)}, nil
 }
+
+func proxyProto(p core.ProxyInfo) *pb.LocalProxy {
+	return &pb.LocalProxy{Profile: p.Profile, Url: p.URL, Host: p.Host, Requests: p.Requests}
+}
+
+// StartProxy implements AgentService.
+func (s *Server) StartProxy(ctx context.Context, req *pb.StartProxyRequest) (*pb.StartProxyResponse, error) {
+	p, err := s.core.StartProxy(ctx, req.GetProfile())
+	if err != nil {
+		return nil, kinded(err)
+	}
+	return &pb.StartProxyResponse{Proxy: proxyProto(p)}, nil
+}
+
+// ListProxies implements AgentService.
+func (s *Server) ListProxies(context.Context, *pb.ListProxiesRequest) (*pb.ListProxiesResponse, error) {
+	out := &pb.ListProxiesResponse{}
+	for _, p := range s.core.ListProxies() {
+		out.Proxies = append(out.Proxies, proxyProto(p))
+	}
+	return out, nil
+}
+
+// StopProxy implements AgentService.
+func (s *Server) StopProxy(ctx context.Context, req *pb.StopProxyRequest) (*pb.StopProxyResponse, error) {
+	p, err := s.core.StopProxy(ctx, req.GetProfile())
+	if err != nil {
+		return nil, kinded(err)
+	}
+	return &pb.StopProxyResponse{Proxy: proxyProto(p)}, nil
+}

@@ -46,6 +46,7 @@ const (
 	Channel_CHANNEL_CURL        Channel = 5 // dbx-cred curl-config / netrc
 	Channel_CHANNEL_CLI         Channel = 6 // dbx-cred auth token (databricks_cli_path)
 	Channel_CHANNEL_METADATA    Channel = 7 // the metadata-service endpoint
+	Channel_CHANNEL_PROXY       Channel = 8 // the local authenticating proxy (dbx-cred proxy)
 )
 
 // Enum value maps for Channel.
@@ -59,6 +60,7 @@ var (
 		5: "CHANNEL_CURL",
 		6: "CHANNEL_CLI",
 		7: "CHANNEL_METADATA",
+		8: "CHANNEL_PROXY",
 	}
 	Channel_value = map[string]int32{
 		"CHANNEL_UNSPECIFIED": 0,
@@ -69,6 +71,7 @@ var (
 		"CHANNEL_CURL":        5,
 		"CHANNEL_CLI":         6,
 		"CHANNEL_METADATA":    7,
+		"CHANNEL_PROXY":       8,
 	}
 )
 
@@ -2987,6 +2990,335 @@ func (x *RevokeForwardResponse) GetForward() *Forward {
 	return nil
 }
 
+// LocalProxy is a profile's authenticating proxy on 127.0.0.1: requests to
+// it go to the profile's host with the current token added.
+type LocalProxy struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// Base URL, e.g. http://127.0.0.1:8480.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// The workspace it forwards to.
+	Host string `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	// Requests forwarded so far.
+	Requests      int64 `protobuf:"varint,4,opt,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalProxy) Reset() {
+	*x = LocalProxy{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalProxy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalProxy) ProtoMessage() {}
+
+func (x *LocalProxy) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalProxy.ProtoReflect.Descriptor instead.
+func (*LocalProxy) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *LocalProxy) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *LocalProxy) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *LocalProxy) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *LocalProxy) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+type StartProxyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profile       string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartProxyRequest) Reset() {
+	*x = StartProxyRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartProxyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartProxyRequest) ProtoMessage() {}
+
+func (x *StartProxyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartProxyRequest.ProtoReflect.Descriptor instead.
+func (*StartProxyRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *StartProxyRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+type StartProxyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proxy         *LocalProxy            `protobuf:"bytes,1,opt,name=proxy,proto3" json:"proxy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartProxyResponse) Reset() {
+	*x = StartProxyResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartProxyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartProxyResponse) ProtoMessage() {}
+
+func (x *StartProxyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartProxyResponse.ProtoReflect.Descriptor instead.
+func (*StartProxyResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *StartProxyResponse) GetProxy() *LocalProxy {
+	if x != nil {
+		return x.Proxy
+	}
+	return nil
+}
+
+type ListProxiesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProxiesRequest) Reset() {
+	*x = ListProxiesRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProxiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProxiesRequest) ProtoMessage() {}
+
+func (x *ListProxiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProxiesRequest.ProtoReflect.Descriptor instead.
+func (*ListProxiesRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{40}
+}
+
+type ListProxiesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proxies       []*LocalProxy          `protobuf:"bytes,1,rep,name=proxies,proto3" json:"proxies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProxiesResponse) Reset() {
+	*x = ListProxiesResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProxiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProxiesResponse) ProtoMessage() {}
+
+func (x *ListProxiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProxiesResponse.ProtoReflect.Descriptor instead.
+func (*ListProxiesResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListProxiesResponse) GetProxies() []*LocalProxy {
+	if x != nil {
+		return x.Proxies
+	}
+	return nil
+}
+
+type StopProxyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profile       string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopProxyRequest) Reset() {
+	*x = StopProxyRequest{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopProxyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopProxyRequest) ProtoMessage() {}
+
+func (x *StopProxyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopProxyRequest.ProtoReflect.Descriptor instead.
+func (*StopProxyRequest) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *StopProxyRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+type StopProxyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proxy         *LocalProxy            `protobuf:"bytes,1,opt,name=proxy,proto3" json:"proxy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopProxyResponse) Reset() {
+	*x = StopProxyResponse{}
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopProxyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopProxyResponse) ProtoMessage() {}
+
+func (x *StopProxyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopProxyResponse.ProtoReflect.Descriptor instead.
+func (*StopProxyResponse) Descriptor() ([]byte, []int) {
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *StopProxyResponse) GetProxy() *LocalProxy {
+	if x != nil {
+		return x.Proxy
+	}
+	return nil
+}
+
 // HostToken is a token and the workspace it is for.
 type HostToken struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2998,7 +3330,7 @@ type HostToken struct {
 
 func (x *HostToken) Reset() {
 	*x = HostToken{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3010,7 +3342,7 @@ func (x *HostToken) String() string {
 func (*HostToken) ProtoMessage() {}
 
 func (x *HostToken) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[37]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3023,7 +3355,7 @@ func (x *HostToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostToken.ProtoReflect.Descriptor instead.
 func (*HostToken) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *HostToken) GetHost() string {
@@ -3050,7 +3382,7 @@ type CheckTokensRequest struct {
 
 func (x *CheckTokensRequest) Reset() {
 	*x = CheckTokensRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3394,7 @@ func (x *CheckTokensRequest) String() string {
 func (*CheckTokensRequest) ProtoMessage() {}
 
 func (x *CheckTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[38]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3407,7 @@ func (x *CheckTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTokensRequest.ProtoReflect.Descriptor instead.
 func (*CheckTokensRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CheckTokensRequest) GetTokens() []*HostToken {
@@ -3096,7 +3428,7 @@ type TokenCheck struct {
 
 func (x *TokenCheck) Reset() {
 	*x = TokenCheck{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[39]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3108,7 +3440,7 @@ func (x *TokenCheck) String() string {
 func (*TokenCheck) ProtoMessage() {}
 
 func (x *TokenCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[39]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3121,7 +3453,7 @@ func (x *TokenCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenCheck.ProtoReflect.Descriptor instead.
 func (*TokenCheck) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *TokenCheck) GetVerdict() TokenVerdict {
@@ -3148,7 +3480,7 @@ type CheckTokensResponse struct {
 
 func (x *CheckTokensResponse) Reset() {
 	*x = CheckTokensResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[40]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3160,7 +3492,7 @@ func (x *CheckTokensResponse) String() string {
 func (*CheckTokensResponse) ProtoMessage() {}
 
 func (x *CheckTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[40]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3173,7 +3505,7 @@ func (x *CheckTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTokensResponse.ProtoReflect.Descriptor instead.
 func (*CheckTokensResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{40}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CheckTokensResponse) GetChecks() []*TokenCheck {
@@ -3193,7 +3525,7 @@ type DiagnoseRequest struct {
 
 func (x *DiagnoseRequest) Reset() {
 	*x = DiagnoseRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[41]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3205,7 +3537,7 @@ func (x *DiagnoseRequest) String() string {
 func (*DiagnoseRequest) ProtoMessage() {}
 
 func (x *DiagnoseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[41]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3218,7 +3550,7 @@ func (x *DiagnoseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiagnoseRequest.ProtoReflect.Descriptor instead.
 func (*DiagnoseRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{41}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DiagnoseRequest) GetProfile() string {
@@ -3244,7 +3576,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[42]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3256,7 +3588,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[42]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3269,7 +3601,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{42}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Check) GetName() string {
@@ -3309,7 +3641,7 @@ type DiagnoseResponse struct {
 
 func (x *DiagnoseResponse) Reset() {
 	*x = DiagnoseResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[43]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3321,7 +3653,7 @@ func (x *DiagnoseResponse) String() string {
 func (*DiagnoseResponse) ProtoMessage() {}
 
 func (x *DiagnoseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[43]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3334,7 +3666,7 @@ func (x *DiagnoseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiagnoseResponse.ProtoReflect.Descriptor instead.
 func (*DiagnoseResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{43}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DiagnoseResponse) GetChecks() []*Check {
@@ -3366,7 +3698,7 @@ type BeginOAuthLoginRequest struct {
 
 func (x *BeginOAuthLoginRequest) Reset() {
 	*x = BeginOAuthLoginRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[44]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3378,7 +3710,7 @@ func (x *BeginOAuthLoginRequest) String() string {
 func (*BeginOAuthLoginRequest) ProtoMessage() {}
 
 func (x *BeginOAuthLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[44]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3391,7 +3723,7 @@ func (x *BeginOAuthLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginOAuthLoginRequest.ProtoReflect.Descriptor instead.
 func (*BeginOAuthLoginRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{44}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *BeginOAuthLoginRequest) GetProfile() string {
@@ -3446,7 +3778,7 @@ type BeginOAuthLoginResponse struct {
 
 func (x *BeginOAuthLoginResponse) Reset() {
 	*x = BeginOAuthLoginResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[45]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3458,7 +3790,7 @@ func (x *BeginOAuthLoginResponse) String() string {
 func (*BeginOAuthLoginResponse) ProtoMessage() {}
 
 func (x *BeginOAuthLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[45]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3471,7 +3803,7 @@ func (x *BeginOAuthLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginOAuthLoginResponse.ProtoReflect.Descriptor instead.
 func (*BeginOAuthLoginResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{45}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *BeginOAuthLoginResponse) GetLoginId() string {
@@ -3514,7 +3846,7 @@ type AwaitOAuthLoginRequest struct {
 
 func (x *AwaitOAuthLoginRequest) Reset() {
 	*x = AwaitOAuthLoginRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[46]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3526,7 +3858,7 @@ func (x *AwaitOAuthLoginRequest) String() string {
 func (*AwaitOAuthLoginRequest) ProtoMessage() {}
 
 func (x *AwaitOAuthLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[46]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3539,7 +3871,7 @@ func (x *AwaitOAuthLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AwaitOAuthLoginRequest.ProtoReflect.Descriptor instead.
 func (*AwaitOAuthLoginRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{46}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *AwaitOAuthLoginRequest) GetLoginId() string {
@@ -3560,7 +3892,7 @@ type AwaitOAuthLoginResponse struct {
 
 func (x *AwaitOAuthLoginResponse) Reset() {
 	*x = AwaitOAuthLoginResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[47]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3572,7 +3904,7 @@ func (x *AwaitOAuthLoginResponse) String() string {
 func (*AwaitOAuthLoginResponse) ProtoMessage() {}
 
 func (x *AwaitOAuthLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[47]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3585,7 +3917,7 @@ func (x *AwaitOAuthLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AwaitOAuthLoginResponse.ProtoReflect.Descriptor instead.
 func (*AwaitOAuthLoginResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{47}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *AwaitOAuthLoginResponse) GetProfile() *Profile {
@@ -3629,7 +3961,7 @@ type ImportOAuthRequest struct {
 
 func (x *ImportOAuthRequest) Reset() {
 	*x = ImportOAuthRequest{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[48]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3641,7 +3973,7 @@ func (x *ImportOAuthRequest) String() string {
 func (*ImportOAuthRequest) ProtoMessage() {}
 
 func (x *ImportOAuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[48]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3654,7 +3986,7 @@ func (x *ImportOAuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOAuthRequest.ProtoReflect.Descriptor instead.
 func (*ImportOAuthRequest) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{48}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ImportOAuthRequest) GetProfile() string {
@@ -3722,7 +4054,7 @@ type ImportOAuthResponse struct {
 
 func (x *ImportOAuthResponse) Reset() {
 	*x = ImportOAuthResponse{}
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[49]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3734,7 +4066,7 @@ func (x *ImportOAuthResponse) String() string {
 func (*ImportOAuthResponse) ProtoMessage() {}
 
 func (x *ImportOAuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dbxcred_v1_agent_proto_msgTypes[49]
+	mi := &file_dbxcred_v1_agent_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3747,7 +4079,7 @@ func (x *ImportOAuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOAuthResponse.ProtoReflect.Descriptor instead.
 func (*ImportOAuthResponse) Descriptor() ([]byte, []int) {
-	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{49}
+	return file_dbxcred_v1_agent_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ImportOAuthResponse) GetProfile() *Profile {
@@ -3971,7 +4303,24 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\x14RevokeForwardRequest\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\"F\n" +
 	"\x15RevokeForwardResponse\x12-\n" +
-	"\aforward\x18\x01 \x01(\v2\x13.dbxcred.v1.ForwardR\aforward\"5\n" +
+	"\aforward\x18\x01 \x01(\v2\x13.dbxcred.v1.ForwardR\aforward\"h\n" +
+	"\n" +
+	"LocalProxy\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x12\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\x12\x1a\n" +
+	"\brequests\x18\x04 \x01(\x03R\brequests\"-\n" +
+	"\x11StartProxyRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\"B\n" +
+	"\x12StartProxyResponse\x12,\n" +
+	"\x05proxy\x18\x01 \x01(\v2\x16.dbxcred.v1.LocalProxyR\x05proxy\"\x14\n" +
+	"\x12ListProxiesRequest\"G\n" +
+	"\x13ListProxiesResponse\x120\n" +
+	"\aproxies\x18\x01 \x03(\v2\x16.dbxcred.v1.LocalProxyR\aproxies\",\n" +
+	"\x10StopProxyRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\"A\n" +
+	"\x11StopProxyResponse\x12,\n" +
+	"\x05proxy\x18\x01 \x01(\v2\x16.dbxcred.v1.LocalProxyR\x05proxy\"5\n" +
 	"\tHostToken\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\"C\n" +
@@ -4022,7 +4371,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\aprofile\x18\x01 \x01(\v2\x13.dbxcred.v1.ProfileR\aprofile\x12\x1a\n" +
 	"\breplaced\x18\x02 \x01(\bR\breplaced\x12&\n" +
 	"\x0fcli_keyring_key\x18\x03 \x01(\tR\rcliKeyringKey\x12\x16\n" +
-	"\x06advice\x18\x04 \x01(\tR\x06advice*\xa2\x01\n" +
+	"\x06advice\x18\x04 \x01(\tR\x06advice*\xb5\x01\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rCHANNEL_TOKEN\x10\x01\x12\x0f\n" +
@@ -4031,7 +4380,8 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\vCHANNEL_GIT\x10\x04\x12\x10\n" +
 	"\fCHANNEL_CURL\x10\x05\x12\x0f\n" +
 	"\vCHANNEL_CLI\x10\x06\x12\x14\n" +
-	"\x10CHANNEL_METADATA\x10\a*W\n" +
+	"\x10CHANNEL_METADATA\x10\a\x12\x11\n" +
+	"\rCHANNEL_PROXY\x10\b*W\n" +
 	"\tTokenMode\x12\x1a\n" +
 	"\x16TOKEN_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13TOKEN_MODE_ROTATING\x10\x01\x12\x15\n" +
@@ -4082,7 +4432,7 @@ func file_dbxcred_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_dbxcred_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_dbxcred_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(Channel)(0),                    // 0: dbxcred.v1.Channel
 	(TokenMode)(0),                  // 1: dbxcred.v1.TokenMode
@@ -4128,71 +4478,81 @@ var file_dbxcred_v1_agent_proto_goTypes = []any{
 	(*ListForwardsResponse)(nil),    // 41: dbxcred.v1.ListForwardsResponse
 	(*RevokeForwardRequest)(nil),    // 42: dbxcred.v1.RevokeForwardRequest
 	(*RevokeForwardResponse)(nil),   // 43: dbxcred.v1.RevokeForwardResponse
-	(*HostToken)(nil),               // 44: dbxcred.v1.HostToken
-	(*CheckTokensRequest)(nil),      // 45: dbxcred.v1.CheckTokensRequest
-	(*TokenCheck)(nil),              // 46: dbxcred.v1.TokenCheck
-	(*CheckTokensResponse)(nil),     // 47: dbxcred.v1.CheckTokensResponse
-	(*DiagnoseRequest)(nil),         // 48: dbxcred.v1.DiagnoseRequest
-	(*Check)(nil),                   // 49: dbxcred.v1.Check
-	(*DiagnoseResponse)(nil),        // 50: dbxcred.v1.DiagnoseResponse
-	(*BeginOAuthLoginRequest)(nil),  // 51: dbxcred.v1.BeginOAuthLoginRequest
-	(*BeginOAuthLoginResponse)(nil), // 52: dbxcred.v1.BeginOAuthLoginResponse
-	(*AwaitOAuthLoginRequest)(nil),  // 53: dbxcred.v1.AwaitOAuthLoginRequest
-	(*AwaitOAuthLoginResponse)(nil), // 54: dbxcred.v1.AwaitOAuthLoginResponse
-	(*ImportOAuthRequest)(nil),      // 55: dbxcred.v1.ImportOAuthRequest
-	(*ImportOAuthResponse)(nil),     // 56: dbxcred.v1.ImportOAuthResponse
-	(*timestamppb.Timestamp)(nil),   // 57: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 58: google.protobuf.Duration
+	(*LocalProxy)(nil),              // 44: dbxcred.v1.LocalProxy
+	(*StartProxyRequest)(nil),       // 45: dbxcred.v1.StartProxyRequest
+	(*StartProxyResponse)(nil),      // 46: dbxcred.v1.StartProxyResponse
+	(*ListProxiesRequest)(nil),      // 47: dbxcred.v1.ListProxiesRequest
+	(*ListProxiesResponse)(nil),     // 48: dbxcred.v1.ListProxiesResponse
+	(*StopProxyRequest)(nil),        // 49: dbxcred.v1.StopProxyRequest
+	(*StopProxyResponse)(nil),       // 50: dbxcred.v1.StopProxyResponse
+	(*HostToken)(nil),               // 51: dbxcred.v1.HostToken
+	(*CheckTokensRequest)(nil),      // 52: dbxcred.v1.CheckTokensRequest
+	(*TokenCheck)(nil),              // 53: dbxcred.v1.TokenCheck
+	(*CheckTokensResponse)(nil),     // 54: dbxcred.v1.CheckTokensResponse
+	(*DiagnoseRequest)(nil),         // 55: dbxcred.v1.DiagnoseRequest
+	(*Check)(nil),                   // 56: dbxcred.v1.Check
+	(*DiagnoseResponse)(nil),        // 57: dbxcred.v1.DiagnoseResponse
+	(*BeginOAuthLoginRequest)(nil),  // 58: dbxcred.v1.BeginOAuthLoginRequest
+	(*BeginOAuthLoginResponse)(nil), // 59: dbxcred.v1.BeginOAuthLoginResponse
+	(*AwaitOAuthLoginRequest)(nil),  // 60: dbxcred.v1.AwaitOAuthLoginRequest
+	(*AwaitOAuthLoginResponse)(nil), // 61: dbxcred.v1.AwaitOAuthLoginResponse
+	(*ImportOAuthRequest)(nil),      // 62: dbxcred.v1.ImportOAuthRequest
+	(*ImportOAuthResponse)(nil),     // 63: dbxcred.v1.ImportOAuthResponse
+	(*timestamppb.Timestamp)(nil),   // 64: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 65: google.protobuf.Duration
 }
 var file_dbxcred_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: dbxcred.v1.Profile.kind:type_name -> dbxcred.v1.CredentialKind
-	57, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
+	64, // 1: dbxcred.v1.Profile.created:type_name -> google.protobuf.Timestamp
 	4,  // 2: dbxcred.v1.Profile.state:type_name -> dbxcred.v1.ProfileState
 	1,  // 3: dbxcred.v1.Profile.mode:type_name -> dbxcred.v1.TokenMode
-	58, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
-	57, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
-	57, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
-	57, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
-	57, // 8: dbxcred.v1.Profile.next_root_rotation:type_name -> google.protobuf.Timestamp
+	65, // 4: dbxcred.v1.Profile.token_lifetime:type_name -> google.protobuf.Duration
+	64, // 5: dbxcred.v1.Profile.current_expiry:type_name -> google.protobuf.Timestamp
+	64, // 6: dbxcred.v1.Profile.next_renewal:type_name -> google.protobuf.Timestamp
+	64, // 7: dbxcred.v1.Profile.root_expiry:type_name -> google.protobuf.Timestamp
+	64, // 8: dbxcred.v1.Profile.next_root_rotation:type_name -> google.protobuf.Timestamp
 	0,  // 9: dbxcred.v1.GetTokenRequest.channel:type_name -> dbxcred.v1.Channel
-	57, // 10: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
+	64, // 10: dbxcred.v1.GetTokenResponse.expiry:type_name -> google.protobuf.Timestamp
 	3,  // 11: dbxcred.v1.GetTokenResponse.kind:type_name -> dbxcred.v1.TokenKind
 	7,  // 12: dbxcred.v1.GetTokenResponse.profile:type_name -> dbxcred.v1.Profile
-	58, // 13: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
+	65, // 13: dbxcred.v1.LoginRequest.token_lifetime:type_name -> google.protobuf.Duration
 	7,  // 14: dbxcred.v1.LoginResponse.profile:type_name -> dbxcred.v1.Profile
 	7,  // 15: dbxcred.v1.ListProfilesResponse.profiles:type_name -> dbxcred.v1.Profile
-	57, // 16: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
+	64, // 16: dbxcred.v1.StatusResponse.started:type_name -> google.protobuf.Timestamp
 	7,  // 17: dbxcred.v1.StatusResponse.profiles:type_name -> dbxcred.v1.Profile
 	27, // 18: dbxcred.v1.StatusResponse.orphans:type_name -> dbxcred.v1.OrphanSecret
 	18, // 19: dbxcred.v1.StatusResponse.store:type_name -> dbxcred.v1.StoreStatus
 	18, // 20: dbxcred.v1.UnlockResponse.store:type_name -> dbxcred.v1.StoreStatus
 	18, // 21: dbxcred.v1.LockResponse.store:type_name -> dbxcred.v1.StoreStatus
-	57, // 22: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
+	64, // 22: dbxcred.v1.OrphanSecret.since:type_name -> google.protobuf.Timestamp
 	7,  // 23: dbxcred.v1.RotateResponse.profile:type_name -> dbxcred.v1.Profile
-	57, // 24: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	64, // 24: dbxcred.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	0,  // 25: dbxcred.v1.AuditEvent.channel:type_name -> dbxcred.v1.Channel
 	3,  // 26: dbxcred.v1.AuditEvent.kind:type_name -> dbxcred.v1.TokenKind
-	57, // 27: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
+	64, // 27: dbxcred.v1.AuditEvent.token_expiry:type_name -> google.protobuf.Timestamp
 	35, // 28: dbxcred.v1.AuditResponse.events:type_name -> dbxcred.v1.AuditEvent
-	57, // 29: dbxcred.v1.Forward.created:type_name -> google.protobuf.Timestamp
-	57, // 30: dbxcred.v1.Forward.expires:type_name -> google.protobuf.Timestamp
-	58, // 31: dbxcred.v1.CreateForwardRequest.ttl:type_name -> google.protobuf.Duration
+	64, // 29: dbxcred.v1.Forward.created:type_name -> google.protobuf.Timestamp
+	64, // 30: dbxcred.v1.Forward.expires:type_name -> google.protobuf.Timestamp
+	65, // 31: dbxcred.v1.CreateForwardRequest.ttl:type_name -> google.protobuf.Duration
 	37, // 32: dbxcred.v1.CreateForwardResponse.forward:type_name -> dbxcred.v1.Forward
 	37, // 33: dbxcred.v1.ListForwardsResponse.forwards:type_name -> dbxcred.v1.Forward
 	37, // 34: dbxcred.v1.RevokeForwardResponse.forward:type_name -> dbxcred.v1.Forward
-	44, // 35: dbxcred.v1.CheckTokensRequest.tokens:type_name -> dbxcred.v1.HostToken
-	5,  // 36: dbxcred.v1.TokenCheck.verdict:type_name -> dbxcred.v1.TokenVerdict
-	46, // 37: dbxcred.v1.CheckTokensResponse.checks:type_name -> dbxcred.v1.TokenCheck
-	6,  // 38: dbxcred.v1.Check.status:type_name -> dbxcred.v1.CheckStatus
-	49, // 39: dbxcred.v1.DiagnoseResponse.checks:type_name -> dbxcred.v1.Check
-	57, // 40: dbxcred.v1.BeginOAuthLoginResponse.deadline:type_name -> google.protobuf.Timestamp
-	7,  // 41: dbxcred.v1.AwaitOAuthLoginResponse.profile:type_name -> dbxcred.v1.Profile
-	7,  // 42: dbxcred.v1.ImportOAuthResponse.profile:type_name -> dbxcred.v1.Profile
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	44, // 35: dbxcred.v1.StartProxyResponse.proxy:type_name -> dbxcred.v1.LocalProxy
+	44, // 36: dbxcred.v1.ListProxiesResponse.proxies:type_name -> dbxcred.v1.LocalProxy
+	44, // 37: dbxcred.v1.StopProxyResponse.proxy:type_name -> dbxcred.v1.LocalProxy
+	51, // 38: dbxcred.v1.CheckTokensRequest.tokens:type_name -> dbxcred.v1.HostToken
+	5,  // 39: dbxcred.v1.TokenCheck.verdict:type_name -> dbxcred.v1.TokenVerdict
+	53, // 40: dbxcred.v1.CheckTokensResponse.checks:type_name -> dbxcred.v1.TokenCheck
+	6,  // 41: dbxcred.v1.Check.status:type_name -> dbxcred.v1.CheckStatus
+	56, // 42: dbxcred.v1.DiagnoseResponse.checks:type_name -> dbxcred.v1.Check
+	64, // 43: dbxcred.v1.BeginOAuthLoginResponse.deadline:type_name -> google.protobuf.Timestamp
+	7,  // 44: dbxcred.v1.AwaitOAuthLoginResponse.profile:type_name -> dbxcred.v1.Profile
+	7,  // 45: dbxcred.v1.ImportOAuthResponse.profile:type_name -> dbxcred.v1.Profile
+	46, // [46:46] is the sub-list for method output_type
+	46, // [46:46] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_dbxcred_v1_agent_proto_init() }
@@ -4206,7 +4566,7 @@ func file_dbxcred_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dbxcred_v1_agent_proto_rawDesc), len(file_dbxcred_v1_agent_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   50,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

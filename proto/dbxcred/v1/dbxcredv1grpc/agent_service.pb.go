@@ -35,7 +35,7 @@ var File_dbxcred_v1_agent_service_proto protoreflect.FileDescriptor
 const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1edbxcred/v1/agent_service.proto\x12\n" +
-	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xc4\f\n" +
+	"dbxcred.v1\x1a\x16dbxcred/v1/agent.proto2\xab\x0e\n" +
 	"\fAgentService\x12E\n" +
 	"\bGetToken\x12\x1b.dbxcred.v1.GetTokenRequest\x1a\x1c.dbxcred.v1.GetTokenResponse\x12<\n" +
 	"\x05Login\x12\x18.dbxcred.v1.LoginRequest\x1a\x19.dbxcred.v1.LoginResponse\x12?\n" +
@@ -57,7 +57,11 @@ const file_dbxcred_v1_agent_service_proto_rawDesc = "" +
 	"\vCheckTokens\x12\x1e.dbxcred.v1.CheckTokensRequest\x1a\x1f.dbxcred.v1.CheckTokensResponse\x12T\n" +
 	"\rCreateForward\x12 .dbxcred.v1.CreateForwardRequest\x1a!.dbxcred.v1.CreateForwardResponse\x12Q\n" +
 	"\fListForwards\x12\x1f.dbxcred.v1.ListForwardsRequest\x1a .dbxcred.v1.ListForwardsResponse\x12T\n" +
-	"\rRevokeForward\x12 .dbxcred.v1.RevokeForwardRequest\x1a!.dbxcred.v1.RevokeForwardResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
+	"\rRevokeForward\x12 .dbxcred.v1.RevokeForwardRequest\x1a!.dbxcred.v1.RevokeForwardResponse\x12K\n" +
+	"\n" +
+	"StartProxy\x12\x1d.dbxcred.v1.StartProxyRequest\x1a\x1e.dbxcred.v1.StartProxyResponse\x12N\n" +
+	"\vListProxies\x12\x1e.dbxcred.v1.ListProxiesRequest\x1a\x1f.dbxcred.v1.ListProxiesResponse\x12H\n" +
+	"\tStopProxy\x12\x1c.dbxcred.v1.StopProxyRequest\x1a\x1d.dbxcred.v1.StopProxyResponseBKZIgithub.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc;dbxcredv1grpcb\x06proto3"
 
 var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.GetTokenRequest)(nil),         // 0: dbxcred.v1.GetTokenRequest
@@ -81,27 +85,33 @@ var file_dbxcred_v1_agent_service_proto_goTypes = []any{
 	(*v1.CreateForwardRequest)(nil),    // 18: dbxcred.v1.CreateForwardRequest
 	(*v1.ListForwardsRequest)(nil),     // 19: dbxcred.v1.ListForwardsRequest
 	(*v1.RevokeForwardRequest)(nil),    // 20: dbxcred.v1.RevokeForwardRequest
-	(*v1.GetTokenResponse)(nil),        // 21: dbxcred.v1.GetTokenResponse
-	(*v1.LoginResponse)(nil),           // 22: dbxcred.v1.LoginResponse
-	(*v1.LogoutResponse)(nil),          // 23: dbxcred.v1.LogoutResponse
-	(*v1.ListProfilesResponse)(nil),    // 24: dbxcred.v1.ListProfilesResponse
-	(*v1.StatusResponse)(nil),          // 25: dbxcred.v1.StatusResponse
-	(*v1.RotateResponse)(nil),          // 26: dbxcred.v1.RotateResponse
-	(*v1.ReportRejectedResponse)(nil),  // 27: dbxcred.v1.ReportRejectedResponse
-	(*v1.MetadataURLResponse)(nil),     // 28: dbxcred.v1.MetadataURLResponse
-	(*v1.AuditResponse)(nil),           // 29: dbxcred.v1.AuditResponse
-	(*v1.UnlockResponse)(nil),          // 30: dbxcred.v1.UnlockResponse
-	(*v1.LockResponse)(nil),            // 31: dbxcred.v1.LockResponse
-	(*v1.ShutdownResponse)(nil),        // 32: dbxcred.v1.ShutdownResponse
-	(*v1.MigrateStoreResponse)(nil),    // 33: dbxcred.v1.MigrateStoreResponse
-	(*v1.DiagnoseResponse)(nil),        // 34: dbxcred.v1.DiagnoseResponse
-	(*v1.BeginOAuthLoginResponse)(nil), // 35: dbxcred.v1.BeginOAuthLoginResponse
-	(*v1.AwaitOAuthLoginResponse)(nil), // 36: dbxcred.v1.AwaitOAuthLoginResponse
-	(*v1.ImportOAuthResponse)(nil),     // 37: dbxcred.v1.ImportOAuthResponse
-	(*v1.CheckTokensResponse)(nil),     // 38: dbxcred.v1.CheckTokensResponse
-	(*v1.CreateForwardResponse)(nil),   // 39: dbxcred.v1.CreateForwardResponse
-	(*v1.ListForwardsResponse)(nil),    // 40: dbxcred.v1.ListForwardsResponse
-	(*v1.RevokeForwardResponse)(nil),   // 41: dbxcred.v1.RevokeForwardResponse
+	(*v1.StartProxyRequest)(nil),       // 21: dbxcred.v1.StartProxyRequest
+	(*v1.ListProxiesRequest)(nil),      // 22: dbxcred.v1.ListProxiesRequest
+	(*v1.StopProxyRequest)(nil),        // 23: dbxcred.v1.StopProxyRequest
+	(*v1.GetTokenResponse)(nil),        // 24: dbxcred.v1.GetTokenResponse
+	(*v1.LoginResponse)(nil),           // 25: dbxcred.v1.LoginResponse
+	(*v1.LogoutResponse)(nil),          // 26: dbxcred.v1.LogoutResponse
+	(*v1.ListProfilesResponse)(nil),    // 27: dbxcred.v1.ListProfilesResponse
+	(*v1.StatusResponse)(nil),          // 28: dbxcred.v1.StatusResponse
+	(*v1.RotateResponse)(nil),          // 29: dbxcred.v1.RotateResponse
+	(*v1.ReportRejectedResponse)(nil),  // 30: dbxcred.v1.ReportRejectedResponse
+	(*v1.MetadataURLResponse)(nil),     // 31: dbxcred.v1.MetadataURLResponse
+	(*v1.AuditResponse)(nil),           // 32: dbxcred.v1.AuditResponse
+	(*v1.UnlockResponse)(nil),          // 33: dbxcred.v1.UnlockResponse
+	(*v1.LockResponse)(nil),            // 34: dbxcred.v1.LockResponse
+	(*v1.ShutdownResponse)(nil),        // 35: dbxcred.v1.ShutdownResponse
+	(*v1.MigrateStoreResponse)(nil),    // 36: dbxcred.v1.MigrateStoreResponse
+	(*v1.DiagnoseResponse)(nil),        // 37: dbxcred.v1.DiagnoseResponse
+	(*v1.BeginOAuthLoginResponse)(nil), // 38: dbxcred.v1.BeginOAuthLoginResponse
+	(*v1.AwaitOAuthLoginResponse)(nil), // 39: dbxcred.v1.AwaitOAuthLoginResponse
+	(*v1.ImportOAuthResponse)(nil),     // 40: dbxcred.v1.ImportOAuthResponse
+	(*v1.CheckTokensResponse)(nil),     // 41: dbxcred.v1.CheckTokensResponse
+	(*v1.CreateForwardResponse)(nil),   // 42: dbxcred.v1.CreateForwardResponse
+	(*v1.ListForwardsResponse)(nil),    // 43: dbxcred.v1.ListForwardsResponse
+	(*v1.RevokeForwardResponse)(nil),   // 44: dbxcred.v1.RevokeForwardResponse
+	(*v1.StartProxyResponse)(nil),      // 45: dbxcred.v1.StartProxyResponse
+	(*v1.ListProxiesResponse)(nil),     // 46: dbxcred.v1.ListProxiesResponse
+	(*v1.StopProxyResponse)(nil),       // 47: dbxcred.v1.StopProxyResponse
 }
 var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	0,  // 0: dbxcred.v1.AgentService.GetToken:input_type -> dbxcred.v1.GetTokenRequest
@@ -125,29 +135,35 @@ var file_dbxcred_v1_agent_service_proto_depIdxs = []int32{
 	18, // 18: dbxcred.v1.AgentService.CreateForward:input_type -> dbxcred.v1.CreateForwardRequest
 	19, // 19: dbxcred.v1.AgentService.ListForwards:input_type -> dbxcred.v1.ListForwardsRequest
 	20, // 20: dbxcred.v1.AgentService.RevokeForward:input_type -> dbxcred.v1.RevokeForwardRequest
-	21, // 21: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
-	22, // 22: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
-	23, // 23: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
-	24, // 24: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
-	25, // 25: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
-	26, // 26: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
-	27, // 27: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
-	28, // 28: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
-	29, // 29: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
-	30, // 30: dbxcred.v1.AgentService.Unlock:output_type -> dbxcred.v1.UnlockResponse
-	31, // 31: dbxcred.v1.AgentService.Lock:output_type -> dbxcred.v1.LockResponse
-	32, // 32: dbxcred.v1.AgentService.Shutdown:output_type -> dbxcred.v1.ShutdownResponse
-	33, // 33: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
-	34, // 34: dbxcred.v1.AgentService.Diagnose:output_type -> dbxcred.v1.DiagnoseResponse
-	35, // 35: dbxcred.v1.AgentService.BeginOAuthLogin:output_type -> dbxcred.v1.BeginOAuthLoginResponse
-	36, // 36: dbxcred.v1.AgentService.AwaitOAuthLogin:output_type -> dbxcred.v1.AwaitOAuthLoginResponse
-	37, // 37: dbxcred.v1.AgentService.ImportOAuth:output_type -> dbxcred.v1.ImportOAuthResponse
-	38, // 38: dbxcred.v1.AgentService.CheckTokens:output_type -> dbxcred.v1.CheckTokensResponse
-	39, // 39: dbxcred.v1.AgentService.CreateForward:output_type -> dbxcred.v1.CreateForwardResponse
-	40, // 40: dbxcred.v1.AgentService.ListForwards:output_type -> dbxcred.v1.ListForwardsResponse
-	41, // 41: dbxcred.v1.AgentService.RevokeForward:output_type -> dbxcred.v1.RevokeForwardResponse
-	21, // [21:42] is the sub-list for method output_type
-	0,  // [0:21] is the sub-list for method input_type
+	21, // 21: dbxcred.v1.AgentService.StartProxy:input_type -> dbxcred.v1.StartProxyRequest
+	22, // 22: dbxcred.v1.AgentService.ListProxies:input_type -> dbxcred.v1.ListProxiesRequest
+	23, // 23: dbxcred.v1.AgentService.StopProxy:input_type -> dbxcred.v1.StopProxyRequest
+	24, // 24: dbxcred.v1.AgentService.GetToken:output_type -> dbxcred.v1.GetTokenResponse
+	25, // 25: dbxcred.v1.AgentService.Login:output_type -> dbxcred.v1.LoginResponse
+	26, // 26: dbxcred.v1.AgentService.Logout:output_type -> dbxcred.v1.LogoutResponse
+	27, // 27: dbxcred.v1.AgentService.ListProfiles:output_type -> dbxcred.v1.ListProfilesResponse
+	28, // 28: dbxcred.v1.AgentService.Status:output_type -> dbxcred.v1.StatusResponse
+	29, // 29: dbxcred.v1.AgentService.Rotate:output_type -> dbxcred.v1.RotateResponse
+	30, // 30: dbxcred.v1.AgentService.ReportRejected:output_type -> dbxcred.v1.ReportRejectedResponse
+	31, // 31: dbxcred.v1.AgentService.MetadataURL:output_type -> dbxcred.v1.MetadataURLResponse
+	32, // 32: dbxcred.v1.AgentService.Audit:output_type -> dbxcred.v1.AuditResponse
+	33, // 33: dbxcred.v1.AgentService.Unlock:output_type -> dbxcred.v1.UnlockResponse
+	34, // 34: dbxcred.v1.AgentService.Lock:output_type -> dbxcred.v1.LockResponse
+	35, // 35: dbxcred.v1.AgentService.Shutdown:output_type -> dbxcred.v1.ShutdownResponse
+	36, // 36: dbxcred.v1.AgentService.MigrateStore:output_type -> dbxcred.v1.MigrateStoreResponse
+	37, // 37: dbxcred.v1.AgentService.Diagnose:output_type -> dbxcred.v1.DiagnoseResponse
+	38, // 38: dbxcred.v1.AgentService.BeginOAuthLogin:output_type -> dbxcred.v1.BeginOAuthLoginResponse
+	39, // 39: dbxcred.v1.AgentService.AwaitOAuthLogin:output_type -> dbxcred.v1.AwaitOAuthLoginResponse
+	40, // 40: dbxcred.v1.AgentService.ImportOAuth:output_type -> dbxcred.v1.ImportOAuthResponse
+	41, // 41: dbxcred.v1.AgentService.CheckTokens:output_type -> dbxcred.v1.CheckTokensResponse
+	42, // 42: dbxcred.v1.AgentService.CreateForward:output_type -> dbxcred.v1.CreateForwardResponse
+	43, // 43: dbxcred.v1.AgentService.ListForwards:output_type -> dbxcred.v1.ListForwardsResponse
+	44, // 44: dbxcred.v1.AgentService.RevokeForward:output_type -> dbxcred.v1.RevokeForwardResponse
+	45, // 45: dbxcred.v1.AgentService.StartProxy:output_type -> dbxcred.v1.StartProxyResponse
+	46, // 46: dbxcred.v1.AgentService.ListProxies:output_type -> dbxcred.v1.ListProxiesResponse
+	47, // 47: dbxcred.v1.AgentService.StopProxy:output_type -> dbxcred.v1.StopProxyResponse
+	24, // [24:48] is the sub-list for method output_type
+	0,  // [0:24] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

@@ -50,6 +50,9 @@ const (
 	AgentService_CreateForward_FullMethodName   = "/dbxcred.v1.AgentService/CreateForward"
 	AgentService_ListForwards_FullMethodName    = "/dbxcred.v1.AgentService/ListForwards"
 	AgentService_RevokeForward_FullMethodName   = "/dbxcred.v1.AgentService/RevokeForward"
+	AgentService_StartProxy_FullMethodName      = "/dbxcred.v1.AgentService/StartProxy"
+	AgentService_ListProxies_FullMethodName     = "/dbxcred.v1.AgentService/ListProxies"
+	AgentService_StopProxy_FullMethodName       = "/dbxcred.v1.AgentService/StopProxy"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -119,6 +122,13 @@ type AgentServiceClient interface {
 	ListForwards(ctx context.Context, in *v1.ListForwardsRequest, opts ...grpc.CallOption) (*v1.ListForwardsResponse, error)
 	// RevokeForward closes a forwarding socket and its open connections.
 	RevokeForward(ctx context.Context, in *v1.RevokeForwardRequest, opts ...grpc.CallOption) (*v1.RevokeForwardResponse, error)
+	// StartProxy serves (or returns) the profile's authenticating proxy on
+	// 127.0.0.1, on the port it had before when it can (dbx-cred proxy).
+	StartProxy(ctx context.Context, in *v1.StartProxyRequest, opts ...grpc.CallOption) (*v1.StartProxyResponse, error)
+	// ListProxies describes the proxies being served.
+	ListProxies(ctx context.Context, in *v1.ListProxiesRequest, opts ...grpc.CallOption) (*v1.ListProxiesResponse, error)
+	// StopProxy ends a profile's proxy.
+	StopProxy(ctx context.Context, in *v1.StopProxyRequest, opts ...grpc.CallOption) (*v1.StopProxyResponse, error)
 }
 
 type agentServiceClient struct {
@@ -339,6 +349,36 @@ func (c *agentServiceClient) RevokeForward(ctx context.Context, in *v1.RevokeFor
 	return out, nil
 }
 
+func (c *agentServiceClient) StartProxy(ctx context.Context, in *v1.StartProxyRequest, opts ...grpc.CallOption) (*v1.StartProxyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.StartProxyResponse)
+	err := c.cc.Invoke(ctx, AgentService_StartProxy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) ListProxies(ctx context.Context, in *v1.ListProxiesRequest, opts ...grpc.CallOption) (*v1.ListProxiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.ListProxiesResponse)
+	err := c.cc.Invoke(ctx, AgentService_ListProxies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) StopProxy(ctx context.Context, in *v1.StopProxyRequest, opts ...grpc.CallOption) (*v1.StopProxyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.StopProxyResponse)
+	err := c.cc.Invoke(ctx, AgentService_StopProxy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -406,6 +446,13 @@ type AgentServiceServer interface {
 	ListForwards(context.Context, *v1.ListForwardsRequest) (*v1.ListForwardsResponse, error)
 	// RevokeForward closes a forwarding socket and its open connections.
 	RevokeForward(context.Context, *v1.RevokeForwardRequest) (*v1.RevokeForwardResponse, error)
+	// StartProxy serves (or returns) the profile's authenticating proxy on
+	// 127.0.0.1, on the port it had before when it can (dbx-cred proxy).
+	StartProxy(context.Context, *v1.StartProxyRequest) (*v1.StartProxyResponse, error)
+	// ListProxies describes the proxies being served.
+	ListProxies(context.Context, *v1.ListProxiesRequest) (*v1.ListProxiesResponse, error)
+	// StopProxy ends a profile's proxy.
+	StopProxy(context.Context, *v1.StopProxyRequest) (*v1.StopProxyResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -478,6 +525,15 @@ func (UnimplementedAgentServiceServer) ListForwards(context.Context, *v1.ListFor
 }
 func (UnimplementedAgentServiceServer) RevokeForward(context.Context, *v1.RevokeForwardRequest) (*v1.RevokeForwardResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RevokeForward not implemented")
+}
+func (UnimplementedAgentServiceServer) StartProxy(context.Context, *v1.StartProxyRequest) (*v1.StartProxyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StartProxy not implemented")
+}
+func (UnimplementedAgentServiceServer) ListProxies(context.Context, *v1.ListProxiesRequest) (*v1.ListProxiesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListProxies not implemented")
+}
+func (UnimplementedAgentServiceServer) StopProxy(context.Context, *v1.StopProxyRequest) (*v1.StopProxyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StopProxy not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -878,6 +934,60 @@ func _AgentService_RevokeForward_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_StartProxy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.StartProxyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).StartProxy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_StartProxy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).StartProxy(ctx, req.(*v1.StartProxyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_ListProxies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.ListProxiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).ListProxies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_ListProxies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).ListProxies(ctx, req.(*v1.ListProxiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_StopProxy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.StopProxyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).StopProxy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_StopProxy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).StopProxy(ctx, req.(*v1.StopProxyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -968,6 +1078,18 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeForward",
 			Handler:    _AgentService_RevokeForward_Handler,
+		},
+		{
+			MethodName: "StartProxy",
+			Handler:    _AgentService_StartProxy_Handler,
+		},
+		{
+			MethodName: "ListProxies",
+			Handler:    _AgentService_ListProxies_Handler,
+		},
+		{
+			MethodName: "StopProxy",
+			Handler:    _AgentService_StopProxy_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

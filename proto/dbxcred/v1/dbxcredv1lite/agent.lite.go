@@ -18,6 +18,7 @@ const (
 	Channel_CHANNEL_CURL        Channel = 5
 	Channel_CHANNEL_CLI         Channel = 6
 	Channel_CHANNEL_METADATA    Channel = 7
+	Channel_CHANNEL_PROXY       Channel = 8
 )
 
 // String is the value's name in the .proto file, or its number.
@@ -39,6 +40,8 @@ func (x Channel) String() string {
 		return "CHANNEL_CLI"
 	case Channel_CHANNEL_METADATA:
 		return "CHANNEL_METADATA"
+	case Channel_CHANNEL_PROXY:
+		return "CHANNEL_PROXY"
 	}
 	return strconv.Itoa(int(x))
 }
@@ -4019,6 +4022,415 @@ func (x *RevokeForwardResponse) UnmarshalWire(b []byte) error {
 				x.Forward = new(Forward)
 			}
 			if err := x.Forward.UnmarshalWire(v); err != nil {
+				return err
+			}
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type LocalProxy struct {
+	Profile  string
+	Url      string
+	Host     string
+	Requests int64
+}
+
+func (x *LocalProxy) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *LocalProxy) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *LocalProxy) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *LocalProxy) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *LocalProxy) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Profile != "" {
+		b = appendTag(b, 1, wireBytes)
+		b = appendString(b, x.Profile)
+	}
+	if x.Url != "" {
+		b = appendTag(b, 2, wireBytes)
+		b = appendString(b, x.Url)
+	}
+	if x.Host != "" {
+		b = appendTag(b, 3, wireBytes)
+		b = appendString(b, x.Host)
+	}
+	if x.Requests != 0 {
+		b = appendTag(b, 4, wireVarint)
+		b = appendVarint(b, uint64(int64(x.Requests)))
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *LocalProxy) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Profile = string(v)
+		case num == 2 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Url = string(v)
+		case num == 3 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Host = string(v)
+		case num == 4 && typ == wireVarint:
+			v, n, err := consumeVarint(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Requests = int64(v)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type StartProxyRequest struct {
+	Profile string
+}
+
+func (x *StartProxyRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *StartProxyRequest) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Profile != "" {
+		b = appendTag(b, 1, wireBytes)
+		b = appendString(b, x.Profile)
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *StartProxyRequest) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Profile = string(v)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type StartProxyResponse struct {
+	Proxy *LocalProxy
+}
+
+func (x *StartProxyResponse) GetProxy() *LocalProxy {
+	if x != nil {
+		return x.Proxy
+	}
+	return nil
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *StartProxyResponse) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Proxy != nil {
+		b = appendTag(b, 1, wireBytes)
+		b = appendBytes(b, x.Proxy.AppendWire(nil))
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *StartProxyResponse) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			if x.Proxy == nil {
+				x.Proxy = new(LocalProxy)
+			}
+			if err := x.Proxy.UnmarshalWire(v); err != nil {
+				return err
+			}
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type ListProxiesRequest struct {
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *ListProxiesRequest) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *ListProxiesRequest) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type ListProxiesResponse struct {
+	Proxies []*LocalProxy
+}
+
+func (x *ListProxiesResponse) GetProxies() []*LocalProxy {
+	if x != nil {
+		return x.Proxies
+	}
+	return nil
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *ListProxiesResponse) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	for _, v := range x.Proxies {
+		b = appendTag(b, 1, wireBytes)
+		b = appendBytes(b, v.AppendWire(nil))
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *ListProxiesResponse) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			m := new(LocalProxy)
+			if err := m.UnmarshalWire(v); err != nil {
+				return err
+			}
+			x.Proxies = append(x.Proxies, m)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type StopProxyRequest struct {
+	Profile string
+}
+
+func (x *StopProxyRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *StopProxyRequest) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Profile != "" {
+		b = appendTag(b, 1, wireBytes)
+		b = appendString(b, x.Profile)
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *StopProxyRequest) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Profile = string(v)
+		default:
+			n, err := skipField(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+type StopProxyResponse struct {
+	Proxy *LocalProxy
+}
+
+func (x *StopProxyResponse) GetProxy() *LocalProxy {
+	if x != nil {
+		return x.Proxy
+	}
+	return nil
+}
+
+// AppendWire appends x's protobuf encoding to b.
+func (x *StopProxyResponse) AppendWire(b []byte) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Proxy != nil {
+		b = appendTag(b, 1, wireBytes)
+		b = appendBytes(b, x.Proxy.AppendWire(nil))
+	}
+	return b
+}
+
+// UnmarshalWire merges the protobuf encoding b into x. Unknown fields,
+// and known ones with an unexpected wire type, are skipped.
+func (x *StopProxyResponse) UnmarshalWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			if x.Proxy == nil {
+				x.Proxy = new(LocalProxy)
+			}
+			if err := x.Proxy.UnmarshalWire(v); err != nil {
 				return err
 			}
 		default:

@@ -26,4 +26,7 @@ const (
 	AgentService_CreateForward_FullMethodName   = "/dbxcred.v1.AgentService/CreateForward"
 	AgentService_ListForwards_FullMethodName    = "/dbxcred.v1.AgentService/ListForwards"
 	AgentService_RevokeForward_FullMethodName   = "/dbxcred.v1.AgentService/RevokeForward"
+	AgentService_StartProxy_FullMethodName      = "/dbxcred.v1.AgentService/StartProxy"
+	AgentService_ListProxies_FullMethodName     = "/dbxcred.v1.AgentService/ListProxies"
+	AgentService_StopProxy_FullMethodName       = "/dbxcred.v1.AgentService/StopProxy"
 )
