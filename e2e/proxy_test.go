@@ -56,6 +56,23 @@ func TestProxyCurl(t *testing.T) {
 	if out, _ := curlOut(t, "-i", u+"/api/2.0/preview/scim/v2/Me"); strings.Contains(strings.ToLower(out), "access-control-") {
 		t.Errorf("CORS headers through the proxy:\n%s", out)
 	}
+	// A 401 from the workspace: one renewal asked for, one retry, and the
+	// client never sees it. (A renewal is granted once the token is 30 s
+	// old, the daemon's guard against minting in a loop.)
+	w.emu.InjectFault(wsemu.Fault{Method: "GET", Path: "/api/2.0/preview/scim/v2/Me", Status: 401, Times: 1})
+	before := w.emu.Requests("GET", "/api/2.0/preview/scim/v2/Me")
+	if out, err := curlOut(t, "-f", u+"/api/2.0/preview/scim/v2/Me"); err != nil || !strings.Contains(out, w.user) {
+		t.Fatalf("GET after a 401: %v %s", err, out)
+	}
+	if n := w.emu.Requests("GET", "/api/2.0/preview/scim/v2/Me") - before; n != 2 {
+		t.Errorf("%d requests for one GET that met a 401, want 2", n)
+	}
+	// A POST (a body the proxy does not keep) is not retried: the client
+	// sees the 401.
+	w.emu.InjectFault(wsemu.Fault{Method: "POST", Path: "/serving-endpoints/chat/completions", Status: 401, Times: 1})
+	if out, _ := curlOut(t, "-w", "%{http_code}", "-X", "POST", "-d", `{"model":"m"}`, u+"/serving-endpoints/chat/completions"); !strings.HasSuffix(out, "401") {
+		t.Errorf("POST meeting a 401: %s", out)
+	}
 	if audit := w.mustHelper("", "audit"); !strings.Contains(audit, "proxy") {
 		t.Errorf("audit:\n%s", audit)
 	}

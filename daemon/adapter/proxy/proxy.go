@@ -263,7 +263,7 @@ type retry401 struct {
 
 func (t *retry401) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.m.transport.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+	if err != nil || !rejected(resp) {
 		return resp, err
 	}
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
@@ -282,8 +282,16 @@ func (t *retry401) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body.Close()
 	again.Header.Set("Authorization", "Bearer "+tok.Value)
-	t.m.log.Info("proxy: the workspace answered 401; retried once with a renewed token", "profile", t.profile, "path", req.URL.Path)
+	t.m.log.Info("proxy: the workspace rejected the token; retried once with a renewed one", "profile", t.profile, "status", resp.StatusCode, "path", req.URL.Path)
 	return t.m.transport.RoundTrip(again)
+}
+
+// rejected reports whether the workspace refused the token itself: 401,
+// or the 403 a workspace gives an invalid or expired token (its reason
+// phrase says so), not a 403 for a missing permission.
+func rejected(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusUnauthorized ||
+		resp.StatusCode == http.StatusForbidden && resp.Header.Get("X-Databricks-Reason-Phrase") == "Invalid access token."
 }
 
 // statusWriter notes the status for the log line; Unwrap keeps
