@@ -3,9 +3,14 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +136,130 @@ func TestProxyOtherUIDRefused(t *testing.T) {
 	out, _ := exec.Command("setpriv", "--reuid", "12345", "--regid", "12345", "--clear-groups", "curl", "-sS", u+"/api/2.0/preview/scim/v2/Me").CombinedOutput()
 	if !strings.Contains(string(out), "serves only uid") {
 		t.Errorf("uid 12345 through the proxy:\n%s", out)
+	}
+}
+
+// openaiVersion is the openai npm package the test installs.
+const openaiVersion = "4.104.0"
+
+// npmOpenAI installs the openai package once per test binary into a
+// temporary directory and returns it; "" with a NOTICE when npm is absent.
+func npmOpenAI(t *testing.T) string {
+	t.Helper()
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			fmt.Printf("NOTICE: %s is not installed: the openai npm client test is skipped\n", tool)
+			t.Skip(tool + " is missing")
+		}
+	}
+	dir := filepath.Join(os.TempDir(), "dbx-cred-e2e-openai-"+openaiVersion)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err == nil {
+		return dir
+	}
+	os.MkdirAll(dir, 0o755)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", dir, "openai@"+openaiVersion)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm install openai@%s: %v\n%s", openaiVersion, err, out)
+	}
+	return dir
+}
+
+const openaiScript = `
+const OpenAI = require('openai');
+const client = new OpenAI({ baseURL: process.env.OPENAI_BASE_URL, apiKey: 'placeholder' });
+(async () => {
+  const r = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+  console.log('FULL ' + r.choices[0].message.content);
+  const s = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
+  let text = '';
+  for await (const chunk of s) {
+    if (!text) console.log('FIRST ' + Date.now());
+    text += (chunk.choices[0] && chunk.choices[0].delta && chunk.choices[0].delta.content) || '';
+  }
+  console.log('STREAM ' + text.trim());
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+`
+
+// The real openai npm client against model serving through the proxy,
+// with a placeholder API key: a completion, and a streamed one whose first
+// chunk arrives before the emulator has written its last.
+func TestProxyOpenAIClient(t *testing.T) {
+	mod := npmOpenAI(t)
+	w, _ := proxyWorld(t, wsemu.WithServingChunkDelay(time.Second))
+	env := w.mustHelper("", "proxy", "-p", "prod", "--env")
+	base := ""
+	for _, l := range strings.Split(env, "\n") {
+		if v, ok := strings.CutPrefix(l, "export OPENAI_BASE_URL="); ok {
+			base = v
+		}
+	}
+	if !strings.HasSuffix(base, "/serving-endpoints") {
+		t.Fatalf("proxy --env:\n%s", env)
+	}
+	script := filepath.Join(mod, "client.js")
+	os.WriteFile(script, []byte(openaiScript), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", script)
+	cmd.Env = append(os.Environ(), "OPENAI_BASE_URL="+base)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "FULL Hello from the emulated endpoint") || !strings.Contains(string(out), "STREAM Hello from the emulated endpoint") {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	var firstMs int64
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "FIRST "); ok {
+			fmt.Sscan(v, &firstMs)
+		}
+	}
+	last := w.emu.ServingStats().LastChunkSent
+	if first := time.UnixMilli(firstMs); !first.Before(last.Add(-2 * time.Second)) {
+		t.Errorf("the first chunk reached the client at %v, the last left the emulator at %v: not streamed", first, last)
+	}
+}
+
+// A 200 MB upload and download through the proxy, with the daemon's peak
+// memory growing by less than 32 MiB: bodies are streamed, not buffered.
+func TestProxyLargeBodies(t *testing.T) {
+	w, u := proxyWorld(t)
+	const size = 200 << 20
+	file := filepath.Join(t.TempDir(), "big.bin")
+	f, _ := os.Create(file)
+	h := sha256.New()
+	io.Copy(io.MultiWriter(f, h), io.LimitReader(wsemu.FilePattern(), size))
+	f.Close()
+	hwm := func() int64 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.daemon.Process.Pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				var kb int64
+				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+				return kb << 10
+			}
+		}
+		t.Fatal("no VmHWM")
+		return 0
+	}
+	curlOut(t, "-f", u+"/api/2.0/preview/scim/v2/Me") // warm: token, connections
+	before := hwm()
+	if out, err := curlOut(t, "-f", "-T", file, u+"/api/2.0/fs/files/Volumes/main/default/v/big.bin"); err != nil {
+		t.Fatalf("upload: %v %s", err, out)
+	}
+	if n, sum, ok := w.emu.FileSHA256("Volumes/main/default/v/big.bin"); !ok || n != size || sum != hex.EncodeToString(h.Sum(nil)) {
+		t.Fatalf("the workspace got %d bytes, sum %s", n, sum)
+	}
+	dl := filepath.Join(t.TempDir(), "down.bin")
+	if out, err := curlOut(t, "-f", "-o", dl, u+"/api/2.0/fs/files/Volumes/main/default/v/big.bin"); err != nil {
+		t.Fatalf("download: %v %s", err, out)
+	}
+	if st, err := os.Stat(dl); err != nil || st.Size() != size {
+		t.Fatalf("downloaded %v", st)
+	}
+	grew := hwm() - before
+	t.Logf("the daemon's peak memory grew by %d KiB (from %d MiB)", grew>>10, before>>20)
+	if grew >= 32<<20 {
+		t.Errorf("the daemon's peak memory grew by %d MiB moving 200 MB each way", grew>>20)
 	}
 }
