@@ -72,11 +72,17 @@ func TestProxyCurl(t *testing.T) {
 	if n := w.emu.Requests("GET", "/api/2.0/preview/scim/v2/Me") - before; n != 2 {
 		t.Errorf("%d requests for one GET that met a 401, want 2", n)
 	}
-	// A POST (a body the proxy does not keep) is not retried: the client
-	// sees the 401.
+	// A small POST body is kept, so it is retried too; an upload larger
+	// than the proxy keeps (1 MiB) is not: its client sees the 401.
 	w.emu.InjectFault(wsemu.Fault{Method: "POST", Path: "/serving-endpoints/chat/completions", Status: 401, Times: 1})
-	if out, _ := curlOut(t, "-w", "%{http_code}", "-X", "POST", "-d", `{"model":"m"}`, u+"/serving-endpoints/chat/completions"); !strings.HasSuffix(out, "401") {
-		t.Errorf("POST meeting a 401: %s", out)
+	if out, err := curlOut(t, "-f", "-X", "POST", "-d", `{"model":"m"}`, u+"/serving-endpoints/chat/completions"); err != nil || !strings.Contains(out, "chat.completion") {
+		t.Errorf("small POST meeting a 401: %v %s", err, out)
+	}
+	big := filepath.Join(t.TempDir(), "two-mib")
+	os.WriteFile(big, make([]byte, 2<<20), 0o600)
+	w.emu.InjectFault(wsemu.Fault{Method: "PUT", Path: "/api/2.0/fs/files/Volumes/x", Status: 401, Times: 1})
+	if out, _ := curlOut(t, "-w", "%{http_code}", "-T", big, u+"/api/2.0/fs/files/Volumes/x"); !strings.HasSuffix(out, "401") {
+		t.Errorf("a 2 MiB upload meeting a 401: %s", out)
 	}
 	if audit := w.mustHelper("", "audit"); !strings.Contains(audit, "proxy") {
 		t.Errorf("audit:\n%s", audit)
@@ -206,7 +212,7 @@ func TestProxyOpenAIClient(t *testing.T) {
 	cmd.Env = append(os.Environ(), "OPENAI_BASE_URL="+base)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "FULL Hello from the emulated endpoint") || !strings.Contains(string(out), "STREAM Hello from the emulated endpoint") {
-		t.Fatalf("node: %v\n%s", err, out)
+		t.Fatalf("node: %v\n%s\ndaemon log:\n%s", err, out, tail(w.daemonLog(), 40))
 	}
 	var firstMs int64
 	for _, l := range strings.Split(string(out), "\n") {
@@ -262,4 +268,30 @@ func TestProxyLargeBodies(t *testing.T) {
 	if grew >= 32<<20 {
 		t.Errorf("the daemon's peak memory grew by %d MiB moving 200 MB each way", grew>>20)
 	}
+}
+
+// --path-secret: the URL carries an unguessable prefix, and the bare port
+// answers nothing useful without it.
+func TestProxyPathSecret(t *testing.T) {
+	w, u := proxyWorld(t)
+	su := strings.TrimSpace(w.mustHelper("", "proxy", "-p", "prod", "--path-secret", "--url"))
+	prefix, ok := strings.CutPrefix(su, u+"/")
+	if !ok || len(prefix) < 32 {
+		t.Fatalf("--path-secret URL %q (plain %q)", su, u)
+	}
+	if out, err := curlOut(t, "-f", su+"/api/2.0/preview/scim/v2/Me"); err != nil || !strings.Contains(out, w.user) {
+		t.Fatalf("with the prefix: %v %s", err, out)
+	}
+	if out, _ := curlOut(t, "-w", "%{http_code}", u+"/api/2.0/preview/scim/v2/Me"); !strings.HasSuffix(out, "404") {
+		t.Errorf("without the prefix: %s", out)
+	}
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -30,7 +30,9 @@ A 401 from the workspace costs one forced renewal and one retry when the
 request has no body. Only your own processes get in (checked per
 connection, as for the metadata endpoint), the Host header must be the
 proxy's own (no DNS rebinding), and no CORS headers are sent, so no web
-page can use it. The port is remembered across daemon restarts. Each
+page can use it. The port is remembered across daemon restarts. Where the
+OS cannot tell a connection's uid, or with --path-secret, the URL also
+carries an unguessable path prefix (new at each daemon start). Each
 request is logged by dbx-credd with method, path and status, and each
 token it adds is in dbx-cred audit as channel proxy.`
 
@@ -41,6 +43,7 @@ func runProxy(c *cli, args []string) error {
 	env := fs.Bool("env", false, "print export lines: OPENAI_BASE_URL (the profile's /serving-endpoints) and DATABRICKS_HOST")
 	list := fs.Bool("list", false, "show the proxies being served")
 	stop := fs.Bool("stop", false, "stop the profile's proxy (its port stays reserved for it)")
+	secret := fs.Bool("path-secret", false, "serve under an unguessable path prefix too (the default where the OS cannot tell a connection's uid; it changes when the daemon restarts)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -79,7 +82,7 @@ func runProxy(c *cli, args []string) error {
 		fmt.Fprintf(c.io.Stdout, "Stopped the proxy of profile %s (%s).\n", printable(resp.GetProxy().GetProfile()), printable(resp.GetProxy().GetUrl()))
 		return nil
 	}
-	resp, err := c.daemon(true).StartProxy(ctx, &pb.StartProxyRequest{Profile: *profile})
+	resp, err := c.daemon(true).StartProxy(ctx, &pb.StartProxyRequest{Profile: *profile, PathSecret: *secret})
 	if err != nil {
 		return err
 	}

@@ -15,13 +15,13 @@ type ProxyInfo struct {
 // Proxies serves, lists and ends local proxies: the proxy adapter
 // (daemon/adapter/proxy), which asks the core for each request's token.
 type Proxies interface {
-	Start(ctx context.Context, profile, host string) (ProxyInfo, error)
+	Start(ctx context.Context, profile, host string, pathSecret bool) (ProxyInfo, error)
 	List() []ProxyInfo
 	Stop(profile string) (ProxyInfo, error)
 }
 
 // StartProxy serves profile's proxy, or returns the one served.
-func (s *Service) StartProxy(ctx context.Context, profile string) (ProxyInfo, error) {
+func (s *Service) StartProxy(ctx context.Context, profile string, pathSecret bool) (ProxyInfo, error) {
 	if s.proxies == nil {
 		return ProxyInfo{}, errkind.New(errkind.Disabled, "this dbx-credd serves no local proxies")
 	}
@@ -34,7 +34,7 @@ func (s *Service) StartProxy(ctx context.Context, profile string) (ProxyInfo, er
 	if host == "" {
 		return ProxyInfo{}, s.fail(ctx, "start proxy", profile, s.profiles.Known(profile))
 	}
-	info, err := s.proxies.Start(ctx, profile, host)
+	info, err := s.proxies.Start(ctx, profile, host, pathSecret)
 	if err != nil {
 		return ProxyInfo{}, s.fail(ctx, "start proxy", profile, err)
 	}

@@ -411,7 +411,7 @@ func proxyProto(p core.ProxyInfo) *pb.LocalProxy {
 
 // StartProxy implements AgentService.
 func (s *Server) StartProxy(ctx context.Context, req *pb.StartProxyRequest) (*pb.StartProxyResponse, error) {
-	p, err := s.core.StartProxy(ctx, req.GetProfile())
+	p, err := s.core.StartProxy(ctx, req.GetProfile(), req.GetPathSecret())
 	if err != nil {
 		return nil, kinded(err)
 	}

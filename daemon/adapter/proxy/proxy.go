@@ -9,14 +9,19 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"sort"
@@ -30,6 +35,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/outbound"
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/tcpguard"
+	"github.com/dbx-cred/dbx-cred/daemon/tcppeer"
 	"github.com/dbx-cred/dbx-cred/internal/atomicfile"
 	"github.com/dbx-cred/dbx-cred/internal/errkind"
 )
@@ -55,6 +61,7 @@ type Manager struct {
 
 type proxy struct {
 	profile, host, url string
+	prefix             string // the path secret, "" for none
 	srv                *http.Server
 	requests           atomic.Int64
 }
@@ -74,16 +81,16 @@ func (m *Manager) Serve(svc *core.Service) {
 
 // Start serves profile's proxy to host, on the port it had before when
 // that is free, or returns the one being served.
-func (m *Manager) Start(_ context.Context, profile, host string) (core.ProxyInfo, error) {
+func (m *Manager) Start(_ context.Context, profile, host string, pathSecret bool) (core.ProxyInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.svc == nil {
 		return core.ProxyInfo{}, errors.New("proxy.Manager: Start before Serve")
 	}
-	if p, ok := m.proxies[profile]; ok && p.host == host {
+	if p, ok := m.proxies[profile]; ok && p.host == host && (!pathSecret || p.prefix != "") {
 		return m.infoOf(p), nil
 	} else if ok {
-		p.srv.Close() // the profile moved to another host
+		p.srv.Close() // the profile moved to another host, or now wants a path secret
 		delete(m.proxies, profile)
 	}
 	target, err := url.Parse(host)
@@ -105,8 +112,15 @@ func (m *Manager) Start(_ context.Context, profile, host string) (core.ProxyInfo
 		m.savePorts(ports)
 	}
 	p := &proxy{profile: profile, host: host, url: "http://127.0.0.1:" + strconv.Itoa(port)}
+	prefix := ""
+	if pathSecret || !peerUIDKnown() {
+		b := make([]byte, 24)
+		rand.Read(b)
+		prefix = "/" + base64.RawURLEncoding.EncodeToString(b)
+		p.url, p.prefix = p.url+prefix, prefix
+	}
 	p.srv = &http.Server{
-		Handler:           m.handler(p, target, port),
+		Handler:           m.handler(p, target, port, prefix),
 		ConnContext:       tcpguard.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       90 * time.Second,
@@ -182,7 +196,7 @@ func (m *Manager) savePorts(ports map[string]int) {
 type tokenKey struct{}
 
 // handler checks the Host header, gets the caller's token, and forwards.
-func (m *Manager) handler(p *proxy, target *url.URL, port int) http.Handler {
+func (m *Manager) handler(p *proxy, target *url.URL, port int, prefix string) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -211,6 +225,14 @@ func (m *Manager) handler(p *proxy, target *url.URL, port int) http.Handler {
 				fmt.Sprintf("this proxy answers only to Host 127.0.0.1:%d or localhost:%d, not %q (DNS rebinding refused)", port, port, r.Host))
 			return
 		}
+		if prefix != "" {
+			rest, ok := strings.CutPrefix(r.URL.Path, prefix)
+			if !ok || (rest != "" && !strings.HasPrefix(rest, "/")) {
+				http.NotFound(w, r) // nothing about the prefix
+				return
+			}
+			r.URL.Path, r.URL.RawPath = rest, ""
+		}
 		caller := callerOf(r.Context())
 		tok, err := m.svc.Token(r.Context(), core.TokenRequest{TokenRequest: profiles.TokenRequest{Profile: p.profile}, Channel: "proxy", Caller: caller})
 		if err != nil {
@@ -219,11 +241,46 @@ func (m *Manager) handler(p *proxy, target *url.URL, port int) http.Handler {
 			return
 		}
 		p.requests.Add(1)
+		if err := keepSmallBody(r); err != nil {
+			writeError(w, http.StatusBadRequest, "BAD_REQUEST", "reading the request body: "+err.Error())
+			return
+		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		rp.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok.Value)))
 		// Method, path and status only: never a header, a query or a body.
 		m.log.Info("proxied", "profile", p.profile, "method", r.Method, "path", r.URL.Path, "status", sw.status, "peer_uid", caller.UID, "peer_pid", caller.PID)
 	})
+}
+
+// peerUIDKnown reports whether this OS tells a TCP peer's uid; where it
+// does not, tcpguard lets everyone in, and a path secret is the guard.
+func peerUIDKnown() bool {
+	_, err := tcppeer.Lookup(netip.AddrPort{}, netip.AddrPort{})
+	return !errors.Is(err, tcppeer.ErrUnsupported)
+}
+
+// smallBody bounds the request bodies the proxy reads whole before
+// forwarding: an API call or a completion request, not an upload.
+const smallBody = 1 << 20
+
+// keepSmallBody reads a request body of known size up to smallBody into
+// memory, so that it can be sent again (a retry after a 401) and so that
+// it no longer depends on the client connection once the workspace starts
+// answering: net/http may close a request body as soon as the response
+// is flushed, which cut streamed completions whose upstream request was
+// still being written. Larger bodies stream as they come.
+func keepSmallBody(r *http.Request) error {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength < 0 || r.ContentLength > smallBody {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, smallBody+1))
+	if err != nil {
+		return err
+	}
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return nil
 }
 
 func callerOf(ctx context.Context) *core.Caller {

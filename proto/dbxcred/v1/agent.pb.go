@@ -3064,8 +3064,12 @@ func (x *LocalProxy) GetRequests() int64 {
 }
 
 type StartProxyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Profile       string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// Serve under an unguessable path prefix (part of the URL), which is
+	// then all that keeps other local users out: the default where the OS
+	// cannot tell a TCP peer's uid. It changes when the daemon restarts.
+	PathSecret    bool `protobuf:"varint,2,opt,name=path_secret,json=pathSecret,proto3" json:"path_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3105,6 +3109,13 @@ func (x *StartProxyRequest) GetProfile() string {
 		return x.Profile
 	}
 	return ""
+}
+
+func (x *StartProxyRequest) GetPathSecret() bool {
+	if x != nil {
+		return x.PathSecret
+	}
+	return false
 }
 
 type StartProxyResponse struct {
@@ -4309,9 +4320,11 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x12\n" +
 	"\x04host\x18\x03 \x01(\tR\x04host\x12\x1a\n" +
-	"\brequests\x18\x04 \x01(\x03R\brequests\"-\n" +
+	"\brequests\x18\x04 \x01(\x03R\brequests\"N\n" +
 	"\x11StartProxyRequest\x12\x18\n" +
-	"\aprofile\x18\x01 \x01(\tR\aprofile\"B\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x1f\n" +
+	"\vpath_secret\x18\x02 \x01(\bR\n" +
+	"pathSecret\"B\n" +
 	"\x12StartProxyResponse\x12,\n" +
 	"\x05proxy\x18\x01 \x01(\v2\x16.dbxcred.v1.LocalProxyR\x05proxy\"\x14\n" +
 	"\x12ListProxiesRequest\"G\n" +

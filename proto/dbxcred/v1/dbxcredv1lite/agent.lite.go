@@ -4144,7 +4144,8 @@ func (x *LocalProxy) UnmarshalWire(b []byte) error {
 }
 
 type StartProxyRequest struct {
-	Profile string
+	Profile    string
+	PathSecret bool
 }
 
 func (x *StartProxyRequest) GetProfile() string {
@@ -4152,6 +4153,13 @@ func (x *StartProxyRequest) GetProfile() string {
 		return x.Profile
 	}
 	return ""
+}
+
+func (x *StartProxyRequest) GetPathSecret() bool {
+	if x != nil {
+		return x.PathSecret
+	}
+	return false
 }
 
 // AppendWire appends x's protobuf encoding to b.
@@ -4162,6 +4170,10 @@ func (x *StartProxyRequest) AppendWire(b []byte) []byte {
 	if x.Profile != "" {
 		b = appendTag(b, 1, wireBytes)
 		b = appendString(b, x.Profile)
+	}
+	if x.PathSecret != false {
+		b = appendTag(b, 2, wireVarint)
+		b = append(b, 1)
 	}
 	return b
 }
@@ -4183,6 +4195,13 @@ func (x *StartProxyRequest) UnmarshalWire(b []byte) error {
 			}
 			b = b[n:]
 			x.Profile = string(v)
+		case num == 2 && typ == wireVarint:
+			v, n, err := consumeVarint(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.PathSecret = v != 0
 		default:
 			n, err := skipField(num, typ, b)
 			if err != nil {
