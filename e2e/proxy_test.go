@@ -84,7 +84,8 @@ func TestProxyCurl(t *testing.T) {
 	if out, _ := curlOut(t, "-w", "%{http_code}", "-T", big, u+"/api/2.0/fs/files/Volumes/x"); !strings.HasSuffix(out, "401") {
 		t.Errorf("a 2 MiB upload meeting a 401: %s", out)
 	}
-	if audit := w.mustHelper("", "audit"); !strings.Contains(audit, "proxy") {
+	if audit := w.mustHelper("", "audit", "-o", "json"); !strings.Contains(audit, `"channel": "proxy"`) ||
+		!strings.Contains(audit, `"request": "GET /api/2.0/preview/scim/v2/Me 200"`) || !strings.Contains(audit, `"request": "POST /serving-endpoints/chat/completions 200"`) {
 		t.Errorf("audit:\n%s", audit)
 	}
 	w.stopDaemon()

@@ -27,7 +27,9 @@ type auditJSON struct {
 	Profile string    `json:"profile"`
 	Channel string    `json:"channel"`
 	// Via is the forwarding socket's label ("" for the daemon's own).
-	Via     string     `json:"via,omitempty"`
+	Via string `json:"via,omitempty"`
+	// Request is what the local proxy forwarded: method, path, status.
+	Request string     `json:"request,omitempty"`
 	PeerUID int64      `json:"peer_uid"`
 	PeerPID int64      `json:"peer_pid"`
 	PeerExe string     `json:"peer_exe,omitempty"`
@@ -68,7 +70,7 @@ func runAudit(c *cli, args []string) error {
 		}
 		ev := auditJSON{Time: e.GetTime().AsTime(), Profile: e.GetProfile(),
 			Channel: enumWord(e.GetChannel().String(), "CHANNEL_"), PeerUID: e.GetPeerUid(), PeerPID: e.GetPeerPid(),
-			PeerExe: e.GetPeerExe(), Kind: tokenKindWord(e.GetKind()), Count: max(e.GetCount(), 1), Via: e.GetVia()}
+			PeerExe: e.GetPeerExe(), Kind: tokenKindWord(e.GetKind()), Count: max(e.GetCount(), 1), Via: e.GetVia(), Request: e.GetRequest()}
 		if e.GetTokenExpiry() != nil {
 			t := e.GetTokenExpiry().AsTime()
 			ev.Expiry = &t
@@ -90,7 +92,7 @@ func runAudit(c *cli, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.io.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tPROFILE\tCHANNEL\tKIND\tUID\tPID\tEXE\tEXPIRY\tN\tVIA")
+	fmt.Fprintln(tw, "TIME\tPROFILE\tCHANNEL\tKIND\tUID\tPID\tEXE\tEXPIRY\tN\tVIA\tREQUEST")
 	for _, e := range events {
 		expiry := "never"
 		if e.Expiry != nil {
@@ -104,8 +106,12 @@ func runAudit(c *cli, args []string) error {
 		if via == "" {
 			via = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", e.Time.Local().Format(time.RFC3339), printable(e.Profile),
-			e.Channel, e.Kind, uidWord(e.PeerUID), e.PeerPID, printable(exe), expiry, e.Count, printable(via))
+		req := e.Request
+		if req == "" {
+			req = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", e.Time.Local().Format(time.RFC3339), printable(e.Profile),
+			e.Channel, e.Kind, uidWord(e.PeerUID), e.PeerPID, printable(exe), expiry, e.Count, printable(via), printable(req))
 	}
 	return tw.Flush()
 }

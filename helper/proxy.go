@@ -26,15 +26,15 @@ a token, and never sees one expire.
 Any Authorization, Cookie or X-Databricks-* header a client sends is
 removed first; give an OpenAI client any placeholder as its API key.
 Bodies stream both ways (server-sent events, large uploads and downloads).
-A 401 from the workspace costs one forced renewal and one retry when the
-request has no body. Only your own processes get in (checked per
+A 401 from the workspace costs one forced renewal and one retry for a
+request whose body is at most 1 MiB. Only your own processes get in (checked per
 connection, as for the metadata endpoint), the Host header must be the
 proxy's own (no DNS rebinding), and no CORS headers are sent, so no web
 page can use it. The port is remembered across daemon restarts. Where the
 OS cannot tell a connection's uid, or with --path-secret, the URL also
 carries an unguessable path prefix (new at each daemon start). Each
-request is logged by dbx-credd with method, path and status, and each
-token it adds is in dbx-cred audit as channel proxy.`
+request is in dbx-cred audit as channel proxy with its method, path and
+status, never a header.`
 
 func runProxy(c *cli, args []string) error {
 	fs := c.flags("proxy", "[-p NAME] [--url | --env | --stop] | --list", proxyHelp)

@@ -33,6 +33,10 @@ type Event struct {
 	// the daemon's own socket), so the laptop's audit shows which remote
 	// got which token.
 	Via string
+	// Request is what the local proxy forwarded with the token: method,
+	// path and status ("GET /api/2.0/clusters/list 200"); never a header,
+	// query or body.
+	Request string
 }
 
 // coalesceWithin bounds how close a repeated hand-out must follow the one
@@ -41,7 +45,7 @@ const coalesceWithin = time.Second
 
 // sameHandOut reports whether ev repeats e: same token, process, channel.
 func (e Event) sameHandOut(ev Event) bool {
-	return e.Count > 0 && e.Profile == ev.Profile && e.Channel == ev.Channel && e.Via == ev.Via && e.PeerUID == ev.PeerUID &&
+	return e.Count > 0 && e.Profile == ev.Profile && e.Channel == ev.Channel && e.Via == ev.Via && e.Request == ev.Request && e.PeerUID == ev.PeerUID &&
 		e.PeerPID == ev.PeerPID && e.Kind == ev.Kind && e.Expiry.Equal(ev.Expiry) && ev.Time.Sub(e.Time) < coalesceWithin
 }
 
@@ -77,7 +81,7 @@ func (l *Log) Record(ev Event) {
 	// secret without revealing it.
 	l.log.Info("token served", "profile", ev.Profile, "channel", ev.Channel,
 		"peer_uid", ev.PeerUID, "peer_pid", ev.PeerPID, "peer_exe", ev.PeerExe,
-		"kind", ev.Kind, "expiry", expiry, "via", ev.Via)
+		"kind", ev.Kind, "expiry", expiry, "via", ev.Via, "request", ev.Request)
 
 	l.mu.Lock()
 	ev.Count = 1

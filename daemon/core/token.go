@@ -21,6 +21,10 @@ type TokenRequest struct {
 	// Scope, when not nil, is the forwarding socket the request came
 	// through: only its profiles are served, and the audit names it.
 	Scope *Scope
+	// Unrecorded leaves the hand-out out of the audit, for an adapter
+	// that records it itself once it knows more (the proxy:
+	// RecordRequest, with the request's status).
+	Unrecorded bool
 }
 
 // Caller is a client as the OS names it: uid, and pid when known (0).
@@ -39,13 +43,21 @@ func (s *Service) Token(ctx context.Context, req TokenRequest) (profiles.Token, 
 	if err != nil {
 		return profiles.Token{}, s.fail(ctx, "get token", req.Profile, err)
 	}
-	s.served(ctx, req, tok)
+	if !req.Unrecorded {
+		s.served(ctx, req, tok, "")
+	}
 	return tok, nil
+}
+
+// RecordRequest records a hand-out made with Unrecorded, with what it
+// was used for: "METHOD /path STATUS".
+func (s *Service) RecordRequest(ctx context.Context, req TokenRequest, tok profiles.Token, request string) {
+	s.served(ctx, req, tok, request)
 }
 
 // served records a hand-out. The channel is the client's word; uid, pid
 // and executable are the kernel's.
-func (s *Service) served(ctx context.Context, req TokenRequest, tok profiles.Token) {
+func (s *Service) served(ctx context.Context, req TokenRequest, tok profiles.Token, request string) {
 	channel := req.Channel
 	if channel == "" {
 		channel = "token"
@@ -54,6 +66,7 @@ func (s *Service) served(ctx context.Context, req TokenRequest, tok profiles.Tok
 	if req.Scope != nil {
 		ev.Via = req.Scope.Label
 	}
+	ev.Request = request
 	if c := req.Caller; c != nil {
 		ev.PeerUID, ev.PeerPID, ev.PeerExe = c.UID, c.PID, peercred.Exe(c.PID)
 	} else if p, ok := peercred.FromContext(ctx); ok && p.Known {

@@ -29,11 +29,11 @@ func TestServedIsAuditedAndShown(t *testing.T) {
 	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	prof := profiles.Profile{Profile: registry.Profile{Name: "prod"}, Served: "pat"}
 	tok := profiles.Token{Value: "dapi-secret", Expiry: exp, Profile: prof}
-	s.served(ctx, TokenRequest{}, tok)
+	s.served(ctx, TokenRequest{}, tok, "")
 	derived := prof
 	derived.Served = "derived-pat"
-	s.served(ctx, TokenRequest{Channel: "git"}, profiles.Token{Profile: derived})
-	s.served(context.Background(), TokenRequest{Channel: "metadata", Caller: &Caller{UID: 4242, PID: 7}}, profiles.Token{Profile: prof})
+	s.served(ctx, TokenRequest{Channel: "git"}, profiles.Token{Profile: derived}, "")
+	s.served(context.Background(), TokenRequest{Channel: "metadata", Caller: &Caller{UID: 4242, PID: 7}}, profiles.Token{Profile: prof}, "")
 
 	evs := s.Audit(0)
 	if len(evs) != 3 {

@@ -277,6 +277,7 @@ func (s *Server) Audit(_ context.Context, req *pb.AuditRequest) (*pb.AuditRespon
 			PeerExe: e.PeerExe,
 			Count:   int32(e.Count),
 			Via:     e.Via,
+			Request: e.Request,
 			Kind:    s.enums.tokenKind.value(e.Kind),
 		}
 		if !e.Expiry.IsZero() {

@@ -234,7 +234,8 @@ func (m *Manager) handler(p *proxy, target *url.URL, port int, prefix string) ht
 			r.URL.Path, r.URL.RawPath = rest, ""
 		}
 		caller := callerOf(r.Context())
-		tok, err := m.svc.Token(r.Context(), core.TokenRequest{TokenRequest: profiles.TokenRequest{Profile: p.profile}, Channel: "proxy", Caller: caller})
+		treq := core.TokenRequest{TokenRequest: profiles.TokenRequest{Profile: p.profile}, Channel: "proxy", Caller: caller, Unrecorded: true}
+		tok, err := m.svc.Token(r.Context(), treq)
 		if err != nil {
 			k := errkind.Of(err)
 			writeError(w, k.HTTP(), strings.ToUpper(strings.ReplaceAll(k.String(), "-", "_")), err.Error())
@@ -248,7 +249,7 @@ func (m *Manager) handler(p *proxy, target *url.URL, port int, prefix string) ht
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		rp.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok.Value)))
 		// Method, path and status only: never a header, a query or a body.
-		m.log.Info("proxied", "profile", p.profile, "method", r.Method, "path", r.URL.Path, "status", sw.status, "peer_uid", caller.UID, "peer_pid", caller.PID)
+		m.svc.RecordRequest(r.Context(), treq, tok, r.Method+" "+r.URL.Path+" "+strconv.Itoa(sw.status))
 	})
 }
 

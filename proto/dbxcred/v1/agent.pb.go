@@ -2436,7 +2436,10 @@ type AuditEvent struct {
 	Count int32 `protobuf:"varint,9,opt,name=count,proto3" json:"count,omitempty"`
 	// The forwarding socket the call came through (its label, e.g.
 	// "ssh:devbox"); empty for the daemon's own socket.
-	Via           string `protobuf:"bytes,10,opt,name=via,proto3" json:"via,omitempty"`
+	Via string `protobuf:"bytes,10,opt,name=via,proto3" json:"via,omitempty"`
+	// What the local proxy forwarded with the token: method, path and
+	// status, e.g. "GET /api/2.0/clusters/list 200"; never a header.
+	Request       string `protobuf:"bytes,11,opt,name=request,proto3" json:"request,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2537,6 +2540,13 @@ func (x *AuditEvent) GetCount() int32 {
 func (x *AuditEvent) GetVia() string {
 	if x != nil {
 		return x.Via
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetRequest() string {
+	if x != nil {
+		return x.Request
 	}
 	return ""
 }
@@ -4275,7 +4285,7 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\"$\n" +
 	"\fAuditRequest\x12\x14\n" +
-	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\xe8\x02\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\x82\x03\n" +
 	"\n" +
 	"AuditEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
@@ -4288,7 +4298,8 @@ const file_dbxcred_v1_agent_proto_rawDesc = "" +
 	"\ftoken_expiry\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vtokenExpiry\x12\x14\n" +
 	"\x05count\x18\t \x01(\x05R\x05count\x12\x10\n" +
 	"\x03via\x18\n" +
-	" \x01(\tR\x03via\"?\n" +
+	" \x01(\tR\x03via\x12\x18\n" +
+	"\arequest\x18\v \x01(\tR\arequest\"?\n" +
 	"\rAuditResponse\x12.\n" +
 	"\x06events\x18\x01 \x03(\v2\x16.dbxcred.v1.AuditEventR\x06events\"\x94\x02\n" +
 	"\aForward\x12\x14\n" +

@@ -3183,6 +3183,7 @@ type AuditEvent struct {
 	TokenExpiry *Timestamp
 	Count       int32
 	Via         string
+	Request     string
 }
 
 func (x *AuditEvent) GetTime() *Timestamp {
@@ -3255,6 +3256,13 @@ func (x *AuditEvent) GetVia() string {
 	return ""
 }
 
+func (x *AuditEvent) GetRequest() string {
+	if x != nil {
+		return x.Request
+	}
+	return ""
+}
+
 // AppendWire appends x's protobuf encoding to b.
 func (x *AuditEvent) AppendWire(b []byte) []byte {
 	if x == nil {
@@ -3299,6 +3307,10 @@ func (x *AuditEvent) AppendWire(b []byte) []byte {
 	if x.Via != "" {
 		b = appendTag(b, 10, wireBytes)
 		b = appendString(b, x.Via)
+	}
+	if x.Request != "" {
+		b = appendTag(b, 11, wireBytes)
+		b = appendString(b, x.Request)
 	}
 	return b
 }
@@ -3393,6 +3405,13 @@ func (x *AuditEvent) UnmarshalWire(b []byte) error {
 			}
 			b = b[n:]
 			x.Via = string(v)
+		case num == 11 && typ == wireBytes:
+			v, n, err := consumeBytes(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			x.Request = string(v)
 		default:
 			n, err := skipField(num, typ, b)
 			if err != nil {
