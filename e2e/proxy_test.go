@@ -88,8 +88,20 @@ func TestProxyCurl(t *testing.T) {
 		!strings.Contains(audit, `"request": "GET /api/2.0/preview/scim/v2/Me 200"`) || !strings.Contains(audit, `"request": "POST /serving-endpoints/chat/completions 200"`) {
 		t.Errorf("audit:\n%s", audit)
 	}
+	// A restarted daemon serves the proxy again on its port, before anyone
+	// asks: a tool keeps its base URL.
 	w.stopDaemon()
 	w.startDaemon()
+	if out, err := curlOut(t, "-f", u+"/api/2.0/preview/scim/v2/Me"); err != nil || !strings.Contains(out, w.user) {
+		t.Fatalf("after a daemon restart: %v %s", err, out)
+	}
+	// A stopped one stays stopped across a restart, and keeps its port.
+	w.mustHelper("", "proxy", "-p", "prod", "--stop")
+	w.stopDaemon()
+	w.startDaemon()
+	if list := w.mustHelper("", "proxy", "--list"); !strings.Contains(list, "No proxies") {
+		t.Errorf("a stopped proxy came back:\n%s", list)
+	}
 	if again := strings.TrimSpace(w.mustHelper("", "proxy", "-p", "prod", "--url")); again != u {
 		t.Errorf("after a restart the proxy moved: %s then %s", u, again)
 	}

@@ -72,11 +72,25 @@ func New(statePath string, uid int, log *slog.Logger) *Manager {
 		transport: outbound.Transport(outbound.Config{})}
 }
 
-// Serve gives the manager the core its proxies ask for tokens.
+// Serve gives the manager the core its proxies ask for tokens, and serves
+// again the proxies that were served when the last daemon stopped, on
+// their ports, so base URLs written into tools keep working.
 func (m *Manager) Serve(svc *core.Service) {
 	m.mu.Lock()
 	m.svc = svc
 	m.mu.Unlock()
+	hosts := map[string]string{}
+	for _, p := range svc.Profiles().List() {
+		hosts[p.Name] = p.Host
+	}
+	for name, rec := range m.remembered() {
+		if !rec.Serve || hosts[name] == "" {
+			continue
+		}
+		if _, err := m.Start(context.Background(), name, hosts[name], rec.PathSecret); err != nil {
+			m.log.Warn("could not serve the proxy again", "profile", name, "err", err)
+		}
+	}
 }
 
 // Start serves profile's proxy to host, on the port it had before when
@@ -97,20 +111,16 @@ func (m *Manager) Start(_ context.Context, profile, host string, pathSecret bool
 	if err != nil {
 		return core.ProxyInfo{}, fmt.Errorf("parse host %q: %w", host, err)
 	}
-	ports := m.ports()
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[profile])))
-	if err != nil && ports[profile] != 0 {
-		m.log.Warn("the proxy's remembered port is taken; using another", "profile", profile, "port", ports[profile], "err", err)
+	recs := m.remembered()
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(recs[profile].Port)))
+	if err != nil && recs[profile].Port != 0 {
+		m.log.Warn("the proxy's remembered port is taken; using another", "profile", profile, "port", recs[profile].Port, "err", err)
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
 	}
 	if err != nil {
 		return core.ProxyInfo{}, fmt.Errorf("listen on 127.0.0.1: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	if ports[profile] != port {
-		ports[profile] = port
-		m.savePorts(ports)
-	}
 	p := &proxy{profile: profile, host: host, url: "http://127.0.0.1:" + strconv.Itoa(port)}
 	prefix := ""
 	if pathSecret || !peerUIDKnown() {
@@ -118,6 +128,10 @@ func (m *Manager) Start(_ context.Context, profile, host string, pathSecret bool
 		rand.Read(b)
 		prefix = "/" + base64.RawURLEncoding.EncodeToString(b)
 		p.url, p.prefix = p.url+prefix, prefix
+	}
+	if rec := (remembered{Port: port, Serve: true, PathSecret: pathSecret}); recs[profile] != rec {
+		recs[profile] = rec
+		m.remember(recs)
 	}
 	p.srv = &http.Server{
 		Handler:           m.handler(p, target, port, prefix),
@@ -164,6 +178,14 @@ func (m *Manager) Stop(profile string) (core.ProxyInfo, error) {
 		return core.ProxyInfo{}, errkind.New(errkind.NotFound, fmt.Sprintf("no proxy is served for profile %q (dbx-cred proxy --list)", profile))
 	}
 	p.srv.Close()
+	m.mu.Lock()
+	recs := m.remembered()
+	if rec, ok := recs[profile]; ok {
+		rec.Serve = false
+		recs[profile] = rec
+		m.remember(recs)
+	}
+	m.mu.Unlock()
 	return m.infoOf(p), nil
 }
 
@@ -178,16 +200,26 @@ func (m *Manager) Close() {
 	}
 }
 
-func (m *Manager) ports() map[string]int {
-	ports := map[string]int{}
-	if b, err := os.ReadFile(m.statePath); err == nil {
-		json.Unmarshal(b, &ports)
-	}
-	return ports
+// remembered is what the state file keeps of a profile's proxy: its port
+// (kept after a stop, for the next start), whether it is served (so the
+// next daemon serves it again), and whether with a path secret (never
+// the secret itself, which is new at each start).
+type remembered struct {
+	Port       int  `json:"port"`
+	Serve      bool `json:"serve"`
+	PathSecret bool `json:"path_secret,omitempty"`
 }
 
-func (m *Manager) savePorts(ports map[string]int) {
-	b, _ := json.MarshalIndent(ports, "", "  ")
+func (m *Manager) remembered() map[string]remembered {
+	recs := map[string]remembered{}
+	if b, err := os.ReadFile(m.statePath); err == nil {
+		json.Unmarshal(b, &recs)
+	}
+	return recs
+}
+
+func (m *Manager) remember(recs map[string]remembered) {
+	b, _ := json.MarshalIndent(recs, "", "  ")
 	if err := atomicfile.Write(m.statePath, b); err != nil {
 		m.log.Warn("could not remember the proxy ports; the next daemon may choose others", "path", m.statePath, "err", err)
 	}
