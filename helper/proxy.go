@@ -30,7 +30,8 @@ A 401 from the workspace costs one forced renewal and one retry for a
 request whose body is at most 1 MiB. Only your own processes get in (checked per
 connection, as for the metadata endpoint), the Host header must be the
 proxy's own (no DNS rebinding), and no CORS headers are sent, so no web
-page can use it. The port is remembered across daemon restarts. Where the
+page can use it. A restarted dbx-credd serves it again on the same port
+(until --stop). Where the
 OS cannot tell a connection's uid, or with --path-secret, the URL also
 carries an unguessable path prefix (new at each daemon start). Each
 request is in dbx-cred audit as channel proxy with its method, path and
