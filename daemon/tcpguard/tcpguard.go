@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -266,4 +267,19 @@ func peerUID(p *Peer) int {
 		return -1
 	}
 	return p.UID
+}
+
+// HTTPRefusal is a Config.Refusal for an HTTP server (server names it in
+// the message): a 403 with a JSON body, which the SDKs and curl show, so
+// the user who pointed a client at someone else's daemon learns why.
+func HTTPRefusal(server string, uid int) func(peer int) []byte {
+	return func(peer int) []byte {
+		who := "an unknown user"
+		if peer >= 0 {
+			who = "uid " + strconv.Itoa(peer)
+		}
+		body := `{"error_code":"PERMISSION_DENIED","message":"` + server + ` serves only uid ` + strconv.Itoa(uid) + `; request from ` + who + ` refused"}`
+		return []byte("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: " +
+			strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	}
 }

@@ -45,10 +45,16 @@ func CheckDir(dir string) error { return checkDir(dir) }
 // tell "no daemon yet" from a *DirError or *PeerError, which mean another
 // user may be listening.
 func Dial(ctx context.Context, path string) (net.Conn, error) {
+	return dialChecked(ctx, path, checkDir, checkPeer)
+}
+
+// dialChecked is Dial with its two checks given: of the directory before
+// connecting, of the server once connected.
+func dialChecked(ctx context.Context, path string, dir func(string) error, peer func(*net.UnixConn, string) error) (net.Conn, error) {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	if err := checkDir(filepath.Dir(path)); err != nil {
+	if err := dir(filepath.Dir(path)); err != nil {
 		var de *DirError
 		if errors.As(err, &de) {
 			return nil, de
@@ -65,7 +71,7 @@ func Dial(ctx context.Context, path string) (net.Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("connecting to %s: not a Unix socket connection (%T)", path, c)
 	}
-	if err := checkPeer(uc, path); err != nil {
+	if err := peer(uc, path); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -82,25 +88,7 @@ func ourUID() int { return os.Getuid() }
 // socket bind-mounted into a container sits in the container's directory,
 // which is why root's is accepted.
 func DialServedBy(ctx context.Context, path string, uid int) (net.Conn, error) {
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs
-	}
-	if err := checkDirServedBy(filepath.Dir(path), uid); err != nil {
-		return nil, err
-	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		return nil, err
-	}
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		c.Close()
-		return nil, fmt.Errorf("connecting to %s: not a Unix socket connection (%T)", path, c)
-	}
-	if err := checkPeerIs(uc, path, uid); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return dialChecked(ctx, path,
+		func(dir string) error { return checkDirServedBy(dir, uid) },
+		func(c *net.UnixConn, path string) error { return checkPeerIs(c, path, uid) })
 }

@@ -96,7 +96,7 @@ func newFixture(t *testing.T) *fixture {
 // refusal NewServer gives.
 func serveGuarded(t *testing.T, h http.Handler, guard tcpguard.Config) *httptest.Server {
 	t.Helper()
-	guard.Refusal = refusal(guard.UID)
+	guard.Refusal = tcpguard.HTTPRefusal("dbx-credd", guard.UID)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Listener = tcpguard.Wrap(srv.Listener, guard)
 	srv.Config.ConnContext = tcpguard.ConnContext

@@ -60,7 +60,7 @@ type Server struct {
 // guard admits (tcpguard): h reads each request's caller from its context.
 func NewServer(ln net.Listener, guard tcpguard.Config, paths *Paths, h http.Handler) *Server {
 	if guard.Refusal == nil {
-		guard.Refusal = refusal(guard.UID)
+		guard.Refusal = tcpguard.HTTPRefusal("dbx-credd", guard.UID)
 	}
 	return &Server{
 		paths: paths,
@@ -115,19 +115,4 @@ func (s *Server) URL(ctx context.Context, profile string, rotate bool) (string, 
 // Forget drops profile's URL (on logout).
 func (s *Server) Forget(ctx context.Context, profile string) error {
 	return s.paths.Forget(ctx, profile)
-}
-
-// refusal is the answer a connection of another user gets before it is
-// closed: the SDKs show an error body's message, so the user who pointed a
-// client at someone else's daemon learns why.
-func refusal(uid int) func(int) []byte {
-	return func(peer int) []byte {
-		who := "an unknown user"
-		if peer >= 0 {
-			who = "uid " + strconv.Itoa(peer)
-		}
-		body := `{"error_code":"PERMISSION_DENIED","message":"dbx-credd serves only uid ` + strconv.Itoa(uid) + `; request from ` + who + ` refused"}`
-		return []byte("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: " +
-			strconv.Itoa(len(body)) + "\r\n\r\n" + body)
-	}
 }

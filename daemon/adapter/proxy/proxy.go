@@ -140,7 +140,7 @@ func (m *Manager) Start(_ context.Context, profile, host string, pathSecret bool
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
-	guarded := tcpguard.Wrap(ln, tcpguard.Config{Name: "proxy of profile " + profile, UID: m.uid, Log: m.log, MaxConns: MaxConns, Refusal: refusal(m.uid)})
+	guarded := tcpguard.Wrap(ln, tcpguard.Config{Name: "proxy of profile " + profile, UID: m.uid, Log: m.log, MaxConns: MaxConns, Refusal: tcpguard.HTTPRefusal("this dbx-credd proxy", m.uid)})
 	go func() {
 		if err := p.srv.Serve(guarded); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.log.Warn("proxy stopped serving", "profile", profile, "err", err)
@@ -399,17 +399,4 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"error_code": code, "message": msg})
-}
-
-// refusal is what a connection of another user reads before it is closed.
-func refusal(uid int) func(int) []byte {
-	return func(peer int) []byte {
-		who := "an unknown user"
-		if peer >= 0 {
-			who = "uid " + strconv.Itoa(peer)
-		}
-		body := `{"error_code":"PERMISSION_DENIED","message":"this dbx-credd proxy serves only uid ` + strconv.Itoa(uid) + `; request from ` + who + ` refused"}`
-		return []byte("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: " +
-			strconv.Itoa(len(body)) + "\r\n\r\n" + body)
-	}
 }
