@@ -2,11 +2,8 @@ package profiles
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -177,7 +174,7 @@ func (m *Manager) loginFederated(ctx context.Context, name, host string, opt Log
 	if opt.Audience == "" && opt.AccountID == "" {
 		// As the Go SDK: a workspace may publish the audience its
 		// federation policies expect; else the token endpoint's URL.
-		opt.Audience = publishedAudience(ctx, host)
+		opt.Audience = workspace.PublishedAudience(ctx, host)
 	}
 	meta := registry.Profile{Name: name, Host: host, Kind: KindOIDCFederation, ClientID: opt.ClientID, AccountID: opt.AccountID,
 		Federated: opt.Federated, Audience: opt.Audience, Created: time.Now().UTC().Truncate(time.Second),
@@ -219,29 +216,4 @@ func (m *Manager) loginFederated(ctx context.Context, name, host string, opt Log
 		o.mu.Unlock()
 		o.install(renewing(src))
 	}, func() { src.Stop() })
-}
-
-// publishedAudience is the first token_federation_default_oidc_audiences
-// of host's /.well-known/databricks-config, "" when there is none or it
-// cannot be read (then the default applies, as in the SDKs, where this
-// lookup is best-effort too).
-func publishedAudience(ctx context.Context, host string) string {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, host+"/.well-known/databricks-config", nil)
-	if err != nil {
-		return ""
-	}
-	resp, err := outbound.Client(10 * time.Second).Do(req)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	var meta struct {
-		Audiences []string `json:"token_federation_default_oidc_audiences"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&meta) != nil || len(meta.Audiences) == 0 {
-		return ""
-	}
-	return meta.Audiences[0]
 }

@@ -93,7 +93,8 @@ func (m *Manager) Create(_ context.Context, spec core.ForwardSpec) (core.Forward
 	}
 	f := &fwd{}
 	path := filepath.Join(m.dir, "fwd-"+hex.EncodeToString(id)+".sock")
-	if spec.AllowUID >= 0 && spec.AllowUID != m.uid {
+	other := spec.AllowUID >= 0 && spec.AllowUID != m.uid // a uid besides ours
+	if other {
 		// The private directory keeps every other uid out; this forward
 		// gets a directory of its own that only the allowed uid may
 		// enter (an ACL), in the system's temporary directory.
@@ -115,14 +116,12 @@ func (m *Manager) Create(_ context.Context, spec core.ForwardSpec) (core.Forward
 		return core.ForwardInfo{}, fmt.Errorf("make %s private: %w", path, err)
 	}
 	uids := []int{m.uid}
-	if f.dir != "" {
+	if other {
 		if err := allowUID(f.dir, path, spec.AllowUID); err != nil {
 			ln.Close()
 			m.removeDir(f)
 			return core.ForwardInfo{}, err
 		}
-	}
-	if spec.AllowUID >= 0 && spec.AllowUID != m.uid {
 		uids = append(uids, spec.AllowUID)
 	}
 	now := time.Now()
