@@ -104,7 +104,7 @@ func build() error {
 		}
 		return nil
 	}
-	if err := goBuild(".", dir+"/", modPath+"/cmd/dbx-cred", modPath+"/cmd/dbx-credd"); err != nil {
+	if err := goBuild(".", dir+"/", modPath+"/cmd/dbx-cred", modPath+"/cmd/dbx-credd", modPath+"/internal/testkit/floorserver"); err != nil {
 		return err
 	}
 	src := filepath.Join(dir, "hello-src")

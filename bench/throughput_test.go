@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,6 +127,67 @@ func BenchmarkGetToken64GRPCGo(b *testing.B) {
 	})
 }
 
+// BenchmarkTransportFloor is BenchmarkGetToken64's burst against the
+// daemon's service with a GetToken that answers a constant
+// (internal/testkit/floorserver), served by each transport the daemon has:
+// grpc-go's server with the options it had on the main socket, and
+// daemon/unarygrpc, which serves it now. Its CPU per call is the floor
+// under the daemon's: the daemon's own work adds the rest.
+func BenchmarkTransportFloor(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("the load generator needs Linux (epoll)")
+	}
+	buildOnce.Do(func() { buildErr = build() })
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	for _, transport := range []string{"grpc-go", "unarygrpc"} {
+		b.Run(transport, func(b *testing.B) {
+			sock := filepath.Join(b.TempDir(), "floor.sock")
+			cmd := exec.Command(filepath.Join(binDir, "floorserver"), "-transport", transport, sock)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+			if err := waitForSocket(sock, 10*time.Second); err != nil {
+				b.Fatal(err)
+			}
+			var resp pb.GetTokenResponse
+			load := &epollLoad{socket: sock, conns: conns, method: getTokenMethod,
+				req: &pb.GetTokenRequest{Profile: profile},
+				check: func(msg []byte) error {
+					if err := proto.Unmarshal(msg, &resp); err != nil {
+						return fmt.Errorf("decode the answer: %w", err)
+					}
+					if !strings.HasPrefix(resp.GetAccessToken(), "dapi-floor-") {
+						return errors.New("not the floor server's answer")
+					}
+					return nil
+				}}
+			if _, err := load.run(conns, time.Minute); err != nil {
+				b.Fatal(err)
+			}
+			measurePID(b, cmd.Process.Pid, func() ([]time.Duration, error) { return load.run(b.N, 10*time.Minute) })
+		})
+	}
+}
+
+// waitForSocket waits until something listens on sock.
+func waitForSocket(sock string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s after %s: %w", sock, limit, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // mintedToken fails unless resp holds a minted token: not empty, not the
 // stored root.
 func mintedToken(w *world, resp tokenAnswer) error {
@@ -194,6 +259,11 @@ func measure(b *testing.B, w *world, burst func() ([]time.Duration, error)) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	measurePID(b, pid, burst)
+}
+
+// measurePID is measure for the server process pid.
+func measurePID(b *testing.B, pid int, burst func() ([]time.Duration, error)) {
 	b.ResetTimer()
 	daemonCPU0, err := procCPU(pid)
 	if err != nil {

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/dbx-cred/dbx-cred/daemon/adapter/forward"
 	"github.com/dbx-cred/dbx-cred/daemon/adapter/grpcapi"
 	"github.com/dbx-cred/dbx-cred/daemon/adapter/metadata"
@@ -29,6 +27,7 @@ import (
 	"github.com/dbx-cred/dbx-cred/daemon/store/file"
 	"github.com/dbx-cred/dbx-cred/daemon/store/manage"
 	"github.com/dbx-cred/dbx-cred/daemon/store/oskeyring"
+	"github.com/dbx-cred/dbx-cred/daemon/unarygrpc"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
 	"github.com/dbx-cred/dbx-cred/internal/safesocket"
 	"github.com/dbx-cred/dbx-cred/internal/version"
@@ -124,8 +123,7 @@ func Run(ctx context.Context, cfg Config) error {
 	proxies.Serve(svc)
 	meta.serve(svc, log)
 	defer meta.stop(log)
-	g := grpc.NewServer(grpcapi.GRPCOptions(os.Getuid(), log)...)
-	grpcapi.New(svc).Register(g)
+	g := grpcapi.NewSocketServer(grpcapi.New(svc), os.Getuid(), log)
 	var metaBase, metaErr string
 	if u := meta.urls(); u != nil {
 		metaBase, metaErr = u.State()
@@ -231,13 +229,13 @@ func (c opened) startBackground() (stop func()) {
 
 // serve runs g on ln until ctx ends or shutdown closes, then stops it
 // gracefully within 5 s.
-func serve(ctx context.Context, g *grpc.Server, ln net.Listener, socket string, shutdown <-chan struct{}, log *slog.Logger) error {
+func serve(ctx context.Context, g *unarygrpc.Server, ln net.Listener, socket string, shutdown <-chan struct{}, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(ln) }()
 	asked := false
 	select {
 	case err := <-served:
-		if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err != nil && !errors.Is(err, unarygrpc.ErrServerStopped) {
 			return fmt.Errorf("serve on %s: %w", socket, err)
 		}
 		return nil

@@ -13,7 +13,7 @@ import (
 // stranger.
 func UnaryInterceptor(uid int) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if err := authorize(ctx, uid); err != nil {
+		if err := Authorize(ctx, uid); err != nil {
 			return nil, err
 		}
 		return handler(ctx, req)
@@ -23,14 +23,17 @@ func UnaryInterceptor(uid int) grpc.UnaryServerInterceptor {
 // StreamInterceptor is UnaryInterceptor for streaming calls.
 func StreamInterceptor(uid int) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if err := authorize(ss.Context(), uid); err != nil {
+		if err := Authorize(ss.Context(), uid); err != nil {
 			return err
 		}
 		return handler(srv, ss)
 	}
 }
 
-func authorize(ctx context.Context, uid int) error {
+// Authorize refuses, with codes.PermissionDenied, a call whose peer is not
+// uid: UnaryInterceptor's check, for a server that makes one interceptor
+// of several.
+func Authorize(ctx context.Context, uid int) error {
 	ai, ok := FromContext(ctx)
 	switch {
 	case !ok:
@@ -78,7 +81,7 @@ func authorizeAny(ctx context.Context, uids []int) error {
 	}
 	var err error
 	for _, uid := range uids {
-		if err = authorize(ctx, uid); err == nil {
+		if err = Authorize(ctx, uid); err == nil {
 			return nil
 		}
 	}

@@ -80,6 +80,14 @@ func (c *transportCreds) Clone() credentials.TransportCredentials {
 // socket; it exists only to satisfy the interface.
 func (c *transportCreds) OverrideServerName(string) error { return nil }
 
+// Identify is the server handshake without grpc-go (daemon/unarygrpc):
+// conn's peer as an AuthInfo, or an error for a connection that is not on
+// a Unix socket.
+func Identify(conn net.Conn) (credentials.AuthInfo, error) {
+	_, ai, err := handshake(conn)
+	return ai, err
+}
+
 func handshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	// Only a Unix socket carries kernel-checked credentials; on TCP,
 	// SO_PEERCRED would return a made-up uid, so refuse outright.

@@ -228,7 +228,7 @@ func TestAuthorize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := authorize(tt.ctx, 1000)
+			err := Authorize(tt.ctx, 1000)
 			if tt.wantMsg == "" {
 				if err != nil {
 					t.Fatalf("authorize = %v, want allowed", err)

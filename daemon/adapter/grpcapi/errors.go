@@ -26,12 +26,18 @@ func errorStatus(log *slog.Logger) grpc.UnaryServerInterceptor {
 		if err == nil {
 			return resp, nil
 		}
-		if status.Code(err) == codes.PermissionDenied && errkind.Of(err) != errkind.NotLent {
-			p, _ := peercred.FromContext(ctx)
-			log.Warn("refused a connection from another user", "method", info.FullMethod, "peer_uid", p.UID, "peer_pid", p.PID)
-		}
-		return resp, toStatus(ctx, err)
+		return resp, failed(ctx, log, info, err)
 	}
+}
+
+// failed is a call's error as it goes out: logged if it refused another
+// user, and a status with its kind.
+func failed(ctx context.Context, log *slog.Logger, info *grpc.UnaryServerInfo, err error) error {
+	if status.Code(err) == codes.PermissionDenied && errkind.Of(err) != errkind.NotLent {
+		p, _ := peercred.FromContext(ctx)
+		log.Warn("refused a connection from another user", "method", info.FullMethod, "peer_uid", p.UID, "peer_pid", p.PID)
+	}
+	return toStatus(ctx, err)
 }
 
 func toStatus(ctx context.Context, err error) error {

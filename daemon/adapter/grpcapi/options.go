@@ -5,35 +5,43 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
-	"runtime"
 	"strings"
 
 	"google.golang.org/grpc"
 
 	"github.com/dbx-cred/dbx-cred/daemon/peercred"
+	"github.com/dbx-cred/dbx-cred/daemon/unarygrpc"
 	"github.com/dbx-cred/dbx-cred/internal/errkind"
 	agentgrpc "github.com/dbx-cred/dbx-cred/proto/dbxcred/v1/dbxcredv1grpc"
 )
 
-// GRPCOptions are the options of the daemon's gRPC server on its socket:
-// the peer check for uid before any handler, refusals logged, and the
-// transport settings the throughput benchmark (bench/) was measured with.
-func GRPCOptions(uid int, log *slog.Logger) []grpc.ServerOption {
-	return []grpc.ServerOption{
-		// A fixed pool of stream workers instead of a goroutine per call:
-		// fresh goroutines grow their stacks on every request (measured with
-		// BenchmarkServeGetToken).
-		grpc.NumStreamWorkers(uint32(runtime.NumCPU())),
-		// Fixed windows turn off BDP estimation, which otherwise sends a
-		// PING and a WINDOW_UPDATE with nearly every small call and reads
-		// the ack: about a fifth of the CPU a GetToken costs (bench/README.md,
-		// e2e TestNoPingPerCall). Answers are a few hundred bytes; a window
-		// bounds what a peer may send unread, not what is allocated.
-		grpc.InitialWindowSize(1 << 20),
-		grpc.InitialConnWindowSize(1 << 20),
-		grpc.Creds(peercred.TransportCredentials()),
-		grpc.ChainUnaryInterceptor(errorStatus(log), peercred.UnaryInterceptor(uid)),
-		grpc.ChainStreamInterceptor(peercred.StreamInterceptor(uid)),
+// NewSocketServer is the daemon's server on its own socket: the peer of
+// every connection read from the kernel, calls from any uid but uid
+// refused before a handler runs (and logged), errors sent with their kinds.
+// It is daemon/unarygrpc, not grpc-go's server: on the warm path grpc-go's
+// transport cost about twice the daemon's whole GetToken (bench/README.md).
+// Forwarding sockets, which other hosts and uids reach, stay on grpc-go
+// (ForwardOptions).
+func NewSocketServer(s *Server, uid int, log *slog.Logger) *unarygrpc.Server {
+	return unarygrpc.New(&agentgrpc.AgentService_ServiceDesc, s, unarygrpc.Options{
+		Handshake:   peercred.Identify,
+		Interceptor: socketInterceptor(uid, log),
+		Log:         log,
+	})
+}
+
+// socketInterceptor is errorStatus around peercred's check for uid, as one
+// interceptor: each link of a chain costs every call.
+func socketInterceptor(uid int, log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if err := peercred.Authorize(ctx, uid); err != nil {
+			return nil, failed(ctx, log, info, err)
+		}
+		resp, err := handler(ctx, req)
+		if err != nil {
+			return resp, failed(ctx, log, info, err)
+		}
+		return resp, nil
 	}
 }
 

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"google.golang.org/grpc"
-
 	"github.com/dbx-cred/dbx-cred/daemon/profiles"
 	"github.com/dbx-cred/dbx-cred/daemon/store"
 	"github.com/dbx-cred/dbx-cred/daemon/workspace"
@@ -88,8 +86,7 @@ func serveOnSocket(tb testing.TB, dir string, m *profiles.Manager, log *slog.Log
 	if err != nil {
 		tb.Fatal(err)
 	}
-	g := grpc.NewServer(GRPCOptions(os.Getuid(), log)...)
-	newServer(tb, m, log).Register(g)
+	g := NewSocketServer(newServer(tb, m, log), os.Getuid(), log)
 	go g.Serve(ln)
 	tb.Cleanup(g.Stop)
 	return sock
