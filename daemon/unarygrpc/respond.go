@@ -20,10 +20,8 @@ func (c *conn) respond(s *stream, msg []byte, st *status.Status) {
 	defer s.hmu.Unlock()
 	if st != nil {
 		msg = nil
-	} else {
-		st = status.New(0, "")
 	}
-	trailers := c.trailerFields(st, s.trailer)
+	trailers := trailerFields(st, s.trailer)
 	headerSent := s.headerSent
 	s.headerSent = true
 	for sent := 0; ; {
@@ -35,9 +33,9 @@ func (c *conn) respond(s *stream, msg []byte, st *status.Status) {
 			if !headerSent {
 				headerSent = true
 				if msg == nil {
-					return c.writeBlock(s.id, true, frame, c.responseHeaders(s.header, trailers, nil))
+					return c.writeBlock(s.id, true, frame, responseHeaders(s.header, trailers))
 				}
-				if err := c.writeBlock(s.id, false, frame, c.responseHeaders(s.header, nil, msg)); err != nil {
+				if err := c.writeBlock(s.id, false, frame, responseHeaders(s.header, nil)); err != nil {
 					return err
 				}
 			}
@@ -112,7 +110,7 @@ func (c *conn) frameSize() uint32 {
 func (c *conn) answerEarly(id uint32, st *status.Status, stillSending bool) {
 	frame := c.frameSize()
 	c.write(func() error {
-		if err := c.writeBlock(id, true, frame, c.responseHeaders(nil, c.trailerFields(st, nil), nil)); err != nil {
+		if err := c.writeBlock(id, true, frame, responseHeaders(nil, trailerFields(st, nil))); err != nil {
 			return err
 		}
 		if stillSending {
@@ -122,25 +120,37 @@ func (c *conn) answerEarly(id uint32, st *status.Status, stillSending bool) {
 	})
 }
 
-// responseHeaders are the fields of an answer's HEADERS: with msg, the
-// usual headers; without, a Trailers-Only answer that carries trailers.
-func (c *conn) responseHeaders(header metadata.MD, trailers []hpack.HeaderField, msg []byte) []hpack.HeaderField {
-	fields := []hpack.HeaderField{{Name: ":status", Value: "200"}, {Name: "content-type", Value: "application/grpc"}}
-	fields = appendMetadata(fields, header)
-	if msg == nil {
-		fields = append(fields, trailers...)
+// The usual answer's fields: made once, never appended to in place.
+var (
+	okHeaders  = []hpack.HeaderField{{Name: ":status", Value: "200"}, {Name: "content-type", Value: "application/grpc"}}
+	okTrailers = []hpack.HeaderField{{Name: "grpc-status", Value: "0"}}
+)
+
+// responseHeaders are the fields of an answer's HEADERS: the usual
+// headers, and with trailers a Trailers-Only answer that carries them.
+func responseHeaders(header metadata.MD, trailers []hpack.HeaderField) []hpack.HeaderField {
+	if trailers == nil && len(header) == 0 {
+		return okHeaders
 	}
-	return fields
+	fields := append(make([]hpack.HeaderField, 0, len(okHeaders)+len(header)+len(trailers)), okHeaders...)
+	return append(appendMetadata(fields, header), trailers...)
 }
 
-// trailerFields are the trailers of an answer with st.
-func (c *conn) trailerFields(st *status.Status, trailer metadata.MD) []hpack.HeaderField {
+// trailerFields are the trailers of an answer with st (nil: success).
+func trailerFields(st *status.Status, trailer metadata.MD) []hpack.HeaderField {
+	if st == nil {
+		if len(trailer) == 0 {
+			return okTrailers
+		}
+		return appendMetadata(append(make([]hpack.HeaderField, 0, 1+len(trailer)), okTrailers...), trailer)
+	}
 	fields := []hpack.HeaderField{{Name: "grpc-status", Value: strconv.Itoa(int(st.Code()))}}
 	if m := st.Message(); m != "" {
 		fields = append(fields, hpack.HeaderField{Name: "grpc-message", Value: encodeGRPCMessage(m)})
 	}
-	if p := st.Proto(); len(p.GetDetails()) > 0 {
-		if b, err := proto.Marshal(p); err == nil {
+	// Details() costs nothing without details; Proto() copies the status.
+	if len(st.Details()) > 0 {
+		if b, err := proto.Marshal(st.Proto()); err == nil {
 			fields = append(fields, hpack.HeaderField{Name: "grpc-status-details-bin", Value: encodeBinary(b)})
 		}
 	}

@@ -98,9 +98,9 @@ func (c *conn) admit(f *http2.MetaHeadersFrame) (*method, func() (context.Contex
 	if m == nil {
 		return nil, nil, status.New(codes.Unimplemented, why)
 	}
-	// The caller's own metadata; unlike grpc-go, not :authority,
-	// user-agent and content-type, which nothing here reads: a map per
-	// call only when there is metadata.
+	// The caller's own metadata, and none in the context when it sent
+	// none; unlike grpc-go, not :authority, user-agent and content-type,
+	// which nothing here reads: no map per call.
 	var md metadata.MD
 	var timeout string
 	for _, hf := range f.Fields {
@@ -119,7 +119,10 @@ func (c *conn) admit(f *http2.MetaHeadersFrame) (*method, func() (context.Contex
 			md[hf.Name] = append(md[hf.Name], v)
 		}
 	}
-	base := metadata.NewIncomingContext(c.base, md)
+	base := c.base
+	if md != nil {
+		base = metadata.NewIncomingContext(base, md)
+	}
 	if timeout == "" {
 		return m, func() (context.Context, context.CancelFunc) { return context.WithCancel(base) }, nil
 	}
@@ -310,7 +313,7 @@ func (s *stream) SendHeader(md metadata.MD) error {
 	frame := s.c.frameSize()
 	var err error
 	s.c.write(func() error {
-		err = s.c.writeBlock(s.id, false, frame, s.c.responseHeaders(s.header, nil, nil))
+		err = s.c.writeBlock(s.id, false, frame, responseHeaders(s.header, nil))
 		return err
 	})
 	if err != nil {
