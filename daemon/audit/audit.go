@@ -4,6 +4,7 @@
 package audit
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -73,15 +74,20 @@ func (l *Log) Record(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	expiry := "never"
-	if !ev.Expiry.IsZero() {
-		expiry = ev.Expiry.UTC().Format(time.RFC3339)
+	// On the warm path of every hand-out: nothing is formatted or boxed
+	// when the log leaves Info out, and LogAttrs boxes nothing when it
+	// keeps it.
+	if ctx := context.Background(); l.log.Enabled(ctx, slog.LevelInfo) {
+		expiry := "never"
+		if !ev.Expiry.IsZero() {
+			expiry = ev.Expiry.UTC().Format(time.RFC3339)
+		}
+		// The time is the log line's own; the profile name identifies the
+		// secret without revealing it.
+		l.log.LogAttrs(ctx, slog.LevelInfo, "token served", slog.String("profile", ev.Profile), slog.String("channel", ev.Channel),
+			slog.Int("peer_uid", ev.PeerUID), slog.Int("peer_pid", ev.PeerPID), slog.String("peer_exe", ev.PeerExe),
+			slog.String("kind", ev.Kind), slog.String("expiry", expiry), slog.String("via", ev.Via), slog.String("request", ev.Request))
 	}
-	// The time is the log line's own; the profile name identifies the
-	// secret without revealing it.
-	l.log.Info("token served", "profile", ev.Profile, "channel", ev.Channel,
-		"peer_uid", ev.PeerUID, "peer_pid", ev.PeerPID, "peer_exe", ev.PeerExe,
-		"kind", ev.Kind, "expiry", expiry, "via", ev.Via, "request", ev.Request)
 
 	l.mu.Lock()
 	ev.Count = 1
