@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
@@ -68,13 +69,17 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		c.write(func() error { return c.wfr.WriteRSTStream(id, http2.ErrCodeProtocol) })
 		return nil
 	}
-	m, ctx, st := c.admit(f)
+	m, base, timeout, st := c.admit(f)
 	if st != nil {
 		c.answerEarly(id, st, !f.StreamEnded())
 		return nil
 	}
 	s := &stream{c: c, id: id, m: m, sendWindow: sendWindow}
-	s.ctx, s.cancel = ctx()
+	if timeout >= 0 {
+		s.ctx, s.cancel = context.WithTimeout(base, timeout)
+	} else {
+		s.ctx, s.cancel = context.WithCancel(base)
+	}
 	s.ctx = grpc.NewContextWithServerTransportStream(s.ctx, s)
 	c.mu.Lock()
 	c.streams[id] = s
@@ -85,18 +90,19 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	return nil
 }
 
-// admit checks a request's headers and returns its method and how to make
-// its context, or the status to answer with.
-func (c *conn) admit(f *http2.MetaHeadersFrame) (*method, func() (context.Context, context.CancelFunc), *status.Status) {
+// admit checks a request's headers and returns its method, the parent of
+// its context (the caller's metadata in it) and its timeout (-1: none), or
+// the status to answer with.
+func (c *conn) admit(f *http2.MetaHeadersFrame) (*method, context.Context, time.Duration, *status.Status) {
 	if f.Truncated {
-		return nil, nil, status.Newf(codes.Internal, "the request's header fields are over %d bytes", maxHeaderList)
+		return nil, nil, 0, status.Newf(codes.Internal, "the request's header fields are over %d bytes", maxHeaderList)
 	}
 	if v := headerValue(f, "content-type"); !isGRPCContentType(v) {
-		return nil, nil, status.Newf(codes.Internal, "malformed content-type %q: this socket speaks gRPC (application/grpc)", v)
+		return nil, nil, 0, status.Newf(codes.Internal, "malformed content-type %q: this socket speaks gRPC (application/grpc)", v)
 	}
 	m, why := c.srv.lookup(f.PseudoValue("path"))
 	if m == nil {
-		return nil, nil, status.New(codes.Unimplemented, why)
+		return nil, nil, 0, status.New(codes.Unimplemented, why)
 	}
 	// The caller's own metadata, and none in the context when it sent
 	// none; unlike grpc-go, not :authority, user-agent and content-type,
@@ -111,7 +117,7 @@ func (c *conn) admit(f *http2.MetaHeadersFrame) (*method, func() (context.Contex
 		default:
 			v, err := decodeMetadata(hf.Name, hf.Value)
 			if err != nil {
-				return nil, nil, status.Newf(codes.Internal, "malformed binary metadata %q: %v", hf.Name, err)
+				return nil, nil, 0, status.Newf(codes.Internal, "malformed binary metadata %q: %v", hf.Name, err)
 			}
 			if md == nil {
 				md = metadata.MD{}
@@ -124,13 +130,13 @@ func (c *conn) admit(f *http2.MetaHeadersFrame) (*method, func() (context.Contex
 		base = metadata.NewIncomingContext(base, md)
 	}
 	if timeout == "" {
-		return m, func() (context.Context, context.CancelFunc) { return context.WithCancel(base) }, nil
+		return m, base, -1, nil
 	}
 	d, err := decodeTimeout(timeout)
 	if err != nil {
-		return nil, nil, status.Newf(codes.Internal, "malformed grpc-timeout: %v", err)
+		return nil, nil, 0, status.Newf(codes.Internal, "malformed grpc-timeout: %v", err)
 	}
-	return m, func() (context.Context, context.CancelFunc) { return context.WithTimeout(base, d) }, nil
+	return m, base, d, nil
 }
 
 func headerValue(f *http2.MetaHeadersFrame, name string) string {

@@ -55,9 +55,12 @@ var lentMethods = map[string]bool{
 	agentgrpc.AgentService_ReportRejected_FullMethodName: true,
 }
 
-// ForwardOptions are the options of a forwarding socket's server (label):
-// the peer check for uids, then the allow-list, then the same transport
-// settings and error statuses as the main socket's.
+// ForwardOptions are the options of a forwarding socket's grpc-go server
+// (label): the peer check for uids, then the allow-list, and the main
+// socket's error statuses. Fixed windows turn off grpc-go's BDP
+// estimation, which otherwise sends a PING and a WINDOW_UPDATE with nearly
+// every small call (e2e TestNoPingPerCall measured it on the main socket
+// when that was grpc-go's too).
 func ForwardOptions(label string, uids []int, log *slog.Logger, count func()) []grpc.ServerOption {
 	lent := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		count()
