@@ -88,10 +88,15 @@ type Conn struct {
 	next   uint32 // the next stream id; client streams are odd
 	// unacked counts DATA bytes received on the connection since the last
 	// WINDOW_UPDATE this client sent for it.
-	unacked  uint32
-	started  bool
-	broken   *Status // set when the connection cannot carry another call
-	frameBuf []byte
+	unacked uint32
+	started bool
+	broken  *Status // set when the connection cannot carry another call
+	// ackFailed is a failed write of an acknowledgement (SETTINGS, PING,
+	// WINDOW_UPDATE) during a call. The call still reads its answer, which
+	// a server that has closed the connection may have sent before; the
+	// connection carries no further call.
+	ackFailed error
+	frameBuf  []byte
 }
 
 // NewConn wraps a connection to a gRPC server. Nothing is sent until the
@@ -170,6 +175,9 @@ func (c *Conn) call(ctx context.Context, method string, body []byte, resp Respon
 	st, transportErr := c.receive(id, resp)
 	if transportErr {
 		c.broken = st
+	}
+	if c.ackFailed != nil && c.broken == nil {
+		c.broken = statusf(Unavailable, "the connection failed after the answer: %v", c.ackFailed)
 	}
 	return st
 }
@@ -318,9 +326,7 @@ func (c *Conn) onControl(id uint32, typ, flags byte, sid uint32, payload []byte)
 		}
 		if flags&flagAck == 0 {
 			c.writeFrame(framePing, flagAck, 0, payload)
-			if err := c.w.Flush(); err != nil {
-				return failed(statusf(Unavailable, "answer the server's PING: %v", err), true)
-			}
+			c.ack(c.w.Flush())
 		}
 	case frameWindowUpdate:
 		// Requests fit the initial window (maxSendWindow): nothing waits.
@@ -364,10 +370,15 @@ func (c *Conn) onSettings(flags byte, sid uint32, payload []byte) outcome {
 		}
 	}
 	c.writeFrame(frameSettings, flagAck, 0, nil)
-	if err := c.w.Flush(); err != nil {
-		return failed(statusf(Unavailable, "acknowledge the server's settings: %v", err), true)
-	}
+	c.ack(c.w.Flush())
 	return outcome{}
+}
+
+// ack notes a failed acknowledgement; see ackFailed.
+func (c *Conn) ack(err error) {
+	if err != nil && c.ackFailed == nil {
+		c.ackFailed = err
+	}
 }
 
 // onData takes a DATA frame: the call's message bytes, or an earlier
@@ -381,9 +392,7 @@ func (c *Conn) onData(r *reply, flags byte, sid uint32, payload []byte) outcome 
 	if sid != r.id {
 		streamUnacked = nil // a stream of an earlier call that failed
 	}
-	if err := c.consumed(streamUnacked, sid, uint32(len(payload))); err != nil {
-		return failed(statusf(Unavailable, "update the flow-control window: %v", err), true)
-	}
+	c.ack(c.consumed(streamUnacked, sid, uint32(len(payload))))
 	if sid != r.id {
 		return outcome{}
 	}

@@ -1,14 +1,19 @@
 package grpcwire
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -246,5 +251,85 @@ func TestStatusHelpers(t *testing.T) {
 		if got := encodeTimeout(d); got != want {
 			t.Errorf("encodeTimeout(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// slowFirstRead delays the first read, so that the server below has closed
+// the connection before the client reads its SETTINGS and acknowledges them.
+type slowFirstRead struct {
+	net.Conn
+	waited bool
+}
+
+func (s *slowFirstRead) Read(p []byte) (int, error) {
+	if !s.waited {
+		s.waited = true
+		time.Sleep(100 * time.Millisecond)
+	}
+	return s.Conn.Read(p)
+}
+
+// TestAnswerBeforeClose: a server that answers and closes at once (as one
+// stopping does) gets its answer through, though the client's
+// acknowledgement of its SETTINGS then fails; the connection carries no
+// further call.
+func TestAnswerBeforeClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		var pre [len(http2.ClientPreface)]byte
+		if _, err := io.ReadFull(nc, pre[:]); err != nil {
+			return
+		}
+		fr := http2.NewFramer(nc, nc)
+		fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+		var id uint32
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if d, ok := f.(*http2.DataFrame); ok && d.StreamEnded() {
+				id = d.StreamID
+				break
+			}
+		}
+		var out, hb bytes.Buffer
+		w, enc := http2.NewFramer(&out, nil), hpack.NewEncoder(&hb)
+		w.WriteSettings()
+		block := func(fields ...string) []byte {
+			hb.Reset()
+			for i := 0; i < len(fields); i += 2 {
+				enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+			}
+			return hb.Bytes()
+		}
+		w.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, BlockFragment: block(":status", "200", "content-type", "application/grpc")})
+		body := (&lite.GetTokenResponse{AccessToken: "dapi-before-close"}).AppendWire(nil)
+		w.WriteData(id, false, append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(body))), body...))
+		w.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true, BlockFragment: block("grpc-status", "0")})
+		nc.Write(out.Bytes())
+	}()
+	nc, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewConn(&slowFirstRead{Conn: nc})
+	defer c.Close()
+	resp := new(lite.GetTokenResponse)
+	if err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &lite.GetTokenRequest{Profile: "p"}, resp); err != nil || resp.AccessToken != "dapi-before-close" {
+		t.Fatalf("Invoke = %q, %v; want the answer sent before the close", resp.AccessToken, err)
+	}
+	if err := c.Invoke(ctxFor(t, 5*time.Second), method("GetToken"), &lite.GetTokenRequest{Profile: "p"}, resp); CodeOf(err) != Unavailable {
+		t.Fatalf("a second call on the closed connection: %v, want Unavailable", err)
 	}
 }
