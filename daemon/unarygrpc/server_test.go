@@ -32,13 +32,14 @@ import (
 // need: echoes, metadata, large answers, and calls that wait.
 type fake struct {
 	agentgrpc.UnimplementedAgentServiceServer
-	waiting  chan struct{} // AwaitOAuthLogin: told when a call waits
-	release  chan struct{} // AwaitOAuthLogin: answers when closed
-	canceled chan error    // AwaitOAuthLogin: the context's error, if it ended first
+	waiting  chan struct{}      // AwaitOAuthLogin: told when a call waits
+	deadline chan time.Duration // AwaitOAuthLogin: its deadline, from now (-1: none)
+	release  chan struct{}      // AwaitOAuthLogin: answers when closed
+	canceled chan error         // AwaitOAuthLogin: the context's error, if it ended first
 }
 
 func newFake() *fake {
-	return &fake{waiting: make(chan struct{}, 16), release: make(chan struct{}), canceled: make(chan error, 16)}
+	return &fake{waiting: make(chan struct{}, 16), deadline: make(chan time.Duration, 16), release: make(chan struct{}), canceled: make(chan error, 16)}
 }
 
 // GetToken echoes the profile, the x-echo metadata and the peer's uid.
@@ -80,6 +81,11 @@ func (f *fake) Login(ctx context.Context, r *pb.LoginRequest) (*pb.LoginResponse
 
 // AwaitOAuthLogin waits for release or for its context.
 func (f *fake) AwaitOAuthLogin(ctx context.Context, r *pb.AwaitOAuthLoginRequest) (*pb.AwaitOAuthLoginResponse, error) {
+	left := time.Duration(-1)
+	if d, ok := ctx.Deadline(); ok {
+		left = time.Until(d)
+	}
+	f.deadline <- left
 	f.waiting <- struct{}{}
 	select {
 	case <-f.release:
@@ -257,8 +263,13 @@ func TestDeadlineAndCancel(t *testing.T) {
 	if status.Code(err) != codes.DeadlineExceeded {
 		t.Errorf("past the deadline: %v, want DeadlineExceeded", err)
 	}
-	if got := <-f.canceled; !errors.Is(got, context.DeadlineExceeded) {
-		t.Errorf("the handler saw %v, want its deadline", got)
+	// The handler's context carries the deadline; it ends by it, or by
+	// the client's reset when the client's copy runs out first.
+	if left := <-f.deadline; left <= 0 || left > 300*time.Millisecond {
+		t.Errorf("the handler's deadline was %v away, want at most the caller's 300ms", left)
+	}
+	if got := <-f.canceled; !errors.Is(got, context.DeadlineExceeded) && !errors.Is(got, context.Canceled) {
+		t.Errorf("the handler saw %v, want its context ended", got)
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())
