@@ -41,18 +41,10 @@ func request(t testing.TB, id uint32) []byte {
 // until it closed. It fails the test if the server does not close it.
 func exchange(t testing.TB, sock string, frames []byte) []http2.Frame {
 	t.Helper()
-	nc, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, out := dialRaw(t, sock, frames)
 	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	var out bytes.Buffer
-	out.WriteString(http2.ClientPreface)
-	http2.NewFramer(&out, nil).WriteSettings()
-	out.Write(frames)
 	go func() {
-		nc.Write(out.Bytes())
+		nc.Write(out)
 		nc.(*net.UnixConn).CloseWrite()
 	}()
 	fr := http2.NewFramer(nil, nc)
@@ -72,6 +64,22 @@ func exchange(t testing.TB, sock string, frames []byte) []http2.Frame {
 		}
 		got = append(got, f)
 	}
+}
+
+// dialRaw connects to sock with a 10 s deadline and returns what to send
+// on it: the preface, an empty SETTINGS frame, then frames.
+func dialRaw(t testing.TB, sock string, frames []byte) (net.Conn, []byte) {
+	t.Helper()
+	nc, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	var out bytes.Buffer
+	out.WriteString(http2.ClientPreface)
+	http2.NewFramer(&out, nil).WriteSettings()
+	out.Write(frames)
+	return nc, out.Bytes()
 }
 
 func isReset(err error) bool {
@@ -129,17 +137,9 @@ func TestProtocolViolations(t *testing.T) {
 // it is answered with grpc-status 0.
 func wellFormed(t testing.TB, sock string) {
 	t.Helper()
-	nc, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, out := dialRaw(t, sock, request(t, 1))
 	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	var out bytes.Buffer
-	out.WriteString(http2.ClientPreface)
-	http2.NewFramer(&out, nil).WriteSettings()
-	out.Write(request(t, 1))
-	if _, err := nc.Write(out.Bytes()); err != nil {
+	if _, err := nc.Write(out); err != nil {
 		t.Fatal(err)
 	}
 	fr := http2.NewFramer(nil, nc)

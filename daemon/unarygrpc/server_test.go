@@ -289,19 +289,26 @@ func TestDeadlineAndCancel(t *testing.T) {
 	}
 }
 
-// TestGracefulStop: calls in progress are answered, new connections are
-// refused, and GracefulStop returns once they are done.
-func TestGracefulStop(t *testing.T) {
-	f := newFake()
-	s, sock := serveFake(t, f)
+// waitingCall serves a fake and returns once a grpc-go client's
+// AwaitOAuthLogin waits in its handler; answered gets the call's error.
+func waitingCall(t *testing.T) (f *fake, s *Server, sock string, answered chan error) {
+	f = newFake()
+	s, sock = serveFake(t, f)
 	c := grpcGoClient(t, sock)
 	ctx := withTimeout(t)
-	answered := make(chan error, 1)
+	answered = make(chan error, 1)
 	go func() {
 		_, err := c.AwaitOAuthLogin(ctx, &pb.AwaitOAuthLoginRequest{})
 		answered <- err
 	}()
 	<-f.waiting
+	return f, s, sock, answered
+}
+
+// TestGracefulStop: calls in progress are answered, new connections are
+// refused, and GracefulStop returns once they are done.
+func TestGracefulStop(t *testing.T) {
+	f, s, sock, answered := waitingCall(t)
 	stopped := make(chan struct{})
 	go func() { s.GracefulStop(); close(stopped) }()
 	time.Sleep(100 * time.Millisecond)
@@ -326,16 +333,7 @@ func TestGracefulStop(t *testing.T) {
 
 // TestStop: the calls in progress see their contexts end.
 func TestStop(t *testing.T) {
-	f := newFake()
-	s, sock := serveFake(t, f)
-	c := grpcGoClient(t, sock)
-	ctx := withTimeout(t)
-	answered := make(chan error, 1)
-	go func() {
-		_, err := c.AwaitOAuthLogin(ctx, &pb.AwaitOAuthLoginRequest{})
-		answered <- err
-	}()
-	<-f.waiting
+	f, s, _, answered := waitingCall(t)
 	s.Stop()
 	if got := <-f.canceled; !errors.Is(got, context.Canceled) {
 		t.Errorf("the handler saw %v, want Canceled", got)
