@@ -89,9 +89,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return c
 }
 
-// serve reads the connection until it ends. It names the peer first, so
-// nothing a stranger sends is parsed before the interceptors can refuse
-// it by uid.
+// serve reads the connection until it ends. It names the peer first (the
+// kernel's word, for the interceptor that refuses other uids) and ends a
+// connection the handshake refuses before reading any of it.
 func (c *conn) serve() {
 	defer c.close()
 	ai, err := c.srv.handshake(c.nc)

@@ -13,9 +13,10 @@
 //
 // What keeps a hand-written transport small and safe:
 //   - only the daemon's own uid (and root) can reach the socket, whose
-//     directory is private (internal/safesocket), and the peer's uid is
-//     read from the kernel before a byte is parsed; the socket lent to
-//     other hosts and uids (daemon/adapter/forward) stays on grpc-go;
+//     directory is private (internal/safesocket); the peer's uid is read
+//     from the kernel as the connection starts, and a call from any other
+//     uid is refused before its handler runs; the sockets lent to other
+//     hosts and uids (daemon/adapter/forward) stay on grpc-go;
 //   - framing, CONTINUATION assembly, HPACK and header-size limits are
 //     golang.org/x/net/http2's Framer, the frame reader net/http uses;
 //   - unary calls only (the API has no streams), no compression, no TLS;
