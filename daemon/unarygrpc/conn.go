@@ -262,8 +262,9 @@ func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 }
 
 // write runs fn with the writer held and flushes what it wrote, within
-// writeTimeout. A failure closes the connection: the reader then ends.
-func (c *conn) write(fn func() error) {
+// writeTimeout. A failure closes the connection (the reader then ends) and
+// is returned.
+func (c *conn) write(fn func() error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	err := fn()
@@ -274,6 +275,7 @@ func (c *conn) write(fn func() error) {
 	if err != nil {
 		c.nc.Close()
 	}
+	return err
 }
 
 // endStream resets stream id with code, if it is still open.

@@ -29,7 +29,7 @@ func (c *conn) respond(s *stream, msg []byte, st *status.Status) {
 		if !ok {
 			return // reset by the client, or the connection closed
 		}
-		c.write(func() error {
+		err := c.write(func() error {
 			if !headerSent {
 				headerSent = true
 				if msg == nil {
@@ -52,8 +52,8 @@ func (c *conn) respond(s *stream, msg []byte, st *status.Status) {
 			}
 			return c.writeBlock(s.id, true, frame, trailers)
 		})
-		if sent == len(msg) {
-			return
+		if err != nil || sent == len(msg) {
+			return // the connection failed, or the answer is out
 		}
 	}
 }

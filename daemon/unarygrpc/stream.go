@@ -317,11 +317,7 @@ func (s *stream) SendHeader(md metadata.MD) error {
 	defer s.hmu.Unlock()
 	s.headerSent = true
 	frame := s.c.frameSize()
-	var err error
-	s.c.write(func() error {
-		err = s.c.writeBlock(s.id, false, frame, responseHeaders(s.header, nil))
-		return err
-	})
+	err := s.c.write(func() error { return s.c.writeBlock(s.id, false, frame, responseHeaders(s.header, nil)) })
 	if err != nil {
 		return fmt.Errorf("grpc: send the headers: %w", err)
 	}
