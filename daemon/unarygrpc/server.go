@@ -129,10 +129,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			if stopping {
 				return ErrServerStopped
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if temporary(err) {
 				// Out of file descriptors and the like: wait, as
-				// net/http and grpc-go do, rather than spin.
+				// net/http and grpc-go do, rather than spin or stop.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.log.Warn("accept on the socket failed; retrying", "err", err, "retry_in", backoff)
 				time.Sleep(backoff)
@@ -143,6 +142,14 @@ func (s *Server) Serve(ln net.Listener) error {
 		backoff = 0
 		s.start(nc)
 	}
+}
+
+// temporary says an Accept error will pass: EMFILE, ENFILE, ECONNABORTED
+// and the like, which the net package marks Temporary (deprecated for
+// reads and writes, still what net/http and grpc-go ask of Accept).
+func temporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
 }
 
 // start serves nc in its own goroutine, unless the server is stopping.

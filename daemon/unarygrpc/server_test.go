@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -402,5 +403,42 @@ func TestAnsweredWhileStopping(t *testing.T) {
 			t.Fatalf("Shutdown = %d, %v; want its answer", resp.Pid, err)
 		}
 		st.s.GracefulStop()
+	}
+}
+
+// flakyListener fails its first Accept as a process out of file
+// descriptors does.
+type flakyListener struct {
+	net.Listener
+	failed bool
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, &net.OpError{Op: "accept", Net: "unix", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestAcceptOutOfFiles: an Accept that fails for want of file descriptors
+// is retried, not the end of serving.
+func TestAcceptOutOfFiles(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(&agentgrpc.AgentService_ServiceDesc, newFake(), Options{Handshake: peercred.Identify})
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(&flakyListener{Listener: ln}) }()
+	defer s.Stop()
+	if _, err := grpcGoClient(t, sock).GetToken(withTimeout(t), &pb.GetTokenRequest{Profile: "p"}); err != nil {
+		t.Fatalf("after EMFILE: %v", err)
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned %v after EMFILE", err)
+	default:
 	}
 }
