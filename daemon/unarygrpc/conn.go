@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -56,6 +57,8 @@ type conn struct {
 	enc  *hpack.Encoder
 	hbuf bytes.Buffer
 
+	running atomic.Int32 // calls whose handlers run, reset or not
+
 	mu         sync.Mutex // guards the fields below
 	cond       *sync.Cond // a window grew, a stream ended, the conn closed
 	streams    map[uint32]*stream
@@ -65,6 +68,7 @@ type conn struct {
 	lastID     uint32 // the highest stream id the client opened
 	recvUsed   uint32 // DATA bytes received since the last connection WINDOW_UPDATE
 	draining   bool   // GOAWAY sent or received: no new streams
+	started    bool   // our SETTINGS are out
 	closed     bool
 }
 
@@ -103,6 +107,9 @@ func (c *conn) serve() {
 	if !c.readPreface() {
 		return
 	}
+	// Under c.mu, so that goAway sees either no SETTINGS or SETTINGS out.
+	c.mu.Lock()
+	c.started = true
 	c.write(func() error {
 		c.wfr.WriteSettings(
 			http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: maxStreams},
@@ -110,6 +117,7 @@ func (c *conn) serve() {
 			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderList})
 		return c.wfr.WriteWindowUpdate(0, window-65535)
 	})
+	c.mu.Unlock()
 	for {
 		f, err := c.fr.ReadFrame()
 		if err == nil {
@@ -120,7 +128,13 @@ func (c *conn) serve() {
 		case err == nil:
 		case errors.As(err, &se):
 			// The framer's word on one stream's headers: that stream ends,
-			// the connection goes on.
+			// the connection goes on (its later frames are for a closed
+			// stream, not an idle one).
+			c.mu.Lock()
+			if se.StreamID%2 == 1 && se.StreamID > c.lastID {
+				c.lastID = se.StreamID
+			}
+			c.mu.Unlock()
 			c.endStream(se.StreamID, se.Code)
 		default:
 			c.fail(err)
@@ -144,11 +158,12 @@ func (c *conn) readPreface() bool {
 // broke the protocol.
 func (c *conn) fail(err error) {
 	var ce http2.ConnectionError
+	last := c.lastIDNow() // not inside write: c.mu is never taken under c.wmu
 	switch {
 	case errors.As(err, &ce):
-		c.write(func() error { return c.wfr.WriteGoAway(c.lastIDNow(), http2.ErrCode(ce), nil) })
+		c.write(func() error { return c.wfr.WriteGoAway(last, http2.ErrCode(ce), nil) })
 	case errors.Is(err, http2.ErrFrameTooLarge):
-		c.write(func() error { return c.wfr.WriteGoAway(c.lastIDNow(), http2.ErrCodeFrameSize, nil) })
+		c.write(func() error { return c.wfr.WriteGoAway(last, http2.ErrCodeFrameSize, nil) })
 	}
 }
 
@@ -206,14 +221,18 @@ func (c *conn) onSettings(f *http2.SettingsFrame) error {
 		return err
 	}
 	c.mu.Lock()
-	f.ForeachSetting(func(st http2.Setting) error {
+	err := f.ForeachSetting(func(st http2.Setting) error {
 		switch st.ID {
 		case http2.SettingInitialWindowSize:
-			// A change applies to every open stream (RFC 9113, 6.9.2).
-			delta := int32(st.Val) - c.peerWindow
+			// A change applies to every open stream (RFC 9113, 6.9.2);
+			// one pushed past 2^31-1 is the client's flow-control error.
+			delta := int64(st.Val) - int64(c.peerWindow)
 			c.peerWindow = int32(st.Val)
 			for _, s := range c.streams {
-				s.sendWindow += delta
+				if int64(s.sendWindow)+delta > 1<<31-1 {
+					return http2.ConnectionError(http2.ErrCodeFlowControl)
+				}
+				s.sendWindow += int32(delta)
 			}
 		case http2.SettingMaxFrameSize:
 			c.peerFrame = st.Val
@@ -222,6 +241,9 @@ func (c *conn) onSettings(f *http2.SettingsFrame) error {
 	})
 	c.cond.Broadcast()
 	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	c.write(func() error {
 		f.ForeachSetting(func(st http2.Setting) error {
 			if st.ID == http2.SettingHeaderTableSize {
@@ -263,13 +285,14 @@ func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 
 // write runs fn with the writer held and flushes what it wrote, within
 // writeTimeout. A failure closes the connection (the reader then ends) and
-// is returned.
+// is returned. The deadline is set before fn: a frame larger than the
+// buffer goes to the socket from inside fn.
 func (c *conn) write(fn func() error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout))
 	err := fn()
 	if err == nil {
-		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		err = c.bw.Flush()
 	}
 	if err != nil {
@@ -279,13 +302,20 @@ func (c *conn) write(fn func() error) error {
 }
 
 // endStream resets stream id with code, if it is still open.
+// The reset goes out before the stream is forgotten: forgetting the last
+// stream of a draining connection closes our half of it.
 func (c *conn) endStream(id uint32, code http2.ErrCode) {
+	c.write(func() error { return c.wfr.WriteRSTStream(id, code) })
+	c.forgetStream(id)
+}
+
+// forgetStream removes stream id, if it is still open.
+func (c *conn) forgetStream(id uint32) {
 	c.mu.Lock()
 	if s := c.streams[id]; s != nil {
 		c.removeLocked(s)
 	}
 	c.mu.Unlock()
-	c.write(func() error { return c.wfr.WriteRSTStream(id, code) })
 }
 
 // removeLocked forgets s and cancels its call; c.mu is held. A draining
@@ -328,6 +358,12 @@ func (c *conn) goAway() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.draining = true
+	if !c.started {
+		// Still in its handshake or preface: our first frame must be
+		// SETTINGS, so no GOAWAY; nothing was asked on it yet.
+		c.nc.Close()
+		return
+	}
 	last := c.lastID
 	c.write(func() error { return c.wfr.WriteGoAway(last, http2.ErrCodeNo, nil) })
 	if len(c.streams) == 0 {

@@ -163,6 +163,35 @@ func wellFormed(t testing.TB, sock string) {
 	}
 }
 
+// TestMoreThanOneMessage: bytes past a unary request's one message end
+// the call with a status, however the windows are opened, rather than
+// being buffered.
+func TestMoreThanOneMessage(t *testing.T) {
+	_, sock := serveFake(t, newFake())
+	var out, hb bytes.Buffer
+	fr, enc := http2.NewFramer(&out, nil), hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/dbxcred.v1.AgentService/GetToken"},
+		{":authority", "localhost"}, {"content-type", "application/grpc"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true})
+	fr.WriteData(1, false, []byte{0, 0, 0, 0, 1, 0x0a})
+	fr.WriteData(1, false, make([]byte, 1000))
+	var status string
+	for _, f := range exchange(t, sock, out.Bytes()) {
+		if h, ok := f.(*http2.MetaHeadersFrame); ok && h.StreamID == 1 {
+			for _, hf := range h.Fields {
+				if hf.Name == "grpc-status" {
+					status = hf.Value
+				}
+			}
+		}
+	}
+	if status != "13" {
+		t.Errorf("grpc-status %q, want 13 (Internal)", status)
+	}
+}
+
 // TestBadPreface: a connection that does not start with HTTP/2's preface
 // is closed without an answer.
 func TestBadPreface(t *testing.T) {

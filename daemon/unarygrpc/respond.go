@@ -32,9 +32,11 @@ func (c *conn) respond(s *stream, msg []byte, st *status.Status) {
 		err := c.write(func() error {
 			if !headerSent {
 				headerSent = true
-				if msg == nil {
-					return c.writeBlock(s.id, true, frame, responseHeaders(s.header, trailers))
+				if msg == nil && len(s.header) == 0 {
+					return c.writeBlock(s.id, true, frame, responseHeaders(nil, trailers))
 				}
+				// Header metadata goes in HEADERS of its own, as grpc-go
+				// sends it, even before a failure's trailers.
 				if err := c.writeBlock(s.id, false, frame, responseHeaders(s.header, nil)); err != nil {
 					return err
 				}

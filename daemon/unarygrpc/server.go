@@ -60,6 +60,9 @@ type Server struct {
 	handshake   func(net.Conn) (credentials.AuthInfo, error)
 	interceptor grpc.UnaryServerInterceptor
 	log         *slog.Logger
+	// writeTimeout bounds each write to a client (writeTimeout unless a
+	// test shortens it).
+	writeTimeout time.Duration
 
 	mu        sync.Mutex // guards the fields below
 	listeners map[net.Listener]bool
@@ -85,14 +88,15 @@ func New(desc *grpc.ServiceDesc, impl any, opts Options) *Server {
 		panic("unarygrpc: " + desc.ServiceName + " has streaming methods")
 	}
 	s := &Server{
-		impl:        impl,
-		services:    map[string]bool{desc.ServiceName: true},
-		methods:     make(map[string]*method, len(desc.Methods)),
-		handshake:   opts.Handshake,
-		interceptor: opts.Interceptor,
-		log:         opts.Log,
-		listeners:   map[net.Listener]bool{},
-		conns:       map[*conn]bool{},
+		impl:         impl,
+		services:     map[string]bool{desc.ServiceName: true},
+		methods:      make(map[string]*method, len(desc.Methods)),
+		handshake:    opts.Handshake,
+		interceptor:  opts.Interceptor,
+		log:          opts.Log,
+		writeTimeout: writeTimeout,
+		listeners:    map[net.Listener]bool{},
+		conns:        map[*conn]bool{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

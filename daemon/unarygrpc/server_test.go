@@ -80,6 +80,12 @@ func (f *fake) Login(ctx context.Context, r *pb.LoginRequest) (*pb.LoginResponse
 	return &pb.LoginResponse{AdoptMessage: itoa(len(r.GetToken()))}, nil
 }
 
+// Rotate sets header metadata, then fails.
+func (f *fake) Rotate(ctx context.Context, r *pb.RotateRequest) (*pb.RotateResponse, error) {
+	grpc.SetHeader(ctx, metadata.Pairs("x-head", "before-failure"))
+	return nil, status.Error(codes.FailedPrecondition, "cannot rotate")
+}
+
 // AwaitOAuthLogin waits for release or for its context.
 func (f *fake) AwaitOAuthLogin(ctx context.Context, r *pb.AwaitOAuthLoginRequest) (*pb.AwaitOAuthLoginResponse, error) {
 	left := time.Duration(-1)
@@ -100,7 +106,8 @@ func (f *fake) AwaitOAuthLogin(ctx context.Context, r *pb.AwaitOAuthLoginRequest
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // serveFake serves f on a Unix socket until the test ends.
-func serveFake(t testing.TB, f *fake) (*Server, string) {
+// configure, when given, changes the server before it serves.
+func serveFake(t testing.TB, f *fake, configure ...func(*Server)) (*Server, string) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "s")
 	ln, err := net.Listen("unix", sock)
@@ -108,6 +115,9 @@ func serveFake(t testing.TB, f *fake) (*Server, string) {
 		t.Fatal(err)
 	}
 	s := New(&agentgrpc.AgentService_ServiceDesc, f, Options{Handshake: peercred.Identify})
+	for _, c := range configure {
+		c(s)
+	}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -440,5 +450,37 @@ func TestAcceptOutOfFiles(t *testing.T) {
 	case err := <-served:
 		t.Fatalf("Serve returned %v after EMFILE", err)
 	default:
+	}
+}
+
+// TestLargeAnswerAfterIdle: an answer larger than the write buffer, on a
+// connection idle for longer than the write timeout, goes out (the
+// deadline is set before the frames are written, not only before the
+// flush).
+func TestLargeAnswerAfterIdle(t *testing.T) {
+	_, sock := serveFake(t, newFake(), func(s *Server) { s.writeTimeout = 100 * time.Millisecond })
+	c := grpcGoClient(t, sock)
+	ctx := withTimeout(t)
+	if _, err := c.Audit(ctx, &pb.AuditRequest{Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	audit, err := c.Audit(ctx, &pb.AuditRequest{Limit: 100})
+	if err != nil || len(audit.GetEvents()) != 100 {
+		t.Fatalf("a 100 KB answer after the connection was idle: %d events, %v", len(audit.GetEvents()), err)
+	}
+}
+
+// TestHeaderBeforeFailure: header metadata a handler set before failing
+// arrives as headers, not among the trailers, as grpc-go sends it.
+func TestHeaderBeforeFailure(t *testing.T) {
+	_, sock := serveFake(t, newFake())
+	var header, trailer metadata.MD
+	_, err := grpcGoClient(t, sock).Rotate(withTimeout(t), &pb.RotateRequest{}, grpc.Header(&header), grpc.Trailer(&trailer))
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("Rotate: %v, want FailedPrecondition", err)
+	}
+	if got := header.Get("x-head"); len(got) != 1 || got[0] != "before-failure" || len(trailer.Get("x-head")) != 0 {
+		t.Errorf("header %v, trailer %v: want x-head among the headers only", header, trailer)
 	}
 }

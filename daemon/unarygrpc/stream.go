@@ -58,7 +58,7 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	c.lastID = id
-	refused := c.draining || c.closed || len(c.streams) >= maxStreams
+	refused := c.refusesLocked()
 	sendWindow := c.peerWindow
 	c.mu.Unlock()
 	if refused {
@@ -82,12 +82,29 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	s.ctx = grpc.NewContextWithServerTransportStream(s.ctx, s)
 	c.mu.Lock()
+	if c.refusesLocked() {
+		// A graceful stop began while the headers were checked: its
+		// GOAWAY may already name this id, so refuse it as a retry.
+		c.mu.Unlock()
+		s.cancel()
+		c.write(func() error { return c.wfr.WriteRSTStream(id, http2.ErrCodeRefusedStream) })
+		return nil
+	}
 	c.streams[id] = s
 	c.mu.Unlock()
 	if f.StreamEnded() {
 		c.requestDone(s)
 	}
 	return nil
+}
+
+// refusesLocked says a new stream is refused: the connection is draining
+// or closed, or it has maxStreams calls open or running. Running counts
+// calls the client reset, whose handlers may not have returned yet: else
+// opening and resetting calls in a loop would start handlers without
+// bound. c.mu is held.
+func (c *conn) refusesLocked() bool {
+	return c.draining || c.closed || len(c.streams) >= maxStreams || int(c.running.Load()) >= maxStreams
 }
 
 // admit checks a request's headers and returns its method, the parent of
@@ -181,15 +198,12 @@ func (c *conn) onData(f *http2.DataFrame) error {
 		return nil
 	}
 	s.buf = append(s.buf, f.Data()...)
-	if len(s.buf) >= 5 {
-		if size := binary.BigEndian.Uint32(s.buf[1:5]); size > maxRecvMessage {
-			c.mu.Lock()
-			c.removeLocked(s)
-			c.mu.Unlock()
-			c.answerEarly(id, status.Newf(codes.ResourceExhausted,
-				"grpc: received message larger than max (%d vs. %d)", size, maxRecvMessage), !f.StreamEnded())
-			return nil
-		}
+	if st := oversize(s.buf); st != nil {
+		// Answered before the stream is forgotten: forgetting the last
+		// stream of a draining connection closes our half of it.
+		c.answerEarly(id, st, !f.StreamEnded())
+		c.forgetStream(id)
+		return nil
 	}
 	if f.StreamEnded() {
 		c.requestDone(s)
@@ -197,6 +211,23 @@ func (c *conn) onData(f *http2.DataFrame) error {
 		inc := s.recvUsed
 		s.recvUsed = 0
 		c.write(func() error { return c.wfr.WriteWindowUpdate(id, inc) })
+	}
+	return nil
+}
+
+// oversize is the status for a request that has outgrown a unary call:
+// a message over maxRecvMessage, or bytes past its one message. It bounds
+// what a stream buffers whatever the windows say.
+func oversize(buf []byte) *status.Status {
+	if len(buf) < 5 {
+		return nil
+	}
+	size := binary.BigEndian.Uint32(buf[1:5])
+	switch {
+	case size > maxRecvMessage:
+		return status.Newf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", size, maxRecvMessage)
+	case uint64(len(buf)) > 5+uint64(size):
+		return status.New(codes.Internal, "grpc: a unary request held more than one message")
 	}
 	return nil
 }
@@ -219,6 +250,7 @@ func (c *conn) consume(n uint32) error {
 // requestDone starts the call whose request is complete.
 func (c *conn) requestDone(s *stream) {
 	s.ended = true
+	c.running.Add(1)
 	c.srv.dispatch(s)
 }
 
@@ -226,6 +258,7 @@ func (c *conn) requestDone(s *stream) {
 func (c *conn) run(s *stream) {
 	msg, st := c.call(s)
 	c.respond(s, msg, st)
+	c.running.Add(-1)
 	c.mu.Lock()
 	c.removeLocked(s)
 	c.mu.Unlock()
