@@ -8,31 +8,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// UnaryInterceptor refuses, with codes.PermissionDenied, every call whose
-// peer is not uid. Install it first so no other interceptor runs for a
-// stranger.
-func UnaryInterceptor(uid int) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if err := Authorize(ctx, uid); err != nil {
-			return nil, err
-		}
-		return handler(ctx, req)
-	}
-}
-
-// StreamInterceptor is UnaryInterceptor for streaming calls.
-func StreamInterceptor(uid int) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if err := Authorize(ss.Context(), uid); err != nil {
-			return err
-		}
-		return handler(srv, ss)
-	}
-}
-
 // Authorize refuses, with codes.PermissionDenied, a call whose peer is not
-// uid: UnaryInterceptor's check, for a server that makes one interceptor
-// of several.
+// uid. The daemon's socket calls it from its one interceptor
+// (daemon/adapter/grpcapi); forwarding sockets use UnaryInterceptorFor.
 func Authorize(ctx context.Context, uid int) error {
 	ai, ok := FromContext(ctx)
 	switch {
@@ -53,9 +31,10 @@ func Authorize(ctx context.Context, uid int) error {
 	return nil
 }
 
-// UnaryInterceptorFor is UnaryInterceptor for a forwarding socket, which
-// may admit one uid besides the daemon's own (dbx-cred forward
-// --allow-uid, for a container's root): every uid in uids.
+// UnaryInterceptorFor refuses, with codes.PermissionDenied, every call
+// whose peer is not one of uids, before any interceptor after it runs: a
+// forwarding socket admits the daemon's uid and may admit one more
+// (dbx-cred forward --allow-uid, for a container's root).
 func UnaryInterceptorFor(uids ...int) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if err := authorizeAny(ctx, uids); err != nil {

@@ -78,12 +78,12 @@ func startServer(t *testing.T, dir string) (sock string, handled <-chan AuthInfo
 	}
 	srv := grpc.NewServer(
 		grpc.Creds(TransportCredentials()),
-		grpc.ChainUnaryInterceptor(UnaryInterceptor(os.Getuid()),
+		grpc.ChainUnaryInterceptor(UnaryInterceptorFor(os.Getuid()),
 			func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 				record(ctx)
 				return h(ctx, req)
 			}),
-		grpc.ChainStreamInterceptor(StreamInterceptor(os.Getuid()),
+		grpc.ChainStreamInterceptor(StreamInterceptorFor(os.Getuid()),
 			func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 				record(ss.Context())
 				return h(srv, ss)

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -224,15 +225,13 @@ func (s *Server) lookup(path string) (*method, string) {
 	}
 	service, name, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
 	if !ok || !strings.HasPrefix(path, "/") {
-		return nil, "malformed method name: " + quote(path)
+		return nil, "malformed method name: " + strconv.Quote(path)
 	}
 	if !s.services[service] {
 		return nil, "unknown service " + service
 	}
 	return nil, "unknown method " + name + " for service " + service
 }
-
-func quote(s string) string { return "\"" + s + "\"" }
 
 // dispatch runs st's call on an idle worker, or on a new goroutine when
 // none is idle: a worker's stack has grown to what a handler needs, and

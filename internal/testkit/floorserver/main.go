@@ -52,13 +52,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	uid := os.Getuid()
-	auth := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if err := peercred.Authorize(ctx, uid); err != nil {
-			return nil, err
-		}
-		return h(ctx, req)
-	}
+	auth := peercred.UnaryInterceptorFor(os.Getuid())
 	var serve func(net.Listener) error
 	switch *transport {
 	case "grpc-go":
